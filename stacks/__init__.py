@@ -1,0 +1,54 @@
+"""Typed stack settings: `load()` once from Pulumi config, then pass `Settings` around.
+
+Nothing outside this package reads `pulumi.Config` or the environment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+from pulumi.runtime import config as runtime_config
+
+from stacks.errors import SettingsError
+from stacks.profiles import Environment
+from stacks.schema import PROJECT
+from stacks.settings import Settings, build
+
+__all__ = ["ConfigSecrets", "Environment", "Settings", "SettingsError", "build", "config_secrets", "load"]
+
+
+def load() -> Settings:
+    """Build and validate the current stack's settings; raises SettingsError (no traceback)."""
+    raw, secret_keys = _runtime_config()
+    return build(pulumi.get_stack(), raw, secret_keys)
+
+
+@dataclass(frozen=True)
+class ConfigSecrets:
+    """Secrets that come from stack config, as Pulumi secret Outputs."""
+
+    smtp_password: pulumi.Output[str] | None
+    registry_password: pulumi.Output[str] | None
+
+
+def config_secrets(settings: Settings) -> ConfigSecrets:
+    """Read the config secrets the settings call for; each stays an Output secret."""
+    config = pulumi.Config(PROJECT)
+    return ConfigSecrets(
+        smtp_password=config.require_secret("smtpPassword") if settings.smtp else None,
+        registry_password=config.require_secret("registryPassword") if settings.registry else None,
+    )
+
+
+def _runtime_config() -> tuple[dict[str, str], set[str]]:
+    """All config values the engine handed the program, and which of them are secrets.
+
+    The language host passes config in PULUMI_CONFIG and may also preload the runtime's
+    config map; mocks use only the map. Read both so unknown keys are caught either way.
+    """
+    raw: dict[str, str] = {str(k): str(v) for k, v in runtime_config.get_config_env().items()}
+    raw.update({str(k): str(v) for k, v in runtime_config.CONFIG.get().items()})
+    secret_keys = set(runtime_config.get_config_secret_keys_env())
+    secret_keys.update(key for key in raw if pulumi.runtime.is_config_secret(key))
+    return raw, secret_keys

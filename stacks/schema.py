@@ -1,0 +1,182 @@
+"""Every config key the program reads: name, Pulumi type, description, project default.
+
+This table is the single source for `Pulumi.yaml`'s `config:` block and the README's
+configuration reference; tests fail when either drifts from it.
+
+Why the project defaults are "empty" values: the Pulumi CLI writes a key's `default` from
+`Pulumi.yaml` into every stack that does not set the key, so the program cannot tell a
+default from a choice. Keys whose sensible value depends on the environment therefore
+default to "" (or 0), which means "the environment's profile decides" (stacks/profiles.py).
+See docs/decisions/0001-flat-config-keys.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+PROJECT = "crm-platform"
+
+ConfigType = Literal["string", "integer", "array"]
+
+
+@dataclass(frozen=True)
+class ConfigKey:
+    """One key of the `crm-platform:` config namespace."""
+
+    name: str
+    type: ConfigType
+    description: str
+    default: str | int | list[str]
+    """The `Pulumi.yaml` default; "" or 0 means the profile decides."""
+    secret: bool = False
+    needed_when_set: str = ""
+    """For a secret: the key whose being set makes this secret required."""
+
+    @property
+    def full_name(self) -> str:
+        return f"{PROJECT}:{self.name}"
+
+
+PROFILE_DECIDES = ""
+"""The project default of every string key whose value the environment profile picks."""
+
+KEYS: tuple[ConfigKey, ...] = (
+    ConfigKey(
+        "environment",
+        "string",
+        'Profile to start from: dev, staging, production or review. "" derives it from the '
+        "stack name (dev, staging, production, pr-<number>).",
+        PROFILE_DECIDES,
+    ),
+    ConfigKey(
+        "domain",
+        "string",
+        "Base DNS domain of the environment's hosts (api.<domain>, app.<domain>); review "
+        'stacks prefix it with pr-<number>. "" takes the profile value; required for '
+        "staging and production.",
+        PROFILE_DECIDES,
+    ),
+    ConfigKey(
+        "kubeContext",
+        "string",
+        'kubeconfig context to deploy to. "" uses the current context, which only the dev profile allows.',
+        PROFILE_DECIDES,
+    ),
+    ConfigKey(
+        "kubeconfig",
+        "string",
+        'Path to the kubeconfig file. "" uses $KUBECONFIG or ~/.kube/config.',
+        "",
+    ),
+    ConfigKey(
+        "clusterAddons",
+        "string",
+        "Whether this stack installs the cluster-scoped charts (cert-manager, ingress "
+        'controller, operators): "true", "false", or "" for the profile value. Review stacks '
+        "never do.",
+        PROFILE_DECIDES,
+    ),
+    ConfigKey(
+        "appNamespace",
+        "string",
+        'Namespace of the application and its data. "" gives crm-<stack>.',
+        PROFILE_DECIDES,
+    ),
+    ConfigKey(
+        "monitoringNamespace",
+        "string",
+        'Namespace of the stack\'s monitoring objects. "" gives crm-<stack>-monitoring.',
+        PROFILE_DECIDES,
+    ),
+    ConfigKey(
+        "quotaCpuRequests",
+        "string",
+        'Total CPU all pods of the app namespace may request (ResourceQuota). "" takes the profile value.',
+        PROFILE_DECIDES,
+    ),
+    ConfigKey(
+        "quotaCpuLimits",
+        "string",
+        'Total CPU limit of all pods of the app namespace. "" takes the profile value.',
+        PROFILE_DECIDES,
+    ),
+    ConfigKey(
+        "quotaMemoryRequests",
+        "string",
+        'Total memory all pods of the app namespace may request. "" takes the profile value.',
+        PROFILE_DECIDES,
+    ),
+    ConfigKey(
+        "quotaMemoryLimits",
+        "string",
+        'Total memory limit of all pods of the app namespace. "" takes the profile value.',
+        PROFILE_DECIDES,
+    ),
+    ConfigKey(
+        "quotaPods",
+        "integer",
+        "Most pods the app namespace may run at once. 0 takes the profile value.",
+        0,
+    ),
+    ConfigKey(
+        "deployerGroups",
+        "array",
+        "Identity-provider groups bound to the namespaced deployer Role.",
+        [],
+    ),
+    ConfigKey(
+        "readOnlyGroups",
+        "array",
+        "Identity-provider groups bound to the namespaced read-only Role (no Secrets).",
+        [],
+    ),
+    ConfigKey(
+        "secretsRotation",
+        "integer",
+        "Generation of every generated secret (Django SECRET_KEY, database, Redis and "
+        "Grafana passwords); raise it by one to rotate them all.",
+        0,
+    ),
+    ConfigKey(
+        "smtpHost",
+        "string",
+        'SMTP relay for outgoing mail. Required for staging and production; "" in dev uses no SMTP.',
+        "",
+    ),
+    ConfigKey("smtpPort", "integer", "SMTP port (587 for STARTTLS submission).", 587),
+    ConfigKey("smtpUsername", "string", "SMTP user; required when smtpHost is set.", ""),
+    ConfigKey(
+        "smtpPassword",
+        "string",
+        "SMTP password; required when smtpHost is set. Set with `pulumi config set --secret`.",
+        "",
+        secret=True,
+        needed_when_set="smtpHost",
+    ),
+    ConfigKey(
+        "registryServer",
+        "string",
+        'Private image registry (ghcr.io, registry.example.com:5000); "" pulls without a pull secret.',
+        "",
+    ),
+    ConfigKey("registryUsername", "string", "Registry user; required when registryServer is set.", ""),
+    ConfigKey(
+        "registryPassword",
+        "string",
+        "Registry password or token; required when registryServer is set. Set with `pulumi config set --secret`.",
+        "",
+        secret=True,
+        needed_when_set="registryServer",
+    ),
+    ConfigKey(
+        "egressCidrs",
+        "array",
+        "Networks (CIDR) the application may reach on port 443: the allow-list of its egress "
+        "network policy; empty allows no internet egress.",
+        [],
+    ),
+)
+
+KEYS_BY_NAME: dict[str, ConfigKey] = {key.name: key for key in KEYS}
+SECRET_KEY_NAMES: frozenset[str] = frozenset(key.name for key in KEYS if key.secret)

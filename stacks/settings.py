@@ -1,0 +1,478 @@
+"""The validated, immutable settings of one stack, built from raw Pulumi config.
+
+`build()` is pure: it takes the stack name, the config as Pulumi hands it to the program
+(every value a string, arrays as JSON) and the set of keys stored as secrets. It collects
+every problem before raising one `SettingsError`, so a stack file is fixed in one pass.
+Secret values are checked for presence and storage here, but never kept: `Settings` holds
+no secret, so it can be printed, compared and exported safely. The values themselves are
+read as Pulumi secrets by `stacks.config_secrets()`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TypeVar
+
+from stacks import validation
+from stacks.errors import Problem, SettingsError
+from stacks.profiles import PROFILES, Environment, Profile, environment_for_stack
+from stacks.schema import KEYS, KEYS_BY_NAME, PROJECT, SECRET_KEY_NAMES
+from stacks.validation import InvalidValueError
+
+T = TypeVar("T")
+
+DATABASE_OWNER = "crm"
+"""PostgreSQL role that owns the application database (CloudNativePG bootstrap owner)."""
+
+# Stack names become the value of the `crm-platform/stack` label on every object.
+_LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")
+
+# Keys of the kubernetes provider namespace that an explicit provider ignores.
+_IGNORED_PROVIDER_KEYS = {
+    "kubernetes:context": "kubeContext",
+    "kubernetes:kubeconfig": "kubeconfig",
+    "kubernetes:namespace": "appNamespace",
+}
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    kubeconfig: str | None
+    """Path to a kubeconfig file; None leaves it to $KUBECONFIG / ~/.kube/config."""
+    context: str | None
+    """kubeconfig context; None is the current context (dev only)."""
+    owns_addons: bool
+    """Whether this stack installs the cluster-scoped charts."""
+
+
+@dataclass(frozen=True)
+class NamespaceSettings:
+    app: str
+    monitoring: str
+    protect: bool
+    """Pulumi refuses to delete protected namespaces."""
+
+
+@dataclass(frozen=True)
+class QuotaSettings:
+    cpu_requests: str
+    cpu_limits: str
+    memory_requests: str
+    memory_limits: str
+    pods: int
+
+
+@dataclass(frozen=True)
+class AccessSettings:
+    deployer_groups: tuple[str, ...]
+    read_only_groups: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int
+    username: str
+
+
+@dataclass(frozen=True)
+class RegistrySettings:
+    server: str
+    username: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the program needs to know about one stack, validated."""
+
+    project: str
+    stack: str
+    environment: Environment
+    domain: str
+    """Base domain of this stack's hosts (review stacks: pr-<n>.<domain>)."""
+    cluster: ClusterSettings
+    namespaces: NamespaceSettings
+    quota: QuotaSettings
+    access: AccessSettings
+    secrets_rotation: int
+    smtp: SmtpSettings | None
+    registry: RegistrySettings | None
+    egress_cidrs: tuple[str, ...]
+
+    def describe(self) -> dict[str, object]:
+        """The resolved settings as plain data, for stack outputs and the render summary."""
+        return {
+            "environment": self.environment.value,
+            "domain": self.domain,
+            "kubeContext": self.cluster.context or "(current context)",
+            "clusterAddons": self.cluster.owns_addons,
+            "appNamespace": self.namespaces.app,
+            "monitoringNamespace": self.namespaces.monitoring,
+            "protectNamespaces": self.namespaces.protect,
+            "quota": {
+                "cpuRequests": self.quota.cpu_requests,
+                "cpuLimits": self.quota.cpu_limits,
+                "memoryRequests": self.quota.memory_requests,
+                "memoryLimits": self.quota.memory_limits,
+                "pods": self.quota.pods,
+            },
+            "deployerGroups": list(self.access.deployer_groups),
+            "readOnlyGroups": list(self.access.read_only_groups),
+            "secretsRotation": self.secrets_rotation,
+            "smtp": f"{self.smtp.host}:{self.smtp.port}" if self.smtp else "(none)",
+            "registry": self.registry.server if self.registry else "(none)",
+            "egressCidrs": list(self.egress_cidrs),
+        }
+
+
+class _Reader:
+    """Reads raw config key by key, recording a Problem instead of raising."""
+
+    def __init__(self, stack: str, raw: Mapping[str, str], secret_keys: Collection[str]) -> None:
+        self.stack = stack
+        self.raw = raw
+        self.secret_keys = set(secret_keys)
+        self.problems: list[Problem] = []
+
+    def text(self, name: str) -> str:
+        """The raw value, or the project default the CLI would have written."""
+        key = KEYS_BY_NAME[name]
+        value = self.raw.get(key.full_name)
+        if value is None:
+            default = key.default
+            return default if isinstance(default, str) else _default_text(default)
+        return value
+
+    def parse(self, name: str, parser: Callable[[str], T], fallback: T) -> T:
+        value = self.text(name)
+        try:
+            return parser(value)
+        except InvalidValueError as invalid:
+            self.report(name, value, str(invalid))
+            return fallback
+
+    def each(self, name: str, parser: Callable[[str], str]) -> tuple[str, ...]:
+        """Parse a string list, then every item, naming the item's index on failure."""
+        empty: tuple[str, ...] = ()
+        items = self.parse(name, validation.string_list, empty)
+        parsed: list[str] = []
+        for index, item in enumerate(items):
+            try:
+                parsed.append(parser(item))
+            except InvalidValueError as invalid:
+                self.report(f"{name}[{index}]", item, str(invalid))
+        duplicates = sorted({item for item in parsed if parsed.count(item) > 1})
+        if duplicates:
+            self.report(name, self.text(name), f"lists {', '.join(duplicates)} more than once; allowed: each item once")
+        return tuple(parsed)
+
+    def report(self, key_path: str, value: str | None, message: str) -> None:
+        base = key_path.split("[", 1)[0]
+        self.problems.append(
+            Problem(
+                key=f"{PROJECT}:{key_path}",
+                value=value,
+                message=message,
+                secret=base in SECRET_KEY_NAMES,
+            )
+        )
+
+    def missing(self, name: str, message: str) -> None:
+        self.problems.append(Problem(key=f"{PROJECT}:{name}", value=None, message=message))
+
+
+def _default_text(default: int | list[str]) -> str:
+    if isinstance(default, list):
+        return "[" + ",".join(f'"{item}"' for item in default) + "]"
+    return str(default)
+
+
+def build(stack: str, raw: Mapping[str, str], secret_keys: Collection[str] = ()) -> Settings:
+    """Validate raw Pulumi config for `stack` and return its settings.
+
+    raw: full key (`crm-platform:smtpPort`) to string value, as the CLI passes config;
+    keys of other namespaces are ignored. secret_keys: full keys stored as secrets.
+    Raises SettingsError naming every problem.
+    """
+    reader = _Reader(stack, raw, secret_keys)
+    if not _LABEL_VALUE.match(stack):
+        reader.problems.append(
+            Problem(
+                key="stack name",
+                value=stack,
+                message="cannot be a Kubernetes label value; allowed: at most 63 letters, digits, "
+                "'-', '_' and '.', starting and ending with a letter or digit",
+            )
+        )
+    _check_key_names(reader)
+    _check_secret_storage(reader)
+
+    environment = _environment(reader)
+    profile = PROFILES[environment or Environment.DEV]
+
+    domain = _domain(reader, profile, stack)
+    cluster = _cluster(reader, profile)
+    namespaces = _namespaces(reader, profile, stack)
+    quota = _quota(reader, profile)
+    access = AccessSettings(
+        deployer_groups=reader.each("deployerGroups", validation.group_name),
+        read_only_groups=reader.each("readOnlyGroups", validation.group_name),
+    )
+    rotation = reader.parse("secretsRotation", lambda text: validation.integer(text, 0, 1_000_000), 0)
+    smtp = _smtp(reader, profile)
+    registry = _registry(reader)
+    egress_cidrs = reader.each("egressCidrs", validation.cidr)
+
+    if reader.problems or environment is None:
+        raise SettingsError(stack, reader.problems)
+    return Settings(
+        project=PROJECT,
+        stack=stack,
+        environment=environment,
+        domain=domain,
+        cluster=cluster,
+        namespaces=namespaces,
+        quota=quota,
+        access=access,
+        secrets_rotation=rotation,
+        smtp=smtp,
+        registry=registry,
+        egress_cidrs=egress_cidrs,
+    )
+
+
+def _check_key_names(reader: _Reader) -> None:
+    prefix = f"{PROJECT}:"
+    for full_key in sorted(reader.raw):
+        if full_key in _IGNORED_PROVIDER_KEYS:
+            ours = _IGNORED_PROVIDER_KEYS[full_key]
+            reader.problems.append(
+                Problem(
+                    key=full_key,
+                    value=reader.raw[full_key],
+                    message="has no effect: this program builds its own Kubernetes provider; "
+                    f"set {prefix}{ours} instead",
+                )
+            )
+            continue
+        if not full_key.startswith(prefix):
+            continue
+        name = full_key[len(prefix) :]
+        if name in KEYS_BY_NAME:
+            continue
+        close = difflib.get_close_matches(name, list(KEYS_BY_NAME), n=1, cutoff=0.6)
+        allowed = (
+            f"did you mean {prefix}{close[0]}?" if close else f"allowed keys: {', '.join(key.name for key in KEYS)}"
+        )
+        reader.problems.append(
+            Problem(
+                key=full_key,
+                value="" if full_key in reader.secret_keys else reader.raw[full_key],
+                message=f"unknown key; {allowed}",
+                secret=full_key in reader.secret_keys,
+            )
+        )
+
+
+def _check_secret_storage(reader: _Reader) -> None:
+    """Secrets must be stored encrypted; nothing else may be, or it would leak into plain objects."""
+    for key in KEYS:
+        stored_as_secret = key.full_name in reader.secret_keys
+        if key.secret and not stored_as_secret and reader.text(key.name):
+            reader.report(
+                key.name,
+                reader.text(key.name),
+                f"is stored in plain text; allowed: an encrypted value, set with "
+                f"`pulumi config set --secret {key.name} <value> --stack {reader.stack}`",
+            )
+        if not key.secret and stored_as_secret:
+            reader.problems.append(
+                Problem(
+                    key=key.full_name,
+                    value="",
+                    secret=True,
+                    message=f"is stored as a secret but is not one, and would reach plain objects; "
+                    f"set it without --secret (`pulumi config set {key.name} <value>`)",
+                )
+            )
+
+
+def _environment(reader: _Reader) -> Environment | None:
+    text = reader.text("environment")
+    allowed = ", ".join(environment.value for environment in Environment)
+    if text:
+        try:
+            return Environment(text)
+        except ValueError:
+            reader.report("environment", text, f"unknown environment; allowed: {allowed}")
+            return None
+    implied = environment_for_stack(reader.stack)
+    if implied is None:
+        reader.report(
+            "environment",
+            text,
+            f'stack "{reader.stack}" implies no environment (only dev, staging, production and '
+            f"pr-<number> do); allowed: {allowed}",
+        )
+    return implied
+
+
+def _domain(reader: _Reader, profile: Profile, stack: str) -> str:
+    domain = reader.parse("domain", lambda text: text and validation.hostname(text), "")
+    if not domain:
+        if profile.domain is None:
+            reader.missing(
+                "domain",
+                f"the {profile.environment.value} environment has no default domain; "
+                f"allowed: your DNS domain, e.g. `pulumi config set domain crm.example.com --stack {stack}`",
+            )
+            return ""
+        domain = profile.domain
+    if profile.environment is not Environment.REVIEW:
+        return domain
+    # Each review stack gets its own hosts under the staging domain: pr-42.staging.example.com.
+    review_domain = f"{stack}.{domain}"
+    try:
+        return validation.hostname(review_domain)
+    except InvalidValueError as invalid:
+        reader.report("domain", domain, f"gives the review domain {review_domain}, which {invalid}")
+        return domain
+
+
+def _cluster(reader: _Reader, profile: Profile) -> ClusterSettings:
+    context = reader.parse("kubeContext", lambda text: text and validation.kube_context(text), "")
+    if not context and profile.requires_kube_context:
+        reader.missing(
+            "kubeContext",
+            f"the {profile.environment.value} environment never deploys to whatever context is "
+            f"current; allowed: a context from `kubectl config get-contexts`",
+        )
+    kubeconfig = reader.parse("kubeconfig", lambda text: text and validation.file_path(text), "")
+    owns_addons = reader.parse("clusterAddons", validation.tri_state, None)
+    if owns_addons and profile.environment is Environment.REVIEW:
+        reader.report(
+            "clusterAddons",
+            reader.text("clusterAddons"),
+            "review stacks share the staging cluster and never install its add-ons; "
+            'allowed: "false" or "" (probably copied from staging: remove it)',
+        )
+    return ClusterSettings(
+        kubeconfig=kubeconfig or None,
+        context=context or None,
+        owns_addons=profile.owns_cluster_addons if owns_addons is None else owns_addons,
+    )
+
+
+def _namespaces(reader: _Reader, profile: Profile, stack: str) -> NamespaceSettings:
+    names = {}
+    for key, suffix in (("appNamespace", ""), ("monitoringNamespace", "-monitoring")):
+        given = reader.parse(key, lambda text: text and validation.dns_label(text), "")
+        if given and profile.environment is Environment.REVIEW:
+            reader.report(
+                key,
+                given,
+                f'review stacks get their own namespaces (crm-{stack}{suffix}); allowed: "" '
+                "(probably copied from staging: remove it)",
+            )
+        derived = f"crm-{stack}{suffix}"
+        if not given:
+            try:
+                validation.dns_label(derived)
+            except InvalidValueError:
+                reader.report(
+                    key,
+                    "",
+                    f'the name derived from stack "{stack}" ({derived}) is not a valid namespace '
+                    "name; allowed: set it explicitly to a lower-case DNS label of at most 63 characters",
+                )
+        names[key] = given or derived
+    if names["appNamespace"] == names["monitoringNamespace"]:
+        reader.report(
+            "monitoringNamespace",
+            names["monitoringNamespace"],
+            "is the same as appNamespace; allowed: a different namespace",
+        )
+    return NamespaceSettings(
+        app=names["appNamespace"],
+        monitoring=names["monitoringNamespace"],
+        protect=profile.protect_namespaces,
+    )
+
+
+def _quota(reader: _Reader, profile: Profile) -> QuotaSettings:
+    defaults = profile.quota
+    cpu_requests = reader.text("quotaCpuRequests") or defaults.cpu_requests
+    cpu_limits = reader.text("quotaCpuLimits") or defaults.cpu_limits
+    memory_requests = reader.text("quotaMemoryRequests") or defaults.memory_requests
+    memory_limits = reader.text("quotaMemoryLimits") or defaults.memory_limits
+
+    def quantity(name: str, text: str, parser: Callable[[str], Decimal]) -> Decimal | None:
+        try:
+            return parser(text)
+        except InvalidValueError as invalid:
+            reader.report(name, text, str(invalid))
+            return None
+
+    for requests_key, requests, limits_key, limits, parser in (
+        ("quotaCpuRequests", cpu_requests, "quotaCpuLimits", cpu_limits, validation.cpu_quantity),
+        ("quotaMemoryRequests", memory_requests, "quotaMemoryLimits", memory_limits, validation.memory_quantity),
+    ):
+        requested = quantity(requests_key, requests, parser)
+        limited = quantity(limits_key, limits, parser)
+        if requested is not None and limited is not None and limited < requested:
+            reader.report(
+                limits_key,
+                limits,
+                f"is below {requests_key} ({requests}); allowed: a limit at least as large as the requests",
+            )
+    pods = reader.parse("quotaPods", lambda text: validation.integer(text, 0, 10_000), 0)
+    return QuotaSettings(
+        cpu_requests=cpu_requests,
+        cpu_limits=cpu_limits,
+        memory_requests=memory_requests,
+        memory_limits=memory_limits,
+        pods=pods or defaults.pods,
+    )
+
+
+def _smtp(reader: _Reader, profile: Profile) -> SmtpSettings | None:
+    host = reader.parse("smtpHost", lambda text: text and validation.hostname(text), "")
+    port = reader.parse("smtpPort", lambda text: validation.integer(text, 1, 65535), 587)
+    username = reader.text("smtpUsername")
+    if not host:
+        if profile.requires_email:
+            reader.missing(
+                "smtpHost",
+                f"the {profile.environment.value} environment sends mail (password resets, "
+                "notifications); allowed: your SMTP relay's host name",
+            )
+        return None
+    if not username:
+        reader.missing("smtpUsername", "required when smtpHost is set; allowed: the SMTP user name")
+    if not reader.text("smtpPassword"):
+        reader.missing(
+            "smtpPassword",
+            "required secret when smtpHost is set; set it with "
+            f"`pulumi config set --secret smtpPassword <value> --stack {reader.stack}`",
+        )
+    return SmtpSettings(host=host, port=port, username=username)
+
+
+def _registry(reader: _Reader) -> RegistrySettings | None:
+    server = reader.parse("registryServer", lambda text: text and validation.host_with_optional_port(text), "")
+    if not server:
+        return None
+    username = reader.text("registryUsername")
+    if not username:
+        reader.missing("registryUsername", "required when registryServer is set; allowed: the registry user name")
+    if not reader.text("registryPassword"):
+        reader.missing(
+            "registryPassword",
+            "required secret when registryServer is set; set it with "
+            f"`pulumi config set --secret registryPassword <token> --stack {reader.stack}`",
+        )
+    return RegistrySettings(server=server, username=username)

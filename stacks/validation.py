@@ -1,0 +1,199 @@
+"""Parsers for config values: each returns the typed value or raises `InvalidValueError`.
+
+Pulumi hands every config value to the program as text (arrays as JSON), so each parser
+takes the raw string. The `InvalidValueError` message says what is wrong and what is allowed; the
+caller adds the key and the value.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from decimal import Decimal, InvalidOperation
+
+
+class InvalidValueError(ValueError):
+    """A config value that does not parse; the message says what is allowed."""
+
+
+# RFC 1123 label, lower case only: Kubernetes object names and DNS hosts both need it.
+_DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_HOST_WITH_PORT = re.compile(r"^(?P<host>[^:]+)(:(?P<port>[0-9]{1,5}))?$")
+_CONTROL_OR_SPACE = re.compile(r"[\s\x00-\x1f\x7f]")
+# Kubernetes RBAC subject names are free text; keep them to what identity providers emit.
+_GROUP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@/+=-]{0,252}$")
+
+_CPU = re.compile(r"^(?P<number>[0-9]+(\.[0-9]{1,3})?)(?P<unit>m?)$")
+_MEMORY = re.compile(r"^(?P<number>[0-9]+(\.[0-9]+)?)(?P<unit>Ki|Mi|Gi|Ti|Pi|k|M|G|T|P)?$")
+_MEMORY_UNITS = {
+    "": 1,
+    "k": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "P": 10**15,
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+    "Pi": 2**50,
+}
+
+INTEGER_RE = re.compile(r"^[+-]?[0-9]+$")
+
+
+def integer(text: str, minimum: int, maximum: int) -> int:
+    """A whole number in [minimum, maximum]."""
+    allowed = f"allowed: an integer from {minimum} to {maximum}"
+    stripped = text.strip()
+    if not INTEGER_RE.match(stripped) or len(stripped) > 20:
+        raise InvalidValueError(f"not an integer; {allowed}")
+    number = int(stripped)
+    if not minimum <= number <= maximum:
+        raise InvalidValueError(f"out of range; {allowed}")
+    return number
+
+
+def tri_state(text: str) -> bool | None:
+    """ "" (let the profile decide), "true" or "false"."""
+    if text == "":
+        return None
+    if text in ("true", "false"):
+        return text == "true"
+    raise InvalidValueError('not a boolean; allowed: "true", "false" or "" (the profile decides)')
+
+
+def string_list(text: str) -> tuple[str, ...]:
+    """A JSON array of strings, as Pulumi passes array config to the program."""
+    try:
+        decoded = json.loads(text)
+    except ValueError:
+        decoded = None
+    if not isinstance(decoded, list):
+        raise InvalidValueError(
+            "not a list; allowed: a YAML list in the stack file, or `pulumi config set --path 'key[0]' value`"
+        )
+    for index, item in enumerate(decoded):
+        if not isinstance(item, str):
+            raise InvalidValueError(f"item {index} is not a string; allowed: a list of strings")
+    return tuple(decoded)
+
+
+def dns_label(text: str) -> str:
+    """A Kubernetes namespace name: RFC 1123 label, at most 63 characters."""
+    if not _DNS_LABEL.match(text):
+        raise InvalidValueError(
+            "not a valid namespace name; allowed: at most 63 lower-case letters, digits "
+            "and '-', starting and ending with a letter or digit"
+        )
+    return text
+
+
+def hostname(text: str) -> str:
+    """A DNS host name (RFC 1123), lower case, without scheme, port or trailing dot."""
+    allowed = (
+        "allowed: a lower-case DNS name such as api.example.com "
+        "(labels of letters, digits and '-', at most 253 characters, no scheme or port)"
+    )
+    if "://" in text:
+        raise InvalidValueError(f"has a URL scheme; {allowed}")
+    if len(text) > 253 or not text:
+        raise InvalidValueError(f"wrong length; {allowed}")
+    if any(not _DNS_LABEL.match(label) for label in text.split(".")):
+        raise InvalidValueError(f"not a valid host name; {allowed}")
+    return text
+
+
+def host_with_optional_port(text: str) -> str:
+    """A registry address: host name with an optional :port (ghcr.io, registry.local:5000)."""
+    if "://" in text or "/" in text:
+        raise InvalidValueError(
+            "has a scheme or path; allowed: a registry host such as ghcr.io or registry.example.com:5000"
+        )
+    match = _HOST_WITH_PORT.match(text)
+    if not match:
+        raise InvalidValueError(
+            "not host[:port]; allowed: a registry host such as ghcr.io or registry.example.com:5000"
+        )
+    hostname(match.group("host"))
+    port = match.group("port")
+    if port is not None and not 1 <= int(port) <= 65535:
+        raise InvalidValueError("port out of range; allowed: a port from 1 to 65535")
+    return text
+
+
+def cidr(text: str) -> str:
+    """An IPv4 or IPv6 network in CIDR notation with no host bits set."""
+    try:
+        network = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise InvalidValueError("not a CIDR block; allowed: an IPv4 or IPv6 network such as 203.0.113.0/24") from None
+    if "/" not in text:
+        raise InvalidValueError(f"has no prefix length; allowed: a network such as {network}")
+    if str(network) != text:
+        raise InvalidValueError(f"has host bits set or is not canonical; allowed: {network}")
+    return text
+
+
+def kube_context(text: str) -> str:
+    """A kubeconfig context name: any non-blank text without white space."""
+    if not text or len(text) > 253 or _CONTROL_OR_SPACE.search(text):
+        raise InvalidValueError(
+            "not a context name; allowed: the name of a context in your kubeconfig "
+            "(`kubectl config get-contexts`), without white space"
+        )
+    return text
+
+
+def file_path(text: str) -> str:
+    """A path to a kubeconfig file (not its contents)."""
+    if "\n" in text or text.lstrip().startswith(("apiVersion", "{")):
+        raise InvalidValueError(
+            "looks like kubeconfig contents; allowed: a path to a kubeconfig file "
+            "(keep credentials out of the stack file)"
+        )
+    if not text or len(text) > 4096 or _CONTROL_OR_SPACE.search(text.replace(" ", "")):
+        raise InvalidValueError("not a file path; allowed: a path to a kubeconfig file")
+    return text
+
+
+def group_name(text: str) -> str:
+    """A Kubernetes RBAC group name from the cluster's identity provider."""
+    if text.startswith("system:"):
+        raise InvalidValueError(
+            "is a reserved Kubernetes group; allowed: a group from your identity provider, "
+            "not one starting with 'system:'"
+        )
+    if not _GROUP_NAME.match(text):
+        raise InvalidValueError(
+            "not a group name; allowed: 1-253 letters, digits and . _ : @ / + = -, starting with a letter or digit"
+        )
+    return text
+
+
+def cpu_quantity(text: str) -> Decimal:
+    """A CPU quantity: cores ("2", "0.5") or millicores ("500m"); returns cores."""
+    match = _CPU.match(text)
+    if not match:
+        raise InvalidValueError('not a CPU quantity; allowed: cores such as "2" or "0.5", or millicores such as "500m"')
+    cores = Decimal(match.group("number"))
+    if match.group("unit") == "m":
+        cores /= 1000
+    if cores <= 0:
+        raise InvalidValueError('must be more than zero; allowed: a CPU quantity such as "2" or "500m"')
+    return cores
+
+
+def memory_quantity(text: str) -> Decimal:
+    """A memory quantity with a binary or decimal suffix ("512Mi", "2Gi", "1G"); returns bytes."""
+    match = _MEMORY.match(text)
+    if not match:
+        raise InvalidValueError('not a memory quantity; allowed: a size such as "512Mi", "8Gi" or "1G"')
+    try:
+        size = Decimal(match.group("number")) * _MEMORY_UNITS[match.group("unit") or ""]
+    except InvalidOperation:  # pragma: no cover - the pattern admits only decimals
+        raise InvalidValueError('not a memory quantity; allowed: a size such as "8Gi"') from None
+    if size < 2**20:
+        raise InvalidValueError('is less than 1Mi; allowed: a size such as "512Mi" or "8Gi"')
+    return size
