@@ -1,0 +1,93 @@
+"""Command line of the offline render: `python -m offline render --stack staging`.
+
+Exit status: 0 rendered; 2 the stack or its configuration cannot be used (the message
+names the key, the value and what is allowed); 1 anything else. Errors are one line; add
+--debug for a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from pathlib import Path
+
+import yaml
+
+from offline.program import PROJECT_DIR, DefaultProviderError, run_program
+from offline.render import write_render
+from offline.stack_config import StackConfigError, load_stack_config
+from stacks.errors import SettingsError
+
+EXIT_UNUSABLE_INPUT = 2
+
+
+def _supplied_secrets(path: Path | None) -> dict[str, str]:
+    if path is None:
+        return {}
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise StackConfigError(f"cannot read secrets file {path}: {error}".replace("\n", " ")) from None
+    if not isinstance(document, dict) or not all(isinstance(value, str) for value in document.values()):
+        raise StackConfigError(f"secrets file {path} must map config keys to string values")
+    return {str(key): value for key, value in document.items()}
+
+
+def render_command(arguments: argparse.Namespace) -> int:
+    out_dir = arguments.out or PROJECT_DIR / "build" / arguments.stack
+    config = load_stack_config(PROJECT_DIR, arguments.stack, _supplied_secrets(arguments.secrets_file))
+    recording = run_program(config)
+    result = write_render(recording, out_dir)
+
+    namespaces = sorted({obj.namespace for obj in result.objects if obj.namespace})
+    shown_dir = os.path.relpath(out_dir) if out_dir.is_absolute() else str(out_dir)
+    print(
+        f"Rendered stack {config.stack} offline from {config.stack_file}: "
+        f"{len(recording.resources)} resources, {len(result.objects)} Kubernetes objects "
+        f"in {len(namespaces)} namespaces ({', '.join(namespaces)})."
+    )
+    if config.placeholders:
+        print(
+            f"Secrets not readable offline got placeholders: {', '.join(config.placeholders)} "
+            "(set them with `pulumi config set --secret` before `pulumi up`)."
+        )
+    print(f"Wrote {shown_dir}/: manifests/ ({len(result.objects)} files), inventory.json, summary.md")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m offline", description="Run the program offline under mocks.")
+    parser.add_argument("--debug", action="store_true", help="show a traceback on failure")
+    commands = parser.add_subparsers(dest="command", required=True)
+    render = commands.add_parser("render", help="write manifests, inventory and summary of one stack")
+    render.add_argument("--stack", default="staging", help="stack name (default: staging)")
+    render.add_argument("--out", type=Path, help="output directory (default: build/<stack>)")
+    render.add_argument(
+        "--secrets-file",
+        type=Path,
+        help="YAML map of secret config keys to values to use instead of placeholders",
+    )
+    arguments = parser.parse_args(argv)
+    try:
+        return render_command(arguments)
+    except (SettingsError, StackConfigError, DefaultProviderError) as error:
+        if arguments.debug:
+            traceback.print_exc()
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_UNUSABLE_INPUT
+    except Exception as error:  # noqa: BLE001 - one line instead of a traceback, by design
+        if arguments.debug:
+            traceback.print_exc()
+        print(f"error: {type(error).__name__}: {error} (run with --debug for the traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    status = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skip interpreter teardown: the Pulumi SDK's event loop and gRPC threads print noise
+    # when garbage-collected at exit, and nothing is left to clean up.
+    os._exit(status)

@@ -1,0 +1,163 @@
+"""A stack's config as the Pulumi CLI would hand it to the program, read without the CLI.
+
+Mirrors what `pulumi up` does before running the program: take `Pulumi.<stack>.yaml`,
+add every `Pulumi.yaml` default the stack does not set, turn YAML values into the strings
+the program receives, and mark secure values as secrets. Encrypted values cannot be
+decrypted offline (and need not be): each secret the stack file holds or lacks gets a
+deterministic placeholder, unless the caller supplies a value (tests plant known ones).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from stacks.profiles import REVIEW_STACK
+from stacks.schema import KEYS_BY_NAME, PROJECT
+
+
+class StackConfigError(Exception):
+    """The project or stack file cannot be used; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    project: str
+    stack: str
+    values: dict[str, str]
+    """Full key to the string value the program receives."""
+    secret_keys: frozenset[str]
+    stack_file: str
+    """The stack file the values came from."""
+    placeholders: tuple[str, ...]
+    """Secret keys given a placeholder because no value was available offline."""
+    supplied: tuple[str, ...]
+    """Secret keys whose value the caller supplied."""
+    disabled_default_providers: tuple[str, ...]
+    """Packages whose default provider Pulumi.yaml disables."""
+
+
+def _config_text(value: Any) -> str:
+    """A YAML value as the CLI passes it to the program: scalars as text, the rest as JSON."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return ""
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def placeholder(key: str) -> str:
+    """Deterministic stand-in for a secret that only the real stack can decrypt."""
+    return "offline-placeholder-" + hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise StackConfigError(f"cannot read {path.name}: {error.strerror}") from None
+    except yaml.YAMLError as error:
+        raise StackConfigError(f"{path.name} is not valid YAML: {error}".replace("\n", " ")) from None
+    if not isinstance(document, dict):
+        raise StackConfigError(f"{path.name} must be a YAML mapping")
+    return document
+
+
+def _needed(key: str, values: Mapping[str, str]) -> bool:
+    """Whether the program will read this secret: always, unless it belongs to an unset feature."""
+    declaration = KEYS_BY_NAME.get(key.split(":", 1)[1]) if key.startswith(f"{PROJECT}:") else None
+    if declaration is None or not declaration.needed_when_set:
+        return True
+    return bool(values.get(f"{PROJECT}:{declaration.needed_when_set}"))
+
+
+def stack_file_for(project_dir: Path, stack: str) -> Path:
+    """The stack's own file; review stacks without one start from staging's, as the PR workflow does."""
+    own = project_dir / f"Pulumi.{stack}.yaml"
+    if own.exists():
+        return own
+    if REVIEW_STACK.match(stack):
+        # `pulumi stack init pr-<n>` followed by `pulumi config cp --stack staging --dest pr-<n>`.
+        return project_dir / "Pulumi.staging.yaml"
+    known = sorted(path.name[len("Pulumi.") : -len(".yaml")] for path in project_dir.glob("Pulumi.*.yaml"))
+    raise StackConfigError(
+        f"unknown stack {stack!r}: there is no Pulumi.{stack}.yaml; known stacks: "
+        f"{', '.join(known)} (and pr-<number> review stacks)"
+    )
+
+
+def load_stack_config(project_dir: Path, stack: str, supplied_secrets: Mapping[str, str] | None = None) -> StackConfig:
+    """Merge Pulumi.yaml and the stack file the way the CLI does."""
+    project = _read_yaml(project_dir / "Pulumi.yaml")
+    project_name = str(project.get("name", ""))
+    declarations = project.get("config") or {}
+    stack_path = stack_file_for(project_dir, stack)
+    stack_config = _read_yaml(stack_path).get("config") or {}
+    if not isinstance(stack_config, dict):
+        raise StackConfigError(f"{stack_path.name}: `config` must be a mapping")
+
+    values: dict[str, str] = {}
+    secret_keys: set[str] = set()
+    declared_secrets: set[str] = set()
+    for key, declaration in declarations.items():
+        namespaced = key if ":" in key else f"{project_name}:{key}"
+        if not isinstance(declaration, dict):
+            values[namespaced] = _config_text(declaration)
+            continue
+        if declaration.get("secret"):
+            declared_secrets.add(namespaced)
+        if "value" in declaration:
+            values[namespaced] = _config_text(declaration["value"])
+        elif "default" in declaration:
+            values[namespaced] = _config_text(declaration["default"])
+
+    stored_secrets: set[str] = set()
+    for key, value in stack_config.items():
+        if ":" not in str(key):
+            raise StackConfigError(f"{stack_path.name}: key {key!r} has no namespace; write {project_name}:{key}")
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            stored_secrets.add(key)
+            continue
+        values[key] = _config_text(value)
+
+    supplied = dict(supplied_secrets or {})
+    placeholders: list[str] = []
+    for key in sorted(declared_secrets | stored_secrets):
+        short = key.split(":", 1)[1]
+        if short in supplied or key in supplied:
+            values[key] = supplied.get(short, supplied.get(key, ""))
+        else:
+            values[key] = placeholder(key)
+            if _needed(key, values):
+                placeholders.append(short)
+        secret_keys.add(key)
+    unknown_supplied = sorted(set(supplied) - {key.split(":", 1)[1] for key in secret_keys} - secret_keys)
+    if unknown_supplied:
+        raise StackConfigError(
+            f"supplied secrets for keys that are not secrets of the project: {', '.join(unknown_supplied)}"
+        )
+
+    disabled = values.get("pulumi:disable-default-providers", "[]")
+    try:
+        disabled_providers = tuple(str(item) for item in json.loads(disabled))
+    except ValueError:
+        raise StackConfigError("pulumi:disable-default-providers must be a list of package names") from None
+
+    return StackConfig(
+        project=project_name,
+        stack=stack,
+        values=values,
+        secret_keys=frozenset(secret_keys),
+        stack_file=stack_path.name,
+        placeholders=tuple(placeholders),
+        supplied=tuple(sorted(short for short in supplied)),
+        disabled_default_providers=disabled_providers,
+    )
