@@ -1,0 +1,55 @@
+# crm-platform. `make help` lists the targets; STACK picks the stack (default staging).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+STACK ?= staging
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: help venv render test lint docs bench lock preview up clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(INSTALLED): requirements.txt requirements-dev.txt constraints.txt scripts/bootstrap.sh
+	scripts/bootstrap.sh "$(PYTHON)" "$(VENV)"
+	@touch $@
+
+venv: $(INSTALLED) ## create ./venv with the pinned requirements (and OS packages, as root)
+
+render: venv ## run the program offline for STACK into build/STACK/ (no CLI, cluster or cloud)
+	@$(PY) -m offline render --stack $(STACK)
+
+test: venv ## run every test; fails when pytest collects nothing
+	@$(PY) -m pytest $(PYTEST_ARGS); status=$$?; \
+	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests, which is a failure" >&2; exit 1; fi; \
+	exit $$status
+
+lint: venv ## ruff and mypy (the tests run them too)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+docs: venv ## regenerate Pulumi.yaml and the README configuration reference from stacks/schema.py
+	$(PY) -m stacks.reference
+
+bench: venv ## benchmark the render of every stack into docs/PERFORMANCE.md
+	$(PY) -m offline.bench --output docs/PERFORMANCE.md
+
+lock: venv ## re-lock constraints.txt after changing requirements*.txt
+	rm -rf .lock-venv && "$(PYTHON)" -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet -r requirements-dev.txt
+	{ head -n 2 constraints.txt; .lock-venv/bin/pip freeze --all | grep -v -E '^(pip|setuptools|wheel)=='; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt && rm -rf .lock-venv
+
+preview: venv ## pulumi preview of STACK (needs the Pulumi CLI and the cluster)
+	pulumi preview --stack $(STACK) --diff
+
+up: venv ## pulumi up of STACK (needs the Pulumi CLI and the cluster)
+	pulumi up --stack $(STACK)
+
+clean: ## remove build output and caches (keeps ./venv)
+	rm -rf build .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Create ./venv with the pinned requirements, on a fresh Debian machine or a laptop.
+#   scripts/bootstrap.sh <python> <venv dir>
+# Installs the OS packages it needs with apt-get when run as root (CI); elsewhere it
+# says which ones are missing.
+set -euo pipefail
+
+python=${1:?usage: bootstrap.sh <python> <venv dir>}
+venv=${2:?usage: bootstrap.sh <python> <venv dir>}
+here=$(cd "$(dirname "$0")/.." && pwd)
+
+# OS packages the tests use. Checked one by one: a present package costs nothing.
+apt_packages=()
+
+need_apt() {
+  if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
+    echo "bootstrap: missing OS packages: $*; install them (e.g. sudo apt-get install $*) and retry" >&2
+    exit 1
+  fi
+  if [ -z "${apt_updated:-}" ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    apt_updated=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "bootstrap: $python is not Python 3.11 or newer" >&2
+  exit 1
+fi
+
+# Debian splits venv/ensurepip out of the interpreter package.
+if ! "$python" -c 'import ensurepip, venv' 2>/dev/null; then
+  version=$("$python" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
+  need_apt "python${version}-venv"
+fi
+
+missing=()
+for package in "${apt_packages[@]}"; do
+  dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  need_apt "${missing[@]}"
+fi
+
+if [ ! -x "$venv/bin/python" ]; then
+  "$python" -m venv "$venv"
+fi
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+  -r "$here/requirements-dev.txt" -c "$here/constraints.txt"
