@@ -8,6 +8,7 @@ names the key, the value and what is allowed); 1 anything else. Errors are one l
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import traceback
@@ -19,6 +20,7 @@ from offline.program import PROJECT_DIR, DefaultProviderError, run_program
 from offline.render import write_render
 from offline.stack_config import StackConfigError, load_stack_config
 from stacks.errors import SettingsError
+from stacks.schema import PROJECT
 
 EXIT_UNUSABLE_INPUT = 2
 
@@ -35,9 +37,22 @@ def _supplied_secrets(path: Path | None) -> dict[str, str]:
     return {str(key): value for key, value in document.items()}
 
 
+def _overrides(pairs: list[str]) -> dict[str, str]:
+    """`--config key=value` pairs, as `pulumi up --config` takes them (project keys may be short)."""
+    overrides: dict[str, str] = {}
+    for pair in pairs:
+        key, separator, value = pair.partition("=")
+        if not separator or not key:
+            raise StackConfigError(f"--config {pair!r} is not key=value")
+        overrides[key if ":" in key else f"{PROJECT}:{key}"] = value
+    return overrides
+
+
 def render_command(arguments: argparse.Namespace) -> int:
     out_dir = arguments.out or PROJECT_DIR / "build" / arguments.stack
     config = load_stack_config(PROJECT_DIR, arguments.stack, _supplied_secrets(arguments.secrets_file))
+    if arguments.config:
+        config = dataclasses.replace(config, values={**config.values, **_overrides(arguments.config)})
     recording = run_program(config)
     result = write_render(recording, out_dir)
 
@@ -64,6 +79,13 @@ def main(argv: list[str] | None = None) -> int:
     render = commands.add_parser("render", help="write manifests, inventory and summary of one stack")
     render.add_argument("--stack", default="staging", help="stack name (default: staging)")
     render.add_argument("--out", type=Path, help="output directory (default: build/<stack>)")
+    render.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one config value, as `pulumi up --config` does (repeatable)",
+    )
     render.add_argument(
         "--secrets-file",
         type=Path,

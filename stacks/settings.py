@@ -155,6 +155,13 @@ class _Reader:
             self.report(name, value, str(invalid))
             return fallback
 
+    def optional(self, name: str, parser: Callable[[str], str]) -> str | None:
+        """ "" when the key is unset, the parsed value when valid, None when invalid (reported)."""
+        value = self.text(name)
+        if not value:
+            return ""
+        return self.parse(name, parser, None)
+
     def each(self, name: str, parser: Callable[[str], str]) -> tuple[str, ...]:
         """Parse a string list, then every item, naming the item's index on failure."""
         empty: tuple[str, ...] = ()
@@ -254,8 +261,8 @@ def _check_key_names(reader: _Reader) -> None:
                 Problem(
                     key=full_key,
                     value=reader.raw[full_key],
-                    message="has no effect: this program builds its own Kubernetes provider; "
-                    f"set {prefix}{ours} instead",
+                    message="has no effect, as this program builds its own Kubernetes provider; "
+                    f"allowed: set {prefix}{ours} instead",
                 )
             )
             continue
@@ -266,7 +273,9 @@ def _check_key_names(reader: _Reader) -> None:
             continue
         close = difflib.get_close_matches(name, list(KEYS_BY_NAME), n=1, cutoff=0.6)
         allowed = (
-            f"did you mean {prefix}{close[0]}?" if close else f"allowed keys: {', '.join(key.name for key in KEYS)}"
+            f"allowed: the keys declared in Pulumi.yaml; did you mean {prefix}{close[0]}?"
+            if close
+            else f"allowed keys: {', '.join(key.name for key in KEYS)}"
         )
         reader.problems.append(
             Problem(
@@ -322,7 +331,9 @@ def _environment(reader: _Reader) -> Environment | None:
 
 
 def _domain(reader: _Reader, profile: Profile, stack: str) -> str:
-    domain = reader.parse("domain", lambda text: text and validation.hostname(text), "")
+    domain = reader.optional("domain", validation.hostname)
+    if domain is None:
+        return ""
     if not domain:
         if profile.domain is None:
             reader.missing(
@@ -344,14 +355,14 @@ def _domain(reader: _Reader, profile: Profile, stack: str) -> str:
 
 
 def _cluster(reader: _Reader, profile: Profile) -> ClusterSettings:
-    context = reader.parse("kubeContext", lambda text: text and validation.kube_context(text), "")
-    if not context and profile.requires_kube_context:
+    context = reader.optional("kubeContext", validation.kube_context)
+    if context == "" and profile.requires_kube_context:
         reader.missing(
             "kubeContext",
             f"the {profile.environment.value} environment never deploys to whatever context is "
             f"current; allowed: a context from `kubectl config get-contexts`",
         )
-    kubeconfig = reader.parse("kubeconfig", lambda text: text and validation.file_path(text), "")
+    kubeconfig = reader.optional("kubeconfig", validation.file_path)
     owns_addons = reader.parse("clusterAddons", validation.tri_state, None)
     if owns_addons and profile.environment is Environment.REVIEW:
         reader.report(
@@ -370,7 +381,7 @@ def _cluster(reader: _Reader, profile: Profile) -> ClusterSettings:
 def _namespaces(reader: _Reader, profile: Profile, stack: str) -> NamespaceSettings:
     names = {}
     for key, suffix in (("appNamespace", ""), ("monitoringNamespace", "-monitoring")):
-        given = reader.parse(key, lambda text: text and validation.dns_label(text), "")
+        given = reader.optional(key, validation.dns_label)
         if given and profile.environment is Environment.REVIEW:
             reader.report(
                 key,
@@ -379,7 +390,7 @@ def _namespaces(reader: _Reader, profile: Profile, stack: str) -> NamespaceSetti
                 "(probably copied from staging: remove it)",
             )
         derived = f"crm-{stack}{suffix}"
-        if not given:
+        if given == "":
             try:
                 validation.dns_label(derived)
             except InvalidValueError:
@@ -440,11 +451,11 @@ def _quota(reader: _Reader, profile: Profile) -> QuotaSettings:
 
 
 def _smtp(reader: _Reader, profile: Profile) -> SmtpSettings | None:
-    host = reader.parse("smtpHost", lambda text: text and validation.hostname(text), "")
+    host = reader.optional("smtpHost", validation.hostname)
     port = reader.parse("smtpPort", lambda text: validation.integer(text, 1, 65535), 587)
     username = reader.text("smtpUsername")
     if not host:
-        if profile.requires_email:
+        if host == "" and profile.requires_email:
             reader.missing(
                 "smtpHost",
                 f"the {profile.environment.value} environment sends mail (password resets, "
@@ -463,7 +474,7 @@ def _smtp(reader: _Reader, profile: Profile) -> SmtpSettings | None:
 
 
 def _registry(reader: _Reader) -> RegistrySettings | None:
-    server = reader.parse("registryServer", lambda text: text and validation.host_with_optional_port(text), "")
+    server = reader.optional("registryServer", validation.host_with_optional_port)
     if not server:
         return None
     username = reader.text("registryUsername")

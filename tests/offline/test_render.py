@@ -1,0 +1,164 @@
+"""The offline render: files it writes, what they hold, determinism, and its command line."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pulumi.runtime.mocks import MockResourceArgs
+
+from offline.mocks import RecordingMocks
+from offline.program import PROJECT_DIR, run_program
+from offline.render import split_image, write_render
+from offline.stack_config import load_stack_config
+from stacks import SettingsError
+from stacks.errors import SECRET_MARKER
+from tests.conftest import STACKS, RunStack
+
+
+def render_cli(*arguments: str, hash_seed: str = "0") -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "PYTHONHASHSEED": hash_seed}
+    return subprocess.run(
+        [sys.executable, "-m", "offline", "render", *arguments],
+        cwd=PROJECT_DIR,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def tree(directory: Path) -> dict[str, bytes]:
+    return {
+        str(path.relative_to(directory)): path.read_bytes() for path in sorted(directory.rglob("*")) if path.is_file()
+    }
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_render_writes_one_file_per_object_named_by_namespace_kind_and_name(
+    run_stack: RunStack, stack: str, tmp_path: Path
+) -> None:
+    run = run_stack(stack)
+    write_render(run.recording, tmp_path)
+    files = sorted(str(path.relative_to(tmp_path / "manifests")) for path in (tmp_path / "manifests").rglob("*.yaml"))
+    assert files == [obj.path for obj in run.objects]
+    for obj in run.objects:
+        document = yaml.safe_load((tmp_path / "manifests" / obj.path).read_text())
+        namespace = document["metadata"].get("namespace", "_cluster")
+        assert obj.path == f"{namespace}/{document['kind'].lower()}-{document['metadata']['name']}.yaml"
+    assert {"_cluster/namespace-crm-" + stack + ".yaml"} <= set(files)
+
+
+def test_manifests_have_integers_where_kubernetes_wants_integers(run_stack: RunStack, tmp_path: Path) -> None:
+    """The wire turns every number into a float; the render turns integral ones back."""
+    write_render(run_stack("staging").recording, tmp_path)
+    text = (tmp_path / "inventory.json").read_text()
+    assert '"length": 64' in text and "64.0" not in text
+
+
+def test_inventory_lists_every_resource_of_every_provider(run_stack: RunStack, tmp_path: Path) -> None:
+    run = run_stack("staging")
+    write_render(run.recording, tmp_path)
+    inventory = json.loads((tmp_path / "inventory.json").read_text())
+    entries = inventory["resources"]
+    assert [entry["urn"] for entry in entries] == [resource.urn for resource in run.recording.resources]
+    types = {entry["type"] for entry in entries}
+    assert {"pulumi:providers:kubernetes", "random:index/randomPassword:RandomPassword", "crm:core:Secrets"} <= types
+    assert all({"type", "name", "parent", "inputs", "provider", "protect"} <= entry.keys() for entry in entries)
+    secrets_component = next(entry["urn"] for entry in entries if entry["type"] == "crm:core:Secrets")
+    assert all(entry["parent"] == secrets_component for entry in entries if entry["type"].startswith("random:"))
+    assert inventory["outputs"]["grafanaAdminPassword"] == SECRET_MARKER
+
+
+def test_secret_data_keeps_its_keys_and_hides_its_values(run_stack: RunStack, tmp_path: Path) -> None:
+    write_render(run_stack("staging").recording, tmp_path)
+    secret = yaml.safe_load((tmp_path / "manifests/crm-staging/secret-crm-database-owner.yaml").read_text())
+    assert secret["stringData"] == {"username": SECRET_MARKER, "password": SECRET_MARKER}
+
+
+def test_summary_counts_resources_and_shows_quota_per_namespace(run_stack: RunStack, tmp_path: Path) -> None:
+    run = run_stack("production")
+    write_render(run.recording, tmp_path)
+    summary = (tmp_path / "summary.md").read_text()
+    assert f"{len(run.recording.resources)} resources." in summary
+    assert "| `kubernetes:core/v1:Secret` | 7 |" in summary
+    assert "| crm-production | 0 | 0.00 | 0.00 | 0.00 Gi | 0.00 Gi | 32/64, 64Gi/128Gi, 200 |" in summary
+    assert "| smtpPassword | placeholder" in summary
+    assert "No container images" in summary
+
+
+@pytest.mark.parametrize(
+    ("reference", "expected"),
+    [
+        ("ghcr.io/acme/crm:1.4.2", ("ghcr.io/acme/crm", "1.4.2")),
+        ("registry.local:5000/crm", ("registry.local:5000/crm", "(none: latest)")),
+        ("postgres@sha256:abc", ("postgres", "sha256:abc")),
+    ],
+)
+def test_image_references_split_into_repository_and_tag(reference: str, expected: tuple[str, str]) -> None:
+    assert split_image(reference) == expected
+
+
+def test_rendering_twice_gives_byte_identical_output(tmp_path: Path) -> None:
+    """Two fresh interpreters with different hash seeds write the same bytes."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert render_cli("--stack", "production", "--out", str(first), hash_seed="1").returncode == 0
+    assert render_cli("--stack", "production", "--out", str(second), hash_seed="2").returncode == 0
+    assert tree(first) == tree(second)
+    assert len(tree(first)) > 10
+
+
+def test_render_says_what_it_did_and_where(tmp_path: Path) -> None:
+    result = render_cli("--stack", "staging", "--out", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    assert "Rendered stack staging offline from Pulumi.staging.yaml" in result.stdout
+    assert "placeholders: registryPassword, smtpPassword" in result.stdout
+    assert f"Wrote {tmp_path / 'out'}/" in result.stdout or "Wrote " in result.stdout
+    assert (tmp_path / "out" / "summary.md").exists()
+    assert result.stderr == ""
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--stack", "staging", "--config", "smtpPort=70000"], 'crm-platform:smtpPort = "70000": out of range'),
+        (["--stack", "qa"], "unknown stack 'qa'"),
+        (["--stack", "staging", "--secrets-file", "/nonexistent/secrets.yaml"], "cannot read secrets file"),
+        (["--stack", "staging", "--config", "egressCidrs=10.0.0.1"], "crm-platform:egressCidrs"),
+    ],
+)
+def test_errors_are_one_line_without_a_traceback(arguments: list[str], message: str, tmp_path: Path) -> None:
+    result = render_cli(*arguments, "--out", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: ")
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_bad_config_declares_no_resource(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings are validated before anything, even the provider, is declared."""
+    declared: list[str] = []
+    original = RecordingMocks.new_resource
+
+    def spy(self: RecordingMocks, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        declared.append(args.name)
+        return original(self, args)
+
+    monkeypatch.setattr(RecordingMocks, "new_resource", spy)
+    config = load_stack_config(PROJECT_DIR, "staging")
+    bad = dataclasses.replace(config, values={**config.values, "crm-platform:smtpPort": "0"})
+    with pytest.raises(SettingsError):
+        run_program(bad)
+    assert declared == []
+    run_program(config)
+    assert declared, "the spy sees declarations when the config is good"

@@ -1,0 +1,110 @@
+"""Every rendered object of every stack validates strictly: core objects against Kubernetes
+1.34's OpenAPI schema, custom resources against the upstream CRDs in ../shared/crds."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from offline.schemas import KUBERNETES_VERSION, CustomResourceSchemas, core_errors, is_core
+from tests.conftest import STACKS, RunStack
+
+ACME_ISSUER: dict[str, Any] = {
+    "apiVersion": "cert-manager.io/v1",
+    "kind": "ClusterIssuer",
+    "metadata": {"name": "letsencrypt-staging"},
+    "spec": {
+        "acme": {
+            "server": "https://acme-staging-v02.api.letsencrypt.org/directory",
+            "email": "ops@example.com",
+            "privateKeySecretRef": {"name": "letsencrypt-staging-account"},
+            "solvers": [{"http01": {"ingress": {"ingressClassName": "traefik"}}}],
+        }
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def custom_resources() -> CustomResourceSchemas:
+    return CustomResourceSchemas.load()
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_core_object_is_valid_kubernetes(run_stack: RunStack, stack: str) -> None:
+    core = [obj for obj in run_stack(stack).objects if is_core(obj.document)]
+    assert core, "the stack renders no core objects"
+    problems = {obj.path: errors for obj in core if (errors := core_errors(obj.document))}
+    assert problems == {}, f"invalid for Kubernetes {KUBERNETES_VERSION}"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_custom_resource_is_valid_against_its_crd(
+    run_stack: RunStack, stack: str, custom_resources: CustomResourceSchemas
+) -> None:
+    """Custom resources (none before the workloads issue) need a CRD in ../shared/crds and must match it."""
+    custom = [obj for obj in run_stack(stack).objects if not is_core(obj.document)]
+    problems = {obj.path: errors for obj in custom if (errors := custom_resources.errors(obj.document))}
+    assert problems == {}
+
+
+def test_strict_validation_rejects_unknown_core_fields() -> None:
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x", "lables": {}}}
+    assert core_errors(namespace)
+
+
+def test_strict_validation_rejects_wrong_types() -> None:
+    quota = {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "q"}, "spec": {"hard": "lots"}}
+    assert core_errors(quota)
+
+
+def test_unknown_kinds_have_no_schema() -> None:
+    assert core_errors({"apiVersion": "v1", "kind": "Nonsense", "metadata": {"name": "x"}})
+
+
+def test_crd_validation_accepts_a_valid_custom_resource(custom_resources: CustomResourceSchemas) -> None:
+    assert custom_resources.errors(ACME_ISSUER) == []
+
+
+def test_crd_validation_rejects_unknown_fields_at_any_depth(custom_resources: CustomResourceSchemas) -> None:
+    issuer = copy.deepcopy(ACME_ISSUER)
+    issuer["spec"]["acme"]["solvers"][0]["http01"]["ingress"]["clas"] = "traefik"
+    [problem] = custom_resources.errors(issuer)
+    assert "clas" in problem
+
+
+def test_crd_validation_checks_metadata_as_object_meta(custom_resources: CustomResourceSchemas) -> None:
+    issuer = copy.deepcopy(ACME_ISSUER)
+    issuer["metadata"]["annotation"] = {}
+    assert custom_resources.errors(issuer)
+
+
+def test_crd_validation_rejects_kinds_without_a_crd(custom_resources: CustomResourceSchemas) -> None:
+    [problem] = custom_resources.errors({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}})
+    assert "no CRD" in problem
+
+
+def test_int_or_string_fields_take_both(custom_resources: CustomResourceSchemas) -> None:
+    """x-kubernetes-int-or-string is not JSON Schema; both forms must pass."""
+    for port in (8080, "http"):
+        monitor = {
+            "apiVersion": "monitoring.coreos.com/v1",
+            "kind": "PodMonitor",
+            "metadata": {"name": "m", "namespace": "n"},
+            "spec": {"selector": {}, "podMetricsEndpoints": [{"targetPort": port}]},
+        }
+        assert custom_resources.errors(monitor) == [], port
+
+
+def test_every_shared_crd_is_loaded(custom_resources: CustomResourceSchemas) -> None:
+    kinds = {kind for _, _, kind in custom_resources.by_kind}
+    assert {
+        "Cluster",
+        "Pooler",
+        "ScheduledBackup",
+        "ObjectStore",
+        "ClusterIssuer",
+        "Middleware",
+        "PrometheusRule",
+    } <= kinds

@@ -1,0 +1,72 @@
+"""No secret value, generated or configured, appears anywhere in a render or its output."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from offline.mocks import unwrap_secrets
+from offline.program import PROJECT_DIR
+from tests.conftest import STACKS, RunStack
+
+PLANTED = {
+    "smtpPassword": "PlantedSmtp-7f3c9a1e-do-not-leak",
+    "registryPassword": "PlantedRegistry-2b8d4c6f-do-not-leak",
+}
+
+
+def forms(secret: str) -> set[str]:
+    """The secret as text, JSON-escaped, and base64 (alone and as the `user:secret` of a docker auth)."""
+    encoded = {base64.b64encode(secret.encode()).decode()}
+    for user in ("crm-deploy", "crm-staging", "crm-production"):
+        encoded.add(base64.b64encode(f"{user}:{secret}".encode()).decode())
+    return {secret, json.dumps(secret)[1:-1], *encoded}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_planted_and_generated_secrets_appear_nowhere_in_the_render(
+    run_stack: RunStack, stack: str, tmp_path: Path
+) -> None:
+    secrets_file = tmp_path / "secrets.yaml"
+    secrets_file.write_text(yaml.safe_dump(PLANTED))
+    out = tmp_path / "render"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "offline",
+            "render",
+            "--stack",
+            stack,
+            "--out",
+            str(out),
+            "--secrets-file",
+            str(secrets_file),
+        ],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+
+    # The planted values did reach the program (otherwise this test proves nothing)...
+    run = run_stack(stack, secrets=PLANTED)
+    received = json.dumps([unwrap_secrets(resource.inputs) for resource in run.recording.resources])
+    if stack != "dev":  # dev configures neither SMTP nor a registry
+        assert PLANTED["smtpPassword"] in received and PLANTED["registryPassword"] in received
+    assert run.recording.generated_values
+
+    # ...and no form of them, nor any generated value, left it.
+    needles = set().union(*(forms(value) for value in PLANTED.values()))
+    needles |= set().union(*(forms(value) for value in run.recording.generated_values))
+    haystacks = {"stdout": result.stdout, "stderr": result.stderr}
+    haystacks.update({str(path): path.read_text() for path in out.rglob("*") if path.is_file()})
+    leaks = sorted((where, needle) for where, text in haystacks.items() for needle in needles if needle in text)
+    assert leaks == []

@@ -1,0 +1,93 @@
+"""Value parsers: what they accept as well as what they refuse."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from stacks import validation
+from stacks.validation import InvalidValueError
+
+
+@pytest.mark.parametrize(
+    "value", ["crm.example.com", "a.b", "localhost", "x" * 63 + ".example.com", "api-1.crm.localhost"]
+)
+def test_hostnames_accepted(value: str) -> None:
+    assert validation.hostname(value) == value
+
+
+@pytest.mark.parametrize(
+    "value", ["", "-a.example.com", "a-.example.com", "a..b", "x" * 64 + ".com", "ex ample.com", "é.com"]
+)
+def test_hostnames_refused(value: str) -> None:
+    with pytest.raises(InvalidValueError):
+        validation.hostname(value)
+
+
+@pytest.mark.parametrize("value", ["ghcr.io", "registry.example.com:5000", "localhost:5001"])
+def test_registry_hosts_accepted(value: str) -> None:
+    assert validation.host_with_optional_port(value) == value
+
+
+@pytest.mark.parametrize("value", ["ghcr.io:0", "ghcr.io:70000", "ghcr.io:", "https://ghcr.io", "ghcr.io/acme"])
+def test_registry_hosts_refused(value: str) -> None:
+    with pytest.raises(InvalidValueError):
+        validation.host_with_optional_port(value)
+
+
+@pytest.mark.parametrize("value", ["10.0.0.0/8", "203.0.113.7/32", "0.0.0.0/0", "2001:db8::/32"])
+def test_cidrs_accepted(value: str) -> None:
+    assert validation.cidr(value) == value
+
+
+def test_cidr_with_host_bits_names_the_network_meant() -> None:
+    with pytest.raises(InvalidValueError, match=r"allowed: 10\.1\.0\.0/16"):
+        validation.cidr("10.1.2.3/16")
+
+
+def test_ipv6_cidr_must_be_canonical() -> None:
+    with pytest.raises(InvalidValueError, match=r"2001:db8::/32"):
+        validation.cidr("2001:DB8::/32")
+
+
+@pytest.mark.parametrize(("text", "cores"), [("2", Decimal(2)), ("0.5", Decimal("0.5")), ("250m", Decimal("0.25"))])
+def test_cpu_quantities(text: str, cores: Decimal) -> None:
+    assert validation.cpu_quantity(text) == cores
+
+
+@pytest.mark.parametrize("text", ["0", "0m", "2 cores", "1e3", "-1", "1.2345"])
+def test_cpu_quantities_refused(text: str) -> None:
+    with pytest.raises(InvalidValueError):
+        validation.cpu_quantity(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "size"), [("512Mi", 512 * 2**20), ("8Gi", 8 * 2**30), ("1G", 10**9), ("1.5Gi", 3 * 2**29)]
+)
+def test_memory_quantities(text: str, size: int) -> None:
+    assert validation.memory_quantity(text) == size
+
+
+@pytest.mark.parametrize("text", ["16GB", "512mi", "1m", "100Ki", "lots"])
+def test_memory_quantities_refused(text: str) -> None:
+    with pytest.raises(InvalidValueError):
+        validation.memory_quantity(text)
+
+
+def test_tri_state_leaves_the_choice_to_the_profile_when_empty() -> None:
+    assert validation.tri_state("") is None
+    assert validation.tri_state("true") is True
+    assert validation.tri_state("false") is False
+
+
+@pytest.mark.parametrize(
+    "context", ["kind-crm", "arn:aws:eks:eu-west-1:123456789012:cluster/crm", "gke_p_europe-west1_crm"]
+)
+def test_real_world_context_names_are_accepted(context: str) -> None:
+    assert validation.kube_context(context) == context
+
+
+@pytest.mark.parametrize("group", ["crm-developers", "oidc:crm-admins", "team@example.com", "a1b2c3d4-e5f6"])
+def test_identity_provider_groups_are_accepted(group: str) -> None:
+    assert validation.group_name(group) == group
