@@ -83,7 +83,7 @@ def _profile_value(key: ConfigKey, profile: Profile) -> str:
         "environment": "from the stack name",
         "domain": (profile.domain or "**required**")
         if profile.environment is not Environment.REVIEW
-        else "pr-<n>.<domain>, domain **required**",
+        else "required; hosts under pr-<n>.<domain>",
         "kubeContext": "current context" if not profile.requires_kube_context else "**required**",
         "clusterAddons": str(profile.owns_cluster_addons).lower(),
         "appNamespace": f"crm-{name}",
@@ -95,9 +95,13 @@ def _profile_value(key: ConfigKey, profile: Profile) -> str:
         "quotaPods": str(quota.pods),
         "smtpHost": "**required**" if profile.requires_email else "none",
     }
-    if key.name in by_key:
-        return by_key[key.name]
-    return "—"
+    value = by_key.get(key.name, "—")
+    # Placeholders like <stack> would vanish as HTML tags in rendered Markdown.
+    return f"`{value}`" if "<" in value else value
+
+
+def _markdown_text(text: str) -> str:
+    return text.replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
 
 
 def config_reference() -> str:
@@ -114,7 +118,7 @@ def config_reference() -> str:
         kind = f"{key.type}{' (secret)' if key.secret else ''}"
         default = f"`{json.dumps(key.default)}`"
         per_profile = " | ".join(_profile_value(key, profile) for profile in environments)
-        rows.append(f"| `{key.name}` | {kind} | {default} | {per_profile} | {key.description} |")
+        rows.append(f"| `{key.name}` | {kind} | {default} | {per_profile} | {_markdown_text(key.description)} |")
     return "\n".join(rows)
 
 
