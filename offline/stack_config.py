@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from stacks.profiles import REVIEW_STACK
-from stacks.schema import KEYS_BY_NAME, PROJECT
+from stacks.schema import KEYS, KEYS_BY_NAME, PROJECT
 
 
 class StackConfigError(Exception):
@@ -106,7 +106,8 @@ def load_stack_config(project_dir: Path, stack: str, supplied_secrets: Mapping[s
 
     values: dict[str, str] = {}
     secret_keys: set[str] = set()
-    declared_secrets: set[str] = set()
+    # stacks/schema.py knows which keys are secrets (Pulumi.yaml cannot say so: see reference.py).
+    declared_secrets = {key.full_name for key in KEYS if key.secret}
     for key, declaration in declarations.items():
         namespaced = key if ":" in key else f"{project_name}:{key}"
         if not isinstance(declaration, dict):

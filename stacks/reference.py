@@ -62,6 +62,11 @@ def pulumi_yaml() -> str:
     """The whole project file."""
     lines = [_PROJECT_HEADER.rstrip("\n")]
     for key in KEYS:
+        if key.secret:
+            # Not `secret: true`: the CLI checks declared secrets after writing defaults, so the
+            # empty default would fail every stack that leaves the key unset. stacks/ refuses a
+            # plain-text value of this key instead.
+            lines.append("  # A secret: set it with `pulumi config set --secret`.")
         lines.append(f"  {key.name}:")
         lines.append(f"    type: {key.type}")
         if key.type == "array":
@@ -69,8 +74,6 @@ def pulumi_yaml() -> str:
             lines.append("      type: string")
         lines.append("    description: >-")
         lines.extend(_folded(key.description, "      "))
-        if key.secret:
-            lines.append("    secret: true")
         lines.append(f"    default: {_yaml_scalar(key.default)}")
     return "\n".join(lines) + "\n"
 

@@ -39,6 +39,15 @@ def test_every_key_the_program_reads_is_declared_with_type_description_and_defau
             assert spec["items"] == {"type": "string"}, name
 
 
+def test_no_declaration_is_both_secret_and_defaulted() -> None:
+    """The CLI validates `secret: true` keys after writing defaults: an unencrypted default
+    would fail every stack that leaves the key unset (pulumi/pulumi mergeConfig)."""
+    config = project_file()["config"]
+    assert isinstance(config, dict)
+    for name, spec in config.items():
+        assert not (spec.get("secret") and "default" in spec), name
+
+
 def test_other_namespaces_in_the_project_file_carry_values_not_types() -> None:
     """The CLI rejects a type or default on a key outside the project's namespace."""
     config = project_file()["config"]
