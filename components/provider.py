@@ -24,8 +24,9 @@ def cluster_identifier(settings: Settings) -> str:
 def kubernetes_provider(settings: Settings) -> k8s.Provider:
     """The provider every Kubernetes resource of the stack uses.
 
-    Every behaviour switch is spelled out: unset ones fall back to PULUMI_K8S_* variables
-    of whoever runs `pulumi up`, and a deploy must not depend on that.
+    Every switch the SDK would otherwise read from a PULUMI_K8S_* variable of whoever runs
+    `pulumi up` is set here, so a deploy does not depend on that person's shell. An unset
+    kubeconfig still falls back to $KUBECONFIG / ~/.kube/config: that is where it lives.
     """
     return k8s.Provider(
         "kubernetes",
@@ -40,6 +41,13 @@ def kubernetes_provider(settings: Settings) -> k8s.Provider:
         upsert_existing_objects=False,
         delete_unreachable=False,
         skip_update_unreachable=False,
+        # Secrets and ConfigMaps keep fixed names that workloads and operators (the
+        # CloudNativePG owner Secret) refer to: change them in place rather than replace
+        # them, which deletes a named object before recreating it.
+        enable_secret_mutable=True,
+        enable_config_map_mutable=True,
+        suppress_deprecation_warnings=False,
+        suppress_helm_hook_warnings=False,
     )
 
 

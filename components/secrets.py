@@ -22,9 +22,10 @@ from components.labels import with_component
 
 ROTATION_ANNOTATION = "crm-platform/secrets-rotation"
 
-# Characters Django accepts in SECRET_KEY that no shell, URL or YAML quoting trips over:
-# no quotes, backslash, backtick, dollar or percent.
-DJANGO_KEY_SPECIALS = "!#&*()-_=+[]{}<>:?"
+# Punctuation for the Django SECRET_KEY that stays literal wherever the key may end up: an
+# unquoted shell word or assignment, a YAML plain scalar, a .env line (no #, quotes, $, ~,
+# globs, brackets, ':' or '%').
+DJANGO_KEY_SPECIALS = "-_.+="
 
 
 @dataclass(frozen=True)
@@ -65,15 +66,22 @@ class SecretKeyRef:
 
 @dataclass(frozen=True)
 class SmtpCredentials:
+    """Login of the SMTP relay; the host and port are not secret and go to the app's ConfigMap."""
+
     username: str
     password: pulumi.Output[str]
+    """A Pulumi secret, from `pulumi config set --secret smtpPassword`."""
 
 
 @dataclass(frozen=True)
 class RegistryCredentials:
+    """Login of the private image registry, for the image pull secret."""
+
     server: str
+    """Registry host[:port], the key of the `auths` map."""
     username: str
     password: pulumi.Output[str]
+    """A Pulumi secret, from `pulumi config set --secret registryPassword`."""
 
 
 @dataclass(frozen=True)
@@ -87,7 +95,9 @@ class SecretsArgs:
     database_owner: str
     """PostgreSQL role that owns the application database."""
     smtp: SmtpCredentials | None
+    """SMTP login, or None when the stack sends no mail."""
     registry: RegistryCredentials | None
+    """Registry login, or None when images are public."""
     labels: Mapping[str, str]
     """Common labels of the stack."""
 

@@ -14,11 +14,9 @@ import sys
 import traceback
 from pathlib import Path
 
-import yaml
-
 from offline.program import PROJECT_DIR, DefaultProviderError, run_program
-from offline.render import write_render
-from offline.stack_config import StackConfigError, load_stack_config
+from offline.render import RenderDirectoryError, write_render
+from offline.stack_config import StackConfigError, load_stack_config, read_yaml
 from stacks.errors import SettingsError
 from stacks.schema import PROJECT
 
@@ -28,11 +26,8 @@ EXIT_UNUSABLE_INPUT = 2
 def _supplied_secrets(path: Path | None) -> dict[str, str]:
     if path is None:
         return {}
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as error:
-        raise StackConfigError(f"cannot read secrets file {path}: {error}".replace("\n", " ")) from None
-    if not isinstance(document, dict) or not all(isinstance(value, str) for value in document.values()):
+    document = read_yaml(path)
+    if not all(isinstance(value, str) for value in document.values()):
         raise StackConfigError(f"secrets file {path} must map config keys to string values")
     return {str(key): value for key, value in document.items()}
 
@@ -94,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
     try:
         return render_command(arguments)
-    except (SettingsError, StackConfigError, DefaultProviderError) as error:
+    except (SettingsError, StackConfigError, DefaultProviderError, RenderDirectoryError) as error:
         if arguments.debug:
             traceback.print_exc()
         print(f"error: {error}", file=sys.stderr)

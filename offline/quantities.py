@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-_QUANTITY = re.compile(r"^(?P<number>[0-9]+(\.[0-9]+)?)(?P<suffix>m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
+_QUANTITY = re.compile(r"(?P<number>[0-9]+(\.[0-9]+)?)(?P<suffix>m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?")
 _FACTORS = {
     None: Decimal(1),
     "m": Decimal("0.001"),
@@ -26,7 +26,7 @@ _FACTORS = {
 
 def quantity(text: str | int | float) -> Decimal:
     """The value of a Kubernetes quantity in base units; raises ValueError if malformed."""
-    match = _QUANTITY.match(str(text))
+    match = _QUANTITY.fullmatch(str(text))
     if not match:
         raise ValueError(f"not a Kubernetes quantity: {text!r}")
     return Decimal(match.group("number")) * _FACTORS[match.group("suffix")]

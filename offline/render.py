@@ -324,11 +324,30 @@ class RenderResult:
     objects: tuple[KubernetesObject, ...]
 
 
+RENDER_MARKER = ".offline-render"
+"""File that marks a directory as a render, which the next render may replace."""
+
+
+class RenderDirectoryError(Exception):
+    """The output directory holds something other than an earlier render."""
+
+
+def _clear(out_dir: Path) -> None:
+    """Remove an earlier render; refuse to delete a directory the render did not write."""
+    if not out_dir.exists():
+        return
+    if not out_dir.is_dir() or (any(out_dir.iterdir()) and not (out_dir / RENDER_MARKER).exists()):
+        raise RenderDirectoryError(
+            f"refusing to replace {out_dir}: it is not an earlier render (no {RENDER_MARKER} in it); "
+            "choose an empty or new directory with --out"
+        )
+    shutil.rmtree(out_dir)
+
+
 def write_render(recording: Recording, out_dir: Path) -> RenderResult:
-    """Replace out_dir with the render of `recording`."""
+    """Replace out_dir (new, empty or an earlier render) with the render of `recording`."""
     objects = kubernetes_objects(recording)
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
+    _clear(out_dir)
     manifests = out_dir / "manifests"
     for obj in objects:
         target = manifests / obj.path
@@ -339,4 +358,5 @@ def write_render(recording: Recording, out_dir: Path) -> RenderResult:
         json.dumps(inventory(recording), indent=2, sort_keys=True) + "\n", encoding="utf-8"
     )
     (out_dir / "summary.md").write_text(summary(recording, objects), encoding="utf-8")
+    (out_dir / RENDER_MARKER).write_text("written by `python -m offline render`; safe to replace\n", encoding="utf-8")
     return RenderResult(out_dir=out_dir, recording=recording, objects=tuple(objects))

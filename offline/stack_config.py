@@ -59,16 +59,38 @@ def placeholder(key: str) -> str:
     return "offline-placeholder-" + hashlib.sha256(key.encode()).hexdigest()[:24]
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def _yaml_error(path: Path, error: yaml.YAMLError) -> StackConfigError:
+    """Where the YAML is broken, without quoting it: the line may hold a secret."""
+    mark = getattr(error, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return StackConfigError(f"{path} is not valid YAML{where}")
+
+
+def read_yaml(path: Path, loader: type[yaml.SafeLoader] = yaml.SafeLoader) -> dict[str, Any]:
+    """A YAML mapping from a file; errors name the file and position, never its content."""
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        document = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
     except OSError as error:
-        raise StackConfigError(f"cannot read {path.name}: {error.strerror}") from None
+        raise StackConfigError(f"cannot read {path}: {error.strerror}") from None
     except yaml.YAMLError as error:
-        raise StackConfigError(f"{path.name} is not valid YAML: {error}".replace("\n", " ")) from None
+        raise _yaml_error(path, error) from None
     if not isinstance(document, dict):
-        raise StackConfigError(f"{path.name} must be a YAML mapping")
+        raise StackConfigError(f"{path} must be a YAML mapping")
     return document
+
+
+def _stack_values(path: Path) -> dict[str, Any]:
+    """The `config:` map of a stack file, scalars exactly as written.
+
+    The CLI hands a scalar to the program as its literal text (`yes` stays "yes", `0x20`
+    stays "0x20"); lists and maps arrive as JSON. PyYAML's YAML 1.1 would turn `yes` into
+    true, so scalars are read untyped and only structured values typed.
+    """
+    literal = read_yaml(path, loader=yaml.BaseLoader).get("config") or {}  # type: ignore[arg-type]
+    typed = read_yaml(path).get("config") or {}
+    if not isinstance(literal, dict) or not isinstance(typed, dict):
+        raise StackConfigError(f"{path.name}: `config` must be a mapping")
+    return {key: value if isinstance(value, (str, dict)) else typed[key] for key, value in literal.items()}
 
 
 def _needed(key: str, values: Mapping[str, str]) -> bool:
@@ -84,7 +106,7 @@ def stack_file_for(project_dir: Path, stack: str) -> Path:
     own = project_dir / f"Pulumi.{stack}.yaml"
     if own.exists():
         return own
-    if REVIEW_STACK.match(stack):
+    if REVIEW_STACK.fullmatch(stack):
         # `pulumi stack init pr-<n>` followed by `pulumi config cp --stack staging --dest pr-<n>`.
         return project_dir / "Pulumi.staging.yaml"
     known = sorted(path.name[len("Pulumi.") : -len(".yaml")] for path in project_dir.glob("Pulumi.*.yaml"))
@@ -96,13 +118,11 @@ def stack_file_for(project_dir: Path, stack: str) -> Path:
 
 def load_stack_config(project_dir: Path, stack: str, supplied_secrets: Mapping[str, str] | None = None) -> StackConfig:
     """Merge Pulumi.yaml and the stack file the way the CLI does."""
-    project = _read_yaml(project_dir / "Pulumi.yaml")
+    project = read_yaml(project_dir / "Pulumi.yaml")
     project_name = str(project.get("name", ""))
     declarations = project.get("config") or {}
     stack_path = stack_file_for(project_dir, stack)
-    stack_config = _read_yaml(stack_path).get("config") or {}
-    if not isinstance(stack_config, dict):
-        raise StackConfigError(f"{stack_path.name}: `config` must be a mapping")
+    stack_config = _stack_values(stack_path)
 
     values: dict[str, str] = {}
     secret_keys: set[str] = set()

@@ -20,7 +20,7 @@ class Environment(StrEnum):
     REVIEW = "review"
 
 
-REVIEW_STACK = re.compile(r"^pr-(?P<number>[1-9][0-9]{0,6})$")
+REVIEW_STACK = re.compile(r"pr-(?P<number>[1-9][0-9]{0,6})")
 """Review stacks are named after their pull request: pr-<number>."""
 
 
@@ -96,7 +96,7 @@ PROFILES: dict[Environment, Profile] = {profile.environment: profile for profile
 
 def environment_for_stack(stack: str) -> Environment | None:
     """The environment a stack name implies, or None for names with no profile."""
-    if REVIEW_STACK.match(stack):
+    if REVIEW_STACK.fullmatch(stack):
         return Environment.REVIEW
     try:
         environment = Environment(stack)

@@ -28,8 +28,10 @@ T = TypeVar("T")
 DATABASE_OWNER = "crm"
 """PostgreSQL role that owns the application database (CloudNativePG bootstrap owner)."""
 
+_SECRET_LOOKING = re.compile(r"pass|secret|token|key|credential", re.IGNORECASE)
+
 # Stack names become the value of the `crm-platform/stack` label on every object.
-_LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")
+_LABEL_VALUE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?")
 
 # Keys of the kubernetes provider namespace that an explicit provider ignores.
 _IGNORED_PROVIDER_KEYS = {
@@ -178,15 +180,13 @@ class _Reader:
         return tuple(parsed)
 
     def report(self, key_path: str, value: str | None, message: str) -> None:
-        base = key_path.split("[", 1)[0]
-        self.problems.append(
-            Problem(
-                key=f"{PROJECT}:{key_path}",
-                value=value,
-                message=message,
-                secret=base in SECRET_KEY_NAMES,
-            )
-        )
+        self.add(f"{PROJECT}:{key_path}", value, message)
+
+    def add(self, full_key: str, value: str | None, message: str) -> None:
+        """Record a problem; the value is masked if the key is, or is stored as, a secret."""
+        base = full_key.split("[", 1)[0]
+        secret = base in self.secret_keys or base.removeprefix(f"{PROJECT}:") in SECRET_KEY_NAMES
+        self.problems.append(Problem(key=full_key, value=value, message=message, secret=secret))
 
     def missing(self, name: str, message: str) -> None:
         self.problems.append(Problem(key=f"{PROJECT}:{name}", value=None, message=message))
@@ -206,7 +206,7 @@ def build(stack: str, raw: Mapping[str, str], secret_keys: Collection[str] = ())
     Raises SettingsError naming every problem.
     """
     reader = _Reader(stack, raw, secret_keys)
-    if not _LABEL_VALUE.match(stack):
+    if not _LABEL_VALUE.fullmatch(stack):
         reader.problems.append(
             Problem(
                 key="stack name",
@@ -257,13 +257,11 @@ def _check_key_names(reader: _Reader) -> None:
     for full_key in sorted(reader.raw):
         if full_key in _IGNORED_PROVIDER_KEYS:
             ours = _IGNORED_PROVIDER_KEYS[full_key]
-            reader.problems.append(
-                Problem(
-                    key=full_key,
-                    value=reader.raw[full_key],
-                    message="has no effect, as this program builds its own Kubernetes provider; "
-                    f"allowed: set {prefix}{ours} instead",
-                )
+            reader.add(
+                full_key,
+                reader.raw[full_key],
+                "has no effect, as this program builds its own Kubernetes provider; "
+                f"allowed: set {prefix}{ours} instead",
             )
             continue
         if not full_key.startswith(prefix):
@@ -277,12 +275,14 @@ def _check_key_names(reader: _Reader) -> None:
             if close
             else f"allowed keys: {', '.join(key.name for key in KEYS)}"
         )
+        # A misspelt secret key most likely holds the secret: never show its value.
+        looks_secret = bool(close and close[0] in SECRET_KEY_NAMES) or _SECRET_LOOKING.search(name) is not None
         reader.problems.append(
             Problem(
                 key=full_key,
-                value="" if full_key in reader.secret_keys else reader.raw[full_key],
+                value=reader.raw[full_key],
                 message=f"unknown key; {allowed}",
-                secret=full_key in reader.secret_keys,
+                secret=looks_secret or full_key in reader.secret_keys,
             )
         )
 
@@ -299,27 +299,33 @@ def _check_secret_storage(reader: _Reader) -> None:
                 f"`pulumi config set --secret {key.name} <value> --stack {reader.stack}`",
             )
         if not key.secret and stored_as_secret:
-            reader.problems.append(
-                Problem(
-                    key=key.full_name,
-                    value="",
-                    secret=True,
-                    message=f"is stored as a secret but is not one, and would reach plain objects; "
-                    f"set it without --secret (`pulumi config set {key.name} <value>`)",
-                )
+            reader.add(
+                key.full_name,
+                reader.text(key.name),
+                "is stored as a secret but is not one, and would reach plain objects; "
+                f"allowed: a plain value (`pulumi config set {key.name} <value>`)",
             )
 
 
 def _environment(reader: _Reader) -> Environment | None:
     text = reader.text("environment")
     allowed = ", ".join(environment.value for environment in Environment)
+    implied = environment_for_stack(reader.stack)
     if text:
         try:
-            return Environment(text)
+            chosen = Environment(text)
         except ValueError:
             reader.report("environment", text, f"unknown environment; allowed: {allowed}")
             return None
-    implied = environment_for_stack(reader.stack)
+        if implied is not None and chosen is not implied:
+            # A stack called production must get production's protections, whatever its file says.
+            reader.report(
+                "environment",
+                text,
+                f'stack "{reader.stack}" is always {implied.value}; allowed: "" or "{implied.value}" '
+                "(use another stack name for another environment)",
+            )
+        return chosen
     if implied is None:
         reader.report(
             "environment",
@@ -389,6 +395,8 @@ def _namespaces(reader: _Reader, profile: Profile, stack: str) -> NamespaceSetti
                 f'review stacks get their own namespaces (crm-{stack}{suffix}); allowed: "" '
                 "(probably copied from staging: remove it)",
             )
+        if given:
+            _check_namespace_is_ours(reader, key, given, stack)
         derived = f"crm-{stack}{suffix}"
         if given == "":
             try:
@@ -412,6 +420,21 @@ def _namespaces(reader: _Reader, profile: Profile, stack: str) -> NamespaceSetti
         monitoring=names["monitoringNamespace"],
         protect=profile.protect_namespaces,
     )
+
+
+_SYSTEM_NAMESPACES = ("default",)
+
+
+def _check_namespace_is_ours(reader: _Reader, key: str, name: str, stack: str) -> None:
+    """Refuse namespaces that belong to Kubernetes or to another environment's stack."""
+    if name in _SYSTEM_NAMESPACES or name.startswith("kube-"):
+        reader.report(key, name, "belongs to Kubernetes; allowed: a namespace of this stack's own, such as crm-<stack>")
+        return
+    for other in (Environment.DEV, Environment.STAGING, Environment.PRODUCTION):
+        if other.value != stack and name in (f"crm-{other.value}", f"crm-{other.value}-monitoring"):
+            reader.report(
+                key, name, f"is the {other.value} stack's namespace; allowed: a namespace of this stack's own"
+            )
 
 
 def _quota(reader: _Reader, profile: Profile) -> QuotaSettings:
@@ -453,7 +476,7 @@ def _quota(reader: _Reader, profile: Profile) -> QuotaSettings:
 def _smtp(reader: _Reader, profile: Profile) -> SmtpSettings | None:
     host = reader.optional("smtpHost", validation.hostname)
     port = reader.parse("smtpPort", lambda text: validation.integer(text, 1, 65535), 587)
-    username = reader.text("smtpUsername")
+    username = reader.optional("smtpUsername", validation.user_name) or ""
     if not host:
         if host == "" and profile.requires_email:
             reader.missing(
@@ -462,7 +485,7 @@ def _smtp(reader: _Reader, profile: Profile) -> SmtpSettings | None:
                 "notifications); allowed: your SMTP relay's host name",
             )
         return None
-    if not username:
+    if not reader.text("smtpUsername"):
         reader.missing("smtpUsername", "required when smtpHost is set; allowed: the SMTP user name")
     if not reader.text("smtpPassword"):
         reader.missing(
@@ -477,8 +500,10 @@ def _registry(reader: _Reader) -> RegistrySettings | None:
     server = reader.optional("registryServer", validation.host_with_optional_port)
     if not server:
         return None
-    username = reader.text("registryUsername")
-    if not username:
+    username = (
+        reader.optional("registryUsername", lambda text: validation.user_name(text, separator_allowed=False)) or ""
+    )
+    if not reader.text("registryUsername"):
         reader.missing("registryUsername", "required when registryServer is set; allowed: the registry user name")
     if not reader.text("registryPassword"):
         reader.missing(

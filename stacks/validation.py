@@ -18,14 +18,14 @@ class InvalidValueError(ValueError):
 
 
 # RFC 1123 label, lower case only: Kubernetes object names and DNS hosts both need it.
-_DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-_HOST_WITH_PORT = re.compile(r"^(?P<host>[^:]+)(:(?P<port>[0-9]{1,5}))?$")
+_DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+_HOST_WITH_PORT = re.compile(r"(?P<host>[^:]+)(:(?P<port>[0-9]{1,5}))?")
 _CONTROL_OR_SPACE = re.compile(r"[\s\x00-\x1f\x7f]")
 # Kubernetes RBAC subject names are free text; keep them to what identity providers emit.
-_GROUP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@/+=-]{0,252}$")
+_GROUP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/+=-]{0,252}")
 
-_CPU = re.compile(r"^(?P<number>[0-9]+(\.[0-9]{1,3})?)(?P<unit>m?)$")
-_MEMORY = re.compile(r"^(?P<number>[0-9]+(\.[0-9]+)?)(?P<unit>Ki|Mi|Gi|Ti|Pi|k|M|G|T|P)?$")
+_CPU = re.compile(r"(?P<number>[0-9]+(\.[0-9]{1,3})?)(?P<unit>m?)")
+_MEMORY = re.compile(r"(?P<number>[0-9]+(\.[0-9]+)?)(?P<unit>Ki|Mi|Gi|Ti|Pi|k|M|G|T|P)?")
 _MEMORY_UNITS = {
     "": 1,
     "k": 10**3,
@@ -40,16 +40,18 @@ _MEMORY_UNITS = {
     "Pi": 2**50,
 }
 
-INTEGER_RE = re.compile(r"^[+-]?[0-9]+$")
+MAX_CPU_CORES = 10_000
+MAX_MEMORY_BYTES = 2**50  # 1Pi: far beyond any namespace, short of nonsense
+
+INTEGER_RE = re.compile(r"[+-]?[0-9]+")
 
 
 def integer(text: str, minimum: int, maximum: int) -> int:
     """A whole number in [minimum, maximum]."""
     allowed = f"allowed: an integer from {minimum} to {maximum}"
-    stripped = text.strip()
-    if not INTEGER_RE.match(stripped) or len(stripped) > 20:
+    if not INTEGER_RE.fullmatch(text) or len(text) > 20:
         raise InvalidValueError(f"not an integer; {allowed}")
-    number = int(stripped)
+    number = int(text)
     if not minimum <= number <= maximum:
         raise InvalidValueError(f"out of range; {allowed}")
     return number
@@ -68,7 +70,7 @@ def string_list(text: str) -> tuple[str, ...]:
     """A JSON array of strings, as Pulumi passes array config to the program."""
     try:
         decoded = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: absurdly nested brackets
         decoded = None
     if not isinstance(decoded, list):
         raise InvalidValueError(
@@ -82,7 +84,7 @@ def string_list(text: str) -> tuple[str, ...]:
 
 def dns_label(text: str) -> str:
     """A Kubernetes namespace name: RFC 1123 label, at most 63 characters."""
-    if not _DNS_LABEL.match(text):
+    if not _DNS_LABEL.fullmatch(text):
         raise InvalidValueError(
             "not a valid namespace name; allowed: at most 63 lower-case letters, digits "
             "and '-', starting and ending with a letter or digit"
@@ -100,7 +102,7 @@ def hostname(text: str) -> str:
         raise InvalidValueError(f"has a URL scheme; {allowed}")
     if len(text) > 253 or not text:
         raise InvalidValueError(f"wrong length; {allowed}")
-    if any(not _DNS_LABEL.match(label) for label in text.split(".")):
+    if any(not _DNS_LABEL.fullmatch(label) for label in text.split(".")):
         raise InvalidValueError(f"not a valid host name; {allowed}")
     return text
 
@@ -111,7 +113,7 @@ def host_with_optional_port(text: str) -> str:
         raise InvalidValueError(
             "has a scheme or path; allowed: a registry host such as ghcr.io or registry.example.com:5000"
         )
-    match = _HOST_WITH_PORT.match(text)
+    match = _HOST_WITH_PORT.fullmatch(text)
     if not match:
         raise InvalidValueError(
             "not host[:port]; allowed: a registry host such as ghcr.io or registry.example.com:5000"
@@ -125,6 +127,9 @@ def host_with_optional_port(text: str) -> str:
 
 def cidr(text: str) -> str:
     """An IPv4 or IPv6 network in CIDR notation with no host bits set."""
+    if "%" in text:
+        # ipaddress accepts an IPv6 zone (fe80::%eth0/64); a NetworkPolicy ipBlock does not.
+        raise InvalidValueError("has an IPv6 zone; allowed: a network such as 2001:db8::/32, without %zone")
     try:
         network = ipaddress.ip_network(text, strict=False)
     except ValueError:
@@ -165,7 +170,7 @@ def group_name(text: str) -> str:
             "is a reserved Kubernetes group; allowed: a group from your identity provider, "
             "not one starting with 'system:'"
         )
-    if not _GROUP_NAME.match(text):
+    if not _GROUP_NAME.fullmatch(text):
         raise InvalidValueError(
             "not a group name; allowed: 1-253 letters, digits and . _ : @ / + = -, starting with a letter or digit"
         )
@@ -174,26 +179,37 @@ def group_name(text: str) -> str:
 
 def cpu_quantity(text: str) -> Decimal:
     """A CPU quantity: cores ("2", "0.5") or millicores ("500m"); returns cores."""
-    match = _CPU.match(text)
+    match = _CPU.fullmatch(text)
     if not match:
         raise InvalidValueError('not a CPU quantity; allowed: cores such as "2" or "0.5", or millicores such as "500m"')
     cores = Decimal(match.group("number"))
     if match.group("unit") == "m":
         cores /= 1000
-    if cores <= 0:
-        raise InvalidValueError('must be more than zero; allowed: a CPU quantity such as "2" or "500m"')
+    if not 0 < cores <= MAX_CPU_CORES:
+        raise InvalidValueError(f"out of range; allowed: more than zero and at most {MAX_CPU_CORES} cores")
     return cores
 
 
 def memory_quantity(text: str) -> Decimal:
     """A memory quantity with a binary or decimal suffix ("512Mi", "2Gi", "1G"); returns bytes."""
-    match = _MEMORY.match(text)
+    match = _MEMORY.fullmatch(text)
     if not match:
         raise InvalidValueError('not a memory quantity; allowed: a size such as "512Mi", "8Gi" or "1G"')
     try:
         size = Decimal(match.group("number")) * _MEMORY_UNITS[match.group("unit") or ""]
     except InvalidOperation:  # pragma: no cover - the pattern admits only decimals
         raise InvalidValueError('not a memory quantity; allowed: a size such as "8Gi"') from None
-    if size < 2**20:
-        raise InvalidValueError('is less than 1Mi; allowed: a size such as "512Mi" or "8Gi"')
+    if not 2**20 <= size <= MAX_MEMORY_BYTES:
+        raise InvalidValueError("out of range; allowed: from 1Mi to 1Pi")
     return size
+
+
+def user_name(text: str, separator_allowed: bool = True) -> str:
+    """A login name for SMTP or a registry: no white space; no ':' where it separates user and password."""
+    if not text or len(text) > 253 or _CONTROL_OR_SPACE.search(text):
+        raise InvalidValueError("not a user name; allowed: 1-253 characters without white space")
+    if not separator_allowed and ":" in text:
+        raise InvalidValueError(
+            "contains ':', which separates user and password in a registry login; allowed: a name without ':'"
+        )
+    return text

@@ -23,6 +23,7 @@ BIN = Path(sys.executable).parent
     ids=["ruff-check", "ruff-format", "mypy"],
 )
 def test_tool_is_clean(command: list[str]) -> None:
+    """The tool reports nothing on the whole tree."""
     result = subprocess.run(command, cwd=PROJECT_DIR, capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -19,16 +19,20 @@ def requirement_lines(name: str) -> list[str]:
 
 @pytest.mark.parametrize("name", ["requirements.txt", "requirements-dev.txt", "constraints.txt"])
 def test_every_python_package_is_pinned_exactly(name: str) -> None:
+    """Every requirement is pinned with ==."""
     for line in requirement_lines(name):
         assert REQUIREMENT.match(line), f"{name}: {line!r} is not pinned with =="
 
 
 def test_the_program_pins_every_sdk_it_needs() -> None:
+    """requirements.txt pins pulumi and the kubernetes, aws and random SDKs."""
     names = {REQUIREMENT.match(line).group("name").lower() for line in requirement_lines("requirements.txt")}  # type: ignore[union-attr]
     assert {"pulumi", "pulumi-kubernetes", "pulumi-aws", "pulumi-random"} <= names
 
 
 def test_constraints_lock_every_direct_requirement_at_the_same_version() -> None:
+    """constraints.txt locks each direct requirement at the version requirements ask for."""
+
     def normalise(name: str) -> str:
         return re.sub(r"[-_.]+", "-", name).lower()
 
@@ -45,6 +49,7 @@ def test_constraints_lock_every_direct_requirement_at_the_same_version() -> None
 
 
 def test_ci_runs_the_readme_test_command() -> None:
+    """CI runs `make test`, the command the README gives."""
     ci = (PROJECT_DIR / ".ci" / "run").read_text(encoding="utf-8")
     readme = (PROJECT_DIR / "README.md").read_text(encoding="utf-8")
     assert "exec make test" in ci

@@ -39,6 +39,7 @@ def rendered_roles(run_stack: RunStack) -> dict[str, dict[tuple[str, str], set[s
 def test_deployer_can_roll_out_every_application_object(
     rendered_roles: dict[str, dict[tuple[str, str], set[str]]],
 ) -> None:
+    """The deployer may create, change and delete every object a rollout touches, and only read ReplicaSets."""
     deployer = rendered_roles["crm-deployer"]
     for resource in ROLLOUT_RESOURCES:
         assert {"get", "list", "watch", "create", "update", "patch", "delete"} <= deployer[resource], resource
@@ -46,6 +47,7 @@ def test_deployer_can_roll_out_every_application_object(
 
 
 def test_no_role_has_wildcards_or_escalation_verbs(rendered_roles: dict[str, dict[tuple[str, str], set[str]]]) -> None:
+    """No Role grants `*`, escalate, bind or impersonate."""
     for name, table in rendered_roles.items():
         for (group, resource), verbs in table.items():
             assert "*" not in (group, resource), name
@@ -53,6 +55,7 @@ def test_no_role_has_wildcards_or_escalation_verbs(rendered_roles: dict[str, dic
 
 
 def test_neither_role_can_touch_secrets_or_rbac(rendered_roles: dict[str, dict[tuple[str, str], set[str]]]) -> None:
+    """Neither Role reaches Secrets or RBAC objects, and ServiceAccounts at most read-only."""
     for name, table in rendered_roles.items():
         assert ("", "secrets") not in table, name
         assert not any(group == "rbac.authorization.k8s.io" for group, _ in table), name
@@ -60,6 +63,7 @@ def test_neither_role_can_touch_secrets_or_rbac(rendered_roles: dict[str, dict[t
 
 
 def test_read_only_role_only_reads(rendered_roles: dict[str, dict[tuple[str, str], set[str]]]) -> None:
+    """The read-only Role grants get, list and watch and nothing else."""
     assert all(verbs <= {"get", "list", "watch"} for verbs in rendered_roles["crm-read-only"].values())
 
 
@@ -77,12 +81,14 @@ def test_rendered_roles_are_the_pure_rule_builders_output(
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_the_application_gets_no_cluster_wide_rbac(run_stack: RunStack, stack: str) -> None:
+    """No stack declares a ClusterRole or ClusterRoleBinding."""
     run = run_stack(stack)
     assert not run.kind("ClusterRole")
     assert not run.kind("ClusterRoleBinding")
 
 
 def test_groups_from_settings_are_bound_to_their_roles(run_stack: RunStack) -> None:
+    """Groups in deployerGroups and readOnlyGroups become subjects of the matching RoleBinding."""
     run = run_stack("staging", config={"deployerGroups": '["release"]', "readOnlyGroups": '["devs", "support"]'})
     deployer = run.named("RoleBinding", "crm-deployer")
     read_only = run.named("RoleBinding", "crm-read-only")
@@ -95,10 +101,12 @@ def test_groups_from_settings_are_bound_to_their_roles(run_stack: RunStack) -> N
 
 
 def test_no_read_only_binding_without_groups(run_stack: RunStack) -> None:
+    """Without read-only groups there is no empty read-only RoleBinding."""
     run = run_stack("dev")
     assert [binding["metadata"]["name"] for binding in run.kind("RoleBinding")] == ["crm-deployer"]
 
 
 def test_deployer_account_mounts_no_token(run_stack: RunStack) -> None:
+    """The deployer ServiceAccount is used from outside the cluster, so no pod gets its token."""
     account = run_stack("staging").named("ServiceAccount", "crm-deployer")
     assert account["automountServiceAccountToken"] is False

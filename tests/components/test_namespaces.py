@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from components.namespaces import pod_security_labels, quota_hard_limits
+from components.namespaces import quota_hard_limits
+from offline.quantities import quantity
 from stacks.settings import QuotaSettings
 from tests.conftest import STACKS, RunStack
 
@@ -16,10 +17,6 @@ PSA_RESTRICTED = {
     "pod-security.kubernetes.io/warn": "restricted",
     "pod-security.kubernetes.io/warn-version": "latest",
 }
-
-
-def test_pod_security_labels_enforce_audit_and_warn_one_level() -> None:
-    assert pod_security_labels() == PSA_RESTRICTED
 
 
 def test_quota_forbids_load_balancers_and_node_ports() -> None:
@@ -34,6 +31,7 @@ def test_quota_forbids_load_balancers_and_node_ports() -> None:
 def test_every_stack_has_an_app_and_a_monitoring_namespace_under_psa_restricted(
     run_stack: RunStack, stack: str
 ) -> None:
+    """Each stack's two namespaces enforce, audit and warn at PSA restricted and carry their environment."""
     namespaces = {document["metadata"]["name"]: document for document in run_stack(stack).kind("Namespace")}
     assert set(namespaces) == {f"crm-{stack}", f"crm-{stack}-monitoring"}
     environment = "review" if stack.startswith("pr-") else stack
@@ -45,11 +43,13 @@ def test_every_stack_has_an_app_and_a_monitoring_namespace_under_psa_restricted(
 
 
 def test_production_namespaces_are_protected_from_deletion(run_stack: RunStack) -> None:
+    """Only production protects its namespaces from `pulumi destroy`."""
     assert all(resource.protect for resource in run_stack("production").of_type("kubernetes:core/v1:Namespace"))
     assert not any(resource.protect for resource in run_stack("staging").of_type("kubernetes:core/v1:Namespace"))
 
 
 def test_quota_follows_the_profile_and_lives_in_the_app_namespace(run_stack: RunStack) -> None:
+    """The app namespace's quota is production's full size and a review stack's minimum."""
     production = run_stack("production").named("ResourceQuota", "crm-quota")
     review = run_stack("pr-7").named("ResourceQuota", "crm-quota")
     assert production["metadata"]["namespace"] == "crm-production"
@@ -58,17 +58,20 @@ def test_quota_follows_the_profile_and_lives_in_the_app_namespace(run_stack: Run
 
 
 def test_quota_can_be_overridden_from_config(run_stack: RunStack) -> None:
+    """Quota keys in the stack file replace the profile's values."""
     run = run_stack("staging", config={"quotaCpuRequests": "12", "quotaCpuLimits": "24", "quotaPods": "80"})
     hard = run.named("ResourceQuota", "crm-quota")["spec"]["hard"]
     assert (hard["requests.cpu"], hard["limits.cpu"], hard["pods"]) == ("12", "24", "80")
 
 
-def test_containers_without_resources_get_defaults(run_stack: RunStack) -> None:
-    limits = run_stack("staging").named("LimitRange", "crm-container-defaults")["spec"]["limits"]
-    assert limits == [
-        {
-            "type": "Container",
-            "defaultRequest": {"cpu": "100m", "memory": "128Mi"},
-            "default": {"cpu": "500m", "memory": "512Mi"},
-        }
-    ]
+def test_containers_without_resources_still_fit_the_quota(run_stack: RunStack) -> None:
+    """A quota on limits rejects pods without them; the LimitRange gives such containers
+    requests and limits (limits at least the requests) in the app namespace."""
+    [limit_range] = run_stack("staging").kind("LimitRange")
+    assert limit_range["metadata"]["namespace"] == "crm-staging"
+    [item] = limit_range["spec"]["limits"]
+    assert item["type"] == "Container"
+    for resource in ("cpu", "memory"):
+        assert quantity(item["defaultRequest"][resource]) <= quantity(item["default"][resource])
+    hard = run_stack("staging").named("ResourceQuota", "crm-quota")["spec"]["hard"]
+    assert {"limits.cpu", "limits.memory", "requests.cpu", "requests.memory"} <= hard.keys()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from offline.mocks import RecordedResource
@@ -17,6 +19,7 @@ def provider_of(run_stack: RunStack, stack: str, **kwargs: object) -> RecordedRe
 
 
 def test_provider_targets_the_configured_context_with_server_side_apply(run_stack: RunStack) -> None:
+    """The provider uses the stack's context, server-side apply, and never forces or adopts objects."""
     inputs = provider_of(run_stack, "production").inputs
     assert inputs["context"] == "production"
     assert inputs["enableServerSideApply"] == "true"
@@ -25,7 +28,24 @@ def test_provider_targets_the_configured_context_with_server_side_apply(run_stac
     assert inputs["clusterIdentifier"] == "production/production"
 
 
+def test_no_provider_switch_is_left_to_the_deployers_environment(run_stack: RunStack) -> None:
+    """Every switch the SDK would read from PULUMI_K8S_* is set explicitly."""
+    import inspect
+
+    import pulumi_kubernetes
+
+    source = inspect.getsource(pulumi_kubernetes.provider.ProviderArgs.__init__)
+    environment_backed = set(re.findall(r"if (\w+) is None:\n\s+\1 = _utilities\.get_env", source))
+    assert environment_backed, "the SDK no longer reads switches from the environment; revisit this test"
+    inputs = provider_of(run_stack, "staging").inputs
+    camel = {name: re.sub(r"_(\w)", lambda match: match.group(1).upper(), name) for name in environment_backed}
+    missing = sorted(name for name, wire in camel.items() if wire not in inputs and name != "kubeconfig")
+    assert missing == []
+    assert inputs["enableSecretMutable"] == "true"
+
+
 def test_kubeconfig_path_from_settings_reaches_the_provider(run_stack: RunStack) -> None:
+    """A kubeconfig path in settings is passed to the provider."""
     inputs = provider_of(run_stack, "staging", config={"kubeconfig": "/etc/crm/staging.kubeconfig"}).inputs
     assert inputs["kubeconfig"] == "/etc/crm/staging.kubeconfig"
 
@@ -37,6 +57,7 @@ def test_render_does_not_pick_up_the_machines_kubeconfig(run_stack: RunStack) ->
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_every_kubernetes_resource_uses_the_stacks_provider(run_stack: RunStack, stack: str) -> None:
+    """No Kubernetes resource falls back to a default provider."""
     run = run_stack(stack)
     [provider] = run.of_type(PROVIDER)
     for resource in run.recording.resources:
@@ -45,6 +66,7 @@ def test_every_kubernetes_resource_uses_the_stacks_provider(run_stack: RunStack,
 
 
 def test_a_resource_on_a_disabled_default_provider_is_refused() -> None:
+    """The render refuses a resource on a default provider that Pulumi.yaml disables, as the engine does."""
     stray = RecordedResource(
         urn="urn:pulumi:s::p::kubernetes:core/v1:ConfigMap::stray",
         type="kubernetes:core/v1:ConfigMap",

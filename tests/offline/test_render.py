@@ -46,6 +46,7 @@ def tree(directory: Path) -> dict[str, bytes]:
 def test_render_writes_one_file_per_object_named_by_namespace_kind_and_name(
     run_stack: RunStack, stack: str, tmp_path: Path
 ) -> None:
+    """Each object goes to manifests/<namespace or _cluster>/<kind>-<name>.yaml."""
     run = run_stack(stack)
     write_render(run.recording, tmp_path)
     files = sorted(str(path.relative_to(tmp_path / "manifests")) for path in (tmp_path / "manifests").rglob("*.yaml"))
@@ -65,6 +66,7 @@ def test_manifests_have_integers_where_kubernetes_wants_integers(run_stack: RunS
 
 
 def test_inventory_lists_every_resource_of_every_provider(run_stack: RunStack, tmp_path: Path) -> None:
+    """inventory.json has every resource (providers, components, random, Kubernetes) with its parent."""
     run = run_stack("staging")
     write_render(run.recording, tmp_path)
     inventory = json.loads((tmp_path / "inventory.json").read_text())
@@ -79,12 +81,14 @@ def test_inventory_lists_every_resource_of_every_provider(run_stack: RunStack, t
 
 
 def test_secret_data_keeps_its_keys_and_hides_its_values(run_stack: RunStack, tmp_path: Path) -> None:
+    """A masked Secret keeps its keys, so it still validates, and hides every value."""
     write_render(run_stack("staging").recording, tmp_path)
     secret = yaml.safe_load((tmp_path / "manifests/crm-staging/secret-crm-database-owner.yaml").read_text())
     assert secret["stringData"] == {"username": SECRET_MARKER, "password": SECRET_MARKER}
 
 
 def test_summary_counts_resources_and_shows_quota_per_namespace(run_stack: RunStack, tmp_path: Path) -> None:
+    """summary.md counts resources by type and shows compute and quota per namespace."""
     run = run_stack("production")
     write_render(run.recording, tmp_path)
     summary = (tmp_path / "summary.md").read_text()
@@ -104,6 +108,7 @@ def test_summary_counts_resources_and_shows_quota_per_namespace(run_stack: RunSt
     ],
 )
 def test_image_references_split_into_repository_and_tag(reference: str, expected: tuple[str, str]) -> None:
+    """Image references split into repository and tag, digests included, a missing tag flagged."""
     assert split_image(reference) == expected
 
 
@@ -117,11 +122,12 @@ def test_rendering_twice_gives_byte_identical_output(tmp_path: Path) -> None:
 
 
 def test_render_says_what_it_did_and_where(tmp_path: Path) -> None:
+    """The render prints what it rendered, which secrets are placeholders, and where it wrote."""
     result = render_cli("--stack", "staging", "--out", str(tmp_path / "out"))
     assert result.returncode == 0, result.stderr
     assert "Rendered stack staging offline from Pulumi.staging.yaml" in result.stdout
     assert "placeholders: registryPassword, smtpPassword" in result.stdout
-    assert f"Wrote {tmp_path / 'out'}/" in result.stdout or "Wrote " in result.stdout
+    assert f"Wrote {os.path.relpath(tmp_path / 'out', PROJECT_DIR)}/: manifests/ (16 files)" in result.stdout
     assert (tmp_path / "out" / "summary.md").exists()
     assert result.stderr == ""
 
@@ -131,11 +137,15 @@ def test_render_says_what_it_did_and_where(tmp_path: Path) -> None:
     [
         (["--stack", "staging", "--config", "smtpPort=70000"], 'crm-platform:smtpPort = "70000": out of range'),
         (["--stack", "qa"], "unknown stack 'qa'"),
-        (["--stack", "staging", "--secrets-file", "/nonexistent/secrets.yaml"], "cannot read secrets file"),
+        (
+            ["--stack", "staging", "--secrets-file", "/nonexistent/secrets.yaml"],
+            "cannot read /nonexistent/secrets.yaml",
+        ),
         (["--stack", "staging", "--config", "egressCidrs=10.0.0.1"], "crm-platform:egressCidrs"),
     ],
 )
 def test_errors_are_one_line_without_a_traceback(arguments: list[str], message: str, tmp_path: Path) -> None:
+    """Unusable input exits 2 with one line on stderr and writes nothing."""
     result = render_cli(*arguments, "--out", str(tmp_path / "out"))
     assert result.returncode == 2
     assert result.stdout == ""
@@ -143,6 +153,20 @@ def test_errors_are_one_line_without_a_traceback(arguments: list[str], message: 
     assert message in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_render_never_deletes_a_directory_it_did_not_write(tmp_path: Path) -> None:
+    """--out pointing at someone's directory is refused; an earlier render is replaced."""
+    (tmp_path / "notes.txt").write_text("keep me")
+    result = render_cli("--stack", "dev", "--out", str(tmp_path))
+    assert result.returncode == 2
+    assert "refusing to replace" in result.stderr
+    assert (tmp_path / "notes.txt").read_text() == "keep me"
+    out = tmp_path / "render"
+    assert render_cli("--stack", "dev", "--out", str(out)).returncode == 0
+    (out / "stale.yaml").write_text("from an earlier render")
+    assert render_cli("--stack", "dev", "--out", str(out)).returncode == 0
+    assert not (out / "stale.yaml").exists()
 
 
 def test_a_bad_config_declares_no_resource(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -33,6 +33,7 @@ def forms(secret: str) -> set[str]:
 def test_planted_and_generated_secrets_appear_nowhere_in_the_render(
     run_stack: RunStack, stack: str, tmp_path: Path
 ) -> None:
+    """Planted config secrets and generated values appear in no file or output of the render, in any encoding."""
     secrets_file = tmp_path / "secrets.yaml"
     secrets_file.write_text(yaml.safe_dump(PLANTED))
     out = tmp_path / "render"
@@ -70,3 +71,29 @@ def test_planted_and_generated_secrets_appear_nowhere_in_the_render(
     haystacks.update({str(path): path.read_text() for path in out.rglob("*") if path.is_file()})
     leaks = sorted((where, needle) for where, text in haystacks.items() for needle in needles if needle in text)
     assert leaks == []
+
+
+def test_a_broken_secrets_file_is_reported_without_quoting_it(tmp_path: Path) -> None:
+    """A YAML error names the file and position; the offending line may be a secret."""
+    secrets_file = tmp_path / "secrets.yaml"
+    secrets_file.write_text(f'smtpPassword: "{PLANTED["smtpPassword"]}\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "offline", "render", "--stack", "staging", "--out", str(tmp_path / "out")],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0  # without the file the render works...
+    result = subprocess.run(
+        [sys.executable, "-m", "offline", "render", "--stack", "staging", "--secrets-file", str(secrets_file)],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2  # ...with it, it stops, saying where but not what
+    assert "is not valid YAML at line" in result.stderr
+    assert PLANTED["smtpPassword"] not in result.stderr + result.stdout

@@ -27,6 +27,7 @@ def test_generated_files_are_up_to_date() -> None:
 
 
 def test_every_key_the_program_reads_is_declared_with_type_description_and_default() -> None:
+    """Pulumi.yaml declares exactly the keys of the schema, each typed, described and defaulted."""
     config = project_file()["config"]
     assert isinstance(config, dict)
     declared = {name: spec for name, spec in config.items() if ":" not in name}
@@ -58,6 +59,7 @@ def test_other_namespaces_in_the_project_file_carry_values_not_types() -> None:
 
 
 def test_project_runs_python_in_the_virtualenv_make_creates() -> None:
+    """Pulumi runs the program in ./venv, the virtualenv `make venv` creates."""
     document = project_file()
     assert document["name"] == PROJECT
     assert document["runtime"] == {"name": "python", "options": {"toolchain": "pip", "virtualenv": "venv"}}
@@ -85,6 +87,7 @@ def _set_in_stack_file(stack: str, key: str) -> bool:
 
 
 def test_readme_lists_every_key() -> None:
+    """The README's configuration reference names every key."""
     readme = (PROJECT_DIR / "README.md").read_text(encoding="utf-8")
     for key in KEYS:
         assert f"| `{key.name}` |" in readme

@@ -48,6 +48,7 @@ class TestProfiles:
         assert settings.domain == "crm.localhost"
 
     def test_staging_owns_addons_and_does_not_protect_namespaces(self) -> None:
+        """Staging installs the cluster add-ons, leaves namespaces unprotected and uses port 587 for SMTP."""
         settings = settings_for("staging")
         assert settings.environment is Environment.STAGING
         assert settings.cluster.owns_addons is True
@@ -55,6 +56,7 @@ class TestProfiles:
         assert settings.smtp is not None and settings.smtp.port == 587
 
     def test_production_protects_namespaces_and_is_largest(self) -> None:
+        """Production protects its namespaces and has a larger quota than staging."""
         production = settings_for("production", {"kubeContext": "production", "domain": "crm.example.com"})
         staging = settings_for("staging")
         assert production.namespaces.protect is True
@@ -74,11 +76,13 @@ class TestProfiles:
             assert getattr(review.quota, field) < getattr(staging.quota, field)
 
     def test_a_stack_with_another_name_picks_its_profile_with_environment(self) -> None:
+        """A stack with a name of its own chooses its profile with `environment`."""
         settings = settings_for("qa", {"environment": "staging"})
         assert settings.environment is Environment.STAGING
         assert settings.namespaces.app == "crm-qa"
 
     def test_explicit_values_override_the_profile(self) -> None:
+        """Values set in the stack file win over the profile's."""
         settings = settings_for(
             "staging",
             {
@@ -96,6 +100,7 @@ class TestProfiles:
         assert settings.egress_cidrs == ("203.0.113.0/24", "2001:db8::/32")
 
     def test_settings_are_immutable(self) -> None:
+        """Settings cannot be changed after load()."""
         settings = settings_for("staging")
         with pytest.raises(dataclasses.FrozenInstanceError):
             settings.stack = "production"  # type: ignore[misc]
@@ -107,6 +112,7 @@ class TestProfiles:
         assert PLANTED_SECRET not in repr(settings.describe())
 
     def test_other_provider_namespaces_are_left_alone(self) -> None:
+        """Keys of other namespaces (aws:region) are not ours to refuse."""
         settings = settings_for("staging", {"aws:region": "eu-west-1"})
         assert settings.stack == "staging"
 
@@ -204,6 +210,54 @@ INVALID: list[tuple[str, str, dict[str, str | None], set[str] | None, str, str]]
         "stack name",
         "label value",
     ),
+    (
+        "trailing-newline-in-host",
+        "staging",
+        {"domain": "staging.crm.example.com\n"},
+        None,
+        "domain",
+        "not a valid host name",
+    ),
+    ("trailing-newline-in-namespace", "staging", {"appNamespace": "crm-x\n"}, None, "appNamespace", "namespace name"),
+    ("trailing-newline-in-quantity", "staging", {"quotaCpuRequests": "2\n"}, None, "quotaCpuRequests", "CPU quantity"),
+    ("padded-integer", "staging", {"smtpPort": " 587"}, None, "smtpPort", "not an integer"),
+    ("absurdly-nested-list", "staging", {"deployerGroups": "[" * 100_000}, None, "deployerGroups", "not a list"),
+    ("cpu-beyond-any-cluster", "staging", {"quotaCpuLimits": "9" * 50}, None, "quotaCpuLimits", "at most 10000 cores"),
+    (
+        "memory-beyond-any-cluster",
+        "staging",
+        {"quotaMemoryLimits": "2048Pi"},
+        None,
+        "quotaMemoryLimits",
+        "from 1Mi to 1Pi",
+    ),
+    ("cidr-with-ipv6-zone", "staging", {"egressCidrs": '["fe80::%eth0/128"]'}, None, "egressCidrs[0]", "IPv6 zone"),
+    (
+        "environment-contradicts-stack-name",
+        "production",
+        {"environment": "dev"},
+        None,
+        "environment",
+        "always production",
+    ),
+    ("kubernetes-namespace", "staging", {"appNamespace": "kube-system"}, None, "appNamespace", "belongs to Kubernetes"),
+    (
+        "another-stacks-namespace",
+        "staging",
+        {"monitoringNamespace": "crm-production"},
+        None,
+        "monitoringNamespace",
+        "production stack's",
+    ),
+    (
+        "registry-user-with-colon",
+        "staging",
+        {"registryServer": "ghcr.io", "registryUsername": "a:b"},
+        None,
+        "registryUsername",
+        "separates user and password",
+    ),
+    ("smtp-user-with-space", "staging", {"smtpUsername": "crm staging"}, None, "smtpUsername", "without white space"),
 ]
 
 
@@ -232,6 +286,7 @@ def test_invalid_configuration_stops_with_one_clear_message(
 
 
 def test_there_are_at_least_twenty_distinct_invalid_configurations() -> None:
+    """The table of invalid configurations keeps at least twenty distinct cases."""
     assert len({case[0] for case in INVALID}) == len(INVALID) >= 20
 
 
@@ -245,11 +300,31 @@ def test_every_problem_is_reported_at_once() -> None:
 
 
 def test_the_value_given_is_quoted_in_the_message() -> None:
+    """The message quotes the value given, as JSON."""
     with pytest.raises(SettingsError, match=r'crm-platform:smtpPort = "70000": out of range'):
         settings_for("staging", {"smtpPort": "70000"})
 
 
+@pytest.mark.parametrize(
+    ("changes", "secret_keys"),
+    [
+        ({"smtpPasword": PLANTED_SECRET}, SECRETS),
+        ({"kubernetes:kubeconfig": f"users: [{{token: {PLANTED_SECRET}}}]"}, SECRETS | {"kubernetes:kubeconfig"}),
+        ({"dbPassword": PLANTED_SECRET}, SECRETS),
+        ({"smtpHost": PLANTED_SECRET + ".invalid"}, SECRETS | {f"{PROJECT}:smtpHost"}),
+    ],
+    ids=["misspelt-secret-key", "secret-provider-key", "secret-looking-unknown-key", "plain-key-stored-as-secret"],
+)
+def test_values_that_are_probably_secrets_are_never_quoted(changes: dict[str, str], secret_keys: set[str]) -> None:
+    """Keys stored as secrets, and unknown keys that look like secrets, are masked in errors too."""
+    with pytest.raises(SettingsError) as raised:
+        build("staging", {**VALID_STAGING, **full(changes)}, secret_keys)
+    assert PLANTED_SECRET not in str(raised.value)
+    assert "[secret]" in str(raised.value)
+
+
 def test_a_secret_value_is_never_quoted() -> None:
+    """A secret stored in plain text is named but shown as [secret]."""
     with pytest.raises(SettingsError) as raised:
         build("staging", VALID_STAGING, secret_keys=set())
     assert "crm-platform:smtpPassword = [secret]" in str(raised.value)

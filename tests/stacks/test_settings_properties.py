@@ -10,7 +10,7 @@ import ipaddress
 import json
 import re
 
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from stacks import SettingsError, build
@@ -34,7 +34,7 @@ def is_canonical_cidr(text: str) -> bool:
 
 
 def is_decimal_integer_in(text: str, low: int, high: int) -> bool:
-    return re.fullmatch(r"[+-]?[0-9]{1,19}", text.strip()) is not None and low <= int(text) <= high
+    return re.fullmatch(r"[+-]?[0-9]{1,19}", text) is not None and low <= int(text) <= high
 
 
 def fails_clearly(key: str, value: str, stack: str = "staging") -> SettingsError:
@@ -56,7 +56,10 @@ text = st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=40)
 
 @PROPERTY_SETTINGS
 @given(value=text)
+@example("crm.example.com\n")
+@example("crm.example.com.")
 def test_malformed_hostnames_are_refused(value: str) -> None:
+    """Anything that is not an RFC 1123 host name is refused for domain and smtpHost."""
     assume(value and not is_hostname(value))
     fails_clearly("domain", value)
     fails_clearly("smtpHost", value)
@@ -64,24 +67,32 @@ def test_malformed_hostnames_are_refused(value: str) -> None:
 
 @PROPERTY_SETTINGS
 @given(value=st.one_of(text, st.from_regex(r"[0-9a-f:.]{1,20}/[0-9]{1,3}", fullmatch=True)))
+@example("10.0.0.0/8\n")
+@example("fe80::%eth0/128")
 def test_malformed_cidrs_are_refused(value: str) -> None:
+    """Anything that is not a canonical CIDR block is refused in egressCidrs."""
     assume(not is_canonical_cidr(value))
     fails_clearly("egressCidrs", json.dumps([value]))
 
 
 @PROPERTY_SETTINGS
 @given(value=st.one_of(text, st.integers().map(str)))
+@example(" 587")
+@example("587\n")
 def test_integers_outside_their_range_are_refused(value: str) -> None:
+    """Anything that is not an integer from 1 to 65535 is refused for smtpPort."""
     assume(not is_decimal_integer_in(value, 1, 65535))
     fails_clearly("smtpPort", value)
 
 
 @PROPERTY_SETTINGS
 @given(value=text)
+@example("[" * 100_000)
 def test_lists_that_are_not_json_lists_of_strings_are_refused(value: str) -> None:
+    """Anything that is not a list of strings is refused for a list key."""
     try:
         decoded = json.loads(value)
-    except ValueError:
+    except (ValueError, RecursionError):
         decoded = None
     assume(not (isinstance(decoded, list) and all(isinstance(item, str) for item in decoded)))
     fails_clearly("readOnlyGroups", value)
@@ -90,6 +101,7 @@ def test_lists_that_are_not_json_lists_of_strings_are_refused(value: str) -> Non
 @PROPERTY_SETTINGS
 @given(name=st.from_regex(r"[A-Za-z][A-Za-z0-9.]{0,30}", fullmatch=True), value=text)
 def test_unknown_keys_are_refused(name: str, value: str) -> None:
+    """Any key the schema does not declare is refused."""
     assume(name not in KEYS_BY_NAME)
     fails_clearly(name, value)
 

@@ -14,6 +14,7 @@ from stacks.validation import InvalidValueError
     "value", ["crm.example.com", "a.b", "localhost", "x" * 63 + ".example.com", "api-1.crm.localhost"]
 )
 def test_hostnames_accepted(value: str) -> None:
+    """Ordinary and maximal host names pass."""
     assert validation.hostname(value) == value
 
 
@@ -21,43 +22,51 @@ def test_hostnames_accepted(value: str) -> None:
     "value", ["", "-a.example.com", "a-.example.com", "a..b", "x" * 64 + ".com", "ex ample.com", "é.com"]
 )
 def test_hostnames_refused(value: str) -> None:
+    """Empty, badly hyphenated, over-long, spaced and non-ASCII names fail."""
     with pytest.raises(InvalidValueError):
         validation.hostname(value)
 
 
 @pytest.mark.parametrize("value", ["ghcr.io", "registry.example.com:5000", "localhost:5001"])
 def test_registry_hosts_accepted(value: str) -> None:
+    """Registry hosts with and without a port pass."""
     assert validation.host_with_optional_port(value) == value
 
 
 @pytest.mark.parametrize("value", ["ghcr.io:0", "ghcr.io:70000", "ghcr.io:", "https://ghcr.io", "ghcr.io/acme"])
 def test_registry_hosts_refused(value: str) -> None:
+    """Registry addresses with a bad port, a scheme or a path fail."""
     with pytest.raises(InvalidValueError):
         validation.host_with_optional_port(value)
 
 
 @pytest.mark.parametrize("value", ["10.0.0.0/8", "203.0.113.7/32", "0.0.0.0/0", "2001:db8::/32"])
 def test_cidrs_accepted(value: str) -> None:
+    """IPv4 and IPv6 networks, including single hosts and the whole internet, pass."""
     assert validation.cidr(value) == value
 
 
 def test_cidr_with_host_bits_names_the_network_meant() -> None:
+    """A network with host bits set fails and names the network probably meant."""
     with pytest.raises(InvalidValueError, match=r"allowed: 10\.1\.0\.0/16"):
         validation.cidr("10.1.2.3/16")
 
 
 def test_ipv6_cidr_must_be_canonical() -> None:
+    """An IPv6 network must be written canonically, and the message gives that form."""
     with pytest.raises(InvalidValueError, match=r"2001:db8::/32"):
         validation.cidr("2001:DB8::/32")
 
 
 @pytest.mark.parametrize(("text", "cores"), [("2", Decimal(2)), ("0.5", Decimal("0.5")), ("250m", Decimal("0.25"))])
 def test_cpu_quantities(text: str, cores: Decimal) -> None:
+    """CPU quantities in cores and millicores parse to cores."""
     assert validation.cpu_quantity(text) == cores
 
 
 @pytest.mark.parametrize("text", ["0", "0m", "2 cores", "1e3", "-1", "1.2345"])
 def test_cpu_quantities_refused(text: str) -> None:
+    """Zero, prose, exponents, negatives and sub-millicore precision fail."""
     with pytest.raises(InvalidValueError):
         validation.cpu_quantity(text)
 
@@ -66,16 +75,19 @@ def test_cpu_quantities_refused(text: str) -> None:
     ("text", "size"), [("512Mi", 512 * 2**20), ("8Gi", 8 * 2**30), ("1G", 10**9), ("1.5Gi", 3 * 2**29)]
 )
 def test_memory_quantities(text: str, size: int) -> None:
+    """Binary and decimal memory suffixes parse to bytes."""
     assert validation.memory_quantity(text) == size
 
 
 @pytest.mark.parametrize("text", ["16GB", "512mi", "1m", "100Ki", "lots"])
 def test_memory_quantities_refused(text: str) -> None:
+    """Unknown units, wrong case, millibytes and sizes under 1Mi fail."""
     with pytest.raises(InvalidValueError):
         validation.memory_quantity(text)
 
 
 def test_tri_state_leaves_the_choice_to_the_profile_when_empty() -> None:
+    """An empty boolean key means the profile decides."""
     assert validation.tri_state("") is None
     assert validation.tri_state("true") is True
     assert validation.tri_state("false") is False
@@ -85,9 +97,11 @@ def test_tri_state_leaves_the_choice_to_the_profile_when_empty() -> None:
     "context", ["kind-crm", "arn:aws:eks:eu-west-1:123456789012:cluster/crm", "gke_p_europe-west1_crm"]
 )
 def test_real_world_context_names_are_accepted(context: str) -> None:
+    """Context names as kind, EKS and GKE write them pass."""
     assert validation.kube_context(context) == context
 
 
 @pytest.mark.parametrize("group", ["crm-developers", "oidc:crm-admins", "team@example.com", "a1b2c3d4-e5f6"])
 def test_identity_provider_groups_are_accepted(group: str) -> None:
+    """Group names as identity providers emit them pass."""
     assert validation.group_name(group) == group
