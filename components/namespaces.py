@@ -14,7 +14,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.labels import ENVIRONMENT, with_component
-from stacks.settings import QuotaSettings
+from stacks.profiles import QuotaSettings
 
 POD_SECURITY_LEVEL = "restricted"
 # REFERENCE.md section 3: the namespace follows the newest restricted profile the cluster knows.

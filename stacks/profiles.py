@@ -25,7 +25,7 @@ REVIEW_STACK = re.compile(r"pr-(?P<number>[1-9][0-9]{0,6})")
 
 
 @dataclass(frozen=True)
-class QuotaProfile:
+class QuotaSettings:
     """Namespace-wide totals for the app namespace's ResourceQuota."""
 
     cpu_requests: str
@@ -49,7 +49,7 @@ class Profile:
     """A deployed CRM sends password resets and notifications: staging and production need SMTP."""
     protect_namespaces: bool
     """Pulumi refuses to delete protected namespaces (and everything in them)."""
-    quota: QuotaProfile
+    quota: QuotaSettings
 
 
 DEV = Profile(
@@ -59,7 +59,7 @@ DEV = Profile(
     owns_cluster_addons=True,
     requires_email=False,
     protect_namespaces=False,
-    quota=QuotaProfile("4", "8", "8Gi", "16Gi", 40),
+    quota=QuotaSettings("4", "8", "8Gi", "16Gi", 40),
 )
 
 STAGING = Profile(
@@ -69,7 +69,7 @@ STAGING = Profile(
     owns_cluster_addons=True,
     requires_email=True,
     protect_namespaces=False,
-    quota=QuotaProfile("8", "16", "16Gi", "32Gi", 60),
+    quota=QuotaSettings("8", "16", "16Gi", "32Gi", 60),
 )
 
 PRODUCTION = Profile(
@@ -81,14 +81,14 @@ PRODUCTION = Profile(
     protect_namespaces=True,
     # Room for the seeds' peak: web HPA max 20 x 500m/1Gi limits, workers, 3 PostgreSQL
     # instances, poolers and Redis, with headroom for a rolling update.
-    quota=QuotaProfile("32", "64", "64Gi", "128Gi", 200),
+    quota=QuotaSettings("32", "64", "64Gi", "128Gi", 200),
 )
 
 REVIEW = dataclasses.replace(
     STAGING,
     environment=Environment.REVIEW,
     owns_cluster_addons=False,
-    quota=QuotaProfile("2", "4", "4Gi", "8Gi", 30),
+    quota=QuotaSettings("2", "4", "4Gi", "8Gi", 30),
 )
 
 PROFILES: dict[Environment, Profile] = {profile.environment: profile for profile in (DEV, STAGING, PRODUCTION, REVIEW)}

@@ -19,7 +19,7 @@ from typing import TypeVar
 
 from stacks import validation
 from stacks.errors import Problem, SettingsError
-from stacks.profiles import PROFILES, Environment, Profile, environment_for_stack
+from stacks.profiles import PROFILES, Environment, Profile, QuotaSettings, environment_for_stack
 from stacks.schema import KEYS, KEYS_BY_NAME, PROJECT, SECRET_KEY_NAMES
 from stacks.validation import InvalidValueError
 
@@ -57,15 +57,6 @@ class NamespaceSettings:
     monitoring: str
     protect: bool
     """Pulumi refuses to delete protected namespaces."""
-
-
-@dataclass(frozen=True)
-class QuotaSettings:
-    cpu_requests: str
-    cpu_limits: str
-    memory_requests: str
-    memory_limits: str
-    pods: int
 
 
 @dataclass(frozen=True)

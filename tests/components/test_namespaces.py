@@ -6,7 +6,7 @@ import pytest
 
 from components.namespaces import quota_hard_limits
 from offline.quantities import quantity
-from stacks.settings import QuotaSettings
+from stacks.profiles import QuotaSettings
 from tests.conftest import STACKS, RunStack
 
 PSA_RESTRICTED = {

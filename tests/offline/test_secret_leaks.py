@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from offline.mocks import unwrap_secrets
-from offline.program import PROJECT_DIR
 from tests.conftest import STACKS, RunStack
+from tests.offline.test_render import render_cli
 
 PLANTED = {
     "smtpPassword": "PlantedSmtp-7f3c9a1e-do-not-leak",
@@ -37,25 +35,8 @@ def test_planted_and_generated_secrets_appear_nowhere_in_the_render(
     secrets_file = tmp_path / "secrets.yaml"
     secrets_file.write_text(yaml.safe_dump(PLANTED))
     out = tmp_path / "render"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "offline",
-            "render",
-            "--stack",
-            stack,
-            "--out",
-            str(out),
-            "--secrets-file",
-            str(secrets_file),
-        ],
-        cwd=PROJECT_DIR,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+    result = render_cli("--stack", stack, "--out", str(out), "--secrets-file", str(secrets_file))
+    assert result.returncode == 0, result.stderr
 
     # The planted values did reach the program (otherwise this test proves nothing)...
     run = run_stack(stack, secrets=PLANTED)
@@ -77,23 +58,7 @@ def test_a_broken_secrets_file_is_reported_without_quoting_it(tmp_path: Path) ->
     """A YAML error names the file and position; the offending line may be a secret."""
     secrets_file = tmp_path / "secrets.yaml"
     secrets_file.write_text(f'smtpPassword: "{PLANTED["smtpPassword"]}\n')
-    result = subprocess.run(
-        [sys.executable, "-m", "offline", "render", "--stack", "staging", "--out", str(tmp_path / "out")],
-        cwd=PROJECT_DIR,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0  # without the file the render works...
-    result = subprocess.run(
-        [sys.executable, "-m", "offline", "render", "--stack", "staging", "--secrets-file", str(secrets_file)],
-        cwd=PROJECT_DIR,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 2  # ...with it, it stops, saying where but not what
+    result = render_cli("--stack", "staging", "--out", str(tmp_path / "out"), "--secrets-file", str(secrets_file))
+    assert result.returncode == 2
     assert "is not valid YAML at line" in result.stderr
     assert PLANTED["smtpPassword"] not in result.stderr + result.stdout
