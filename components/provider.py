@@ -13,12 +13,14 @@ from stacks import Settings
 
 
 def cluster_identifier(settings: Settings) -> str:
-    """What identifies the target cluster to Pulumi: the environment and its kube context.
+    """What identifies the stack's cluster to Pulumi: the project and stack, nothing else.
 
-    Only a change of this replaces the provider (and with it every resource); rotating
-    credentials or moving the kubeconfig file is an update.
+    Only a change of the identifier replaces the provider, and with it every resource of
+    the stack. Tying it to the kube context would turn a renamed context into a mass
+    delete-and-recreate; this way changing kubeContext, kubeconfig or credentials is an
+    update. Moving a stack to another cluster is done by destroying it first (README).
     """
-    return f"{settings.environment.value}/{settings.cluster.context or 'current-context'}"
+    return f"{settings.project}/{settings.stack}"
 
 
 def kubernetes_provider(settings: Settings) -> k8s.Provider:

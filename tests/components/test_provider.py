@@ -25,7 +25,14 @@ def test_provider_targets_the_configured_context_with_server_side_apply(run_stac
     assert inputs["enableServerSideApply"] == "true"
     assert inputs["enablePatchForce"] == "false"
     assert inputs["upsertExistingObjects"] == "false"
-    assert inputs["clusterIdentifier"] == "production/production"
+    assert inputs["clusterIdentifier"] == "crm-platform/production"
+
+
+def test_changing_the_kube_context_does_not_change_the_cluster_identity(run_stack: RunStack) -> None:
+    """A renamed context or new kubeconfig must update the provider, not replace every resource."""
+    before = provider_of(run_stack, "staging").inputs["clusterIdentifier"]
+    after = provider_of(run_stack, "staging", config={"kubeContext": "staging-eks", "kubeconfig": "/ci/kubeconfig"})
+    assert after.inputs["clusterIdentifier"] == before
 
 
 def test_no_provider_switch_is_left_to_the_deployers_environment(run_stack: RunStack) -> None:
