@@ -11,6 +11,7 @@ read as Pulumi secrets by `stacks.config_secrets()`.
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
@@ -149,7 +150,7 @@ class _Reader:
             return fallback
 
     def optional(self, name: str, parser: Callable[[str], str]) -> str | None:
-        """ "" when the key is unset, the parsed value when valid, None when invalid (reported)."""
+        """Empty when the key is unset, the parsed value when valid, None when invalid (reported)."""
         value = self.text(name)
         if not value:
             return ""
@@ -184,9 +185,8 @@ class _Reader:
 
 
 def _default_text(default: int | list[str]) -> str:
-    if isinstance(default, list):
-        return "[" + ",".join(f'"{item}"' for item in default) + "]"
-    return str(default)
+    """A non-string project default as the CLI writes it: integers as text, lists as JSON."""
+    return json.dumps(default, separators=(",", ":")) if isinstance(default, list) else str(default)
 
 
 def build(stack: str, raw: Mapping[str, str], secret_keys: Collection[str] = ()) -> Settings:
