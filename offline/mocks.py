@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,15 +31,20 @@ def is_secret(value: Any) -> bool:
     return isinstance(value, dict) and value.get(SECRET_SIGNATURE_KEY) == SECRET_SIGNATURE
 
 
+def map_secrets(value: Any, on_secret: Callable[[Any], Any]) -> Any:
+    """`value` with every secret-wrapped part replaced by `on_secret(the wrapped value)`."""
+    if is_secret(value):
+        return on_secret(value["value"])
+    if isinstance(value, dict):
+        return {key: map_secrets(item, on_secret) for key, item in value.items()}
+    if isinstance(value, list):
+        return [map_secrets(item, on_secret) for item in value]
+    return value
+
+
 def unwrap_secrets(value: Any) -> Any:
     """The value with every secret wrapper removed (for the engine's answers, never for output)."""
-    if is_secret(value):
-        return unwrap_secrets(value["value"])
-    if isinstance(value, dict):
-        return {key: unwrap_secrets(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [unwrap_secrets(item) for item in value]
-    return value
+    return map_secrets(value, unwrap_secrets)
 
 
 @dataclass

@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from offline.mocks import RecordedResource, is_secret
+from offline.mocks import RecordedResource, is_secret, map_secrets
 from offline.program import Recording
 from offline.quantities import cpu_millicores, memory_bytes
 from stacks.errors import SECRET_MARKER
@@ -65,22 +65,16 @@ class KubernetesObject:
 
 def masked(value: Any) -> Any:
     """`value` with every secret-wrapped part replaced by the marker, keeping map keys."""
-    if is_secret(value):
-        return _mask_all(value["value"])
-    if isinstance(value, dict):
-        return {key: masked(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [masked(item) for item in value]
-    return value
+    return map_secrets(value, _mask_leaves)
 
 
-def _mask_all(value: Any) -> Any:
-    if is_secret(value):
-        return _mask_all(value["value"])
+def _mask_leaves(value: Any) -> Any:
+    if is_secret(value):  # a secret nested in a secret
+        return _mask_leaves(value["value"])
     if isinstance(value, dict):
-        return {key: _mask_all(item) for key, item in value.items()}
+        return {key: _mask_leaves(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [_mask_all(item) for item in value]
+        return [_mask_leaves(item) for item in value]
     return SECRET_MARKER
 
 
