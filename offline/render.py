@@ -25,8 +25,8 @@ import yaml
 
 from offline.mocks import RecordedResource, is_secret, map_secrets
 from offline.program import Recording
-from offline.quantities import cpu_millicores, memory_bytes
 from stacks.errors import SECRET_MARKER
+from stacks.quantities import cpu_millicores, memory_bytes
 
 _TOP_LEVEL_ORDER = ("apiVersion", "kind", "metadata")
 _POD_TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {

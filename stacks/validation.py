@@ -10,7 +10,9 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
+
+from stacks import quantities
 
 
 class InvalidValueError(ValueError):
@@ -23,22 +25,6 @@ _HOST_WITH_PORT = re.compile(r"(?P<host>[^:]+)(:(?P<port>[0-9]{1,5}))?")
 _CONTROL_OR_SPACE = re.compile(r"[\s\x00-\x1f\x7f]")
 # Kubernetes RBAC subject names are free text; keep them to what identity providers emit.
 _GROUP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/+=-]{0,252}")
-
-_CPU = re.compile(r"(?P<number>[0-9]+(\.[0-9]{1,3})?)(?P<unit>m?)")
-_MEMORY = re.compile(r"(?P<number>[0-9]+(\.[0-9]+)?)(?P<unit>Ki|Mi|Gi|Ti|Pi|k|M|G|T|P)?")
-_MEMORY_UNITS = {
-    "": 1,
-    "k": 10**3,
-    "M": 10**6,
-    "G": 10**9,
-    "T": 10**12,
-    "P": 10**15,
-    "Ki": 2**10,
-    "Mi": 2**20,
-    "Gi": 2**30,
-    "Ti": 2**40,
-    "Pi": 2**50,
-}
 
 MAX_CPU_CORES = 10_000
 MAX_MEMORY_BYTES = 2**50  # 1Pi: far beyond any namespace, short of nonsense
@@ -179,26 +165,28 @@ def group_name(text: str) -> str:
 
 def cpu_quantity(text: str) -> Decimal:
     """A CPU quantity: cores ("2", "0.5") or millicores ("500m"); returns cores."""
-    match = _CPU.fullmatch(text)
-    if not match:
-        raise InvalidValueError('not a CPU quantity; allowed: cores such as "2" or "0.5", or millicores such as "500m"')
-    cores = Decimal(match.group("number"))
-    if match.group("unit") == "m":
-        cores /= 1000
+    allowed = 'allowed: cores such as "2" or "0.5", or millicores such as "500m"'
+    try:
+        cores, suffix = quantities.parse(text)
+    except ValueError:
+        raise InvalidValueError(f"not a CPU quantity; {allowed}") from None
+    if suffix not in ("", "m"):
+        raise InvalidValueError(f"not a CPU quantity; {allowed}")
     if not 0 < cores <= MAX_CPU_CORES:
         raise InvalidValueError(f"out of range; allowed: more than zero and at most {MAX_CPU_CORES} cores")
+    if (cores * 1000) % 1:
+        raise InvalidValueError(f"finer than a millicore; {allowed}")
     return cores
 
 
 def memory_quantity(text: str) -> Decimal:
     """A memory quantity with a binary or decimal suffix ("512Mi", "2Gi", "1G"); returns bytes."""
-    match = _MEMORY.fullmatch(text)
-    if not match:
-        raise InvalidValueError('not a memory quantity; allowed: a size such as "512Mi", "8Gi" or "1G"')
     try:
-        size = Decimal(match.group("number")) * _MEMORY_UNITS[match.group("unit") or ""]
-    except InvalidOperation:  # pragma: no cover - the pattern admits only decimals
-        raise InvalidValueError('not a memory quantity; allowed: a size such as "8Gi"') from None
+        size, suffix = quantities.parse(text)
+    except ValueError:
+        suffix = "m"
+    if suffix == "m":  # millibytes parse, but never mean what was meant
+        raise InvalidValueError('not a memory quantity; allowed: a size such as "512Mi", "8Gi" or "1G"')
     if not 2**20 <= size <= MAX_MEMORY_BYTES:
         raise InvalidValueError("out of range; allowed: from 1Mi to 1Pi")
     return size

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from components.namespaces import quota_hard_limits
-from offline.quantities import quantity
 from stacks.profiles import QuotaSettings
+from stacks.quantities import quantity
 from tests.conftest import STACKS, RunStack
 
 PSA_RESTRICTED = {

@@ -1,4 +1,8 @@
-"""Kubernetes resource quantities ("500m", "1.5", "512Mi", "2G") as numbers, for sums."""
+"""Kubernetes resource quantities ("500m", "1.5", "512Mi", "2G") as numbers.
+
+One parser for the whole project: settings validation restricts which suffixes a CPU or a
+memory value may use, the render summary adds quantities up.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from decimal import Decimal
 
 _QUANTITY = re.compile(r"(?P<number>[0-9]+(\.[0-9]+)?)(?P<suffix>m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?")
 _FACTORS = {
-    None: Decimal(1),
+    "": Decimal(1),
     "m": Decimal("0.001"),
     "k": Decimal(10) ** 3,
     "M": Decimal(10) ** 6,
@@ -24,12 +28,18 @@ _FACTORS = {
 }
 
 
-def quantity(text: str | int | float) -> Decimal:
-    """The value of a Kubernetes quantity in base units; raises ValueError if malformed."""
+def parse(text: str | int | float) -> tuple[Decimal, str]:
+    """(value in base units, suffix as written); raises ValueError if malformed."""
     match = _QUANTITY.fullmatch(str(text))
     if not match:
         raise ValueError(f"not a Kubernetes quantity: {text!r}")
-    return Decimal(match.group("number")) * _FACTORS[match.group("suffix")]
+    suffix = match.group("suffix") or ""
+    return Decimal(match.group("number")) * _FACTORS[suffix], suffix
+
+
+def quantity(text: str | int | float) -> Decimal:
+    """The value of a Kubernetes quantity in base units (cores, bytes)."""
+    return parse(text)[0]
 
 
 def cpu_millicores(text: str | int | float) -> Decimal:
