@@ -90,7 +90,12 @@ def _stack_values(path: Path) -> dict[str, Any]:
     typed = read_yaml(path).get("config") or {}
     if not isinstance(literal, dict) or not isinstance(typed, dict):
         raise StackConfigError(f"{path.name}: `config` must be a mapping")
-    return {key: value if isinstance(value, (str, dict)) else typed[key] for key, value in literal.items()}
+    # Maps keep their typed scalars (replicas: 3 is a number), as the CLI's JSON does.
+    return {key: value if isinstance(value, str) or _is_secure(value) else typed[key] for key, value in literal.items()}
+
+
+def _is_secure(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"secure"}
 
 
 def _needed(key: str, values: Mapping[str, str]) -> bool:
@@ -144,7 +149,7 @@ def load_stack_config(project_dir: Path, stack: str, supplied_secrets: Mapping[s
     for key, value in stack_config.items():
         if ":" not in str(key):
             raise StackConfigError(f"{stack_path.name}: key {key!r} has no namespace; write {project_name}:{key}")
-        if isinstance(value, dict) and set(value) == {"secure"}:
+        if _is_secure(value):
             stored_secrets.add(key)
             continue
         values[key] = _config_text(value)

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+
+from stacks.services import PRODUCTION_WEB_AUTOSCALING, Autoscaling, Role, Scale
 
 
 class Environment(StrEnum):
@@ -50,7 +53,18 @@ class Profile:
     protect_namespaces: bool
     """Pulumi refuses to delete protected namespaces (and everything in them)."""
     quota: QuotaSettings
+    scales: Mapping[Role, Scale]
+    """How many pods each application service runs (beat is always one)."""
+    tls_issuer: str
+    """The ClusterIssuer of the environment's certificates."""
+    hsts: bool
+    """Send Strict-Transport-Security; only where certificates are publicly trusted."""
 
+
+ISSUERS = ("letsencrypt-production", "letsencrypt-staging", "selfsigned")
+"""ClusterIssuers the add-on owner installs; each stack picks one (tlsIssuer)."""
+
+_SINGLE = {role: Scale(1) for role in Role}
 
 DEV = Profile(
     environment=Environment.DEV,
@@ -60,6 +74,9 @@ DEV = Profile(
     requires_email=False,
     protect_namespaces=False,
     quota=QuotaSettings("4", "8", "8Gi", "16Gi", 40),
+    scales=_SINGLE,
+    tls_issuer="selfsigned",  # a laptop cluster cannot answer Let's Encrypt's HTTP-01 challenge
+    hsts=False,
 )
 
 STAGING = Profile(
@@ -70,6 +87,16 @@ STAGING = Profile(
     requires_email=True,
     protect_namespaces=False,
     quota=QuotaSettings("8", "16", "16Gi", "32Gi", 60),
+    # Production's shape at small size: autoscaled, at least two of each, so PDBs and spread apply.
+    scales={
+        Role.WEB: Scale(2, Autoscaling(2, 4, 70, 80, 300)),
+        Role.WORKER: Scale(2, Autoscaling(2, 4, 70, 80, 300)),
+        Role.BEAT: Scale(1),
+        Role.FRONTEND: Scale(2, Autoscaling(2, 4, 70, 80, 300)),
+    },
+    # Real ACME flow without production rate limits; browsers do not trust these certificates.
+    tls_issuer="letsencrypt-staging",
+    hsts=False,
 )
 
 PRODUCTION = Profile(
@@ -82,13 +109,23 @@ PRODUCTION = Profile(
     # Room for the seeds' peak: web HPA max 20 x 500m/1Gi limits, workers, 3 PostgreSQL
     # instances, poolers and Redis, with headroom for a rolling update.
     quota=QuotaSettings("32", "64", "64Gi", "128Gi", 200),
+    scales={
+        Role.WEB: Scale(PRODUCTION_WEB_AUTOSCALING.min_replicas, PRODUCTION_WEB_AUTOSCALING),
+        Role.WORKER: Scale(2, Autoscaling(2, 10, 70, 80, 300)),
+        Role.BEAT: Scale(1),
+        Role.FRONTEND: Scale(2, Autoscaling(2, 6, 70, 80, 300)),
+    },
+    tls_issuer="letsencrypt-production",
+    hsts=True,
 )
 
 REVIEW = dataclasses.replace(
     STAGING,
     environment=Environment.REVIEW,
     owns_cluster_addons=False,
-    quota=QuotaSettings("2", "4", "4Gi", "8Gi", 30),
+    # One pod per service plus a rolling update's surge pod and the migration Job.
+    quota=QuotaSettings("4", "8", "8Gi", "16Gi", 30),
+    scales=_SINGLE,
 )
 
 PROFILES: dict[Environment, Profile] = {profile.environment: profile for profile in (DEV, STAGING, PRODUCTION, REVIEW)}

@@ -40,7 +40,7 @@ config:
 """
 
 
-def _yaml_scalar(value: str | int | list[str]) -> str:
+def _yaml_scalar(value: str | int | list[str] | dict[str, object]) -> str:
     return json.dumps(value)
 
 
@@ -97,6 +97,11 @@ def _profile_value(key: ConfigKey, profile: Profile) -> str:
         "quotaMemoryLimits": quota.memory_limits,
         "quotaPods": str(quota.pods),
         "smtpHost": "**required**" if profile.requires_email else "none",
+        "appImage": "**required**",
+        "apiHost": "api.<domain>",
+        "appHost": "app.<domain>",
+        "tlsIssuer": profile.tls_issuer,
+        "services": "sizes: see README",
     }
     value = by_key.get(key.name, "—")
     # Placeholders like <stack> would vanish as HTML tags in rendered Markdown.

@@ -17,7 +17,7 @@ from typing import Literal
 
 PROJECT = "crm-platform"
 
-ConfigType = Literal["string", "integer", "array"]
+ConfigType = Literal["string", "integer", "array", "object"]
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class ConfigKey:
     name: str
     type: ConfigType
     description: str
-    default: str | int | list[str]
+    default: str | int | list[str] | dict[str, object]
     """The `Pulumi.yaml` default; "" or 0 means the profile decides."""
     secret: bool = False
     needed_when_set: str = ""
@@ -170,10 +170,82 @@ KEYS: tuple[ConfigKey, ...] = (
         needed_when_set="registryServer",
     ),
     ConfigKey(
+        "appImage",
+        "string",
+        "The Django application's image with a pinned tag or digest "
+        "(ghcr.io/acme/crm-backend:2.4.1); web, worker, beat and the migration Job run it. "
+        "Releasing a version means changing this value. Required.",
+        "",
+    ),
+    ConfigKey(
+        "frontendImage",
+        "string",
+        'The optional frontend\'s image (React/Next, port 3000) with a pinned tag; "" runs no frontend.',
+        "",
+    ),
+    ConfigKey(
+        "djangoProject",
+        "string",
+        "Python package of the Django project: the default commands run "
+        "<project>.wsgi:application and celery -A <project>.",
+        "crm",
+    ),
+    ConfigKey(
+        "djangoSettingsModule",
+        "string",
+        'DJANGO_SETTINGS_MODULE of every service; "" gives <djangoProject>.settings.',
+        "",
+    ),
+    ConfigKey(
+        "services",
+        "object",
+        "Per-service overrides of web, worker, beat and frontend: image, command, args, port, "
+        "livenessPath/readinessPath or livenessCommand/readinessCommand, resources "
+        "(cpuRequest, cpuLimit, memoryRequest, memoryLimit), replicas, autoscaling "
+        "(minReplicas, maxReplicas, cpuUtilization, memoryUtilization, "
+        "scaleDownStabilizationSeconds, or false), env (non-secret), writablePaths, runAsUser, "
+        "terminationGracePeriodSeconds, enabled (not web). See README, Declaring the services.",
+        {},
+    ),
+    ConfigKey(
+        "apiHost",
+        "string",
+        'Host name of the Django API (web); "" gives api.<domain>.',
+        PROFILE_DECIDES,
+    ),
+    ConfigKey(
+        "appHost",
+        "string",
+        'Host name of the frontend; "" gives app.<domain>. Unused without a frontend.',
+        PROFILE_DECIDES,
+    ),
+    ConfigKey(
+        "websocketPaths",
+        "array",
+        "URL path prefixes on the API host served as WebSockets: routed without request "
+        "buffering, which would break the upgrade.",
+        ["/ws/"],
+    ),
+    ConfigKey(
+        "tlsIssuer",
+        "string",
+        "cert-manager ClusterIssuer of the stack's certificates: letsencrypt-production, "
+        'letsencrypt-staging or selfsigned; "" takes the profile value.',
+        PROFILE_DECIDES,
+    ),
+    ConfigKey(
+        "acmeEmail",
+        "string",
+        "Contact address of the Let's Encrypt account, used by the stack that installs the "
+        'cluster add-ons; "" registers without one.',
+        "",
+    ),
+    ConfigKey(
         "egressCidrs",
         "array",
-        "Networks (CIDR) the application may reach on port 443: the allow-list of its egress "
-        "network policy; empty allows no internet egress.",
+        "Networks (CIDR) the application may reach on port 443 and on smtpPort: the "
+        "allow-list of its egress network policies; empty allows no internet egress. "
+        "Required when smtpHost is set.",
         [],
     ),
 )

@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TypeVar
 
-from stacks import validation
+from stacks import quantities, services, validation
 from stacks.errors import Problem, SettingsError
-from stacks.profiles import PROFILES, Environment, Profile, QuotaSettings, environment_for_stack
+from stacks.profiles import ISSUERS, PROFILES, Environment, Profile, QuotaSettings, environment_for_stack
 from stacks.schema import KEYS, KEYS_BY_NAME, PROJECT, SECRET_KEY_NAMES
+from stacks.services import Role, ServiceSettings
 from stacks.validation import InvalidValueError
 
 T = TypeVar("T")
@@ -80,6 +82,45 @@ class RegistrySettings:
 
 
 @dataclass(frozen=True)
+class AppSettings:
+    """The Django application: its services and how they are configured."""
+
+    django_project: str
+    django_settings_module: str
+    services: tuple[ServiceSettings, ...]
+    """The services that run, in Role order; web always."""
+
+    def service(self, role: Role) -> ServiceSettings | None:
+        return next((service for service in self.services if service.role is role), None)
+
+    @property
+    def web(self) -> ServiceSettings:
+        return self.services[0]
+
+    @property
+    def migration_image(self) -> str:
+        """The migration Job runs the web image: the code whose migrations must be applied first."""
+        return self.web.image
+
+
+@dataclass(frozen=True)
+class EdgeSettings:
+    """Hosts, certificates and routing at the ingress."""
+
+    api_host: str
+    app_host: str | None
+    """None when no frontend runs."""
+    tls_issuer: str
+    acme_email: str | None
+    websocket_paths: tuple[str, ...]
+    hsts: bool
+
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        return (self.api_host,) if self.app_host is None else (self.api_host, self.app_host)
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the program needs to know about one stack, validated."""
 
@@ -96,6 +137,8 @@ class Settings:
     smtp: SmtpSettings | None
     registry: RegistrySettings | None
     egress_cidrs: tuple[str, ...]
+    app: AppSettings
+    edge: EdgeSettings
 
     def describe(self) -> dict[str, object]:
         """The resolved settings as plain data, for stack outputs and the render summary."""
@@ -120,7 +163,22 @@ class Settings:
             "smtp": f"{self.smtp.host}:{self.smtp.port}" if self.smtp else "(none)",
             "registry": self.registry.server if self.registry else "(none)",
             "egressCidrs": list(self.egress_cidrs),
+            "services": {service.role.value: describe_service(service) for service in self.app.services},
+            "hosts": list(self.edge.hosts),
+            "tlsIssuer": self.edge.tls_issuer,
         }
+
+
+def describe_service(service: ServiceSettings) -> dict[str, object]:
+    """One service's image and size as plain data."""
+    scale = service.scale
+    resources = service.resources
+    return {
+        "image": service.image,
+        "replicas": f"{scale.minimum}-{scale.maximum} (autoscaled)" if scale.autoscaling else scale.replicas,
+        "requests": f"{resources.cpu_request}/{resources.memory_request}",
+        "limits": f"{resources.cpu_limit}/{resources.memory_limit}",
+    }
 
 
 class _Reader:
@@ -184,9 +242,9 @@ class _Reader:
         self.problems.append(Problem(key=f"{PROJECT}:{name}", value=None, message=message))
 
 
-def _default_text(default: int | list[str]) -> str:
-    """A non-string project default as the CLI writes it: integers as text, lists as JSON."""
-    return json.dumps(default, separators=(",", ":")) if isinstance(default, list) else str(default)
+def _default_text(default: int | list[str] | dict[str, object]) -> str:
+    """A non-string project default as the CLI writes it: integers as text, lists and maps as JSON."""
+    return json.dumps(default, separators=(",", ":")) if isinstance(default, (list, dict)) else str(default)
 
 
 def build(stack: str, raw: Mapping[str, str], secret_keys: Collection[str] = ()) -> Settings:
@@ -224,6 +282,15 @@ def build(stack: str, raw: Mapping[str, str], secret_keys: Collection[str] = ())
     smtp = _smtp(reader, profile)
     registry = _registry(reader)
     egress_cidrs = reader.each("egressCidrs", validation.cidr)
+    if smtp is not None and not egress_cidrs and reader.text("egressCidrs") in ("", "[]"):
+        reader.missing(
+            "egressCidrs",
+            "the app must reach the SMTP relay (smtpHost) through its egress network policy; "
+            "allowed: the relay's networks in CIDR form, e.g. [203.0.113.0/24]",
+        )
+    app = _app(reader, profile)
+    edge = _edge(reader, profile, domain, frontend=app.service(Role.FRONTEND) is not None)
+    _check_quota_fits(reader, quota, app)
 
     if reader.problems or environment is None:
         raise SettingsError(stack, reader.problems)
@@ -240,6 +307,8 @@ def build(stack: str, raw: Mapping[str, str], secret_keys: Collection[str] = ())
         smtp=smtp,
         registry=registry,
         egress_cidrs=egress_cidrs,
+        app=app,
+        edge=edge,
     )
 
 
@@ -503,3 +572,131 @@ def _registry(reader: _Reader) -> RegistrySettings | None:
             f"`pulumi config set --secret registryPassword <token> --stack {reader.stack}`",
         )
     return RegistrySettings(server=server, username=username)
+
+
+def _app(reader: _Reader, profile: Profile) -> AppSettings:
+    def report(path: str, value: object, message: str) -> None:
+        reader.report(path, value if isinstance(value, str) or value is None else json.dumps(value), message)
+
+    django_project = reader.parse("djangoProject", validation.python_module, "crm")
+    settings_module = reader.optional("djangoSettingsModule", validation.python_module)
+    app_image = reader.optional("appImage", services.image_reference)
+    if app_image == "":
+        reader.missing(
+            "appImage",
+            "every stack runs the Django application; allowed: its image with a pinned tag, e.g. "
+            f"`pulumi config set appImage ghcr.io/acme/crm-backend:2.4.1 --stack {reader.stack}`",
+        )
+    frontend_image = reader.optional("frontendImage", services.image_reference)
+    overrides = services.services_object(reader.text("services"), report)
+    defaults = services.default_services(django_project, app_image or "", frontend_image or "")
+
+    resolved: list[ServiceSettings] = []
+    for role in Role:
+        role_overrides = overrides.get(role.value, {})
+        default_on = role is not Role.FRONTEND or bool(frontend_image)
+        runs = role is Role.WEB or services.enabled(role, role_overrides, default_on, report)
+        if not runs:
+            continue
+        service = services.resolve_service(defaults[role], profile.scales[role], role_overrides, report)
+        if role is Role.FRONTEND and not service.image:
+            report(
+                "services.frontend.enabled",
+                True,
+                "a frontend needs an image; allowed: set frontendImage (or services.frontend.image)",
+            )
+            continue
+        resolved.append(service)
+    return AppSettings(
+        django_project=django_project,
+        django_settings_module=settings_module or f"{django_project}.settings",
+        services=tuple(resolved),
+    )
+
+
+def _edge(reader: _Reader, profile: Profile, domain: str, *, frontend: bool) -> EdgeSettings:
+    api_host = reader.optional("apiHost", validation.hostname) or f"api.{domain}"
+    app_host = reader.optional("appHost", validation.hostname) or f"app.{domain}"
+    if frontend and api_host == app_host:
+        reader.report("appHost", app_host, "is the same as apiHost; allowed: a different host for the frontend")
+    issuer = reader.text("tlsIssuer") or profile.tls_issuer
+    if issuer not in ISSUERS:
+        reader.report("tlsIssuer", issuer, f"unknown issuer; allowed: {', '.join(ISSUERS)}")
+    acme_email = reader.optional("acmeEmail", validation.email)
+    websocket_paths = reader.each("websocketPaths", validation.url_path_prefix)
+    return EdgeSettings(
+        api_host=api_host,
+        app_host=app_host if frontend else None,
+        tls_issuer=issuer,
+        acme_email=acme_email or None,
+        websocket_paths=websocket_paths,
+        hsts=profile.hsts,
+    )
+
+
+ROLLING_SURGE = Decimal("0.25")
+"""maxSurge of every rolling update: a quarter more pods while a new version starts."""
+
+
+@dataclass(frozen=True)
+class PeakUsage:
+    """What the application's pods ask of the namespace at their largest."""
+
+    pods: int
+    cpu_requests: Decimal
+    cpu_limits: Decimal
+    memory_requests: Decimal
+    memory_limits: Decimal
+
+
+def peak_usage(app: AppSettings) -> PeakUsage:
+    """Every service at its maximum scale during a rolling update, plus the migration Job."""
+    counts = []
+    for service in app.services:
+        count = service.scale.maximum
+        if service.role is not Role.BEAT:  # beat is replaced with Recreate: never two at once
+            count += math.ceil(count * ROLLING_SURGE)
+        counts.append((service, count))
+    counts.append((app.web, 1))  # the migration Job's one pod, sized like web
+    pods = 0
+    totals = [Decimal(0)] * 4
+    for service, count in counts:
+        pods += count
+        sizes = (
+            quantities.cpu_millicores(service.resources.cpu_request),
+            quantities.cpu_millicores(service.resources.cpu_limit),
+            quantities.memory_bytes(service.resources.memory_request),
+            quantities.memory_bytes(service.resources.memory_limit),
+        )
+        totals = [total + size * count for total, size in zip(totals, sizes, strict=True)]
+    return PeakUsage(pods, *totals)
+
+
+def _check_quota_fits(reader: _Reader, quota: QuotaSettings, app: AppSettings) -> None:
+    """Refuse sizes the namespace's ResourceQuota would stop at scale-up or during a rollout."""
+    if reader.problems:
+        return  # sizes or quota are already wrong; their own problems say so
+    peak = peak_usage(app)
+    checks = (
+        ("quotaPods", Decimal(quota.pods), Decimal(peak.pods), str),
+        ("quotaCpuRequests", quantities.cpu_millicores(quota.cpu_requests), peak.cpu_requests, _cores),
+        ("quotaCpuLimits", quantities.cpu_millicores(quota.cpu_limits), peak.cpu_limits, _cores),
+        ("quotaMemoryRequests", quantities.memory_bytes(quota.memory_requests), peak.memory_requests, _mebibytes),
+        ("quotaMemoryLimits", quantities.memory_bytes(quota.memory_limits), peak.memory_limits, _mebibytes),
+    )
+    for key, allowed, needed, shown in checks:
+        if needed > allowed:
+            reader.report(
+                key,
+                reader.text(key) or f"{shown(allowed)} (profile)",
+                f"is below the {shown(needed)} the services need at maximum scale during a rolling "
+                "update (plus the migration Job); allowed: a larger quota, or smaller services",
+            )
+
+
+def _cores(millicores: Decimal) -> str:
+    return f"{millicores / 1000:f} CPU"
+
+
+def _mebibytes(size: Decimal) -> str:
+    return f"{size / 2**20:.0f}Mi"

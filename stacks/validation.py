@@ -201,3 +201,35 @@ def user_name(text: str, separator_allowed: bool = True) -> str:
             "contains ':', which separates user and password in a registry login; allowed: a name without ':'"
         )
     return text
+
+
+_PYTHON_MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+def python_module(text: str) -> str:
+    """A dotted Python module path: crm, crm.settings.production."""
+    if not _PYTHON_MODULE.fullmatch(text) or len(text) > 200:
+        raise InvalidValueError("not a Python module path; allowed: dotted identifiers such as crm.settings")
+    return text
+
+
+_EMAIL = re.compile(r"[A-Za-z0-9.!#%&'*+/=?^_`{|}~-]{1,64}@(?P<domain>[^@\s]+)")
+
+
+def email(text: str) -> str:
+    """An e-mail address with a valid domain."""
+    match = _EMAIL.fullmatch(text)
+    if match is None:
+        raise InvalidValueError("not an e-mail address; allowed: name@example.com")
+    hostname(match["domain"])
+    return text
+
+
+_PATH_PREFIX = re.compile(r"/([A-Za-z0-9._~-]+/)*")
+
+
+def url_path_prefix(text: str) -> str:
+    """A URL path prefix that ends with a slash: /ws/, /api/stream/."""
+    if not _PATH_PREFIX.fullmatch(text) or text == "/":
+        raise InvalidValueError("not a path prefix; allowed: a path below / ending with /, such as /ws/")
+    return text

@@ -12,7 +12,7 @@ from offline.stack_config import load_stack_config
 from stacks import build, reference
 from stacks.schema import KEYS, PROJECT
 
-PYTHON_TYPES = {"string": str, "integer": int, "array": list}
+PYTHON_TYPES = {"string": str, "integer": int, "array": list, "object": dict}
 
 
 def project_file() -> dict[str, object]:

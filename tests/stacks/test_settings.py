@@ -26,6 +26,8 @@ VALID_STAGING = full(
         "smtpHost": "smtp.example.com",
         "smtpUsername": "crm",
         "smtpPassword": PLANTED_SECRET,
+        "appImage": "ghcr.io/acme/crm-backend:2.4.1",
+        "egressCidrs": '["203.0.113.0/24"]',
     }
 )
 SECRETS = {SMTP_PASSWORD, REGISTRY_PASSWORD}
@@ -37,9 +39,9 @@ def settings_for(stack: str, changes: Mapping[str, str] | None = None, secret_ke
 
 
 class TestProfiles:
-    def test_dev_needs_nothing_but_its_stack_name(self) -> None:
-        """A newcomer's dev stack works with no config at all."""
-        settings = build("dev", {})
+    def test_dev_needs_nothing_but_the_application_image(self) -> None:
+        """A dev stack needs only the image to run: no context, domain, SMTP or sizes."""
+        settings = build("dev", full({"appImage": "ghcr.io/acme/crm-backend:2.4.1"}))
         assert settings.environment is Environment.DEV
         assert settings.namespaces.app == "crm-dev"
         assert settings.namespaces.monitoring == "crm-dev-monitoring"

@@ -1,0 +1,585 @@
+"""The application's services (web, worker, beat, frontend) as validated settings.
+
+Each environment's profile gives every service its size (replicas or autoscaling); the
+defaults below give what is the same everywhere (commands, ports, probes, resources), taken
+from the applications in ../shared/seeds. A stack changes any of it through one structured
+config key, `services`, for example:
+
+    crm-platform:services:
+      web:
+        replicas: 3
+        resources: {cpuRequest: 500m, memoryLimit: 2Gi}
+      frontend:
+        enabled: false
+
+Parsing never raises: every problem is reported with its key path
+(`crm-platform:services.web.replicas`), the value given and what is allowed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from stacks import validation
+from stacks.validation import InvalidValueError
+
+
+class Role(StrEnum):
+    """What a service does; each role is at most one Deployment."""
+
+    WEB = "web"
+    WORKER = "worker"
+    BEAT = "beat"
+    FRONTEND = "frontend"
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Requests and limits of one container, as Kubernetes quantities."""
+
+    cpu_request: str
+    cpu_limit: str
+    memory_request: str
+    memory_limit: str
+
+
+@dataclass(frozen=True)
+class Autoscaling:
+    """A HorizontalPodAutoscaler (autoscaling/v2) owning the replica count."""
+
+    min_replicas: int
+    max_replicas: int
+    cpu_utilization: int
+    """Target average CPU, percent of the request."""
+    memory_utilization: int
+    """Target average memory, percent of the request."""
+    scale_down_stabilization_seconds: int
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How many pods a service runs: a fixed count, or an autoscaler's range."""
+
+    replicas: int
+    autoscaling: Autoscaling | None = None
+
+    @property
+    def minimum(self) -> int:
+        return self.autoscaling.min_replicas if self.autoscaling else self.replicas
+
+    @property
+    def maximum(self) -> int:
+        return self.autoscaling.max_replicas if self.autoscaling else self.replicas
+
+
+@dataclass(frozen=True)
+class Probe:
+    """An HTTP GET on the service's port, or a command run in the container."""
+
+    http_path: str | None = None
+    command: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """One application service, fully resolved."""
+
+    role: Role
+    image: str
+    """Image reference with a pinned tag or digest."""
+    command: tuple[str, ...]
+    args: tuple[str, ...]
+    port: int | None
+    """Container port of a service that listens; None for worker and beat."""
+    liveness: Probe
+    readiness: Probe
+    resources: Resources
+    scale: Scale
+    env: tuple[tuple[str, str], ...]
+    """Non-secret environment variables of this service only."""
+    writable_paths: tuple[str, ...]
+    """Directories that get a writable emptyDir besides /tmp (the root filesystem is read-only)."""
+    run_as_user: int
+    termination_grace_seconds: int
+
+    @property
+    def name(self) -> str:
+        """Kubernetes name of the service's Deployment, ServiceAccount, Service, HPA and PDB."""
+        return f"crm-{self.role.value}"
+
+
+# The seeds' numbers (000, 002): web requests 250m/512Mi, limits 500m/1Gi; HPA 4-20 at
+# CPU 70 % and memory 80 %, scale-down stabilisation 300 s.
+PRODUCTION_WEB_AUTOSCALING = Autoscaling(4, 20, 70, 80, 300)
+
+WEB_RESOURCES = Resources("250m", "500m", "512Mi", "1Gi")
+WORKER_RESOURCES = Resources("250m", "1", "512Mi", "1Gi")
+BEAT_RESOURCES = Resources("50m", "200m", "128Mi", "256Mi")
+FRONTEND_RESOURCES = Resources("100m", "500m", "128Mi", "512Mi")
+
+DEFAULT_RUN_AS_USER = 10001
+"""A UID outside the range of any host account (Checkov CKV_K8S_40 asks for >= 10000)."""
+
+# Celery beat keeps its schedule state in a file it rewrites at least every few minutes
+# (PersistentScheduler syncs every 3 min; beat sleeps at most 5 min between ticks). A file
+# older than 15 minutes means beat has hung. The file lives on the /tmp emptyDir.
+BEAT_SCHEDULE = "/tmp/celerybeat-schedule"
+_BEAT_ALIVE = (
+    "sh",
+    "-c",
+    "test -n \"$(find /tmp -maxdepth 1 -name 'celerybeat-schedule*' -mmin -15)\"",
+)
+
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_SECRET_LOOKING_ENV = re.compile(r"PASS|SECRET|TOKEN|KEY|CREDENTIAL|PRIVATE", re.IGNORECASE)
+PLATFORM_ENV = frozenset(
+    {
+        "DJANGO_SETTINGS_MODULE",
+        "DEBUG",
+        "ALLOWED_HOSTS",
+        "CORS_ALLOWED_ORIGINS",
+        "CSRF_TRUSTED_ORIGINS",
+        "DATABASE_URL",
+        "DATABASE_READ_URL",
+        "REDIS_URL",
+        "CELERY_BROKER_URL",
+    }
+)
+"""Variables the platform sets; a service may not override them (they would go stale)."""
+
+
+def default_services(django_project: str, app_image: str, frontend_image: str) -> dict[Role, ServiceSettings]:
+    """What every environment runs before profile sizes and stack overrides."""
+    celery = ("celery", "-A", django_project)
+    # `inspect ping` asks this worker, by node name, through the broker; a worker that
+    # cannot answer within the timeout is stuck or has lost the broker.
+    worker_ping = ("sh", "-c", f"celery -A {django_project} inspect ping --destination celery@$HOSTNAME --timeout 10")
+    no_scale = Scale(1)
+    return {
+        Role.WEB: ServiceSettings(
+            role=Role.WEB,
+            image=app_image,
+            command=("gunicorn",),
+            args=(
+                f"{django_project}.wsgi:application",
+                "--bind=0.0.0.0:8000",
+                "--workers=3",
+                # Heartbeat files go to the writable emptyDir, not the read-only image.
+                "--worker-tmp-dir=/tmp",
+                "--access-logfile=-",
+            ),
+            port=8000,
+            liveness=Probe(http_path="/health/"),
+            readiness=Probe(http_path="/ready/"),
+            resources=WEB_RESOURCES,
+            scale=no_scale,
+            env=(),
+            writable_paths=(),
+            run_as_user=DEFAULT_RUN_AS_USER,
+            termination_grace_seconds=30,
+        ),
+        Role.WORKER: ServiceSettings(
+            role=Role.WORKER,
+            image=app_image,
+            command=celery,
+            args=("worker", "--loglevel=INFO", "--concurrency=2"),
+            port=None,
+            liveness=Probe(command=worker_ping),
+            readiness=Probe(command=worker_ping),
+            resources=WORKER_RESOURCES,
+            scale=no_scale,
+            env=(),
+            writable_paths=(),
+            run_as_user=DEFAULT_RUN_AS_USER,
+            # Celery's warm shutdown finishes running tasks before exiting.
+            termination_grace_seconds=120,
+        ),
+        Role.BEAT: ServiceSettings(
+            role=Role.BEAT,
+            image=app_image,
+            command=celery,
+            # --pidfile= : no pid file, which would land in the read-only working directory.
+            args=("beat", "--loglevel=INFO", f"--schedule={BEAT_SCHEDULE}", "--pidfile="),
+            port=None,
+            liveness=Probe(command=_BEAT_ALIVE),
+            readiness=Probe(command=_BEAT_ALIVE),
+            resources=BEAT_RESOURCES,
+            scale=no_scale,
+            env=(),
+            writable_paths=(),
+            run_as_user=DEFAULT_RUN_AS_USER,
+            termination_grace_seconds=30,
+        ),
+        Role.FRONTEND: ServiceSettings(
+            role=Role.FRONTEND,
+            image=frontend_image,
+            command=(),
+            args=(),
+            port=3000,
+            liveness=Probe(http_path="/"),
+            readiness=Probe(http_path="/"),
+            resources=FRONTEND_RESOURCES,
+            scale=no_scale,
+            env=(),
+            # Next.js writes its image and fetch cache under .next/cache.
+            writable_paths=("/app/.next/cache",),
+            run_as_user=DEFAULT_RUN_AS_USER,
+            termination_grace_seconds=30,
+        ),
+    }
+
+
+Report = Callable[[str, object, str], None]
+"""report(key path below `services`, value given, what is wrong and allowed)."""
+
+_COMMON_FIELDS = (
+    "image",
+    "command",
+    "args",
+    "resources",
+    "env",
+    "writablePaths",
+    "runAsUser",
+    "terminationGracePeriodSeconds",
+)
+FIELDS: dict[Role, tuple[str, ...]] = {
+    Role.WEB: (*_COMMON_FIELDS, "port", "livenessPath", "readinessPath", "replicas", "autoscaling"),
+    Role.FRONTEND: (*_COMMON_FIELDS, "enabled", "port", "livenessPath", "readinessPath", "replicas", "autoscaling"),
+    Role.WORKER: (*_COMMON_FIELDS, "enabled", "livenessCommand", "readinessCommand", "replicas", "autoscaling"),
+    Role.BEAT: (*_COMMON_FIELDS, "enabled", "livenessCommand", "readinessCommand", "replicas"),
+}
+"""The fields each role accepts in the `services` config object."""
+
+_AUTOSCALING_FIELDS = (
+    "minReplicas",
+    "maxReplicas",
+    "cpuUtilization",
+    "memoryUtilization",
+    "scaleDownStabilizationSeconds",
+)
+_RESOURCE_FIELDS = ("cpuRequest", "cpuLimit", "memoryRequest", "memoryLimit")
+MAX_REPLICAS = 100
+
+
+def _closest(name: str, allowed: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]}? " if close else ""
+    return f"{hint}allowed: {', '.join(allowed)}"
+
+
+class _ServiceReader:
+    """Reads one service's overrides, reporting problems under `services.<role>.<field>`."""
+
+    def __init__(self, role: Role, overrides: Mapping[str, Any], report: Report) -> None:
+        self.role = role
+        self.overrides = overrides
+        self._report = report
+
+    def path(self, field: str) -> str:
+        return f"services.{self.role.value}.{field}"
+
+    def report(self, field: str, value: object, message: str) -> None:
+        self._report(self.path(field), value, message)
+
+    def get(self, field: str, parse: Callable[[Any], Any], fallback: Any) -> Any:
+        if field not in self.overrides:
+            return fallback
+        value = self.overrides[field]
+        try:
+            return parse(value)
+        except InvalidValueError as invalid:
+            self.report(field, value, str(invalid))
+            return fallback
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise InvalidValueError("not a text value; allowed: a non-empty string (quote numbers and booleans in YAML)")
+    return value
+
+
+def _whole_number(minimum: int, maximum: int) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, str):
+                return validation.integer(value, minimum, maximum)
+            raise InvalidValueError(f"not an integer; allowed: an integer from {minimum} to {maximum}")
+        if not minimum <= value <= maximum:
+            raise InvalidValueError(f"out of range; allowed: an integer from {minimum} to {maximum}")
+        return value
+
+    return parse
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if value in ("true", "false"):
+        return bool(value == "true")
+    raise InvalidValueError("not a boolean; allowed: true or false")
+
+
+def _words(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+        raise InvalidValueError("not a list of strings; allowed: a YAML list of non-empty strings")
+    return tuple(value)
+
+
+def _command(value: Any) -> tuple[str, ...]:
+    words = _words(value)
+    if not words:
+        raise InvalidValueError("is empty; allowed: the program and its arguments, e.g. [python, manage.py]")
+    return words
+
+
+def _http_path(value: Any) -> str:
+    path = _text(value)
+    if not path.startswith("/") or re.search(r"\s", path):
+        raise InvalidValueError("not an absolute URL path; allowed: a path such as /health/")
+    return path
+
+
+def _directory(value: Any) -> str:
+    path = _text(value)
+    if not re.fullmatch(r"(/[A-Za-z0-9._-]+)+", path) or path == "/tmp" or ".." in path.split("/"):
+        raise InvalidValueError(
+            "not an absolute directory; allowed: a path such as /app/media (/tmp is always writable)"
+        )
+    return path
+
+
+_DIGEST = r"sha256:[0-9a-f]{64}"
+_IMAGE = re.compile(
+    r"(?P<repository>[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-]+[a-z0-9]+)*)*)"
+    r"(:(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?"
+    rf"(@(?P<digest>{_DIGEST}))?"
+)
+
+
+def image_reference(value: Any) -> str:
+    """An image with a pinned tag or digest: `ghcr.io/acme/crm:2.4.1`, never `latest`."""
+    reference = _text(value)
+    match = _IMAGE.fullmatch(reference)
+    allowed = "allowed: repository:tag or repository@sha256:<digest>, e.g. ghcr.io/acme/crm-backend:2.4.1"
+    if match is None:
+        raise InvalidValueError(f"not an image reference; {allowed}")
+    if match["tag"] is None and match["digest"] is None:
+        raise InvalidValueError(f"has no tag, so every pull may get another image; {allowed}")
+    if match["tag"] == "latest" and match["digest"] is None:
+        raise InvalidValueError(f"uses the moving tag latest; {allowed}")
+    return reference
+
+
+def _env(reader: _ServiceReader) -> tuple[tuple[str, str], ...]:
+    value = reader.overrides.get("env", {})
+    if not isinstance(value, dict):
+        reader.report("env", value, "not a mapping; allowed: NAME: value pairs")
+        return ()
+    pairs: list[tuple[str, str]] = []
+    for name, text in sorted(value.items()):
+        field = f"env.{name}"
+        if not ENV_NAME.fullmatch(name):
+            reader.report(field, text, "is not a valid variable name; allowed: letters, digits and _")
+        elif name in PLATFORM_ENV:
+            reader.report(field, "[not shown]", "is set by the platform; allowed: a variable of your own")
+        elif _SECRET_LOOKING_ENV.search(name):
+            # Never echo what is probably a secret.
+            reader.report(
+                field,
+                "[not shown]",
+                "looks like a secret, and env values are plain text in the Deployment; allowed: "
+                "non-secret settings (secrets come from the platform's Kubernetes Secrets)",
+            )
+        elif not isinstance(text, str):
+            reader.report(field, text, "not a text value; allowed: a string (quote numbers and booleans in YAML)")
+        else:
+            pairs.append((name, text))
+    return tuple(pairs)
+
+
+def _resources(reader: _ServiceReader, defaults: Resources) -> Resources:
+    value = reader.overrides.get("resources", {})
+    if not isinstance(value, dict):
+        reader.report("resources", value, f"not a mapping; allowed: {', '.join(_RESOURCE_FIELDS)}")
+        return defaults
+    for field in value:
+        if field not in _RESOURCE_FIELDS:
+            reader.report(f"resources.{field}", value[field], f"unknown field; {_closest(field, _RESOURCE_FIELDS)}")
+    chosen = {
+        "cpuRequest": str(value.get("cpuRequest", defaults.cpu_request)),
+        "cpuLimit": str(value.get("cpuLimit", defaults.cpu_limit)),
+        "memoryRequest": str(value.get("memoryRequest", defaults.memory_request)),
+        "memoryLimit": str(value.get("memoryLimit", defaults.memory_limit)),
+    }
+    for kind, parser in (("cpu", validation.cpu_quantity), ("memory", validation.memory_quantity)):
+        sizes: dict[str, Decimal] = {}
+        for field in (f"{kind}Request", f"{kind}Limit"):
+            try:
+                sizes[field] = parser(chosen[field])
+            except InvalidValueError as invalid:
+                reader.report(f"resources.{field}", chosen[field], str(invalid))
+        if len(sizes) == 2 and sizes[f"{kind}Limit"] < sizes[f"{kind}Request"]:
+            reader.report(
+                f"resources.{kind}Limit",
+                chosen[f"{kind}Limit"],
+                f"is below {kind}Request ({chosen[f'{kind}Request']}); allowed: a limit at least as large",
+            )
+    return Resources(chosen["cpuRequest"], chosen["cpuLimit"], chosen["memoryRequest"], chosen["memoryLimit"])
+
+
+def _autoscaling(reader: _ServiceReader, value: Any, default: Autoscaling | None) -> Autoscaling | None:
+    if value is False or value is None:
+        return None
+    if not isinstance(value, dict):
+        reader.report(
+            "autoscaling", value, f"not a mapping; allowed: false, or a mapping of {', '.join(_AUTOSCALING_FIELDS)}"
+        )
+        return default
+    for field in value:
+        if field not in _AUTOSCALING_FIELDS:
+            reader.report(
+                f"autoscaling.{field}", value[field], f"unknown field; {_closest(field, _AUTOSCALING_FIELDS)}"
+            )
+    base = default or Autoscaling(2, 4, 70, 80, 300)
+
+    def number(field: str, minimum: int, maximum: int, fallback: int) -> int:
+        if field not in value:
+            return fallback
+        try:
+            return _whole_number(minimum, maximum)(value[field])
+        except InvalidValueError as invalid:
+            reader.report(f"autoscaling.{field}", value[field], str(invalid))
+            return fallback
+
+    scaling = Autoscaling(
+        min_replicas=number("minReplicas", 1, MAX_REPLICAS, base.min_replicas),
+        max_replicas=number("maxReplicas", 1, MAX_REPLICAS, base.max_replicas),
+        cpu_utilization=number("cpuUtilization", 10, 100, base.cpu_utilization),
+        memory_utilization=number("memoryUtilization", 10, 100, base.memory_utilization),
+        scale_down_stabilization_seconds=number(
+            "scaleDownStabilizationSeconds", 0, 3600, base.scale_down_stabilization_seconds
+        ),
+    )
+    if scaling.max_replicas < scaling.min_replicas:
+        reader.report(
+            "autoscaling.maxReplicas",
+            scaling.max_replicas,
+            f"is below minReplicas ({scaling.min_replicas}); allowed: at least minReplicas",
+        )
+    return scaling
+
+
+def _scale(reader: _ServiceReader, default: Scale) -> Scale:
+    if reader.role is Role.BEAT:
+        # Two beats would send every periodic task twice.
+        if "replicas" in reader.overrides and reader.overrides["replicas"] != 1:
+            reader.report(
+                "replicas",
+                reader.overrides["replicas"],
+                "beat is a singleton (two would schedule every periodic task twice); allowed: 1",
+            )
+        return Scale(1)
+    autoscaling = default.autoscaling
+    if "autoscaling" in reader.overrides:
+        autoscaling = _autoscaling(reader, reader.overrides["autoscaling"], default.autoscaling)
+    replicas = reader.get("replicas", _whole_number(1, MAX_REPLICAS), default.replicas)
+    if "replicas" in reader.overrides and autoscaling is not None and "autoscaling" not in reader.overrides:
+        reader.report(
+            "replicas",
+            reader.overrides["replicas"],
+            "the autoscaler owns this service's replica count in this environment; allowed: "
+            "autoscaling.minReplicas/maxReplicas, or `autoscaling: false` with replicas",
+        )
+    return Scale(replicas=autoscaling.min_replicas if autoscaling else replicas, autoscaling=autoscaling)
+
+
+def _probe(reader: _ServiceReader, kind: str, default: Probe) -> Probe:
+    if reader.role in (Role.WEB, Role.FRONTEND):
+        return Probe(http_path=reader.get(f"{kind}Path", _http_path, default.http_path))
+    return Probe(command=reader.get(f"{kind}Command", _command, default.command))
+
+
+def resolve_service(
+    base: ServiceSettings, profile_scale: Scale, overrides: Mapping[str, Any], report: Report
+) -> ServiceSettings:
+    """One service: the defaults, the profile's scale, then the stack's overrides."""
+    reader = _ServiceReader(base.role, overrides, report)
+    allowed = FIELDS[base.role]
+    for field in overrides:
+        if field not in allowed:
+            reader.report(field, overrides[field], f"unknown field for {base.role.value}; {_closest(field, allowed)}")
+    listens = base.port is not None
+    return replace(
+        base,
+        image=reader.get("image", image_reference, base.image),
+        command=reader.get("command", _command, base.command),
+        args=reader.get("args", _words, base.args),
+        port=reader.get("port", _whole_number(1024, 65535), base.port) if listens else None,
+        liveness=_probe(reader, "liveness", base.liveness),
+        readiness=_probe(reader, "readiness", base.readiness),
+        resources=_resources(reader, base.resources),
+        scale=_scale(reader, profile_scale),
+        env=_env(reader),
+        writable_paths=tuple(
+            _unique(reader, "writablePaths", reader.get("writablePaths", _words, base.writable_paths), _directory)
+        ),
+        run_as_user=reader.get("runAsUser", _whole_number(1, 2**31 - 1), base.run_as_user),
+        termination_grace_seconds=reader.get(
+            "terminationGracePeriodSeconds", _whole_number(1, 3600), base.termination_grace_seconds
+        ),
+    )
+
+
+def _unique(reader: _ServiceReader, field: str, items: tuple[str, ...], parse: Callable[[Any], str]) -> list[str]:
+    parsed: list[str] = []
+    for index, item in enumerate(items):
+        try:
+            path = parse(item)
+        except InvalidValueError as invalid:
+            reader.report(f"{field}[{index}]", item, str(invalid))
+            continue
+        if path in parsed:
+            reader.report(f"{field}[{index}]", item, "is listed twice; allowed: each path once")
+            continue
+        parsed.append(path)
+    return parsed
+
+
+def services_object(text: str, report: Report) -> dict[str, dict[str, Any]]:
+    """The `services` config value (JSON, as Pulumi passes objects) as role -> overrides."""
+    roles = tuple(role.value for role in Role)
+    try:
+        decoded = json.loads(text) if text else {}
+    except (ValueError, RecursionError):
+        report("services", text, "not an object; allowed: a YAML mapping of " + ", ".join(roles))
+        return {}
+    if not isinstance(decoded, dict):
+        report("services", text, "not an object; allowed: a YAML mapping of " + ", ".join(roles))
+        return {}
+    overrides: dict[str, dict[str, Any]] = {}
+    for role, value in decoded.items():
+        if role not in roles:
+            report(f"services.{role}", "{...}", f"unknown service; {_closest(role, roles)}")
+        elif not isinstance(value, dict):
+            report(f"services.{role}", value, "not a mapping; allowed: the service's fields, e.g. replicas: 2")
+        else:
+            overrides[role] = value
+    return overrides
+
+
+def enabled(role: Role, overrides: Mapping[str, Any], default: bool, report: Report) -> bool:
+    """Whether an optional service runs; web always does."""
+    if "enabled" not in overrides:
+        return default
+    try:
+        return _boolean(overrides["enabled"])
+    except InvalidValueError as invalid:
+        report(f"services.{role.value}.enabled", overrides["enabled"], str(invalid))
+        return default
