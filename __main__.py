@@ -8,10 +8,17 @@ import pulumi
 
 import stacks
 from components.access import Access, AccessArgs
+from components.app_config import AppConfigInputs
+from components.edge import Edge, EdgeArgs
+from components.edge_charts import TRAEFIK_NAMESPACE, TRAEFIK_POD_LABELS
 from components.labels import common_labels
 from components.namespaces import Namespaces, NamespacesArgs
+from components.network_policies import IngressController, NetworkPolicies, NetworkPoliciesArgs, PublishedService
 from components.provider import kubernetes_options, kubernetes_provider
 from components.secrets import RegistryCredentials, Secrets, SecretsArgs, SmtpCredentials
+from components.workloads import AppWorkloads, AppWorkloadsArgs, selector_labels
+from stacks.profiles import Environment
+from stacks.services import Role
 from stacks.settings import DATABASE_OWNER
 
 settings = stacks.load()
@@ -68,9 +75,71 @@ secrets = Secrets(
 # Cluster-scoped add-ons (cert-manager, Traefik, CloudNativePG, kube-prometheus-stack) are
 # installed only by the stack whose settings own them: settings.cluster.owns_addons.
 
+workloads = AppWorkloads(
+    "app",
+    AppWorkloadsArgs(
+        namespace=namespaces.app,
+        stack=settings.stack,
+        app=settings.app,
+        config=AppConfigInputs(
+            django_settings_module=settings.app.django_settings_module,
+            api_host=settings.edge.api_host,
+            app_host=settings.edge.app_host,
+            smtp=settings.smtp,
+            extra={},
+        ),
+        secrets=secrets.app_env,
+        checksum_key=secrets.django_secret_key,
+        image_pull_secret=secrets.image_pull_secret,
+        strict_node_spread=settings.environment is Environment.PRODUCTION,
+        labels=labels,
+        # The data layer and production's pre-migration backup go here.
+        before_migration=[],
+    ),
+    on_cluster,
+)
+
+edge = Edge(
+    "edge",
+    EdgeArgs(
+        namespace=namespaces.app,
+        namespace_name=settings.namespaces.app,
+        edge=settings.edge,
+        services={role.value: (name, workloads.ports[role]) for role, name in workloads.service_names.items()},
+        installs_addons=settings.cluster.owns_addons,
+        addon_replicas=1 if settings.environment is Environment.DEV else 2,
+        environment=settings.environment.value,
+        protect_namespaces=settings.namespaces.protect,
+        labels=labels,
+    ),
+    on_cluster,
+)
+
+published = [
+    PublishedService(name, selector_labels(settings.stack, role), workloads.ports[role])
+    for role, name in workloads.service_names.items()
+]
+network_policies = NetworkPolicies(
+    "network-policies",
+    NetworkPoliciesArgs(
+        namespace=namespaces.app,
+        ingress_controller=IngressController(TRAEFIK_NAMESPACE, TRAEFIK_POD_LABELS),
+        published=published,
+        # Django exports /metrics on its own port (django-prometheus).
+        metrics=[service for role, service in zip(workloads.service_names, published, strict=True) if role is Role.WEB],
+        monitoring_namespace=settings.namespaces.monitoring,
+        egress_cidrs=settings.egress_cidrs,
+        egress_ports=[443] + ([settings.smtp.port] if settings.smtp else []),
+        labels=labels,
+    ),
+    on_cluster,
+)
+
 pulumi.export("settings", settings.describe())
 pulumi.export("appNamespace", namespaces.app)
 pulumi.export("monitoringNamespace", namespaces.monitoring)
 pulumi.export("deployerServiceAccount", access.deployer_service_account)
 pulumi.export("imagePullSecret", secrets.image_pull_secret)
+pulumi.export("hosts", list(settings.edge.hosts))
+pulumi.export("migrationJob", workloads.migration_job.metadata.apply(lambda metadata: metadata.name))
 pulumi.export("grafanaAdminPassword", secrets.grafana_admin_password)  # a secret output

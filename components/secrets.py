@@ -65,6 +65,15 @@ class SecretKeyRef:
 
 
 @dataclass(frozen=True)
+class AppSecret:
+    """A secret the application reads from an environment variable."""
+
+    ref: SecretKeyRef
+    value: pulumi.Output[str]
+    """The value, a Pulumi secret; only ever hashed (rollout checksum), never written out."""
+
+
+@dataclass(frozen=True)
 class SmtpCredentials:
     """Login of the SMTP relay; the host and port are not secret and go to the app's ConfigMap."""
 
@@ -120,6 +129,8 @@ class Secrets(pulumi.ComponentResource):
     """Secret values workloads read, by purpose (django_secret_key, database_password, ...)."""
     image_pull_secret: str | None
     """Name of the registry pull secret, when a registry is configured."""
+    app_env: dict[str, AppSecret]
+    """Environment variable name -> the secret the application's containers read into it."""
 
     def __init__(self, name: str, args: SecretsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("crm:core:Secrets", name, None, opts)
@@ -172,6 +183,15 @@ class Secrets(pulumi.ComponentResource):
                 {"username": args.smtp.username, "password": args.smtp.password},
             )
             self.refs["smtp_password"] = SecretKeyRef(SMTP_SECRET, "password")
+
+        self.app_env = {
+            "SECRET_KEY": AppSecret(self.refs["django_secret_key"], self.django_secret_key),
+            "DATABASE_PASSWORD": AppSecret(self.refs["database_password"], self.database_password),
+            "REDIS_CACHE_PASSWORD": AppSecret(self.refs["redis_cache_password"], self.redis_cache_password),
+            "REDIS_BROKER_PASSWORD": AppSecret(self.refs["redis_broker_password"], self.redis_broker_password),
+        }
+        if args.smtp is not None:
+            self.app_env["EMAIL_HOST_PASSWORD"] = AppSecret(self.refs["smtp_password"], args.smtp.password)
 
         self.image_pull_secret = None
         if args.registry is not None:

@@ -15,18 +15,21 @@ from __future__ import annotations
 import json
 import shutil
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
 from offline.mocks import RecordedResource, is_secret, map_secrets
-from offline.program import Recording
+from offline.program import PROJECT_DIR, Recording
+from offline.sizes import sizes_table
 from stacks.errors import SECRET_MARKER
 from stacks.quantities import cpu_millicores, memory_bytes
+
+T = TypeVar("T", int, Decimal)
 
 _TOP_LEVEL_ORDER = ("apiVersion", "kind", "metadata")
 _POD_TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
@@ -150,16 +153,24 @@ def pod_spec(document: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return spec if isinstance(spec, Mapping) else None
 
 
-def _pod_count(document: Mapping[str, Any]) -> int:
+def _pod_counts(document: Mapping[str, Any], autoscaled: Mapping[tuple[str, str], tuple[int, int]]) -> tuple[int, int]:
+    """Fewest and most pods an object runs: replicas, or its autoscaler's range."""
     kind = document.get("kind")
     if kind in ("Deployment", "StatefulSet", "ReplicaSet", "ReplicationController"):
+        metadata = document.get("metadata", {})
+        scaled = autoscaled.get((str(kind), str(metadata.get("name"))))
+        if scaled is not None:
+            return scaled
         replicas = _dig(document, ("spec", "replicas"))
-        return int(replicas) if replicas is not None else 1
+        count = int(replicas) if replicas is not None else 1
+        return count, count
     if kind == "Job":
-        return int(_dig(document, ("spec", "parallelism")) or 1)
-    if kind == "CronJob":
-        return int(_dig(document, ("spec", "jobTemplate", "spec", "parallelism")) or 1)
-    return 1
+        count = int(_dig(document, ("spec", "parallelism")) or 1)
+    elif kind == "CronJob":
+        count = int(_dig(document, ("spec", "jobTemplate", "spec", "parallelism")) or 1)
+    else:
+        count = 1
+    return count, count
 
 
 @dataclass
@@ -171,23 +182,46 @@ class _Compute:
     memory_limits: Decimal = Decimal(0)
 
 
-def _compute_by_namespace(objects: list[KubernetesObject]) -> dict[str, _Compute]:
-    compute: dict[str, _Compute] = {obj.name: _Compute() for obj in objects if obj.kind == "Namespace"}
+def _autoscaled(objects: list[KubernetesObject]) -> dict[tuple[str, str], tuple[int, int]]:
+    """(kind, name) of each autoscaled workload -> (minReplicas, maxReplicas)."""
+    ranges = {}
+    for obj in objects:
+        if obj.kind == "HorizontalPodAutoscaler":
+            spec = obj.document.get("spec", {})
+            target = spec.get("scaleTargetRef", {})
+            ranges[(str(target.get("kind")), str(target.get("name")))] = (
+                int(spec.get("minReplicas", 1)),
+                int(spec.get("maxReplicas", 1)),
+            )
+    return ranges
+
+
+def _compute_by_namespace(objects: list[KubernetesObject]) -> dict[str, tuple[_Compute, _Compute]]:
+    """Namespace -> (totals at minimum scale, totals at maximum scale)."""
+    autoscaled = _autoscaled(objects)
+    compute: dict[str, tuple[_Compute, _Compute]] = {
+        obj.name: (_Compute(), _Compute()) for obj in objects if obj.kind == "Namespace"
+    }
     for obj in objects:
         spec = pod_spec(obj.document)
         if spec is None:
             continue
-        pods = _pod_count(obj.document)
-        total = compute.setdefault(obj.namespace, _Compute())
-        total.pods += pods
-        for container in spec.get("containers", []):
-            resources = container.get("resources", {})
-            requests, limits = resources.get("requests", {}), resources.get("limits", {})
-            total.cpu_requests += pods * cpu_millicores(requests.get("cpu", "0"))
-            total.cpu_limits += pods * cpu_millicores(limits.get("cpu", "0"))
-            total.memory_requests += pods * memory_bytes(requests.get("memory", "0"))
-            total.memory_limits += pods * memory_bytes(limits.get("memory", "0"))
+        counts = _pod_counts(obj.document, autoscaled)
+        totals = compute.setdefault(obj.namespace, (_Compute(), _Compute()))
+        for total, pods in zip(totals, counts, strict=True):
+            total.pods += pods
+            for container in spec.get("containers", []):
+                resources = container.get("resources", {})
+                requests, limits = resources.get("requests", {}), resources.get("limits", {})
+                total.cpu_requests += pods * cpu_millicores(requests.get("cpu", "0"))
+                total.cpu_limits += pods * cpu_millicores(limits.get("cpu", "0"))
+                total.memory_requests += pods * memory_bytes(requests.get("memory", "0"))
+                total.memory_limits += pods * memory_bytes(limits.get("memory", "0"))
     return compute
+
+
+def _span(low: T, high: T, shown: Callable[[T], str]) -> str:
+    return shown(low) if low == high else f"{shown(low)}-{shown(high)}"
 
 
 def _images(objects: list[KubernetesObject]) -> dict[tuple[str, str], list[str]]:
@@ -258,6 +292,15 @@ def summary(recording: Recording, objects: list[KubernetesObject]) -> str:
     ]
     lines += [f"| `{kind}` | {count} |" for kind, count in sorted(counts.items())]
 
+    lines += [
+        "",
+        "## Application sizes by environment",
+        "",
+        "Per service: replicas or autoscaler range, and per-pod requests/limits (CPU/memory).",
+        "",
+        *sizes_table(PROJECT_DIR, config.stack),
+    ]
+
     quotas = {
         obj.namespace: obj.document.get("spec", {}).get("hard", {}) for obj in objects if obj.kind == "ResourceQuota"
     }
@@ -265,13 +308,14 @@ def summary(recording: Recording, objects: list[KubernetesObject]) -> str:
         "",
         "## Compute per namespace",
         "",
-        "Sums over the containers of every pod template times its replicas (unset replicas count as 1).",
+        "Sums over the containers of every pod template times its replicas, at the autoscalers' "
+        "minimum and maximum (min-max).",
         "",
         "| namespace | pods | CPU requests | CPU limits | memory requests | memory limits "
         "| quota (CPU req/lim, memory req/lim, pods) |",
         "|---|---|---|---|---|---|---|",
     ]
-    for namespace, total in sorted(_compute_by_namespace(objects).items()):
+    for namespace, (low, high) in sorted(_compute_by_namespace(objects).items()):
         hard = quotas.get(namespace)
         quota = (
             f"{hard.get('requests.cpu')}/{hard.get('limits.cpu')}, "
@@ -280,8 +324,11 @@ def summary(recording: Recording, objects: list[KubernetesObject]) -> str:
             else "none"
         )
         lines.append(
-            f"| {namespace} | {total.pods} | {_cores(total.cpu_requests)} | {_cores(total.cpu_limits)} | "
-            f"{_gibibytes(total.memory_requests)} | {_gibibytes(total.memory_limits)} | {quota} |"
+            f"| {namespace} | {_span(low.pods, high.pods, str)} "
+            f"| {_span(low.cpu_requests, high.cpu_requests, _cores)} "
+            f"| {_span(low.cpu_limits, high.cpu_limits, _cores)} "
+            f"| {_span(low.memory_requests, high.memory_requests, _gibibytes)} "
+            f"| {_span(low.memory_limits, high.memory_limits, _gibibytes)} | {quota} |"
         )
 
     images = _images(objects)

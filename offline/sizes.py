@@ -1,0 +1,76 @@
+"""The application's size in each environment, side by side, for the render summary.
+
+Built from each stack's validated settings (the same objects the components are built
+from), so a reviewer sees what a change does to staging and production in one table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from offline.stack_config import StackConfigError, load_stack_config
+from stacks import SettingsError, build
+from stacks.services import Role, ServiceSettings
+from stacks.settings import Settings, peak_usage
+
+COMPARED_STACKS = ("dev", "staging", "production")
+
+
+def _settings(project_dir: Path, stack: str) -> Settings | str:
+    try:
+        config = load_stack_config(project_dir, stack)
+        return build(stack, config.values, config.secret_keys)
+    except (StackConfigError, SettingsError) as error:
+        return f"invalid ({type(error).__name__}): render this stack to see why"
+
+
+def _service_cell(service: ServiceSettings | None) -> str:
+    if service is None:
+        return "—"
+    scale = service.scale
+    count = (
+        f"HPA {scale.minimum}-{scale.maximum} (CPU {scale.autoscaling.cpu_utilization} %, "
+        f"memory {scale.autoscaling.memory_utilization} %)"
+        if scale.autoscaling
+        else f"{scale.replicas} replica{'s' if scale.replicas > 1 else ''}"
+    )
+    resources = service.resources
+    return (
+        f"{count}; requests {resources.cpu_request}/{resources.memory_request}, "
+        f"limits {resources.cpu_limit}/{resources.memory_limit}"
+    )
+
+
+def sizes_table(project_dir: Path, current: str, stacks: Sequence[str] = COMPARED_STACKS) -> list[str]:
+    """Markdown lines: one column per stack, one row per service, then peak totals and quota."""
+    columns = list(stacks) if current in stacks else [*stacks, current]
+    resolved = {stack: _settings(project_dir, stack) for stack in columns}
+    header = "| | " + " | ".join(f"**{stack}** (this stack)" if stack == current else stack for stack in columns) + " |"
+    lines = [header, "|---|" + "---|" * len(columns)]
+    for role in Role:
+        cells = []
+        for stack in columns:
+            settings = resolved[stack]
+            cells.append(settings if isinstance(settings, str) else _service_cell(settings.app.service(role)))
+        lines.append(f"| {role.value} | " + " | ".join(cells) + " |")
+    peaks, quotas = [], []
+    for stack in columns:
+        settings = resolved[stack]
+        if isinstance(settings, str):
+            peaks.append("—")
+            quotas.append("—")
+            continue
+        peak = peak_usage(settings.app)
+        peaks.append(
+            f"{peak.pods} pods, CPU {peak.cpu_requests / 1000:.2f}/{peak.cpu_limits / 1000:.2f}, "
+            f"memory {peak.memory_requests / 2**30:.2f}/{peak.memory_limits / 2**30:.2f} Gi"
+        )
+        quota = settings.quota
+        quotas.append(
+            f"{quota.pods} pods, CPU {quota.cpu_requests}/{quota.cpu_limits}, "
+            f"memory {quota.memory_requests}/{quota.memory_limits}"
+        )
+    lines.append("| peak (max scale + rollout surge + migration; requests/limits) | " + " | ".join(peaks) + " |")
+    lines.append("| namespace quota (requests/limits) | " + " | ".join(quotas) + " |")
+    return lines
