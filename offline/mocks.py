@@ -60,6 +60,8 @@ class RecordedResource:
     inputs: dict[str, Any]
     """Inputs as the engine received them: wire names, secrets wrapped."""
     outputs: dict[str, Any] = field(default_factory=dict)
+    dependencies: tuple[str, ...] = ()
+    """URNs the resource waits for (depends_on and inputs from other resources)."""
 
 
 @dataclass
@@ -68,6 +70,7 @@ class _Registration:
     parent: str
     provider: str
     protect: bool
+    dependencies: tuple[str, ...]
 
 
 def _deterministic_password(seed: str, length: int, special: bool) -> str:
@@ -112,6 +115,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
                         protect=registration.protect,
                         inputs=copy.deepcopy(args.inputs),
                         outputs=outputs,
+                        dependencies=registration.dependencies,
                     )
                 )
         return self._resource_id(args, outputs), outputs
@@ -163,6 +167,7 @@ class RecordingMonitor(MockMonitor):
                     # "urn::id" of an explicit provider; empty means the default provider.
                     provider=request.provider.rsplit("::", 1)[0] if request.provider else "",
                     protect=bool(request.protect),
+                    dependencies=tuple(sorted(request.dependencies)),
                 )
             )
         return super().RegisterResource(request)  # type: ignore[no-untyped-call]

@@ -129,6 +129,7 @@ def inventory(recording: Recording) -> dict[str, Any]:
                 "provider": resource.provider,
                 "custom": resource.custom,
                 "protect": resource.protect,
+                "dependsOn": list(resource.dependencies),
                 "inputs": normalized(masked(resource.inputs)),
             }
             for resource in recording.resources
