@@ -94,9 +94,22 @@ def test_summary_counts_resources_and_shows_quota_per_namespace(run_stack: RunSt
     summary = (tmp_path / "summary.md").read_text()
     assert f"{len(run.recording.resources)} resources." in summary
     assert "| `kubernetes:core/v1:Secret` | 7 |" in summary
-    assert "| crm-production | 0 | 0.00 | 0.00 | 0.00 Gi | 0.00 Gi | 32/64, 64Gi/128Gi, 200 |" in summary
+    # web 4-20, worker 2-10, frontend 2-6, beat 1, migration Job 1.
+    assert "| crm-production | 10-38 | 2.00-8.40 | 5.70-23.70 |" in summary
+    assert "32/64, 64Gi/128Gi, 200 |" in summary
     assert "| smtpPassword | placeholder" in summary
-    assert "No container images" in summary
+    assert "| `ghcr.io/acme/crm-backend` | `2.4.1` |" in summary
+
+
+def test_summary_shows_staging_and_production_sizes_side_by_side(run_stack: RunStack, tmp_path: Path) -> None:
+    """The summary's size table has a column per environment, this stack marked, HPA ranges spelled out."""
+    write_render(run_stack("staging").recording, tmp_path)
+    summary = (tmp_path / "summary.md").read_text()
+    assert "| | dev | **staging** (this stack) | production |" in summary
+    web_row = next(line for line in summary.splitlines() if line.startswith("| web |"))
+    assert "HPA 2-4 (CPU 70 %, memory 80 %)" in web_row
+    assert "HPA 4-20 (CPU 70 %, memory 80 %)" in web_row
+    assert "| beat | 1 replica;" in summary
 
 
 @pytest.mark.parametrize(
@@ -127,7 +140,8 @@ def test_render_says_what_it_did_and_where(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "Rendered stack staging offline from Pulumi.staging.yaml" in result.stdout
     assert "placeholders: registryPassword, smtpPassword" in result.stdout
-    assert f"Wrote {os.path.relpath(tmp_path / 'out', PROJECT_DIR)}/: manifests/ (16 files)" in result.stdout
+    written = len(list((tmp_path / "out" / "manifests").rglob("*.yaml")))
+    assert f"Wrote {os.path.relpath(tmp_path / 'out', PROJECT_DIR)}/: manifests/ ({written} files)" in result.stdout
     assert (tmp_path / "out" / "summary.md").exists()
     assert result.stderr == ""
 
