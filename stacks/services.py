@@ -138,7 +138,21 @@ _BEAT_ALIVE = (
 )
 
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_SECRET_LOOKING_ENV = re.compile(r"PASS|SECRET|TOKEN|KEY|CREDENTIAL|PRIVATE", re.IGNORECASE)
+# Judged by words, so CACHE_KEY_PREFIX or PASSWORD_RESET_TIMEOUT stay allowed.
+_SECRET_LAST_WORDS = frozenset({"PASSWORD", "PASSWD", "PWD", "SECRET", "TOKEN", "CREDENTIAL", "CREDENTIALS", "DSN"})
+_SECRET_KEY_QUALIFIERS = frozenset({"API", "ACCESS", "SECRET", "PRIVATE", "SIGNING", "ENCRYPTION", "MASTER"})
+
+
+def looks_secret(name: str) -> bool:
+    """Whether an environment variable name says it holds a secret (API_TOKEN, STRIPE_SECRET_KEY...)."""
+    words = [word for word in re.split(r"[^A-Z0-9]+", name.upper()) if word]
+    if not words:
+        return False
+    if words[-1] in _SECRET_LAST_WORDS or "SECRET" in words:
+        return True
+    return len(words) >= 2 and words[-1] == "KEY" and words[-2] in _SECRET_KEY_QUALIFIERS
+
+
 PLATFORM_ENV = frozenset(
     {
         "DJANGO_SETTINGS_MODULE",
@@ -269,7 +283,9 @@ MAX_REPLICAS = 100
 
 
 def _closest(name: str, allowed: tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
+    # Prefixes catch what edit distance misses: `enviroment` for `env`.
+    prefixed = [field for field in allowed if name.lower().startswith(field.lower())]
+    close = prefixed[-1:] or difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
     hint = f"did you mean {close[0]}? " if close else ""
     return f"{hint}allowed: {', '.join(allowed)}"
 
@@ -348,7 +364,8 @@ def _http_path(value: Any) -> str:
 
 def _directory(value: Any) -> str:
     path = _text(value)
-    if not re.fullmatch(r"(/[A-Za-z0-9._-]+)+", path) or path == "/tmp" or ".." in path.split("/"):
+    dot_components = {".", ".."} & set(path.split("/"))
+    if not re.fullmatch(r"(/[A-Za-z0-9._-]+)+", path) or path == "/tmp" or dot_components:
         raise InvalidValueError(
             "not an absolute directory; allowed: a path such as /app/media (/tmp is always writable)"
         )
@@ -356,8 +373,10 @@ def _directory(value: Any) -> str:
 
 
 _DIGEST = r"sha256:[0-9a-f]{64}"
+_PATH_COMPONENT = r"[a-z0-9]+([._-]+[a-z0-9]+)*"
 _IMAGE = re.compile(
-    r"(?P<repository>[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-]+[a-z0-9]+)*)*)"
+    # An optional registry host (with a port only when a path follows), then the path.
+    rf"(?P<repository>([a-z0-9]+([.-][a-z0-9]+)*(:[0-9]+)?/)?{_PATH_COMPONENT}(/{_PATH_COMPONENT})*)"
     r"(:(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?"
     rf"(@(?P<digest>{_DIGEST}))?"
 )
@@ -377,28 +396,31 @@ def image_reference(value: Any) -> str:
     return reference
 
 
+NOT_SHOWN = "[not shown]"
+"""Stands in for env values in messages: someone may have put a secret there despite the rules."""
+
+
 def _env(reader: _ServiceReader) -> tuple[tuple[str, str], ...]:
     value = reader.overrides.get("env", {})
     if not isinstance(value, dict):
-        reader.report("env", value, "not a mapping; allowed: NAME: value pairs")
+        reader.report("env", NOT_SHOWN, "not a mapping; allowed: NAME: value pairs")
         return ()
     pairs: list[tuple[str, str]] = []
     for name, text in sorted(value.items()):
         field = f"env.{name}"
-        if not ENV_NAME.fullmatch(name):
-            reader.report(field, text, "is not a valid variable name; allowed: letters, digits and _")
-        elif name in PLATFORM_ENV:
-            reader.report(field, "[not shown]", "is set by the platform; allowed: a variable of your own")
-        elif _SECRET_LOOKING_ENV.search(name):
-            # Never echo what is probably a secret.
+        if looks_secret(name):
             reader.report(
                 field,
-                "[not shown]",
+                NOT_SHOWN,
                 "looks like a secret, and env values are plain text in the Deployment; allowed: "
                 "non-secret settings (secrets come from the platform's Kubernetes Secrets)",
             )
+        elif not ENV_NAME.fullmatch(name):
+            reader.report(field, NOT_SHOWN, "is not a valid variable name; allowed: letters, digits and _")
+        elif name in PLATFORM_ENV:
+            reader.report(field, NOT_SHOWN, "is set by the platform; allowed: a variable of your own")
         elif not isinstance(text, str):
-            reader.report(field, text, "not a text value; allowed: a string (quote numbers and booleans in YAML)")
+            reader.report(field, NOT_SHOWN, "not a text value; allowed: a string (quote numbers and booleans in YAML)")
         else:
             pairs.append((name, text))
     return tuple(pairs)
@@ -479,23 +501,22 @@ def _autoscaling(reader: _ServiceReader, value: Any, default: Autoscaling | None
 def _scale(reader: _ServiceReader, default: Scale) -> Scale:
     if reader.role is Role.BEAT:
         # Two beats would send every periodic task twice.
-        if "replicas" in reader.overrides and reader.overrides["replicas"] != 1:
+        replicas = reader.get("replicas", _whole_number(1, MAX_REPLICAS), 1)
+        if replicas != 1:
             reader.report(
-                "replicas",
-                reader.overrides["replicas"],
-                "beat is a singleton (two would schedule every periodic task twice); allowed: 1",
+                "replicas", replicas, "beat is a singleton (two would schedule every periodic task twice); allowed: 1"
             )
         return Scale(1)
     autoscaling = default.autoscaling
     if "autoscaling" in reader.overrides:
         autoscaling = _autoscaling(reader, reader.overrides["autoscaling"], default.autoscaling)
     replicas = reader.get("replicas", _whole_number(1, MAX_REPLICAS), default.replicas)
-    if "replicas" in reader.overrides and autoscaling is not None and "autoscaling" not in reader.overrides:
+    if "replicas" in reader.overrides and autoscaling is not None:
         reader.report(
             "replicas",
             reader.overrides["replicas"],
-            "the autoscaler owns this service's replica count in this environment; allowed: "
-            "autoscaling.minReplicas/maxReplicas, or `autoscaling: false` with replicas",
+            "an autoscaler owns this service's replica count; allowed: autoscaling.minReplicas/maxReplicas, "
+            "or `autoscaling: false` with replicas",
         )
     return Scale(replicas=autoscaling.min_replicas if autoscaling else replicas, autoscaling=autoscaling)
 
@@ -513,8 +534,11 @@ def resolve_service(
     reader = _ServiceReader(base.role, overrides, report)
     allowed = FIELDS[base.role]
     for field in overrides:
-        if field not in allowed:
-            reader.report(field, overrides[field], f"unknown field for {base.role.value}; {_closest(field, allowed)}")
+        if field == "enabled" and base.role is Role.WEB:
+            reader.report(field, NOT_SHOWN, "web always runs: it is the application; allowed: remove the field")
+        elif field not in allowed:
+            # Not quoted: a misspelt `env` may hold anything.
+            reader.report(field, NOT_SHOWN, f"unknown field for {base.role.value}; {_closest(field, allowed)}")
     listens = base.port is not None
     return replace(
         base,

@@ -594,11 +594,12 @@ def _app(reader: _Reader, profile: Profile) -> AppSettings:
     resolved: list[ServiceSettings] = []
     for role in Role:
         role_overrides = overrides.get(role.value, {})
-        default_on = role is not Role.FRONTEND or bool(frontend_image)
+        default_on = role is not Role.FRONTEND or bool(frontend_image or role_overrides.get("image"))
         runs = role is Role.WEB or services.enabled(role, role_overrides, default_on, report)
+        # Resolved even when off, so a mistake in a disabled service is still reported.
+        service = services.resolve_service(defaults[role], profile.scales[role], role_overrides, report)
         if not runs:
             continue
-        service = services.resolve_service(defaults[role], profile.scales[role], role_overrides, report)
         if role is Role.FRONTEND and not service.image:
             report(
                 "services.frontend.enabled",
@@ -688,14 +689,14 @@ def _check_quota_fits(reader: _Reader, quota: QuotaSettings, app: AppSettings) -
         if needed > allowed:
             reader.report(
                 key,
-                reader.text(key) or f"{shown(allowed)} (profile)",
+                reader.text(key) if reader.text(key) not in ("", "0") else f"{shown(allowed)} (profile)",
                 f"is below the {shown(needed)} the services need at maximum scale during a rolling "
                 "update (plus the migration Job); allowed: a larger quota, or smaller services",
             )
 
 
 def _cores(millicores: Decimal) -> str:
-    return f"{millicores / 1000:f} CPU"
+    return f"{(millicores / 1000).normalize():f} CPU"
 
 
 def _mebibytes(size: Decimal) -> str:
