@@ -108,6 +108,8 @@ edge = Edge(
         services={role.value: (name, workloads.ports[role]) for role, name in workloads.service_names.items()},
         installs_addons=settings.cluster.owns_addons,
         addon_replicas=1 if settings.environment is Environment.DEV else 2,
+        # A laptop cluster has no load balancer controller: port-forward to Traefik instead.
+        load_balancer=settings.environment is not Environment.DEV,
         environment=settings.environment.value,
         protect_namespaces=settings.namespaces.protect,
         labels=labels,
@@ -115,10 +117,11 @@ edge = Edge(
     on_cluster,
 )
 
-published = [
-    PublishedService(name, selector_labels(settings.stack, role), workloads.ports[role])
+published_by_role = {
+    role: PublishedService(name, selector_labels(settings.stack, role), workloads.ports[role])
     for role, name in workloads.service_names.items()
-]
+}
+published = list(published_by_role.values())
 network_policies = NetworkPolicies(
     "network-policies",
     NetworkPoliciesArgs(
@@ -126,7 +129,12 @@ network_policies = NetworkPolicies(
         ingress_controller=IngressController(TRAEFIK_NAMESPACE, TRAEFIK_POD_LABELS),
         published=published,
         # Django exports /metrics on its own port (django-prometheus).
-        metrics=[service for role, service in zip(workloads.service_names, published, strict=True) if role is Role.WEB],
+        metrics=[published_by_role[Role.WEB]],
+        internal_calls=(
+            [(published_by_role[Role.FRONTEND], published_by_role[Role.WEB])]
+            if Role.FRONTEND in published_by_role
+            else []
+        ),
         monitoring_namespace=settings.namespaces.monitoring,
         egress_cidrs=settings.egress_cidrs,
         egress_ports=[443] + ([settings.smtp.port] if settings.smtp else []),

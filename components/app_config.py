@@ -3,8 +3,8 @@
 Pure functions. The ConfigMap holds only non-secret values; every secret reaches the
 container as a `secretKeyRef`, and the connection URLs are composed by Kubernetes from
 those references (`$(DATABASE_PASSWORD)`), so no secret value is ever written into a
-Deployment, a ConfigMap or the render. Two checksums in the pod template roll the pods
-when either kind of content changes.
+Deployment, a ConfigMap or the render. The ConfigMap is named after its content and a keyed
+checksum of the secrets sits in the pod template, so a change of either rolls the pods.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from components import endpoints
 from components.secrets import SecretKeyRef
 from stacks.settings import DATABASE_OWNER, SmtpSettings
 
-CONFIG_CHECKSUM = "crm-platform/config-checksum"
 SECRETS_CHECKSUM = "crm-platform/secrets-checksum"
 
 
@@ -110,7 +109,7 @@ _SECRET_VARIABLES = frozenset({"DATABASE_PASSWORD", "REDIS_CACHE_PASSWORD", "RED
 
 
 def config_checksum(data: Mapping[str, str]) -> str:
-    """Digest of the ConfigMap's content: a change rolls the pods, which read it only at start."""
+    """Digest of the ConfigMap's content, part of its name: a change rolls the pods, which read it only at start."""
     canonical = json.dumps(dict(data), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 

@@ -32,6 +32,9 @@ HSTS_SECONDS = 63072000
 """Two years, the preload list's recommendation."""
 SECURITY_HEADERS = "crm-security-headers"
 BODY_LIMIT = "crm-request-body-limit"
+CLUSTER_ONLY = "crm-cluster-only"
+INTERNAL_PATHS = ("/metrics",)
+"""Paths of the API host only Prometheus may read: it scrapes pods directly, never through Traefik."""
 
 ACME_DIRECTORIES = {
     "letsencrypt-production": "https://acme-v02.api.letsencrypt.org/directory",
@@ -74,6 +77,11 @@ def security_headers(hsts: bool) -> dict[str, object]:
     return headers
 
 
+def cluster_only() -> dict[str, object]:
+    """Traefik `ipAllowList` middleware that answers 403 to every client through the ingress."""
+    return {"sourceRange": ["127.0.0.1/32"]}
+
+
 def body_limit() -> dict[str, object]:
     """Traefik `buffering` middleware: refuse request bodies above 50 MB with 413."""
     return {"maxRequestBodyBytes": REQUEST_BODY_LIMIT_BYTES, "memRequestBodyBytes": REQUEST_BODY_MEMORY_BYTES}
@@ -101,6 +109,18 @@ def routes(edge: EdgeSettings, services: Mapping[str, tuple[str, int]]) -> list[
     result = [
         Route("crm-api", edge.api_host, ["/"], web_service, web_port, [SECURITY_HEADERS, BODY_LIMIT], api_tls, True),
     ]
+    result.append(
+        Route(
+            "crm-api-internal",
+            edge.api_host,
+            list(INTERNAL_PATHS),
+            web_service,
+            web_port,
+            [SECURITY_HEADERS, CLUSTER_ONLY],
+            api_tls,
+            False,
+        )
+    )
     if edge.websocket_paths:
         result.append(
             Route(
@@ -123,7 +143,8 @@ def routes(edge: EdgeSettings, services: Mapping[str, tuple[str, int]]) -> list[
                 ["/"],
                 frontend_service,
                 frontend_port,
-                [SECURITY_HEADERS, BODY_LIMIT],
+                # No buffering: it would hold streamed pages (and the frontend takes no uploads).
+                [SECURITY_HEADERS],
                 "crm-app-tls",
                 True,
             )
@@ -156,6 +177,8 @@ class EdgeArgs:
     """Install Traefik, cert-manager and the ClusterIssuers (the add-on owning stack)."""
     addon_replicas: int
     """Replicas of the add-on controllers: 1 on a laptop, 2+ where a node may be drained."""
+    load_balancer: bool
+    """Expose Traefik through a LoadBalancer Service (false on laptop clusters)."""
     environment: str
     protect_namespaces: bool
     """Refuse to delete the add-ons' namespaces (production): it would take the ingress down."""
@@ -186,6 +209,7 @@ class Edge(pulumi.ComponentResource):
         middlewares: dict[str, dict[str, object]] = {
             SECURITY_HEADERS: {"headers": security_headers(args.edge.hsts)},
             BODY_LIMIT: {"buffering": body_limit()},
+            CLUSTER_ONLY: {"ipAllowList": cluster_only()},
         }
         for middleware, middleware_spec in middlewares.items():
             k8s.apiextensions.CustomResource(
@@ -237,7 +261,10 @@ class Edge(pulumi.ComponentResource):
                 edge_charts.TRAEFIK_CHART,
                 edge_charts.TRAEFIK_NAMESPACE,
                 edge_charts.traefik_values(
-                    replicas=args.addon_replicas, resources=TRAEFIK_RESOURCES, production=production
+                    replicas=args.addon_replicas,
+                    resources=TRAEFIK_RESOURCES,
+                    production=production,
+                    load_balancer=args.load_balancer,
                 ),
             ),
             (

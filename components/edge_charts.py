@@ -175,7 +175,13 @@ def container_security_context() -> dict[str, Any]:
 def _traefik_spread(*, production: bool) -> list[dict[str, Any]]:
     # pod-template-hash limits the count to one ReplicaSet, so the surge pod of a rolling update
     # is placed by its own revision and a hard constraint cannot block the rollout.
-    selector = {"labelSelector": {"matchLabels": dict(TRAEFIK_POD_LABELS)}, "matchLabelKeys": ["pod-template-hash"]}
+    # nodeTaintsPolicy Honor: a cordoned or tainted node is not an empty domain to fill, so a
+    # drain cannot leave evicted pods Pending behind a hard constraint.
+    selector = {
+        "labelSelector": {"matchLabels": dict(TRAEFIK_POD_LABELS)},
+        "matchLabelKeys": ["pod-template-hash"],
+        "nodeTaintsPolicy": "Honor",
+    }
     return [
         {
             "maxSkew": 1,
@@ -195,13 +201,18 @@ def _traefik_spread(*, production: bool) -> list[dict[str, Any]]:
     ]
 
 
-def traefik_values(*, replicas: int, resources: ContainerResources, production: bool) -> dict[str, Any]:
+def traefik_values(
+    *, replicas: int, resources: ContainerResources, production: bool, load_balancer: bool = True
+) -> dict[str, Any]:
     """Values for the Traefik chart: the platform's only LoadBalancer, TLS on 443, 80 redirected to it.
 
     `replicas` is the Deployment's fixed size; above one, a PodDisruptionBudget keeps all but one
     pod through voluntary disruptions and the pods spread over nodes and zones (a hard node
     spread in `production`). `resources` are the Traefik container's requests and limits
-    (cpu and memory both required).
+    (cpu and memory both required). Without `load_balancer` (a laptop cluster with no load
+    balancer controller) the Service is ClusterIP, reached with `kubectl port-forward`, and
+    Ingresses report `localhost` as their address: Pulumi waits for an Ingress address, which
+    a LoadBalancer that never gets one would withhold forever.
     """
     _check_replicas(replicas)
     _check_resources(resources, "Traefik")
@@ -228,6 +239,11 @@ def traefik_values(*, replicas: int, resources: ContainerResources, production: 
                 # Only Ingresses of class `traefik`; others belong to another controller.
                 "ingressClass": INGRESS_CLASS,
                 "allowExternalNameServices": False,
+                **(
+                    {}
+                    if load_balancer
+                    else {"publishedService": {"enabled": False}, "ingressEndpoint": {"hostname": "localhost"}}
+                ),
             },
             "kubernetesCRD": {
                 # traefik.io/v1alpha1 Middlewares (security headers, body size) for the Ingresses.
@@ -263,7 +279,9 @@ def traefik_values(*, replicas: int, resources: ContainerResources, production: 
         "service": {
             # Local keeps the client's source IP (no SNAT to another node); the load balancer
             # health-checks nodes and sends traffic only to those running a Traefik pod.
-            "spec": {"type": "LoadBalancer", "externalTrafficPolicy": "Local"},
+            "spec": {"type": "LoadBalancer", "externalTrafficPolicy": "Local"}
+            if load_balancer
+            else {"type": "ClusterIP"},
         },
         # Prometheus metrics on the unexposed metrics entrypoint; the chart annotates the pods
         # for scraping while no ServiceMonitor exists (the monitoring stack comes later).

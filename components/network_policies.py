@@ -25,6 +25,9 @@ ACME_SOLVER_PORT = 8089
 CLUSTER_DNS_NAMESPACE = "kube-system"
 CLUSTER_DNS_POD_LABELS = {"k8s-app": "kube-dns"}
 """CoreDNS on kind, k3d, EKS, GKE and AKS carries k8s-app=kube-dns in kube-system."""
+NODE_LOCAL_DNS = ("169.254.20.10/32", "169.254.169.254/32")
+"""Resolvers a pod selector cannot match: NodeLocal DNSCache's link-local address, and the
+metadata server GKE's Cloud DNS answers on (tektoncd/operator#4000)."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,8 @@ class NetworkPoliciesArgs:
     """Services reachable through the ingress (web, frontend)."""
     metrics: Sequence[PublishedService]
     """Services Prometheus scrapes, from the monitoring namespace."""
+    internal_calls: Sequence[tuple[PublishedService, PublishedService]]
+    """(caller, callee) pairs of app services that talk inside the namespace (frontend -> web)."""
     monitoring_namespace: str
     egress_cidrs: Sequence[str]
     """Networks outside the cluster the app may reach."""
@@ -80,6 +85,13 @@ def policy_specs(args: NetworkPoliciesArgs) -> dict[str, k8s.networking.v1.Netwo
         "namespace_selector": _namespace(args.ingress_controller.namespace),
         "pod_selector": {"match_labels": dict(args.ingress_controller.pod_labels)},
     }
+    dns_peers: list[k8s.networking.v1.NetworkPolicyPeerArgsDict] = [
+        {
+            "namespace_selector": _namespace(CLUSTER_DNS_NAMESPACE),
+            "pod_selector": {"match_labels": dict(CLUSTER_DNS_POD_LABELS)},
+        }
+    ]
+    dns_peers += [{"ip_block": {"cidr": cidr}} for cidr in NODE_LOCAL_DNS]
     specs: dict[str, k8s.networking.v1.NetworkPolicySpecArgsDict] = {
         "default-deny": {"pod_selector": {}, "policy_types": ["Ingress", "Egress"]},
         "allow-dns": {
@@ -87,12 +99,7 @@ def policy_specs(args: NetworkPoliciesArgs) -> dict[str, k8s.networking.v1.Netwo
             "policy_types": ["Egress"],
             "egress": [
                 {
-                    "to": [
-                        {
-                            "namespace_selector": _namespace(CLUSTER_DNS_NAMESPACE),
-                            "pod_selector": {"match_labels": dict(CLUSTER_DNS_POD_LABELS)},
-                        }
-                    ],
+                    "to": dns_peers,
                     "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
                 }
             ],
@@ -103,6 +110,22 @@ def policy_specs(args: NetworkPoliciesArgs) -> dict[str, k8s.networking.v1.Netwo
             "pod_selector": {"match_labels": dict(service.pod_labels)},
             "policy_types": ["Ingress"],
             "ingress": [{"from_": [controller_peer], "ports": _tcp(service.port)}],
+        }
+    for caller, callee in args.internal_calls:
+        # A server-rendering frontend calls the API inside the cluster.
+        specs[f"allow-{caller.name}-to-{callee.name}"] = {
+            "pod_selector": {"match_labels": dict(caller.pod_labels)},
+            "policy_types": ["Egress"],
+            "egress": [
+                {"to": [{"pod_selector": {"match_labels": dict(callee.pod_labels)}}], "ports": _tcp(callee.port)}
+            ],
+        }
+        specs[f"allow-{callee.name}-from-{caller.name}"] = {
+            "pod_selector": {"match_labels": dict(callee.pod_labels)},
+            "policy_types": ["Ingress"],
+            "ingress": [
+                {"from_": [{"pod_selector": {"match_labels": dict(caller.pod_labels)}}], "ports": _tcp(callee.port)}
+            ],
         }
     for service in args.metrics:
         specs[f"allow-monitoring-to-{service.name}-metrics"] = {

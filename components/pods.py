@@ -105,9 +105,16 @@ def topology_spread(
 
     Zones are best effort (clusters without zone labels still schedule); nodes are strict in
     production, so losing one node never takes most of a service with it. matchLabelKeys
-    limits the count to one ReplicaSet, so a rollout is not skewed by the old pods.
+    limits the count to one ReplicaSet, so a rollout is not skewed by the old pods;
+    nodeTaintsPolicy Honor keeps cordoned and tainted nodes out of the count, so a drain cannot
+    strand evicted pods behind the hard node constraint.
     """
-    common = {"max_skew": 1, "label_selector": {"match_labels": selector}, "match_label_keys": ["pod-template-hash"]}
+    common = {
+        "max_skew": 1,
+        "label_selector": {"match_labels": selector},
+        "match_label_keys": ["pod-template-hash"],
+        "node_taints_policy": "Honor",
+    }
     return [
         {**common, "topology_key": "topology.kubernetes.io/zone", "when_unsatisfiable": "ScheduleAnyway"},  # type: ignore[typeddict-item]
         {

@@ -26,7 +26,10 @@ from components.secrets import AppSecret
 from stacks.services import Role, ServiceSettings
 from stacks.settings import AppSettings
 
-CONFIG_MAP = "crm-app-config"
+CONFIG_MAP_PREFIX = "crm-app-config"
+JOB_TIMEOUT = "30m"
+"""How long Pulumi waits for the migration Job: beyond its own 20-minute deadline, so Pulumi
+never gives up (and later replaces) a Job that is still migrating."""
 MIGRATION_COMMAND = ("python", "manage.py", "migrate", "--noinput")
 NAME_LABEL = "app.kubernetes.io/name"
 INSTANCE_LABEL = "app.kubernetes.io/instance"
@@ -85,10 +88,15 @@ class AppWorkloads(pulumi.ComponentResource):
         labels = with_component(args.labels, "app")
 
         data = app_config.config_map_data(args.config)
+        # Named after its content and immutable: a change is a new ConfigMap, and the old one
+        # stays until the update has succeeded, so pods of the running version that restart
+        # after a failed migration still start with their own configuration.
+        self.config_map_name = f"{CONFIG_MAP_PREFIX}-{app_config.config_checksum(data)[:10]}"
         config_map = k8s.core.v1.ConfigMap(
             f"{name}-config",
-            metadata={"name": CONFIG_MAP, "namespace": args.namespace, "labels": labels},
+            metadata={"name": self.config_map_name, "namespace": args.namespace, "labels": labels},
             data=data,
+            immutable=True,
             opts=child,
         )
         secrets_checksum = pulumi.Output.unsecret(
@@ -96,10 +104,8 @@ class AppWorkloads(pulumi.ComponentResource):
                 lambda values: app_config.secrets_checksum(values[0], values[1:])
             )
         )
-        self._checksums: dict[str, pulumi.Input[str]] = {
-            app_config.CONFIG_CHECKSUM: app_config.config_checksum(data),
-            app_config.SECRETS_CHECKSUM: secrets_checksum,
-        }
+        # The ConfigMap's name already changes with its content; Secrets keep their names.
+        self._checksums: dict[str, pulumi.Input[str]] = {app_config.SECRETS_CHECKSUM: secrets_checksum}
 
         self.migration_job = self._migration_job(args.app.web, [config_map, *args.before_migration])
 
@@ -113,10 +119,9 @@ class AppWorkloads(pulumi.ComponentResource):
                 automount_service_account_token=False,
                 opts=child,
             )
-            # The frontend serves no Django code: it need not wait for the database schema.
-            waits_for: list[pulumi.Resource] = [config_map, account]
-            if service.role is not Role.FRONTEND:
-                waits_for.append(self.migration_job)
+            # Every service waits, the frontend too: a failed migration must leave the whole
+            # running version in place, not a new frontend on the old API.
+            waits_for: list[pulumi.Resource] = [config_map, account, self.migration_job]
             self.deployments[service.role] = self._deployment(service, waits_for)
             if service.port is not None:
                 self._service(service)
@@ -165,7 +170,7 @@ class AppWorkloads(pulumi.ComponentResource):
             "name": service.role.value,
             "image": service.image,
             "image_pull_policy": "IfNotPresent",
-            "env_from": [{"config_map_ref": {"name": CONFIG_MAP}}],
+            "env_from": [{"config_map_ref": {"name": self.config_map_name}}],
             "env": app_config.container_env(
                 {variable: secret.ref for variable, secret in self._args.secrets.items()}, service.env
             ),
@@ -202,7 +207,11 @@ class AppWorkloads(pulumi.ComponentResource):
                     "spec": self._pod_spec(web, container, restart_never=True),
                 },
             },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=waits_for),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=waits_for,
+                custom_timeouts=pulumi.CustomTimeouts(create=JOB_TIMEOUT, update=JOB_TIMEOUT),
+            ),
         )
 
     def _deployment(self, service: ServiceSettings, waits_for: list[pulumi.Resource]) -> k8s.apps.v1.Deployment:
@@ -257,7 +266,8 @@ class AppWorkloads(pulumi.ComponentResource):
                 "selector": selector_labels(self._args.stack, service.role),
                 "ports": [{"name": "http", "port": service.port, "target_port": "http", "protocol": "TCP"}],
             },
-            opts=pulumi.ResourceOptions(parent=self),
+            # Pulumi waits for ready endpoints, which on a first deploy come after the migration.
+            opts=pulumi.ResourceOptions(parent=self, custom_timeouts=pulumi.CustomTimeouts(create=JOB_TIMEOUT)),
         )
         self.service_names[service.role] = service.name
         self.ports[service.role] = service.port

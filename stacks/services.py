@@ -540,12 +540,17 @@ def resolve_service(
             # Not quoted: a misspelt `env` may hold anything.
             reader.report(field, NOT_SHOWN, f"unknown field for {base.role.value}; {_closest(field, allowed)}")
     listens = base.port is not None
+    port = reader.get("port", _whole_number(1024, 65535), base.port) if listens else None
+    default_args = base.args
+    if port != base.port:
+        # The default gunicorn command binds the default port: follow the chosen one.
+        default_args = tuple(arg.replace(f"0.0.0.0:{base.port}", f"0.0.0.0:{port}") for arg in base.args)
     return replace(
         base,
         image=reader.get("image", image_reference, base.image),
         command=reader.get("command", _command, base.command),
-        args=reader.get("args", _words, base.args),
-        port=reader.get("port", _whole_number(1024, 65535), base.port) if listens else None,
+        args=reader.get("args", _words, default_args),
+        port=port,
         liveness=_probe(reader, "liveness", base.liveness),
         readiness=_probe(reader, "readiness", base.readiness),
         resources=_resources(reader, base.resources),

@@ -116,11 +116,11 @@ def middlewares_of(document: dict[str, Any]) -> list[str]:
 
 
 def test_hosts_get_headers_and_the_body_limit_and_websockets_no_buffering(run_stack: RunStack) -> None:
-    """api and app routes use both middlewares; the WebSocket route skips buffering but keeps the headers."""
+    """The API gets headers and the body limit; WebSocket and frontend routes skip buffering, keep the headers."""
     run = run_stack("production")
     both = ["crm-production-crm-security-headers@kubernetescrd", "crm-production-crm-request-body-limit@kubernetescrd"]
     assert middlewares_of(run.named("Ingress", "crm-api")) == both
-    assert middlewares_of(run.named("Ingress", "crm-frontend")) == both
+    assert middlewares_of(run.named("Ingress", "crm-frontend")) == both[:1]
     websocket = run.named("Ingress", "crm-api-websocket")
     assert middlewares_of(websocket) == both[:1]
     [rule] = websocket["spec"]["rules"]
@@ -162,3 +162,22 @@ def test_addon_namespaces_are_restricted_and_protected_in_production(run_stack: 
         labels = run.named("Namespace", name)["metadata"]["labels"]
         assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
         assert run.resource("Namespace", name).protect is True
+
+
+def test_metrics_are_not_served_through_the_ingress(run_stack: RunStack) -> None:
+    """/metrics on the API host goes through an allow-list of 127.0.0.1 only, so Traefik answers 403."""
+    run = run_stack("production")
+    internal = run.named("Ingress", "crm-api-internal")
+    [rule] = internal["spec"]["rules"]
+    assert [path["path"] for path in rule["http"]["paths"]] == ["/metrics"]
+    assert "crm-production-crm-cluster-only@kubernetescrd" in middlewares_of(internal)
+    allow_list = run.named("Middleware", "crm-cluster-only")["spec"]["ipAllowList"]
+    assert allow_list == {"sourceRange": ["127.0.0.1/32"]}
+
+
+def test_dev_exposes_traefik_without_a_load_balancer(run_stack: RunStack) -> None:
+    """On a laptop cluster Traefik is ClusterIP and Ingresses report localhost, so nothing waits for an address."""
+    values = charts(run_stack, "dev")["traefik"].inputs["values"]
+    assert values["service"]["spec"] == {"type": "ClusterIP"}
+    assert values["providers"]["kubernetesIngress"]["ingressEndpoint"] == {"hostname": "localhost"}
+    assert helm_values_errors("traefik", "41.3.0", values) == []

@@ -61,17 +61,21 @@ def test_the_expected_flows_exist_and_nothing_else(run_stack: RunStack) -> None:
         "allow-monitoring-to-crm-web-metrics",
         "allow-ingress-controller-to-acme-solver",
         "allow-app-to-external-networks",
+        "allow-crm-frontend-to-crm-web",
+        "allow-crm-web-from-crm-frontend",
     }
 
 
 def test_dns_goes_only_to_the_cluster_dns(run_stack: RunStack) -> None:
-    """DNS egress reaches kube-dns pods in kube-system on port 53, UDP and TCP."""
+    """DNS egress reaches kube-dns pods in kube-system, or a node-local resolver, on port 53 only."""
     [rule] = policies(run_stack, "staging")["allow-dns"]["egress"]
     assert rule["to"] == [
         {
             "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
             "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
-        }
+        },
+        {"ipBlock": {"cidr": "169.254.20.10/32"}},
+        {"ipBlock": {"cidr": "169.254.169.254/32"}},
     ]
     assert sorted((port["protocol"], port["port"]) for port in rule["ports"]) == [("TCP", 53), ("UDP", 53)]
 
@@ -142,4 +146,18 @@ def test_without_egress_cidrs_there_is_no_internet_egress(run_stack: RunStack) -
     """dev lists no networks, so no policy opens egress to any IP block."""
     specs = policies(run_stack, "dev")
     assert "allow-app-to-external-networks" not in specs
-    assert "ipBlock" not in str(specs)
+    external = [peer for spec in specs.values() for rule in spec.get("egress", []) for peer in rule["to"]]
+    assert {peer["ipBlock"]["cidr"] for peer in external if "ipBlock" in peer} == {
+        "169.254.20.10/32",
+        "169.254.169.254/32",
+    }
+
+
+def test_a_frontend_may_call_the_api_inside_the_cluster(run_stack: RunStack) -> None:
+    """Server-side rendering: frontend pods reach web pods on 8000, both ends allowed, nothing else."""
+    specs = policies(run_stack, "production")
+    egress = specs["allow-crm-frontend-to-crm-web"]
+    assert egress["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == "crm-frontend"
+    assert egress["egress"][0]["ports"] == [{"protocol": "TCP", "port": 8000}]
+    ingress = specs["allow-crm-web-from-crm-frontend"]
+    assert ingress["ingress"][0]["from"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == "crm-frontend"

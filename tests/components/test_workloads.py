@@ -179,7 +179,8 @@ def test_connection_urls_are_composed_from_references(run_stack: RunStack) -> No
     """DATABASE_URL and the Redis URLs are $(VAR) recipes over variables the container defines first."""
     container = run_stack("staging").named("Deployment", "crm-worker")["spec"]["template"]["spec"]["containers"][0]
     env = [variable["name"] for variable in container["env"]]
-    config = run_stack("staging").named("ConfigMap", "crm-app-config")["data"]
+    [config_map] = run_stack("staging").kind("ConfigMap")
+    config = config_map["data"]
     for name in ("DATABASE_URL", "DATABASE_READ_URL", "REDIS_URL", "CELERY_BROKER_URL"):
         recipe = next(variable["value"] for variable in container["env"] if variable["name"] == name)
         for needed in re.findall(r"\$\((\w+)\)", recipe):
@@ -189,7 +190,8 @@ def test_connection_urls_are_composed_from_references(run_stack: RunStack) -> No
 
 def test_config_map_holds_the_non_secret_settings(run_stack: RunStack) -> None:
     """The ConfigMap has the Django settings, hosts and origins, database and Redis hosts, DEBUG=false."""
-    data = run_stack("production").named("ConfigMap", "crm-app-config")["data"]
+    [config_map] = run_stack("production").kind("ConfigMap")
+    data = config_map["data"]
     assert data["DEBUG"] == "false"
     assert data["DJANGO_SETTINGS_MODULE"] == "crm.settings"
     assert data["ALLOWED_HOSTS"] == "api.crm.example.com,app.crm.example.com"
@@ -207,12 +209,26 @@ def _web_annotations(run_stack: RunStack, **kwargs: Any) -> dict[str, str]:
     return annotations
 
 
-def test_a_config_change_rolls_the_pods(run_stack: RunStack) -> None:
-    """Changing a ConfigMap value changes the pod template's config checksum (and so rolls the pods)."""
-    before = _web_annotations(run_stack)
-    after = _web_annotations(run_stack, config={"djangoSettingsModule": "crm.settings.staging"})
-    assert before["crm-platform/config-checksum"] != after["crm-platform/config-checksum"]
-    assert before["crm-platform/secrets-checksum"] == after["crm-platform/secrets-checksum"]
+def _config_map_ref(run_stack: RunStack, **kwargs: Any) -> str:
+    web = run_stack("staging", **kwargs).named("Deployment", "crm-web")
+    name: str = web["spec"]["template"]["spec"]["containers"][0]["envFrom"][0]["configMapRef"]["name"]
+    return name
+
+
+def test_a_config_change_is_a_new_immutable_config_map_that_rolls_the_pods(run_stack: RunStack) -> None:
+    """A changed setting gives a new, immutable ConfigMap name in the pod template (so the pods roll)."""
+    before = _config_map_ref(run_stack)
+    after = _config_map_ref(run_stack, config={"djangoSettingsModule": "crm.settings.staging"})
+    assert before != after and before.startswith("crm-app-config-")
+    [config_map] = run_stack("staging").kind("ConfigMap")
+    assert config_map["metadata"]["name"] == before and config_map["immutable"] is True
+    assert _config_map_ref(run_stack) == before
+    assert (
+        _web_annotations(run_stack)["crm-platform/secrets-checksum"]
+        == _web_annotations(run_stack, config={"djangoSettingsModule": "crm.settings.staging"})[
+            "crm-platform/secrets-checksum"
+        ]
+    )
 
 
 def test_a_secret_change_rolls_the_pods_without_revealing_it(run_stack: RunStack) -> None:
@@ -223,7 +239,6 @@ def test_a_secret_change_rolls_the_pods_without_revealing_it(run_stack: RunStack
     checksums = {first["crm-platform/secrets-checksum"], second["crm-platform/secrets-checksum"]}
     checksums.add(rotated["crm-platform/secrets-checksum"])
     assert len(checksums) == 3
-    assert first["crm-platform/config-checksum"] == second["crm-platform/config-checksum"]
     assert hashlib.sha256(b"one-password").hexdigest() not in first.values()
 
 
@@ -235,7 +250,7 @@ def _migration(run_stack: RunStack, stack: str, **kwargs: Any) -> tuple[Recorded
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_migrations_run_first_and_the_django_services_wait_for_them(run_stack: RunStack, stack: str) -> None:
-    """The migration Job runs `manage.py migrate --noinput` with the web image; web, worker and beat depend on it."""
+    """The migration Job runs `manage.py migrate --noinput` with the web image; every Deployment depends on it."""
     run = run_stack(stack)
     job_resource, job = _migration(run_stack, stack)
     container = job["spec"]["template"]["spec"]["containers"][0]
@@ -244,7 +259,8 @@ def test_migrations_run_first_and_the_django_services_wait_for_them(run_stack: R
     assert container["image"] == web["spec"]["template"]["spec"]["containers"][0]["image"]
     assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
     assert job["spec"]["backoffLimit"] <= 1 and job["spec"]["activeDeadlineSeconds"] > 0
-    for name in ("crm-web", "crm-worker", "crm-beat"):
+    for document in run.kind("Deployment"):
+        name = document["metadata"]["name"]
         assert job_resource.urn in run.resource("Deployment", name).dependencies, name
 
 
@@ -262,7 +278,8 @@ def test_the_pre_migration_hook_orders_the_job(run_stack: RunStack) -> None:
     """The migration Job depends on the app ConfigMap, the point where later layers hook in (backup, database)."""
     run = run_stack("production")
     job_resource, _ = _migration(run_stack, "production")
-    assert run.resource("ConfigMap", "crm-app-config").urn in job_resource.dependencies
+    [config_map] = run.kind("ConfigMap")
+    assert run.resource("ConfigMap", config_map["metadata"]["name"]).urn in job_resource.dependencies
 
 
 def test_services_listen_where_their_containers_do(run_stack: RunStack) -> None:
@@ -323,3 +340,14 @@ def test_images_are_pinned_and_pulled_with_the_registry_secret(run_stack: RunSta
             assert ":" in container["image"] and tag != "latest", path
     for _path, spec in pod_templates(run_stack("dev")):
         assert "imagePullSecrets" not in spec
+
+
+def test_a_new_web_port_moves_the_bind_address_service_and_policy(run_stack: RunStack) -> None:
+    """services.web.port changes gunicorn's bind, the container port, the Service and the ingress policy together."""
+    run = run_stack("staging", config={"services": json.dumps({"web": {"port": 8080}})})
+    container = run.named("Deployment", "crm-web")["spec"]["template"]["spec"]["containers"][0]
+    assert "--bind=0.0.0.0:8080" in container["args"]
+    assert container["ports"][0]["containerPort"] == 8080
+    assert run.named("Service", "crm-web")["spec"]["ports"][0]["port"] == 8080
+    policy = run.named("NetworkPolicy", "allow-ingress-controller-to-crm-web")["spec"]
+    assert policy["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 8080}]
