@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from stacks.data import PostgresSettings, RedisSettings
 from stacks.services import PRODUCTION_WEB_AUTOSCALING, Autoscaling, Role, Scale
 
 
@@ -59,6 +60,10 @@ class Profile:
     """The ClusterIssuer of the environment's certificates."""
     hsts: bool
     """Send Strict-Transport-Security; only where certificates are publicly trusted."""
+    postgres: PostgresSettings
+    redis: RedisSettings
+    backups_to_s3: bool
+    """Backups go to an S3 bucket (needs awsRegion); dev keeps them on a volume."""
 
 
 ISSUERS = ("letsencrypt-production", "letsencrypt-staging", "selfsigned")
@@ -73,10 +78,16 @@ DEV = Profile(
     owns_cluster_addons=True,
     requires_email=False,
     protect_namespaces=False,
-    quota=QuotaSettings("4", "8", "8Gi", "16Gi", 40),
+    # Limits above requests: a laptop overcommits, and every pod must still declare its limits.
+    quota=QuotaSettings("4", "12", "8Gi", "24Gi", 40),
     scales=_SINGLE,
     tls_issuer="selfsigned",  # a laptop cluster cannot answer Let's Encrypt's HTTP-01 challenge
     hsts=False,
+    postgres=PostgresSettings(
+        instances=1, cpu="500m", memory="1Gi", storage="5Gi", wal_storage="2Gi", pooler_instances=1
+    ),
+    redis=RedisSettings(cache_memory="256Mi", broker_memory="256Mi", broker_storage="1Gi", replicas=1),
+    backups_to_s3=False,
 )
 
 STAGING = Profile(
@@ -86,7 +97,7 @@ STAGING = Profile(
     owns_cluster_addons=True,
     requires_email=True,
     protect_namespaces=False,
-    quota=QuotaSettings("8", "16", "16Gi", "32Gi", 60),
+    quota=QuotaSettings("8", "24", "16Gi", "32Gi", 60),
     # Production's shape at small size: autoscaled, at least two of each, so PDBs and spread apply.
     scales={
         Role.WEB: Scale(2, Autoscaling(2, 4, 70, 80, 300)),
@@ -97,6 +108,12 @@ STAGING = Profile(
     # Real ACME flow without production rate limits; browsers do not trust these certificates.
     tls_issuer="letsencrypt-staging",
     hsts=False,
+    # Primary + one replica: failover and the -ro service behave as in production.
+    postgres=PostgresSettings(
+        instances=2, cpu="1", memory="2Gi", storage="20Gi", wal_storage="5Gi", pooler_instances=2
+    ),
+    redis=RedisSettings(cache_memory="512Mi", broker_memory="512Mi", broker_storage="2Gi", replicas=1),
+    backups_to_s3=True,
 )
 
 PRODUCTION = Profile(
@@ -117,6 +134,12 @@ PRODUCTION = Profile(
     },
     tls_issuer="letsencrypt-production",
     hsts=True,
+    # Three instances, one per node (required anti-affinity): a node can fail during maintenance.
+    postgres=PostgresSettings(
+        instances=3, cpu="2", memory="8Gi", storage="100Gi", wal_storage="20Gi", pooler_instances=3
+    ),
+    redis=RedisSettings(cache_memory="2Gi", broker_memory="1Gi", broker_storage="10Gi", replicas=3),
+    backups_to_s3=True,
 )
 
 REVIEW = dataclasses.replace(
@@ -124,8 +147,12 @@ REVIEW = dataclasses.replace(
     environment=Environment.REVIEW,
     owns_cluster_addons=False,
     # One pod per service plus a rolling update's surge pod and the migration Job.
-    quota=QuotaSettings("4", "8", "8Gi", "16Gi", 30),
+    quota=QuotaSettings("4", "12", "8Gi", "24Gi", 30),
     scales=_SINGLE,
+    postgres=DEV.postgres,
+    redis=DEV.redis,
+    # Short-lived: backups stay on a volume that goes with the stack, no bucket per pull request.
+    backups_to_s3=False,
 )
 
 PROFILES: dict[Environment, Profile] = {profile.environment: profile for profile in (DEV, STAGING, PRODUCTION, REVIEW)}

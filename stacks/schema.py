@@ -241,6 +241,112 @@ KEYS: tuple[ConfigKey, ...] = (
         "",
     ),
     ConfigKey(
+        "postgresInstances",
+        "integer",
+        "PostgreSQL instances (primary + streaming replicas) of the CloudNativePG cluster. "
+        "0 takes the profile value: dev 1, staging 2, production 3.",
+        0,
+    ),
+    ConfigKey(
+        "postgresCpu",
+        "string",
+        'CPU of each PostgreSQL instance (request = limit). "" takes the profile value.',
+        PROFILE_DECIDES,
+    ),
+    ConfigKey(
+        "postgresMemory",
+        "string",
+        "Memory of each PostgreSQL instance (request = limit); shared_buffers, "
+        'effective_cache_size, work_mem and max_connections follow from it. "" takes the profile value.',
+        PROFILE_DECIDES,
+    ),
+    ConfigKey(
+        "postgresStorage",
+        "string",
+        'Data volume of each PostgreSQL instance. "" takes the profile value.',
+        PROFILE_DECIDES,
+    ),
+    ConfigKey(
+        "postgresWalStorage",
+        "string",
+        'Separate WAL volume of each PostgreSQL instance. "" takes the profile value.',
+        PROFILE_DECIDES,
+    ),
+    ConfigKey(
+        "poolerInstances",
+        "integer",
+        "PgBouncer pods of the read-write Pooler. 0 takes the profile value.",
+        0,
+    ),
+    ConfigKey(
+        "storageClass",
+        "string",
+        'StorageClass of every volume (PostgreSQL, Redis broker, dev backups); "" uses the cluster default.',
+        "",
+    ),
+    ConfigKey(
+        "redisCacheMemory",
+        "string",
+        'Memory limit of the cache Redis; maxmemory is 80 % of it. "" takes the profile value.',
+        PROFILE_DECIDES,
+    ),
+    ConfigKey(
+        "redisBrokerMemory",
+        "string",
+        'Memory limit of each broker Redis (never evicts: size it for the queues). "" takes the profile value.',
+        PROFILE_DECIDES,
+    ),
+    ConfigKey(
+        "redisBrokerStorage",
+        "string",
+        'Volume of each broker Redis for its append-only file. "" takes the profile value.',
+        PROFILE_DECIDES,
+    ),
+    ConfigKey(
+        "backupSchedule",
+        "string",
+        "Cron schedule (UTC) of the logical backup CronJob.",
+        "0 2 * * *",
+    ),
+    ConfigKey(
+        "restoreTestSchedule",
+        "string",
+        "Cron schedule (UTC) of the weekly restore verification.",
+        "0 4 * * 0",
+    ),
+    ConfigKey(
+        "backupRetentionDays",
+        "integer",
+        "Days backups are kept (logical dumps, and base backups and WAL in production). 0 means 30.",
+        0,
+    ),
+    ConfigKey(
+        "restoreMinimumRows",
+        "object",
+        "Tables the restore verification checks, each with the fewest rows it must hold after a "
+        'restore, e.g. {"crm_contact": 1000}. {} checks django_migrations has rows.',
+        {},
+    ),
+    ConfigKey(
+        "awsRegion",
+        "string",
+        'AWS region of the backup bucket; required where backups go to S3 (all but dev). "" in dev.',
+        "",
+    ),
+    ConfigKey(
+        "oidcProviderArn",
+        "string",
+        "ARN of the cluster's IAM OIDC provider, which the backup role trusts "
+        "(arn:aws:iam::<account>:oidc-provider/<issuer>); required with awsRegion.",
+        "",
+    ),
+    ConfigKey(
+        "backupKmsKeyArn",
+        "string",
+        'KMS key that encrypts the backup bucket; "" creates a dedicated key with rotation.',
+        "",
+    ),
+    ConfigKey(
         "egressCidrs",
         "array",
         "Networks (CIDR) the application may reach on port 443 and on smtpPort: the "

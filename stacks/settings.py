@@ -20,6 +20,18 @@ from decimal import Decimal
 from typing import TypeVar
 
 from stacks import quantities, services, validation
+from stacks.data import (
+    BACKUP_JOB_RESOURCES,
+    EXPORTER_RESOURCES,
+    POOLER_RESOURCES,
+    REDIS_CPU,
+    SENTINEL_RESOURCES,
+    AwsSettings,
+    BackupSettings,
+    DataSettings,
+    PostgresSettings,
+    RedisSettings,
+)
 from stacks.errors import Problem, SettingsError
 from stacks.profiles import ISSUERS, PROFILES, Environment, Profile, QuotaSettings, environment_for_stack
 from stacks.schema import KEYS, KEYS_BY_NAME, PROJECT, SECRET_KEY_NAMES
@@ -139,6 +151,7 @@ class Settings:
     egress_cidrs: tuple[str, ...]
     app: AppSettings
     edge: EdgeSettings
+    data: DataSettings
 
     def describe(self) -> dict[str, object]:
         """The resolved settings as plain data, for stack outputs and the render summary."""
@@ -166,6 +179,21 @@ class Settings:
             "services": {service.role.value: describe_service(service) for service in self.app.services},
             "hosts": list(self.edge.hosts),
             "tlsIssuer": self.edge.tls_issuer,
+            "postgres": (
+                f"{self.data.postgres.instances} x {self.data.postgres.cpu}/{self.data.postgres.memory}, "
+                f"{self.data.postgres.storage} + WAL {self.data.postgres.wal_storage}; "
+                f"pooler x {self.data.postgres.pooler_instances}"
+            ),
+            "redis": (
+                f"{self.data.redis.replicas} per role; cache {self.data.redis.cache_memory}, "
+                f"broker {self.data.redis.broker_memory} + {self.data.redis.broker_storage}"
+            ),
+            "backups": (
+                f"{self.data.backups.schedule} to "
+                + (f"S3 ({self.data.aws.region})" if self.data.aws else "a volume")
+                + f", kept {self.data.backups.retention_days} days; "
+                + f"restore test {self.data.backups.restore_test_schedule}"
+            ),
         }
 
 
@@ -290,7 +318,8 @@ def build(stack: str, raw: Mapping[str, str], secret_keys: Collection[str] = ())
         )
     app = _app(reader, profile)
     edge = _edge(reader, profile, domain, frontend=app.service(Role.FRONTEND) is not None)
-    _check_quota_fits(reader, quota, app)
+    data = _data(reader, profile)
+    _check_quota_fits(reader, quota, app, data)
 
     if reader.problems or environment is None:
         raise SettingsError(stack, reader.problems)
@@ -309,6 +338,7 @@ def build(stack: str, raw: Mapping[str, str], secret_keys: Collection[str] = ())
         egress_cidrs=egress_cidrs,
         app=app,
         edge=edge,
+        data=data,
     )
 
 
@@ -650,8 +680,38 @@ class PeakUsage:
     memory_limits: Decimal
 
 
-def peak_usage(app: AppSettings) -> PeakUsage:
-    """Every service at its maximum scale during a rolling update, plus the migration Job."""
+def _pod(cpu_request: str, cpu_limit: str, memory_request: str, memory_limit: str) -> tuple[Decimal, ...]:
+    return (
+        quantities.cpu_millicores(cpu_request),
+        quantities.cpu_millicores(cpu_limit),
+        quantities.memory_bytes(memory_request),
+        quantities.memory_bytes(memory_limit),
+    )
+
+
+def data_pods(data: DataSettings) -> list[tuple[str, int, tuple[Decimal, ...]]]:
+    """(what, how many, per-pod requests and limits) of every data-layer pod at its largest."""
+    postgres, redis = data.postgres, data.redis
+    exporter = _pod(*EXPORTER_RESOURCES)
+    sentinel = _pod(*SENTINEL_RESOURCES) if redis.replicas > 1 else (Decimal(0),) * 4
+
+    def redis_pod(memory: str) -> tuple[Decimal, ...]:
+        server = _pod(REDIS_CPU[0], REDIS_CPU[1], memory, memory)
+        return tuple(a + b + c for a, b, c in zip(server, exporter, sentinel, strict=True))
+
+    backup_job = tuple(2 * value for value in _pod(*BACKUP_JOB_RESOURCES))
+    return [
+        ("postgres", postgres.instances, _pod(postgres.cpu, postgres.cpu, postgres.memory, postgres.memory)),
+        ("pooler", postgres.pooler_instances, _pod(*POOLER_RESOURCES)),
+        ("redis cache", redis.replicas, redis_pod(data.redis.cache_memory)),
+        ("redis broker", redis.replicas, redis_pod(data.redis.broker_memory)),
+        # The backup and the restore verification may overlap; each pod has two containers.
+        ("backup jobs", 2, backup_job),
+    ]
+
+
+def peak_usage(app: AppSettings, data: DataSettings | None = None) -> PeakUsage:
+    """Every service at its maximum scale during a rolling update, the migration Job and the data layer."""
     counts = []
     for service in app.services:
         count = service.scale.maximum
@@ -663,21 +723,20 @@ def peak_usage(app: AppSettings) -> PeakUsage:
     totals = [Decimal(0)] * 4
     for service, count in counts:
         pods += count
-        sizes = (
-            quantities.cpu_millicores(service.resources.cpu_request),
-            quantities.cpu_millicores(service.resources.cpu_limit),
-            quantities.memory_bytes(service.resources.memory_request),
-            quantities.memory_bytes(service.resources.memory_limit),
-        )
+        resources = service.resources
+        sizes = _pod(resources.cpu_request, resources.cpu_limit, resources.memory_request, resources.memory_limit)
         totals = [total + size * count for total, size in zip(totals, sizes, strict=True)]
+    for _what, data_count, data_sizes in data_pods(data) if data else []:
+        pods += data_count
+        totals = [total + size * data_count for total, size in zip(totals, data_sizes, strict=True)]
     return PeakUsage(pods, *totals)
 
 
-def _check_quota_fits(reader: _Reader, quota: QuotaSettings, app: AppSettings) -> None:
+def _check_quota_fits(reader: _Reader, quota: QuotaSettings, app: AppSettings, data: DataSettings) -> None:
     """Refuse sizes the namespace's ResourceQuota would stop at scale-up or during a rollout."""
     if reader.problems:
         return  # sizes or quota are already wrong; their own problems say so
-    peak = peak_usage(app)
+    peak = peak_usage(app, data)
     checks = (
         ("quotaPods", Decimal(quota.pods), Decimal(peak.pods), str),
         ("quotaCpuRequests", quantities.cpu_millicores(quota.cpu_requests), peak.cpu_requests, _cores),
@@ -691,7 +750,8 @@ def _check_quota_fits(reader: _Reader, quota: QuotaSettings, app: AppSettings) -
                 key,
                 reader.text(key) if reader.text(key) not in ("", "0") else f"{shown(allowed)} (profile)",
                 f"is below the {shown(needed)} the services need at maximum scale during a rolling "
-                "update (plus the migration Job); allowed: a larger quota, or smaller services",
+                "update, with the migration Job, PostgreSQL, Redis and the backup jobs; allowed: a "
+                "larger quota, or smaller services",
             )
 
 
@@ -701,3 +761,95 @@ def _cores(millicores: Decimal) -> str:
 
 def _mebibytes(size: Decimal) -> str:
     return f"{size / 2**20:.0f}Mi"
+
+
+def _size(reader: _Reader, name: str, parser: Callable[[str], Decimal], default: str) -> str:
+    text = reader.text(name) or default
+    try:
+        parser(text)
+    except InvalidValueError as invalid:
+        reader.report(name, text, str(invalid))
+    return text
+
+
+def _count(reader: _Reader, name: str, maximum: int, default: int) -> int:
+    return reader.parse(name, lambda text: validation.integer(text, 0, maximum), 0) or default
+
+
+def _minimum_rows(reader: _Reader) -> dict[str, int]:
+    text = reader.text("restoreMinimumRows")
+    allowed = 'allowed: a mapping of table name to the fewest rows, e.g. {"crm_contact": 1000}'
+    try:
+        decoded = json.loads(text) if text else {}
+    except (ValueError, RecursionError):
+        decoded = None
+    if not isinstance(decoded, dict):
+        reader.report("restoreMinimumRows", text, f"not a mapping; {allowed}")
+        return {}
+    rows: dict[str, int] = {}
+    for table, minimum in sorted(decoded.items()):
+        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}(\.[a-z_][a-z0-9_]{0,62})?", table):
+            reader.report(f"restoreMinimumRows.{table}", json.dumps(minimum), f"not a table name; {allowed}")
+        elif isinstance(minimum, bool) or not isinstance(minimum, int) or minimum < 0:
+            reader.report(f"restoreMinimumRows.{table}", json.dumps(minimum), f"not a row count; {allowed}")
+        else:
+            rows[table] = minimum
+    return rows or {"django_migrations": 1}
+
+
+def _data(reader: _Reader, profile: Profile) -> DataSettings:
+    defaults = profile.postgres
+    instances = _count(reader, "postgresInstances", 9, defaults.instances)
+    if profile.environment is Environment.PRODUCTION and instances < 3:
+        reader.report(
+            "postgresInstances",
+            str(instances),
+            "production keeps a primary and two replicas on three nodes; allowed: 3 or more",
+        )
+    postgres = PostgresSettings(
+        instances=instances,
+        cpu=_size(reader, "postgresCpu", validation.cpu_quantity, defaults.cpu),
+        memory=_size(reader, "postgresMemory", validation.memory_quantity, defaults.memory),
+        storage=_size(reader, "postgresStorage", validation.memory_quantity, defaults.storage),
+        wal_storage=_size(reader, "postgresWalStorage", validation.memory_quantity, defaults.wal_storage),
+        pooler_instances=_count(reader, "poolerInstances", 20, defaults.pooler_instances),
+    )
+    if quantities.memory_bytes(postgres.memory if not reader.problems else "1Gi") < 512 * 2**20:
+        reader.report("postgresMemory", postgres.memory, "is too small for PostgreSQL; allowed: 512Mi or more")
+    redis = RedisSettings(
+        cache_memory=_size(reader, "redisCacheMemory", validation.memory_quantity, profile.redis.cache_memory),
+        broker_memory=_size(reader, "redisBrokerMemory", validation.memory_quantity, profile.redis.broker_memory),
+        broker_storage=_size(reader, "redisBrokerStorage", validation.memory_quantity, profile.redis.broker_storage),
+        replicas=profile.redis.replicas,
+    )
+    backups = BackupSettings(
+        schedule=reader.parse("backupSchedule", validation.cron_schedule, "0 2 * * *"),
+        restore_test_schedule=reader.parse("restoreTestSchedule", validation.cron_schedule, "0 4 * * 0"),
+        retention_days=reader.parse("backupRetentionDays", lambda text: validation.integer(text, 0, 3650), 0) or 30,
+        minimum_rows=_minimum_rows(reader),
+    )
+    storage_class = reader.optional("storageClass", validation.dns_label)
+    return DataSettings(
+        postgres=postgres, redis=redis, backups=backups, aws=_aws(reader, profile), storage_class=storage_class or None
+    )
+
+
+def _aws(reader: _Reader, profile: Profile) -> AwsSettings | None:
+    if not profile.backups_to_s3:
+        return None
+    region = reader.optional("awsRegion", validation.aws_region)
+    oidc = reader.optional("oidcProviderArn", validation.oidc_provider_arn)
+    kms = reader.optional("backupKmsKeyArn", validation.kms_key_arn)
+    if region == "":
+        reader.missing(
+            "awsRegion",
+            f"the {profile.environment.value} environment keeps its backups in S3; allowed: the bucket's "
+            "region, e.g. eu-west-1",
+        )
+    if oidc == "":
+        reader.missing(
+            "oidcProviderArn",
+            "the backup jobs reach S3 through an IAM role trusted by the cluster's OIDC provider; allowed: "
+            "its ARN (`aws iam list-open-id-connect-providers`)",
+        )
+    return AwsSettings(region=region or "", oidc_provider_arn=oidc or "", kms_key_arn=kms or None)

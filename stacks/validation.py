@@ -233,3 +233,47 @@ def url_path_prefix(text: str) -> str:
     if not _PATH_PREFIX.fullmatch(text) or text == "/":
         raise InvalidValueError("not a path prefix; allowed: a path below / ending with /, such as /ws/")
     return text
+
+
+_CRON_FIELD = re.compile(r"(\*|[0-9]+(-[0-9]+)?)(/[0-9]+)?(,(\*|[0-9]+(-[0-9]+)?)(/[0-9]+)?)*")
+_CRON_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
+
+
+def cron_schedule(text: str) -> str:
+    """A five-field cron schedule (minute hour day-of-month month day-of-week), numbers only."""
+    allowed = 'allowed: five numeric cron fields such as "0 2 * * *" (02:00 daily)'
+    fields = text.split(" ")
+    if len(fields) != 5 or not all(_CRON_FIELD.fullmatch(field) for field in fields):
+        raise InvalidValueError(f"not a cron schedule; {allowed}")
+    for field, (low, high) in zip(fields, _CRON_RANGES, strict=True):
+        for number in re.findall(r"[0-9]+", field.split("/", 1)[0]):
+            if not low <= int(number) <= high:
+                raise InvalidValueError(f"{number} is outside {low}-{high}; {allowed}")
+    return text
+
+
+_AWS_REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]")
+_OIDC_PROVIDER_ARN = re.compile(r"arn:aws[a-z-]*:iam::[0-9]{12}:oidc-provider/[a-z0-9.-]+(/[A-Za-z0-9._-]+)*")
+_KMS_KEY_ARN = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(key/[0-9a-f-]{36}|alias/[A-Za-z0-9/_-]+)")
+
+
+def aws_region(text: str) -> str:
+    if not _AWS_REGION.fullmatch(text):
+        raise InvalidValueError("not an AWS region; allowed: a region name such as eu-west-1")
+    return text
+
+
+def oidc_provider_arn(text: str) -> str:
+    if not _OIDC_PROVIDER_ARN.fullmatch(text):
+        raise InvalidValueError(
+            "not an IAM OIDC provider ARN; allowed: arn:aws:iam::<account>:oidc-provider/<issuer host and path>"
+        )
+    return text
+
+
+def kms_key_arn(text: str) -> str:
+    if not _KMS_KEY_ARN.fullmatch(text):
+        raise InvalidValueError(
+            "not a KMS key ARN; allowed: arn:aws:kms:<region>:<account>:key/<key id> or alias/<name>"
+        )
+    return text

@@ -9,7 +9,7 @@ import pytest
 
 from offline.program import PROJECT_DIR
 
-REQUIREMENT = re.compile(r"^(?P<name>[A-Za-z0-9._-]+)==(?P<version>[0-9][A-Za-z0-9.]*)$")
+REQUIREMENT = re.compile(r"^(?P<name>[A-Za-z0-9._-]+)(\[[a-z,]+\])?==(?P<version>[0-9][A-Za-z0-9.]*)$")
 
 
 def requirement_lines(name: str) -> list[str]:

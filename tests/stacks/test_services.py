@@ -336,14 +336,14 @@ INVALID: list[tuple[str, str, dict[str, str], str, str]] = [
         "staging",
         {"quotaCpuRequests": "2", "quotaCpuLimits": "2"},
         "quotaCpuLimits",
-        "below the 8.2 CPU the services need at maximum scale",
+        "below the 14.4 CPU the services need at maximum scale",
     ),
     (
         "quota-pods-too-few-at-peak",
         "dev",
         {"quotaPods": "5"},
         "quotaPods",
-        "below the 6 the services need at maximum scale",
+        "below the 12 the services need at maximum scale",
     ),
     (
         "app-image-missing",

@@ -28,6 +28,8 @@ VALID_STAGING = full(
         "smtpPassword": PLANTED_SECRET,
         "appImage": "ghcr.io/acme/crm-backend:2.4.1",
         "egressCidrs": '["203.0.113.0/24"]',
+        "awsRegion": "eu-west-1",
+        "oidcProviderArn": "arn:aws:iam::111122223333:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLE",
     }
 )
 SECRETS = {SMTP_PASSWORD, REGISTRY_PASSWORD}

@@ -1,0 +1,78 @@
+"""Settings of the data layer: PostgreSQL, Redis, backups and the AWS account they go to.
+
+Plain frozen dataclasses, filled by `stacks.settings.build()` from the profile and the
+stack's keys (postgres*, redis*, backup*, aws*). Also the pure sizing rules the
+components share, so the quota check counts exactly what will be declared.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PostgresSettings:
+    """The CloudNativePG cluster and its PgBouncer pooler."""
+
+    instances: int
+    """Primary plus streaming replicas."""
+    cpu: str
+    memory: str
+    """Request = limit for both: PostgreSQL's memory settings assume the memory is there."""
+    storage: str
+    wal_storage: str
+    pooler_instances: int
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    """The two Redis roles: a cache that may lose data, a broker that must not."""
+
+    cache_memory: str
+    broker_memory: str
+    broker_storage: str
+    replicas: int
+    """Redis servers per role: 1, or 3 with Sentinel failover (production)."""
+
+
+@dataclass(frozen=True)
+class BackupSettings:
+    schedule: str
+    restore_test_schedule: str
+    retention_days: int
+    minimum_rows: Mapping[str, int]
+    """Table -> fewest rows the restored copy must hold."""
+
+
+@dataclass(frozen=True)
+class AwsSettings:
+    """Where backups go; None (dev) keeps them on a PersistentVolumeClaim instead."""
+
+    region: str
+    oidc_provider_arn: str
+    kms_key_arn: str | None
+    """None: the stack creates a dedicated key with rotation."""
+
+    @property
+    def oidc_issuer(self) -> str:
+        """The issuer host and path, as IAM condition keys spell it: oidc.eks.<region>.amazonaws.com/id/<id>."""
+        return self.oidc_provider_arn.split(":oidc-provider/", 1)[1]
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    postgres: PostgresSettings
+    redis: RedisSettings
+    backups: BackupSettings
+    aws: AwsSettings | None
+    storage_class: str | None
+
+
+# Pods of the data layer besides PostgreSQL and Redis themselves, sized once here.
+POOLER_RESOURCES = ("100m", "500m", "128Mi", "256Mi")
+REDIS_CPU = ("100m", "500m")
+SENTINEL_RESOURCES = ("50m", "200m", "64Mi", "128Mi")
+EXPORTER_RESOURCES = ("20m", "100m", "32Mi", "64Mi")
+BACKUP_JOB_RESOURCES = ("100m", "500m", "256Mi", "512Mi")
+"""Each of the two containers of a backup or restore-verification pod."""
