@@ -7,6 +7,7 @@ build the components from them, export what operators and later stacks need.
 import pulumi
 
 import stacks
+from components import postgres as postgres_component
 from components.access import Access, AccessArgs
 from components.app_config import AppConfigInputs
 from components.edge import Edge, EdgeArgs
@@ -14,8 +15,9 @@ from components.edge_charts import TRAEFIK_NAMESPACE, TRAEFIK_POD_LABELS
 from components.labels import common_labels
 from components.namespaces import Namespaces, NamespacesArgs
 from components.network_policies import IngressController, NetworkPolicies, NetworkPoliciesArgs, PublishedService
+from components.postgres import Postgres, PostgresArgs
 from components.provider import kubernetes_options, kubernetes_provider
-from components.secrets import RegistryCredentials, Secrets, SecretsArgs, SmtpCredentials
+from components.secrets import DATABASE_SECRET, RegistryCredentials, Secrets, SecretsArgs, SmtpCredentials
 from components.workloads import AppWorkloads, AppWorkloadsArgs, selector_labels
 from stacks.profiles import Environment
 from stacks.services import Role
@@ -75,6 +77,47 @@ secrets = Secrets(
 # Cluster-scoped add-ons (cert-manager, Traefik, CloudNativePG, kube-prometheus-stack) are
 # installed only by the stack whose settings own them: settings.cluster.owns_addons.
 
+edge = Edge(
+    "edge",
+    EdgeArgs(
+        namespace=namespaces.app,
+        namespace_name=settings.namespaces.app,
+        edge=settings.edge,
+        services={
+            service.role.value: (service.name, service.port) for service in settings.app.services if service.port
+        },
+        installs_addons=settings.cluster.owns_addons,
+        addon_replicas=1 if settings.environment is Environment.DEV else 2,
+        # A laptop cluster has no load balancer controller: port-forward to Traefik instead.
+        load_balancer=settings.environment is not Environment.DEV,
+        environment=settings.environment.value,
+        protect_namespaces=settings.namespaces.protect,
+        labels=labels,
+    ),
+    on_cluster,
+)
+
+postgres = Postgres(
+    "postgres",
+    PostgresArgs(
+        namespace=namespaces.app,
+        settings=settings.data.postgres,
+        owner_secret=DATABASE_SECRET,
+        storage_class=settings.data.storage_class,
+        installs_operator=settings.cluster.owns_addons,
+        operator_replicas=1 if settings.environment is Environment.DEV else 2,
+        required_anti_affinity=settings.environment is Environment.PRODUCTION,
+        archive=None,
+        image_pull_secret=None,
+        environment=settings.environment.value,
+        protect_namespaces=settings.namespaces.protect,
+        labels=labels,
+        cert_manager=edge.cert_manager,
+    ),
+    # The owner Secret must exist before the operator bootstraps the database from it.
+    pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[secrets])),
+)
+
 workloads = AppWorkloads(
     "app",
     AppWorkloadsArgs(
@@ -93,26 +136,8 @@ workloads = AppWorkloads(
         image_pull_secret=secrets.image_pull_secret,
         strict_node_spread=settings.environment is Environment.PRODUCTION,
         labels=labels,
-        # The data layer and production's pre-migration backup go here.
-        before_migration=[],
-    ),
-    on_cluster,
-)
-
-edge = Edge(
-    "edge",
-    EdgeArgs(
-        namespace=namespaces.app,
-        namespace_name=settings.namespaces.app,
-        edge=settings.edge,
-        services={role.value: (name, workloads.ports[role]) for role, name in workloads.service_names.items()},
-        installs_addons=settings.cluster.owns_addons,
-        addon_replicas=1 if settings.environment is Environment.DEV else 2,
-        # A laptop cluster has no load balancer controller: port-forward to Traefik instead.
-        load_balancer=settings.environment is not Environment.DEV,
-        environment=settings.environment.value,
-        protect_namespaces=settings.namespaces.protect,
-        labels=labels,
+        # Migrations start once the database is Ready (and, in production, after the pre-migration backup).
+        before_migration=[postgres.cluster, postgres.pooler],
     ),
     on_cluster,
 )
@@ -139,6 +164,7 @@ network_policies = NetworkPolicies(
         egress_cidrs=settings.egress_cidrs,
         egress_ports=[443] + ([settings.smtp.port] if settings.smtp else []),
         labels=labels,
+        extra=postgres_component.network_policy_specs(),
     ),
     on_cluster,
 )

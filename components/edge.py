@@ -193,8 +193,11 @@ class Edge(pulumi.ComponentResource):
         labels = with_component(args.labels, "edge")
         child = pulumi.ResourceOptions(parent=self)
         traefik_chart: list[pulumi.Resource] = []
+        self.cert_manager: list[pulumi.Resource] = []
+        """The cert-manager chart, for what needs certificates issued (empty without add-ons)."""
         if args.installs_addons:
             traefik_chart, cert_manager_chart = self._addons(name, args)
+            self.cert_manager = cert_manager_chart
             for issuer, spec in cluster_issuer_specs(args.edge.acme_email).items():
                 k8s.apiextensions.CustomResource(
                     f"{name}-issuer-{issuer}",

@@ -9,7 +9,7 @@ ingress on the server.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -64,6 +64,8 @@ class NetworkPoliciesArgs:
     egress_ports: Sequence[int]
     """Ports open towards egress_cidrs: 443 and the SMTP port."""
     labels: Mapping[str, str]
+    extra: Mapping[str, k8s.networking.v1.NetworkPolicySpecArgsDict] = field(default_factory=dict)
+    """Flows other components need among their own pods (PostgreSQL, Redis), by policy name."""
 
 
 def _namespace(name: str) -> k8s.meta.v1.LabelSelectorArgsDict:
@@ -164,6 +166,10 @@ def policy_specs(args: NetworkPoliciesArgs) -> dict[str, k8s.networking.v1.Netwo
                 {"to": [{"ip_block": {"cidr": cidr}} for cidr in args.egress_cidrs], "ports": _tcp(*args.egress_ports)}
             ],
         }
+    duplicated = sorted(set(specs) & set(args.extra))
+    if duplicated:
+        raise ValueError(f"network policies defined twice: {', '.join(duplicated)}")
+    specs.update(args.extra)
     return specs
 
 

@@ -164,16 +164,23 @@ class AppWorkloads(pulumi.ComponentResource):
         return spec
 
     def _container(
-        self, service: ServiceSettings, command: Sequence[str], args: Sequence[str]
+        self,
+        service: ServiceSettings,
+        command: Sequence[str],
+        args: Sequence[str],
+        env_first: Sequence[k8s.core.v1.EnvVarArgsDict] = (),
     ) -> k8s.core.v1.ContainerArgsDict:
         container: k8s.core.v1.ContainerArgsDict = {
             "name": service.role.value,
             "image": service.image,
             "image_pull_policy": "IfNotPresent",
             "env_from": [{"config_map_ref": {"name": self.config_map_name}}],
-            "env": app_config.container_env(
-                {variable: secret.ref for variable, secret in self._args.secrets.items()}, service.env
-            ),
+            "env": [
+                *env_first,
+                *app_config.container_env(
+                    {variable: secret.ref for variable, secret in self._args.secrets.items()}, service.env
+                ),
+            ],
             "resources": pods.resource_requirements(service.resources),
             "security_context": pods.container_security_context(),
         }
@@ -186,7 +193,13 @@ class AppWorkloads(pulumi.ComponentResource):
     def _migration_job(self, web: ServiceSettings, waits_for: list[pulumi.Resource]) -> k8s.batch.v1.Job:
         job_name = migration_job_name(web.image)
         labels = {**self._labels(Role.WEB), COMPONENT: "migration", NAME_LABEL: "crm-migration"}
-        container = self._container(web, MIGRATION_COMMAND, ())
+        # Migrations talk to the primary directly (transaction pooling breaks session settings
+        # and advisory locks) and may run statements longer than the app's 30 s limit.
+        migration_env: list[k8s.core.v1.EnvVarArgsDict] = [
+            {"name": "DATABASE_HOST", "value": endpoints.DATABASE_DIRECT_HOST},
+            {"name": "PGOPTIONS", "value": "-c statement_timeout=0"},
+        ]
+        container = self._container(web, MIGRATION_COMMAND, (), env_first=migration_env)
         return k8s.batch.v1.Job(
             # The Pulumi name follows the image too: a new tag is a new Job, the old one is deleted.
             f"{self._name}-{job_name}",

@@ -14,8 +14,13 @@ from tests.conftest import STACKS, RunStack
 CHART = "kubernetes:helm.sh/v4:Chart"
 
 
+EDGE_CHARTS = ("traefik", "cert-manager")
+
+
 def charts(run_stack: RunStack, stack: str) -> dict[str, RecordedResource]:
-    return {resource.inputs["name"]: resource for resource in run_stack(stack).of_type(CHART)}
+    """The edge's charts (Traefik, cert-manager) by release name."""
+    resources = run_stack(stack).of_type(CHART)
+    return {resource.inputs["name"]: resource for resource in resources if resource.inputs["name"] in EDGE_CHARTS}
 
 
 @pytest.mark.parametrize("stack", STACKS)
