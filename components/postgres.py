@@ -130,6 +130,18 @@ def cluster_spec(
                 "dataChecksums": True,
             }
         },
+        # The operator keeps the owner's password equal to the Secret's from then on, so a
+        # rotation (secretsRotation) reaches PostgreSQL without anyone running ALTER ROLE.
+        "managed": {
+            "roles": [
+                {
+                    "name": "crm",
+                    "ensure": "present",
+                    "login": True,
+                    "passwordSecret": {"name": owner_secret},
+                }
+            ]
+        },
         "storage": storage,
         "walStorage": wal_storage,
         # Guaranteed QoS: PostgreSQL sizes its memory from this, so it must really be there.

@@ -39,6 +39,10 @@ def test_the_cluster_bootstraps_the_app_database_from_the_owner_secret(run_stack
         "dataChecksums": True,
     }
     assert spec["enableSuperuserAccess"] is False
+    # Managed role: a rotated Secret changes the password in PostgreSQL too.
+    assert spec["managed"]["roles"] == [
+        {"name": "crm", "ensure": "present", "login": True, "passwordSecret": {"name": "crm-database-owner"}}
+    ]
     assert "crm-database-owner" in {secret["metadata"]["name"] for secret in run_stack("staging").kind("Secret")}
 
 
