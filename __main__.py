@@ -7,15 +7,18 @@ build the components from them, export what operators and later stacks need.
 import pulumi
 
 import stacks
+from components import endpoints
 from components import postgres as postgres_component
 from components.access import Access, AccessArgs
 from components.app_config import AppConfigInputs
+from components.aws_provider import aws_options, aws_provider
+from components.backup_storage import BackupStorage, BackupStorageArgs
 from components.edge import Edge, EdgeArgs
 from components.edge_charts import TRAEFIK_NAMESPACE, TRAEFIK_POD_LABELS
 from components.labels import common_labels
 from components.namespaces import Namespaces, NamespacesArgs
 from components.network_policies import IngressController, NetworkPolicies, NetworkPoliciesArgs, PublishedService
-from components.postgres import Postgres, PostgresArgs
+from components.postgres import Archive, Postgres, PostgresArgs
 from components.provider import kubernetes_options, kubernetes_provider
 from components.secrets import DATABASE_SECRET, RegistryCredentials, Secrets, SecretsArgs, SmtpCredentials
 from components.workloads import AppWorkloads, AppWorkloadsArgs, selector_labels
@@ -97,6 +100,39 @@ edge = Edge(
     on_cluster,
 )
 
+# Backups leave the cluster for S3 where the profile says so (staging, production); dev and
+# review stacks keep them on a volume and have no AWS provider at all.
+BACKUP_PREFIX = "backups"
+BACKUP_SERVICE_ACCOUNT = "crm-backup"
+aws_settings = settings.data.aws
+backup_storage = None
+if aws_settings is not None:
+    backup_storage = BackupStorage(
+        "backups",
+        BackupStorageArgs(
+            stack=settings.stack,
+            namespace=settings.namespaces.app,
+            service_account=BACKUP_SERVICE_ACCOUNT,
+            prefix=BACKUP_PREFIX,
+            retention_days=settings.data.backups.retention_days,
+            object_lock=settings.environment is Environment.PRODUCTION,
+            kms_key_arn=aws_settings.kms_key_arn,
+            oidc_provider_arn=aws_settings.oidc_provider_arn,
+            oidc_issuer=aws_settings.oidc_issuer,
+            ephemeral=False,
+            tags={"environment": settings.environment.value},
+            # CloudNativePG runs the instances as a ServiceAccount named after the cluster.
+            other_service_accounts=(endpoints.POSTGRES_CLUSTER,),
+        ),
+        aws_options(
+            aws_provider(
+                aws_settings.region,
+                settings.stack,
+                account_id=aws_settings.oidc_provider_arn.split(":")[4],
+            )
+        ),
+    )
+
 postgres = Postgres(
     "postgres",
     PostgresArgs(
@@ -107,7 +143,17 @@ postgres = Postgres(
         installs_operator=settings.cluster.owns_addons,
         operator_replicas=1 if settings.environment is Environment.DEV else 2,
         required_anti_affinity=settings.environment is Environment.PRODUCTION,
-        archive=None,
+        # Continuous WAL archiving and daily base backups (point-in-time recovery) in production.
+        archive=(
+            Archive(
+                bucket=backup_storage.bucket_name,
+                prefix=f"{BACKUP_PREFIX}/physical",
+                role_arn=backup_storage.role_arn,
+                retention_days=settings.data.backups.retention_days,
+            )
+            if backup_storage is not None and settings.environment is Environment.PRODUCTION
+            else None
+        ),
         image_pull_secret=None,
         environment=settings.environment.value,
         protect_namespaces=settings.namespaces.protect,
@@ -175,5 +221,8 @@ pulumi.export("monitoringNamespace", namespaces.monitoring)
 pulumi.export("deployerServiceAccount", access.deployer_service_account)
 pulumi.export("imagePullSecret", secrets.image_pull_secret)
 pulumi.export("hosts", list(settings.edge.hosts))
+if backup_storage is not None:
+    pulumi.export("backupBucket", backup_storage.bucket_name)
+    pulumi.export("backupRoleArn", backup_storage.role_arn)
 pulumi.export("migrationJob", workloads.migration_job.metadata.apply(lambda metadata: metadata.name))
 pulumi.export("grafanaAdminPassword", secrets.grafana_admin_password)  # a secret output

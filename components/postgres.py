@@ -200,7 +200,13 @@ def pooler_spec(settings: PostgresSettings, labels: Mapping[str, str]) -> dict[s
 
 
 def object_store_spec(archive: Archive) -> dict[str, object]:
-    """Barman Cloud ObjectStore: WAL and base backups to s3://<bucket>/<prefix>/, kept retention_days."""
+    """Barman Cloud ObjectStore: WAL and base backups to s3://<bucket>/<prefix>/.
+
+    No `retentionPolicy`: enforcing it means deleting objects, which the backup role may not do
+    (a compromised pod must not be able to destroy backups). The bucket's lifecycle expires
+    base backups and WAL after the retention days instead; the point-in-time window is the
+    retention minus the age of the oldest kept base backup (at most a day).
+    """
     return {
         "configuration": {
             "destinationPath": pulumi.Output.concat("s3://", archive.bucket, f"/{archive.prefix}/"),
@@ -208,7 +214,6 @@ def object_store_spec(archive: Archive) -> dict[str, object]:
             "wal": {"compression": "gzip", "maxParallel": 4},
             "data": {"compression": "gzip", "jobs": 2},
         },
-        "retentionPolicy": f"{archive.retention_days}d",
     }
 
 

@@ -84,6 +84,26 @@ def _deterministic_password(seed: str, length: int, special: bool) -> str:
     return (prefix + digest)[: max(length, len(prefix))]
 
 
+MOCK_AWS_ACCOUNT = "123456789012"
+"""Stands in for the account AWS would report; the render never talks to AWS."""
+MOCK_AWS_REGION = "eu-west-1"
+
+
+def _aws_outputs(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    """What AWS computes at creation and the program reads back: names, ids, ARNs (deterministic)."""
+    digest = hashlib.sha256(name.encode()).hexdigest()
+    if typ == "aws:s3/bucket:Bucket":
+        bucket = inputs.get("bucket") or f"{inputs.get('bucketPrefix', name)}{int(digest[:16], 16):026d}"[:63]
+        return {"bucket": bucket, "arn": f"arn:aws:s3:::{bucket}", "id": bucket}
+    if typ == "aws:kms/key:Key":
+        key_id = f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
+        return {"keyId": key_id, "arn": f"arn:aws:kms:{MOCK_AWS_REGION}:{MOCK_AWS_ACCOUNT}:key/{key_id}"}
+    if typ == "aws:iam/role:Role":
+        role = inputs.get("name") or f"{name}-{digest[:7]}"
+        return {"name": role, "arn": f"arn:aws:iam::{MOCK_AWS_ACCOUNT}:role/{role}"}
+    return {}
+
+
 class RecordingMocks(pulumi.runtime.Mocks):
     """Deterministic engine answers plus a record of every registration."""
 
@@ -135,6 +155,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
             outputs["result"] = value
             if args.typ == RANDOM_PASSWORD:
                 outputs["bcryptHash"] = "$2a$10$" + hashlib.sha256(value.encode()).hexdigest()[:53]
+        if args.typ.startswith("aws:"):
+            outputs.update(_aws_outputs(args.typ, args.name, outputs))
         if args.typ.startswith("kubernetes:") and "apiVersion" in outputs:
             metadata = outputs.setdefault("metadata", {})
             # The real provider auto-names with a random suffix; the render needs a stable one.
@@ -143,6 +165,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     @staticmethod
     def _resource_id(args: MockResourceArgs, outputs: dict[str, Any]) -> str:
+        if args.typ.startswith("aws:") and outputs.get("id"):
+            return str(outputs["id"])
         metadata = outputs.get("metadata")
         if isinstance(metadata, dict) and metadata.get("name"):
             namespace = metadata.get("namespace")
