@@ -7,12 +7,14 @@ build the components from them, export what operators and later stacks need.
 import pulumi
 
 import stacks
+from components import backups as backups_component
 from components import endpoints
 from components import postgres as postgres_component
 from components.access import Access, AccessArgs
 from components.app_config import AppConfigInputs
 from components.aws_provider import aws_options, aws_provider
 from components.backup_storage import BackupStorage, BackupStorageArgs
+from components.backups import Backups, BackupsArgs, S3Target
 from components.edge import Edge, EdgeArgs
 from components.edge_charts import TRAEFIK_NAMESPACE, TRAEFIK_POD_LABELS
 from components.labels import common_labels
@@ -164,6 +166,33 @@ postgres = Postgres(
     pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[secrets])),
 )
 
+backups = Backups(
+    "backups",
+    BackupsArgs(
+        namespace=namespaces.app,
+        stack=settings.stack,
+        settings=settings.data.backups,
+        database_secret=secrets.refs["database_password"],
+        s3=(
+            S3Target(
+                bucket=backup_storage.bucket_name,
+                region=aws_settings.region,
+                kms_key_arn=backup_storage.kms_key_arn,
+                role_arn=backup_storage.role_arn,
+            )
+            if backup_storage is not None and aws_settings is not None
+            else None
+        ),
+        store_size=settings.data.postgres.storage,
+        storage_class=settings.data.storage_class,
+        work_size=settings.data.postgres.storage,
+        # Production backs up before every release's migrations (the seeds' "backup before deploy").
+        pre_migration_image=(settings.app.migration_image if settings.environment is Environment.PRODUCTION else None),
+        labels=labels,
+    ),
+    pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[postgres])),
+)
+
 workloads = AppWorkloads(
     "app",
     AppWorkloadsArgs(
@@ -183,7 +212,11 @@ workloads = AppWorkloads(
         strict_node_spread=settings.environment is Environment.PRODUCTION,
         labels=labels,
         # Migrations start once the database is Ready (and, in production, after the pre-migration backup).
-        before_migration=[postgres.cluster, postgres.pooler],
+        before_migration=[
+            postgres.cluster,
+            postgres.pooler,
+            *([backups.pre_migration_backup] if backups.pre_migration_backup is not None else []),
+        ],
     ),
     on_cluster,
 )
@@ -210,7 +243,10 @@ network_policies = NetworkPolicies(
         egress_cidrs=settings.egress_cidrs,
         egress_ports=[443] + ([settings.smtp.port] if settings.smtp else []),
         labels=labels,
-        extra=postgres_component.network_policy_specs(),
+        extra={
+            **postgres_component.network_policy_specs(),
+            **backups_component.network_policy_specs(object_storage=backup_storage is not None),
+        },
     ),
     on_cluster,
 )

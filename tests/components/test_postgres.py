@@ -78,11 +78,7 @@ def test_the_pooler_is_the_apps_read_write_host_and_carries_the_network_role(run
     assert pooler["template"]["metadata"]["labels"][endpoints.NETWORK_ROLE] == endpoints.POSTGRES_ROLE
     cluster = run.named("Cluster", endpoints.POSTGRES_CLUSTER)["spec"]
     assert cluster["inheritedMetadata"]["labels"][endpoints.NETWORK_ROLE] == endpoints.POSTGRES_ROLE
-    [config_map] = (
-        run.kind("ConfigMap")
-        if stack == "dev"
-        else [c for c in run.kind("ConfigMap") if c["metadata"]["name"].startswith("crm-app-config")]
-    )
+    [config_map] = [c for c in run.kind("ConfigMap") if c["metadata"]["name"].startswith("crm-app-config-")]
     assert config_map["data"]["DATABASE_HOST"] == endpoints.DATABASE_HOST
 
 
@@ -99,7 +95,7 @@ def test_migrations_wait_for_a_ready_database(run_stack: RunStack) -> None:
     run = run_stack("staging")
     cluster = run.named("Cluster", endpoints.POSTGRES_CLUSTER)
     assert cluster["metadata"]["annotations"]["pulumi.com/waitFor"] == "condition=Ready"
-    [job] = run.kind("Job")
+    [job] = [job for job in run.kind("Job") if job["metadata"]["name"].startswith("crm-migrate-")]
     dependencies = run.resource("Job", job["metadata"]["name"]).dependencies
     assert run.resource("Cluster", endpoints.POSTGRES_CLUSTER).urn in dependencies
     assert run.resource("Pooler", endpoints.DATABASE_HOST).urn in dependencies

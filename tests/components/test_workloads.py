@@ -11,6 +11,7 @@ import pytest
 
 from offline.mocks import RecordedResource
 from offline.render import pod_spec
+from stacks.services import looks_secret
 from tests.conftest import STACKS, RunStack, StackRun
 
 POD_BEARING = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job", "CronJob", "Pod")
@@ -26,6 +27,11 @@ ALLOWED_VOLUME_TYPES = {
     "secret",
 }
 SERVICES = ("crm-web", "crm-worker", "crm-beat", "crm-frontend")
+
+
+def app_config_maps(run: StackRun) -> list[dict[str, Any]]:
+    """The application's ConfigMap(s), named after their content."""
+    return [c for c in run.kind("ConfigMap") if c["metadata"]["name"].startswith("crm-app-config-")]
 
 
 def pod_templates(run: StackRun) -> list[tuple[str, dict[str, Any]]]:
@@ -154,9 +160,6 @@ def test_every_multi_replica_service_has_a_disruption_budget_and_spreads(run_sta
     assert strict == {"DoNotSchedule"}
 
 
-SECRET_LOOKING = re.compile(r"PASSWORD|SECRET|TOKEN|_KEY$", re.IGNORECASE)
-
-
 @pytest.mark.parametrize("stack", STACKS)
 def test_secrets_reach_containers_only_by_reference(run_stack: RunStack, stack: str) -> None:
     """Secret-named variables come from secretKeyRef; literal values hold no secret, only $(VAR) recipes."""
@@ -165,7 +168,7 @@ def test_secrets_reach_containers_only_by_reference(run_stack: RunStack, stack: 
     for path, spec in pod_templates(run):
         for container in spec["containers"]:
             for variable in container.get("env", []):
-                if SECRET_LOOKING.search(variable["name"]):
+                if looks_secret(variable["name"]):
                     assert "value" not in variable, (path, variable["name"])
                     assert "secretKeyRef" in variable["valueFrom"], (path, variable["name"])
                 if "value" in variable:
@@ -179,7 +182,7 @@ def test_connection_urls_are_composed_from_references(run_stack: RunStack) -> No
     """DATABASE_URL and the Redis URLs are $(VAR) recipes over variables the container defines first."""
     container = run_stack("staging").named("Deployment", "crm-worker")["spec"]["template"]["spec"]["containers"][0]
     env = [variable["name"] for variable in container["env"]]
-    [config_map] = run_stack("staging").kind("ConfigMap")
+    [config_map] = app_config_maps(run_stack("staging"))
     config = config_map["data"]
     for name in ("DATABASE_URL", "DATABASE_READ_URL", "REDIS_URL", "CELERY_BROKER_URL"):
         recipe = next(variable["value"] for variable in container["env"] if variable["name"] == name)
@@ -190,7 +193,7 @@ def test_connection_urls_are_composed_from_references(run_stack: RunStack) -> No
 
 def test_config_map_holds_the_non_secret_settings(run_stack: RunStack) -> None:
     """The ConfigMap has the Django settings, hosts and origins, database and Redis hosts, DEBUG=false."""
-    [config_map] = run_stack("production").kind("ConfigMap")
+    [config_map] = app_config_maps(run_stack("production"))
     data = config_map["data"]
     assert data["DEBUG"] == "false"
     assert data["DJANGO_SETTINGS_MODULE"] == "crm.settings"
@@ -220,7 +223,7 @@ def test_a_config_change_is_a_new_immutable_config_map_that_rolls_the_pods(run_s
     before = _config_map_ref(run_stack)
     after = _config_map_ref(run_stack, config={"djangoSettingsModule": "crm.settings.staging"})
     assert before != after and before.startswith("crm-app-config-")
-    [config_map] = run_stack("staging").kind("ConfigMap")
+    [config_map] = app_config_maps(run_stack("staging"))
     assert config_map["metadata"]["name"] == before and config_map["immutable"] is True
     assert _config_map_ref(run_stack) == before
     assert (
@@ -244,7 +247,7 @@ def test_a_secret_change_rolls_the_pods_without_revealing_it(run_stack: RunStack
 
 def _migration(run_stack: RunStack, stack: str, **kwargs: Any) -> tuple[RecordedResource, dict[str, Any]]:
     run = run_stack(stack, **kwargs)
-    [job] = run.kind("Job")
+    [job] = [job for job in run.kind("Job") if job["metadata"]["name"].startswith("crm-migrate-")]
     return run.resource("Job", job["metadata"]["name"]), job
 
 
@@ -274,11 +277,22 @@ def test_a_new_image_tag_gets_a_new_migration_job(run_stack: RunStack) -> None:
     assert again.name == first.name
 
 
+def test_production_backs_up_before_migrating(run_stack: RunStack) -> None:
+    """In production the migration Job waits for a pre-migration backup Job of the same image; elsewhere none."""
+    run = run_stack("production")
+    job_resource, _ = _migration(run_stack, "production")
+    [backup] = [job for job in run.kind("Job") if job["metadata"]["name"].startswith("crm-pre-migration-backup-")]
+    assert run.resource("Job", backup["metadata"]["name"]).urn in job_resource.dependencies
+    assert backup["metadata"]["name"].rsplit("-", 1)[1] == job_resource.name.rsplit("-", 1)[1]
+    staging_jobs = [job["metadata"]["name"] for job in run_stack("staging").kind("Job")]
+    assert not any(name.startswith("crm-pre-migration-backup-") for name in staging_jobs)
+
+
 def test_the_pre_migration_hook_orders_the_job(run_stack: RunStack) -> None:
     """The migration Job depends on the app ConfigMap, the point where later layers hook in (backup, database)."""
     run = run_stack("production")
     job_resource, _ = _migration(run_stack, "production")
-    [config_map] = run.kind("ConfigMap")
+    [config_map] = app_config_maps(run)
     assert run.resource("ConfigMap", config_map["metadata"]["name"]).urn in job_resource.dependencies
 
 
@@ -332,9 +346,10 @@ def test_service_overrides_reach_the_deployment(run_stack: RunStack) -> None:
 
 
 def test_images_are_pinned_and_pulled_with_the_registry_secret(run_stack: RunStack) -> None:
-    """Every container image has a tag that is not latest, and pods use the registry pull secret when set."""
+    """Every container image has a tag that is not latest; the app's pods use the registry pull secret when set."""
     for path, spec in pod_templates(run_stack("production")):
-        assert spec["imagePullSecrets"] == [{"name": "crm-registry"}], path
+        if spec.get("serviceAccountName", "").startswith("crm-") and spec["serviceAccountName"] != "crm-backup":
+            assert spec["imagePullSecrets"] == [{"name": "crm-registry"}], path
         for container in spec["containers"]:
             tag = container["image"].rsplit(":", 1)[-1]
             assert ":" in container["image"] and tag != "latest", path
