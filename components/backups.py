@@ -231,8 +231,10 @@ class Backups(pulumi.ComponentResource):
             mounts.append({"name": contract.STORE_MOUNT.volume, "mount_path": contract.STORE_MOUNT.path})
         if spec.mounts_store and self._args.s3 is not None:
             mounts.append({"name": "aws-token", "mount_path": TOKEN_DIR, "read_only": True})
+        # fixed_environment: HOME on a writable mount for the aws CLI (the root filesystem is read-only).
+        literal = {**environment, **spec.fixed_environment}
         env: list[k8s.core.v1.EnvVarArgsDict] = [
-            {"name": key, "value": value} for key, value in sorted(environment.items())
+            {"name": key, "value": value} for key, value in sorted(literal.items())
         ]
         if secret_env:
             ref = self._args.database_secret

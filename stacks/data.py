@@ -74,5 +74,9 @@ POOLER_RESOURCES = ("100m", "500m", "128Mi", "256Mi")
 REDIS_CPU = ("100m", "500m")
 SENTINEL_RESOURCES = ("50m", "200m", "64Mi", "128Mi")
 EXPORTER_RESOURCES = ("20m", "100m", "32Mi", "64Mi")
-BACKUP_JOB_RESOURCES = ("100m", "500m", "256Mi", "512Mi")
-"""Each of the two containers of a backup or restore-verification pod."""
+PROXY_RESOURCES = ("50m", "250m", "32Mi", "64Mi")
+PROXY_REPLICAS = 2
+"""HAProxy pods per Redis role in front of a Sentinel-managed trio (docs/decisions/0002)."""
+BACKUP_JOB_RESOURCES = ("100m", "1", "256Mi", "1Gi")
+"""Each of the two containers of a backup or restore-verification pod. One CPU: at half a CPU the
+measured restore of a 10 GB database (docs/PERFORMANCE.md) would miss the 15-minute target."""

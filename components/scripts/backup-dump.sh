@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# backup-dump.sh: take a logical backup of one PostgreSQL database into the shared work directory.
+#
+# Runs in the init container of the logical backup CronJob pod (official `postgres:16` image:
+# bash, coreutils, psql and pg_dump; no aws CLI). backup-upload.sh then ships the result.
+#
+# 1. connect    asks the server for its version and how many user tables the database holds
+# 2. check-tables  refuses a database without user tables: its backup would restore to nothing
+# 3. pg_dump    pg_dump --format=custom into $BACKUP_WORK_DIR/<database>.dump
+# 4. checksum   size and sha256 of the dump
+# 5. manifest   $BACKUP_WORK_DIR/manifest.json, written last (temporary name, then renamed), so
+#               the upload step never sees a manifest without its finished dump:
+#               {"manifest_version", "backup_id" (UTC start, YYYYmmddTHHMMSSZ), "database",
+#                "dump_file", "format": "custom", "size_bytes", "sha256", "server_version",
+#                "pg_dump_version", "user_tables", "created_at", "completed_at"} (UTC ISO-8601),
+#               one key per line, which is how the other scripts read it without jq or python.
+# Any failure exits 1 with "backup-dump: FAILED at <step>: <what and why>" on stderr.
+#
+# Environment (names: components/backup_scripts.py):
+#   PGHOST             required  server host name (or unix socket directory) of the live database
+#   PGPORT             optional  server port, 5432 when unset
+#   PGUSER             required  role that dumps; needs SELECT on every table (libpq)
+#   PGPASSWORD         optional  its password, from a Secret (libpq; a PGPASSFILE works too)
+#   PGDATABASE         required  the database to dump; also names the dump file and object key,
+#                                so letters, digits, '_', '.', '-' only
+#   PGCONNECT_TIMEOUT  optional  seconds libpq waits for a connection, 10 when unset
+#   BACKUP_WORK_DIR    required  the emptyDir shared with the upload container (writable)
+set -euo pipefail
+
+readonly SCRIPT=backup-dump
+step=configuration
+reported=
+
+fail() {
+  reported=1
+  printf '%s: FAILED at %s: %s\n' "$SCRIPT" "$step" "$*" >&2
+  exit 1
+}
+
+on_exit() {
+  local status=$?
+  if [ "$status" -ne 0 ] && [ -z "$reported" ]; then
+    printf '%s: FAILED at %s: unexpected error (exit status %s)\n' "$SCRIPT" "$step" "$status" >&2
+  fi
+}
+trap on_exit EXIT
+trap 'exit 143' TERM INT
+
+require() {
+  [ -n "${!1:-}" ] || fail "environment variable $1 is not set: $2"
+}
+
+# Replace what would break a JSON string: backslash, double quote, control characters.
+json_string() {
+  local value=$1
+  value=${value//\\/\\\\}
+  value=${value//\"/\\\"}
+  value=${value//[$'\t\n\r']/ }
+  printf '"%s"' "$value"
+}
+
+one_line() {
+  tr '\n' ' ' <"$1" | sed 's/  */ /g; s/^ //; s/ $//'
+}
+
+require PGHOST "the host of the database to back up"
+require PGUSER "the role that takes the backup"
+require PGDATABASE "the database to back up"
+require BACKUP_WORK_DIR "the shared work directory (emptyDir) the dump is written to"
+export PGPORT="${PGPORT:-5432}"
+export PGCONNECT_TIMEOUT="${PGCONNECT_TIMEOUT:-10}"
+[[ $PGDATABASE =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]*$ ]] ||
+  fail "PGDATABASE '$PGDATABASE' is not a plain name (letters, digits, '_', '.', '-'); it names the dump file and object key"
+[[ -d $BACKUP_WORK_DIR && -w $BACKUP_WORK_DIR ]] ||
+  fail "BACKUP_WORK_DIR $BACKUP_WORK_DIR is not a writable directory (is the work volume mounted?)"
+# A read-only root filesystem has no writable /tmp: keep every temporary file on the work volume.
+export TMPDIR="$BACKUP_WORK_DIR"
+
+readonly dump_file="$PGDATABASE.dump"
+readonly dump_path="$BACKUP_WORK_DIR/$dump_file"
+readonly manifest_path="$BACKUP_WORK_DIR/manifest.json"
+readonly errors="$BACKUP_WORK_DIR/.backup-dump.err"
+readonly server="database \"$PGDATABASE\" at $PGHOST:$PGPORT as \"$PGUSER\""
+# A restarted container finds the previous attempt's files on the same emptyDir: start clean.
+rm -f -- "$manifest_path" "$manifest_path.partial" "$dump_path" "$dump_path.partial" "$errors"
+
+step=connect
+readonly probe="SELECT current_setting('server_version'), count(*)
+FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p') AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'"
+probe_status=0
+answer=$(psql --no-psqlrc --no-password --tuples-only --no-align --field-separator='|' \
+  --set=ON_ERROR_STOP=1 --command="$probe" 2>"$errors") || probe_status=$?
+if [ "$probe_status" -eq 2 ]; then
+  fail "cannot connect to $server: $(one_line "$errors")"
+elif [ "$probe_status" -ne 0 ]; then
+  fail "connected to $server but could not list its tables: $(one_line "$errors")"
+fi
+server_version=${answer%|*}
+user_tables=${answer##*|}
+
+step=check-tables
+[ "$user_tables" -gt 0 ] ||
+  fail "database \"$PGDATABASE\" at $PGHOST:$PGPORT has no user tables; refusing to store a backup that would restore to nothing (wrong PGDATABASE, or migrations not run yet?)"
+
+step=pg_dump
+started=$(date -u +%s)
+backup_id=$(date -u -d "@$started" +%Y%m%dT%H%M%SZ)
+created_at=$(date -u -d "@$started" +%Y-%m-%dT%H:%M:%SZ)
+pg_dump_version=$(pg_dump --version)
+pg_dump --format=custom --no-password --file="$dump_path.partial" 2>"$errors" ||
+  fail "pg_dump of $server failed: $(one_line "$errors")"
+if [ -s "$errors" ]; then
+  printf '%s: pg_dump said: %s\n' "$SCRIPT" "$(one_line "$errors")" >&2
+fi
+mv -f -- "$dump_path.partial" "$dump_path"
+
+step=checksum
+size_bytes=$(stat -c %s -- "$dump_path")
+sha256=$(sha256sum -- "$dump_path")
+sha256=${sha256%% *}
+
+step=manifest
+completed_at=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+{
+  printf '{\n'
+  printf '  "manifest_version": 1,\n'
+  printf '  "backup_id": %s,\n' "$(json_string "$backup_id")"
+  printf '  "database": %s,\n' "$(json_string "$PGDATABASE")"
+  printf '  "dump_file": %s,\n' "$(json_string "$dump_file")"
+  printf '  "format": "custom",\n'
+  printf '  "size_bytes": %s,\n' "$size_bytes"
+  printf '  "sha256": %s,\n' "$(json_string "$sha256")"
+  printf '  "server_version": %s,\n' "$(json_string "$server_version")"
+  printf '  "pg_dump_version": %s,\n' "$(json_string "$pg_dump_version")"
+  printf '  "user_tables": %s,\n' "$user_tables"
+  printf '  "created_at": %s,\n' "$(json_string "$created_at")"
+  printf '  "completed_at": %s\n' "$(json_string "$completed_at")"
+  printf '}\n'
+} >"$manifest_path.partial"
+mv -f -- "$manifest_path.partial" "$manifest_path"
+rm -f -- "$errors"
+
+printf '%s: backup %s of database "%s": %s (%s bytes, %s user tables, sha256 %s)\n' \
+  "$SCRIPT" "$backup_id" "$PGDATABASE" "$dump_file" "$size_bytes" "$user_tables" "$sha256"

@@ -1,0 +1,230 @@
+#!/usr/bin/env bash
+# backup-upload.sh: ship the dump and manifest that backup-dump.sh left in the work directory
+# to the backup store, as <prefix>/<backup_id>/<database>.dump and <prefix>/<backup_id>/manifest.json.
+#
+# Runs in the main container of the logical backup CronJob pod (official `amazon/aws-cli`
+# image: bash, coreutils, the aws CLI; no python, no jq), after the dump init container.
+#
+# The manifest goes LAST and only after the dump's stored size has been checked, so a run
+# without a manifest never looks complete; readers (restore-fetch.sh) only trust manifests.
+# Nothing is ever deleted: the store's IAM role cannot delete.
+#   1. configuration   the environment, and the manifest written by backup-dump.sh
+#   2. check-dump      the local dump has the size the manifest records
+#   3. check-bucket    (s3) the endpoint answers and the bucket exists and can be listed
+#      check-directory (directory) the store directory is mounted and writable
+#   4. check-run       this backup_id has no manifest yet: a complete backup is never overwritten
+#   5. upload-dump     the dump, encrypted with SSE-KMS (s3) / copied under a temporary name (directory)
+#   6. verify-dump     the stored size equals size_bytes (and, in S3, the object is aws:kms-encrypted)
+#   7. upload-manifest the manifest, the same way
+#   8. verify-manifest its stored size equals the local file's
+# Any failure exits 1 with "backup-upload: FAILED at <step>: <what and why>" on stderr.
+#
+# Environment (names: components/backup_scripts.py):
+#   BACKUP_STORE        required  "s3" or "directory"
+#   BACKUP_WORK_DIR     required  the emptyDir shared with the dump container (dump + manifest)
+#   BACKUP_PREFIX       required  key prefix / subdirectory of every backup, e.g. crm/production
+#   BACKUP_BUCKET       s3        the bucket's name
+#   AWS_REGION          s3        the bucket's region (read by the aws CLI)
+#   BACKUP_KMS_KEY_ID   optional  s3: KMS key id/ARN for SSE-KMS; unset uses the bucket's default key
+#   AWS_ENDPOINT_URL    optional  s3: another endpoint (tests: moto); read by the aws CLI itself
+#   BACKUP_DIRECTORY    directory the mounted store (a PersistentVolumeClaim in dev)
+# Credentials come the aws CLI's usual way (IRSA: AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE).
+set -euo pipefail
+
+readonly SCRIPT=backup-upload
+step=configuration
+reported=
+
+fail() {
+  reported=1
+  printf '%s: FAILED at %s: %s\n' "$SCRIPT" "$step" "$*" >&2
+  exit 1
+}
+
+on_exit() {
+  local status=$?
+  if [ "$status" -ne 0 ] && [ -z "$reported" ]; then
+    printf '%s: FAILED at %s: unexpected error (exit status %s)\n' "$SCRIPT" "$step" "$status" >&2
+  fi
+}
+trap on_exit EXIT
+trap 'exit 143' TERM INT
+
+require() {
+  [ -n "${!1:-}" ] || fail "environment variable $1 is not set: $2"
+}
+
+one_line() {
+  tr '\n' ' ' <"$1" | sed 's/  */ /g; s/^ //; s/ $//'
+}
+
+# Set variable $1 to a string or number field $2 of the manifest backup-dump.sh wrote (one key per line).
+read_manifest_field() {
+  local value
+  value=$(sed -n -e "s/^  \"$2\": \"\(.*\)\",\{0,1\}\$/\1/p" -e "s/^  \"$2\": \([0-9][0-9]*\),\{0,1\}\$/\1/p" "$manifest_path")
+  [ -n "$value" ] || fail "manifest $manifest_path has no \"$2\" field (not written by backup-dump.sh?)"
+  printf -v "$1" '%s' "$value"
+}
+
+# Name the likely cause of an aws CLI failure before its own words.
+describe_aws_error() {
+  local text
+  text=$(one_line "$errors")
+  case $text in
+    *"Could not connect to the endpoint URL"* | *"Connect timeout on endpoint URL"* | *"Read timeout on endpoint URL"* | *"Connection was closed"* | *"SSL validation failed"*)
+      printf 'cannot reach the S3 endpoint %s: %s' "${AWS_ENDPOINT_URL:-of region ${AWS_REGION:-?}}" "$text" ;;
+    *NoSuchBucket* | *"HeadBucket operation: Not Found"*)
+      printf 'bucket %s does not exist: %s' "$BACKUP_BUCKET" "$text" ;;
+    *AccessDenied* | *Forbidden* | *"(403)"*)
+      printf 'access denied (check the IAM role, the bucket policy and the KMS key policy): %s' "$text" ;;
+    *"Unable to locate credentials"*)
+      printf 'no AWS credentials (is the service account annotated with the IAM role?): %s' "$text" ;;
+    *) printf '%s' "$text" ;;
+  esac
+}
+
+# Run the aws CLI; its standard output lands in $aws_output, a failure ends the script.
+aws_output=
+aws_call() {
+  local what=$1
+  shift
+  aws_output=$(aws "$@" 2>"$errors") || fail "$what: $(describe_aws_error)"
+}
+
+require BACKUP_STORE "s3 or directory"
+require BACKUP_WORK_DIR "the shared work directory backup-dump.sh wrote to"
+require BACKUP_PREFIX "the key prefix of every backup, e.g. crm/production"
+case $BACKUP_STORE in
+  s3)
+    require BACKUP_BUCKET "the name of the backup bucket"
+    require AWS_REGION "the region of the backup bucket"
+    ;;
+  directory)
+    require BACKUP_DIRECTORY "the mounted directory backups are kept in"
+    ;;
+  *) fail "BACKUP_STORE '$BACKUP_STORE' is not one of: s3, directory" ;;
+esac
+prefix=${BACKUP_PREFIX#/}
+prefix=${prefix%/}
+[[ $prefix =~ ^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)*$ ]] ||
+  fail "BACKUP_PREFIX '$BACKUP_PREFIX' is not a plain path (segments of letters, digits, '_', '.', '-', starting with a letter or digit)"
+[[ -d $BACKUP_WORK_DIR && -w $BACKUP_WORK_DIR ]] ||
+  fail "BACKUP_WORK_DIR $BACKUP_WORK_DIR is not a writable directory (is the work volume mounted?)"
+export TMPDIR="$BACKUP_WORK_DIR"
+# aws CLI v2 pipes output through a pager unless told not to.
+export AWS_PAGER=""
+readonly errors="$BACKUP_WORK_DIR/.backup-upload.err"
+readonly manifest_path="$BACKUP_WORK_DIR/manifest.json"
+[ -f "$manifest_path" ] ||
+  fail "no manifest.json in $BACKUP_WORK_DIR: backup-dump.sh did not finish, so there is nothing complete to upload"
+backup_id='' dump_file='' size_bytes='' sha256=''
+read_manifest_field backup_id backup_id
+read_manifest_field dump_file dump_file
+read_manifest_field size_bytes size_bytes
+read_manifest_field sha256 sha256
+[[ $backup_id =~ ^[0-9]{8}T[0-9]{6}Z$ ]] || fail "manifest backup_id '$backup_id' is not YYYYmmddTHHMMSSZ"
+[[ $dump_file =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]*$ ]] || fail "manifest dump_file '$dump_file' is not a plain file name"
+readonly dump_path="$BACKUP_WORK_DIR/$dump_file"
+readonly run_prefix="$prefix/$backup_id"
+readonly dump_key="$run_prefix/$dump_file"
+readonly manifest_key="$run_prefix/manifest.json"
+manifest_size=$(stat -c %s -- "$manifest_path")
+
+step=check-dump
+[ -f "$dump_path" ] || fail "the manifest names $dump_file but $dump_path does not exist"
+local_size=$(stat -c %s -- "$dump_path")
+[ "$local_size" = "$size_bytes" ] ||
+  fail "local dump $dump_path is $local_size bytes but the manifest says $size_bytes: the dump in the work directory is incomplete"
+
+upload_s3() {
+  local url="s3://$BACKUP_BUCKET"
+  local -a encryption=(--sse aws:kms)
+  if [ -n "${BACKUP_KMS_KEY_ID:-}" ]; then
+    encryption+=(--sse-kms-key-id "$BACKUP_KMS_KEY_ID")
+  fi
+
+  step=check-bucket
+  # shellcheck disable=SC2016 # the backquotes are a JMESPath literal, not a command substitution
+  aws_call "cannot list $url/$run_prefix/" s3api list-objects-v2 --bucket "$BACKUP_BUCKET" \
+    --prefix "$manifest_key" --query 'length(Contents || `[]`)' --output text
+
+  step=check-run
+  [ "$aws_output" = 0 ] || fail "backup $backup_id is already complete at $url/$manifest_key; refusing to overwrite it"
+
+  step=upload-dump
+  aws_call "upload of $dump_path to $url/$dump_key failed" s3 cp "$dump_path" "$url/$dump_key" \
+    "${encryption[@]}" --content-type application/octet-stream --metadata "sha256=$sha256" \
+    --only-show-errors --no-progress
+
+  step=verify-dump
+  verify_s3_object "$dump_key" "$size_bytes"
+
+  step=upload-manifest
+  aws_call "upload of $manifest_path to $url/$manifest_key failed" s3 cp "$manifest_path" "$url/$manifest_key" \
+    "${encryption[@]}" --content-type application/json --only-show-errors --no-progress
+
+  step=verify-manifest
+  verify_s3_object "$manifest_key" "$manifest_size"
+  location="$url/$run_prefix/"
+}
+
+verify_s3_object() {
+  local key=$1 expected=$2 stored encryption
+  aws_call "cannot read back s3://$BACKUP_BUCKET/$key" s3api head-object --bucket "$BACKUP_BUCKET" --key "$key" \
+    --query '[ContentLength, ServerSideEncryption]' --output text
+  stored=${aws_output%%[[:space:]]*}
+  encryption=${aws_output##*[[:space:]]}
+  [ "$stored" = "$expected" ] ||
+    fail "s3://$BACKUP_BUCKET/$key is $stored bytes in S3 but $expected bytes were uploaded"
+  [ "$encryption" = aws:kms ] ||
+    fail "s3://$BACKUP_BUCKET/$key is stored with encryption '$encryption', not aws:kms"
+}
+
+# Copy under a temporary name, then rename: a reader never sees half a file under the final name.
+copy_into_store() {
+  local source=$1 target=$2
+  cp -- "$source" "$target.partial" 2>"$errors" || fail "copy of $source to $target failed: $(one_line "$errors")"
+  mv -f -- "$target.partial" "$target" 2>"$errors" || fail "rename to $target failed: $(one_line "$errors")"
+}
+
+verify_stored_file() {
+  local target=$1 expected=$2 stored
+  stored=$(stat -c %s -- "$target")
+  [ "$stored" = "$expected" ] || fail "$target is $stored bytes in the store but $expected bytes were copied"
+}
+
+upload_directory() {
+  local run_dir="$BACKUP_DIRECTORY/$run_prefix"
+
+  step=check-directory
+  [[ -d $BACKUP_DIRECTORY && -w $BACKUP_DIRECTORY ]] ||
+    fail "BACKUP_DIRECTORY $BACKUP_DIRECTORY is not a writable directory (is the backup volume mounted?)"
+
+  step=check-run
+  [ ! -e "$run_dir/manifest.json" ] ||
+    fail "backup $backup_id is already complete at $run_dir/manifest.json; refusing to overwrite it"
+  mkdir -p -- "$run_dir" 2>"$errors" || fail "cannot create $run_dir: $(one_line "$errors")"
+
+  step=upload-dump
+  copy_into_store "$dump_path" "$run_dir/$dump_file"
+
+  step=verify-dump
+  verify_stored_file "$run_dir/$dump_file" "$size_bytes"
+
+  step=upload-manifest
+  copy_into_store "$manifest_path" "$run_dir/manifest.json"
+
+  step=verify-manifest
+  verify_stored_file "$run_dir/manifest.json" "$manifest_size"
+  location="$run_dir/"
+}
+
+location=
+if [ "$BACKUP_STORE" = s3 ]; then
+  upload_s3
+else
+  upload_directory
+fi
+rm -f -- "$errors"
+printf '%s: backup %s complete at %s (%s %s bytes, sha256 %s; manifest.json)\n' \
+  "$SCRIPT" "$backup_id" "$location" "$dump_file" "$size_bytes" "$sha256"
