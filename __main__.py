@@ -22,6 +22,7 @@ from components.namespaces import Namespaces, NamespacesArgs
 from components.network_policies import IngressController, NetworkPolicies, NetworkPoliciesArgs, PublishedService
 from components.postgres import Archive, Postgres, PostgresArgs
 from components.provider import kubernetes_options, kubernetes_provider
+from components.redis import Redis, RedisArgs
 from components.secrets import DATABASE_SECRET, RegistryCredentials, Secrets, SecretsArgs, SmtpCredentials
 from components.workloads import AppWorkloads, AppWorkloadsArgs, selector_labels
 from stacks.profiles import Environment
@@ -164,6 +165,21 @@ postgres = Postgres(
     ),
     # The owner Secret must exist before the operator bootstraps the database from it.
     pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[secrets])),
+)
+
+redis = Redis(
+    "redis",
+    RedisArgs(
+        namespace=namespaces.app,
+        stack=settings.stack,
+        settings=settings.data.redis,
+        cache_password=secrets.app_env["REDIS_CACHE_PASSWORD"],
+        broker_password=secrets.app_env["REDIS_BROKER_PASSWORD"],
+        storage_class=settings.data.storage_class,
+        labels=labels,
+        waits_for=[secrets],
+    ),
+    on_cluster,
 )
 
 backups = Backups(

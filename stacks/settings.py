@@ -24,6 +24,8 @@ from stacks.data import (
     BACKUP_JOB_RESOURCES,
     EXPORTER_RESOURCES,
     POOLER_RESOURCES,
+    PROXY_REPLICAS,
+    PROXY_RESOURCES,
     REDIS_CPU,
     SENTINEL_RESOURCES,
     AwsSettings,
@@ -700,7 +702,9 @@ def data_pods(data: DataSettings) -> list[tuple[str, int, tuple[Decimal, ...]]]:
         return tuple(a + b + c for a, b, c in zip(server, exporter, sentinel, strict=True))
 
     backup_job = tuple(2 * value for value in _pod(*BACKUP_JOB_RESOURCES))
+    proxies = [("redis proxies", 2 * PROXY_REPLICAS, _pod(*PROXY_RESOURCES))] if redis.replicas > 1 else []
     return [
+        *proxies,
         ("postgres", postgres.instances, _pod(postgres.cpu, postgres.cpu, postgres.memory, postgres.memory)),
         ("pooler", postgres.pooler_instances, _pod(*POOLER_RESOURCES)),
         ("redis cache", redis.replicas, redis_pod(data.redis.cache_memory)),

@@ -117,9 +117,11 @@ def test_the_app_reaches_its_data_servers_on_their_port_only(run_stack: RunStack
 def test_app_pods_carry_the_label_the_policies_select(run_stack: RunStack) -> None:
     """Every app pod template, including the migration Job's, has the app network role."""
     run = run_stack("production")
+    app_names = {"crm-web", "crm-worker", "crm-beat", "crm-frontend"}
     for kind in ("Deployment", "Job"):
         for document in run.kind(kind):
-            if kind == "Job" and not document["metadata"]["name"].startswith("crm-migrate-"):
+            name = document["metadata"]["name"]
+            if not (name in app_names or name.startswith("crm-migrate-")):
                 continue
             labels = document["spec"]["template"]["metadata"]["labels"]
             assert labels[endpoints.NETWORK_ROLE] == endpoints.APP_ROLE, document["metadata"]["name"]

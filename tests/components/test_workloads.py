@@ -29,6 +29,11 @@ ALLOWED_VOLUME_TYPES = {
 SERVICES = ("crm-web", "crm-worker", "crm-beat", "crm-frontend")
 
 
+def app_deployments(run: StackRun) -> list[dict[str, Any]]:
+    """The application's Deployments (the data layer has its own)."""
+    return [d for d in run.kind("Deployment") if d["metadata"]["name"] in SERVICES]
+
+
 def app_config_maps(run: StackRun) -> list[dict[str, Any]]:
     """The application's ConfigMap(s), named after their content."""
     return [c for c in run.kind("ConfigMap") if c["metadata"]["name"].startswith("crm-app-config-")]
@@ -262,7 +267,7 @@ def test_migrations_run_first_and_the_django_services_wait_for_them(run_stack: R
     assert container["image"] == web["spec"]["template"]["spec"]["containers"][0]["image"]
     assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
     assert job["spec"]["backoffLimit"] <= 1 and job["spec"]["activeDeadlineSeconds"] > 0
-    for document in run.kind("Deployment"):
+    for document in app_deployments(run):
         name = document["metadata"]["name"]
         assert job_resource.urn in run.resource("Deployment", name).dependencies, name
 
@@ -299,7 +304,7 @@ def test_the_pre_migration_hook_orders_the_job(run_stack: RunStack) -> None:
 def test_services_listen_where_their_containers_do(run_stack: RunStack) -> None:
     """web and frontend have ClusterIP Services selecting their pods on the named port; worker and beat have none."""
     run = run_stack("production")
-    services = {document["metadata"]["name"]: document for document in run.kind("Service")}
+    services = {d["metadata"]["name"]: d for d in run.kind("Service") if d["metadata"]["name"] in SERVICES}
     assert set(services) == {"crm-web", "crm-frontend"}
     for name, service in services.items():
         deployment = run.named("Deployment", name)
@@ -348,7 +353,7 @@ def test_service_overrides_reach_the_deployment(run_stack: RunStack) -> None:
 def test_images_are_pinned_and_pulled_with_the_registry_secret(run_stack: RunStack) -> None:
     """Every container image has a tag that is not latest; the app's pods use the registry pull secret when set."""
     for path, spec in pod_templates(run_stack("production")):
-        if spec.get("serviceAccountName", "").startswith("crm-") and spec["serviceAccountName"] != "crm-backup":
+        if spec.get("serviceAccountName") in SERVICES:
             assert spec["imagePullSecrets"] == [{"name": "crm-registry"}], path
         for container in spec["containers"]:
             tag = container["image"].rsplit(":", 1)[-1]

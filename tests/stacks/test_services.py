@@ -336,7 +336,7 @@ INVALID: list[tuple[str, str, dict[str, str], str, str]] = [
         "staging",
         {"quotaCpuRequests": "2", "quotaCpuLimits": "2"},
         "quotaCpuLimits",
-        "below the 14.4 CPU the services need at maximum scale",
+        "below the 16.4 CPU the services need at maximum scale",
     ),
     (
         "quota-pods-too-few-at-peak",
