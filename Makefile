@@ -36,8 +36,9 @@ lint: venv ## ruff and mypy (the tests run them too)
 docs: venv ## regenerate Pulumi.yaml and the README configuration reference from stacks/schema.py
 	$(PY) -m stacks.reference
 
-bench: venv ## benchmark the render of every stack into docs/PERFORMANCE.md
+bench: venv ## benchmark the render and the backup pipeline into docs/PERFORMANCE.md
 	$(PY) -m offline.bench --output docs/PERFORMANCE.md
+	$(PY) -m offline.bench_backups >> docs/PERFORMANCE.md
 
 lock: venv ## re-lock constraints.txt after changing requirements*.txt
 	rm -rf .lock-venv && "$(PYTHON)" -m venv .lock-venv

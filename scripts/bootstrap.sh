@@ -11,8 +11,8 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 
 # OS packages the tests use. Checked one by one: a present package costs nothing.
 # Real servers for the data-layer tests: PostgreSQL 15 (initdb, pg_ctl, pg_dump, pg_restore)
-# and redis-server 7; CI must run those tests, not skip them.
-apt_packages=(postgresql redis-server)
+# redis-server 7 and haproxy (the Redis proxies); CI must run those tests, not skip them.
+apt_packages=(postgresql redis-server haproxy)
 
 need_apt() {
   if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
