@@ -25,7 +25,9 @@ from components.namespaces import namespace_labels
 from stacks import quantities
 from stacks.data import POOLER_RESOURCES, PostgresSettings
 
-OPERATOR_CHART = ChartSource(name="cloudnative-pg", version="0.29.0", repository="https://cloudnative-pg.github.io/charts")
+OPERATOR_CHART = ChartSource(
+    name="cloudnative-pg", version="0.29.0", repository="https://cloudnative-pg.github.io/charts"
+)
 BARMAN_PLUGIN_CHART = ChartSource(
     name="plugin-barman-cloud", version="0.7.0", repository="https://cloudnative-pg.github.io/charts"
 )
@@ -385,4 +387,3 @@ class Postgres(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, operator, *args.cert_manager]),
         )
         return [operator, plugin]
-
