@@ -38,7 +38,7 @@ docs: venv ## regenerate Pulumi.yaml and the README configuration reference from
 
 bench: venv ## benchmark the render and the backup pipeline into docs/PERFORMANCE.md
 	$(PY) -m offline.bench --output docs/PERFORMANCE.md
-	$(PY) -m offline.bench_backups >> docs/PERFORMANCE.md
+	{ echo; $(PY) -m offline.bench_backups; } >> docs/PERFORMANCE.md
 
 lock: venv ## re-lock constraints.txt after changing requirements*.txt
 	rm -rf .lock-venv && "$(PYTHON)" -m venv .lock-venv
