@@ -6,7 +6,7 @@ from), so a reviewer sees what a change does to staging and production in one ta
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from offline.stack_config import StackConfigError, load_stack_config
@@ -54,6 +54,25 @@ def sizes_table(project_dir: Path, current: str, stacks: Sequence[str] = COMPARE
             settings = resolved[stack]
             cells.append(settings if isinstance(settings, str) else _service_cell(settings.app.service(role)))
         lines.append(f"| {role.value} | " + " | ".join(cells) + " |")
+    data_rows: dict[str, Callable[[Settings], str]] = {
+        "postgres": lambda settings: (
+            f"{settings.data.postgres.instances} x {settings.data.postgres.cpu}/{settings.data.postgres.memory}, "
+            f"{settings.data.postgres.storage} + WAL {settings.data.postgres.wal_storage}; "
+            f"pooler x {settings.data.postgres.pooler_instances}"
+        ),
+        "redis": lambda settings: (
+            f"{settings.data.redis.replicas} per role"
+            + (" (Sentinel + HAProxy)" if settings.data.redis.replicas > 1 else "")
+            + f"; cache {settings.data.redis.cache_memory}, broker {settings.data.redis.broker_memory}"
+            + f" + {settings.data.redis.broker_storage}"
+        ),
+        "backups": lambda settings: (
+            f"{settings.data.backups.schedule} to " + ("S3" if settings.data.aws else "a volume")
+        ),
+    }
+    for label, describe in data_rows.items():
+        cells = [value if isinstance(value, str) else describe(value) for value in (resolved[s] for s in columns)]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     peaks, quotas = [], []
     for stack in columns:
         settings = resolved[stack]
@@ -61,7 +80,7 @@ def sizes_table(project_dir: Path, current: str, stacks: Sequence[str] = COMPARE
             peaks.append("—")
             quotas.append("—")
             continue
-        peak = peak_usage(settings.app)
+        peak = peak_usage(settings.app, settings.data)
         peaks.append(
             f"{peak.pods} pods, CPU {peak.cpu_requests / 1000:.2f}/{peak.cpu_limits / 1000:.2f}, "
             f"memory {peak.memory_requests / 2**30:.2f}/{peak.memory_limits / 2**30:.2f} Gi"
@@ -71,6 +90,8 @@ def sizes_table(project_dir: Path, current: str, stacks: Sequence[str] = COMPARE
             f"{quota.pods} pods, CPU {quota.cpu_requests}/{quota.cpu_limits}, "
             f"memory {quota.memory_requests}/{quota.memory_limits}"
         )
-    lines.append("| peak (max scale + rollout surge + migration; requests/limits) | " + " | ".join(peaks) + " |")
+    lines.append(
+        "| peak (max scale + rollout surge + migration + data layer; requests/limits) | " + " | ".join(peaks) + " |"
+    )
     lines.append("| namespace quota (requests/limits) | " + " | ".join(quotas) + " |")
     return lines
