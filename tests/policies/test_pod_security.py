@@ -1,0 +1,504 @@
+"""Pod Security Standards checks: a restricted template passes in every kind; each control catches its own breach."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from policies.pod_security import (
+    CONTROLS,
+    POD_SPEC_PATHS,
+    READ_ONLY_ROOT_FILESYSTEM,
+    Violation,
+    check_read_only_root,
+    check_restricted,
+    pod_metadata_of,
+    pod_spec_of,
+)
+from tests.conftest import STACKS, RunStack
+
+POD_BEARING_KINDS = tuple(POD_SPEC_PATHS)
+
+TEMPLATE_PREFIXES = {kind: "spec.template." for kind in POD_BEARING_KINDS} | {
+    "Pod": "",
+    "CronJob": "spec.jobTemplate.spec.template.",
+}
+"""What each kind puts before a pod template's own `metadata`/`spec` paths."""
+
+DELETE = object()
+"""An edit value meaning: remove the field."""
+
+ALL_CONTAINERS = ("initContainers[migrate]", "containers[web]", "containers[sidecar]", "ephemeralContainers[debugger]")
+
+
+def restricted_container(name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "image": "ghcr.io/acme/crm-backend:2.4.1",
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "privileged": False,
+            "readOnlyRootFilesystem": True,
+            "procMount": "Default",
+        },
+    }
+
+
+def restricted_template() -> dict[str, Any]:
+    """A pod template meeting the restricted profile while using every allowed value it can."""
+    migrate, web, sidecar, debugger = (restricted_container(name) for name in ("migrate", "web", "sidecar", "debugger"))
+    web["ports"] = [{"name": "http", "containerPort": 8000, "hostPort": 0}]
+    web["securityContext"] |= {
+        "runAsNonRoot": True,
+        "runAsUser": 10001,
+        "seccompProfile": {"type": "RuntimeDefault"},
+        "capabilities": {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]},
+        "seLinuxOptions": {"type": "container_t", "level": "s0:c1,c2"},
+        "appArmorProfile": {"type": "RuntimeDefault"},
+    }
+    web["livenessProbe"] = {"httpGet": {"path": "/healthz", "port": 8000}}
+    web["readinessProbe"] = {"tcpSocket": {"port": 8000}}
+    web["startupProbe"] = {"exec": {"command": ["true"]}}
+    web["lifecycle"] = {"preStop": {"httpGet": {"path": "/drain", "port": 8000}}}
+    sidecar["securityContext"]["seccompProfile"] = {"type": "Localhost", "localhostProfile": "profiles/sidecar.json"}
+    return {
+        "metadata": {
+            "labels": {"app.kubernetes.io/name": "crm-web"},
+            "annotations": {
+                "container.apparmor.security.beta.kubernetes.io/web": "runtime/default",
+                "container.apparmor.security.beta.kubernetes.io/sidecar": "localhost/crm-sidecar",
+            },
+        },
+        "spec": {
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": 10001,
+                "runAsGroup": 10001,
+                "seccompProfile": {"type": "RuntimeDefault"},
+                "appArmorProfile": {"type": "Localhost", "localhostProfile": "crm"},
+                "seLinuxOptions": {"type": "container_init_t"},
+                "sysctls": [{"name": "net.ipv4.tcp_keepalive_time", "value": "60"}],
+            },
+            "initContainers": [migrate],
+            "containers": [web, sidecar],
+            "ephemeralContainers": [debugger],
+            "volumes": [
+                {"name": "tmp", "emptyDir": {}},
+                {"name": "config", "configMap": {"name": "crm-app-config"}},
+                {"name": "token", "projected": {"sources": [{"serviceAccountToken": {"path": "token"}}]}},
+                {"name": "data", "persistentVolumeClaim": {"claimName": "crm-data"}},
+                {"name": "scratch", "ephemeral": {"volumeClaimTemplate": {"spec": {}}}},
+            ],
+        },
+    }
+
+
+def render(kind: str, template: dict[str, Any]) -> dict[str, Any]:
+    """The template wrapped as `kind` the way its API shapes it."""
+    metadata = {"name": "crm-web", "namespace": "crm"}
+    if kind == "Pod":
+        return {"apiVersion": "v1", "kind": kind, "metadata": metadata | template["metadata"], "spec": template["spec"]}
+    if kind == "CronJob":
+        spec: dict[str, Any] = {"schedule": "0 3 * * *", "jobTemplate": {"spec": {"template": template}}}
+    else:
+        spec = {"selector": {"matchLabels": template["metadata"]["labels"]}, "template": template}
+    return {"kind": kind, "metadata": metadata, "spec": spec}
+
+
+_PATH_TOKEN = re.compile(r"([^.\[\]]+)|\[([^\]]+)\]")
+
+
+def edit(template: dict[str, Any], path: str, value: object) -> None:
+    """Set (or with DELETE remove) a field; `[x]` is a dict key, or a list item by name, added if missing."""
+    tokens = [field or f"[{item}]" for field, item in _PATH_TOKEN.findall(path)]
+    current: Any = template
+    for position, token in enumerate(tokens):
+        last = position == len(tokens) - 1
+        next_is_item = not last and tokens[position + 1].startswith("[")
+        if token.startswith("[") and isinstance(current, list):
+            name = token[1:-1]
+            matches = [item for item in current if item.get("name") == name]
+            if not matches:
+                current.append({"name": name})
+                matches = current[-1:]
+            current = matches[0]
+            continue
+        key = token.strip("[]")
+        if last:
+            if value is DELETE:
+                current.pop(key, None)
+            else:
+                current[key] = value
+        else:
+            current = current.setdefault(key, [] if next_is_item and key not in {"annotations"} else {})
+
+
+def variant(*edits: tuple[str, object]) -> dict[str, Any]:
+    template = restricted_template()
+    for path, value in edits:
+        edit(template, path, value)
+    return template
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    edits: tuple[tuple[str, object], ...]
+    expected: frozenset[tuple[str, str]]
+    """(control, path relative to the pod template)."""
+
+
+def case(case_id: str, edits: list[tuple[str, object]], expected: list[tuple[str, str]]) -> Case:
+    return Case(case_id, tuple(edits), frozenset(expected))
+
+
+APPARMOR_WEB = "metadata.annotations[container.apparmor.security.beta.kubernetes.io/web]"
+POD_CONTEXT = "spec.securityContext"
+
+
+def container_context(container: str) -> str:
+    return f"spec.{container}.securityContext"
+
+
+NON_COMPLIANT = [
+    case(
+        "B1-pod-hostProcess",
+        [(f"{POD_CONTEXT}.windowsOptions.hostProcess", True)],
+        [("B1", f"{POD_CONTEXT}.windowsOptions.hostProcess")],
+    ),
+    case(
+        "B1-ephemeral-hostProcess",
+        [(f"{container_context('ephemeralContainers[debugger]')}.windowsOptions.hostProcess", True)],
+        [("B1", f"{container_context('ephemeralContainers[debugger]')}.windowsOptions.hostProcess")],
+    ),
+    case("B2-hostNetwork", [("spec.hostNetwork", True)], [("B2", "spec.hostNetwork")]),
+    case("B2-hostPID", [("spec.hostPID", True)], [("B2", "spec.hostPID")]),
+    case("B2-hostIPC", [("spec.hostIPC", True)], [("B2", "spec.hostIPC")]),
+    case(
+        "B3-init-privileged",
+        [(f"{container_context('initContainers[migrate]')}.privileged", True)],
+        [("B3", f"{container_context('initContainers[migrate]')}.privileged")],
+    ),
+    case(
+        "B4-and-R6-add-SYS_ADMIN",
+        [(f"{container_context('containers[web]')}.capabilities.add", ["SYS_ADMIN"])],
+        [
+            ("B4", f"{container_context('containers[web]')}.capabilities.add"),
+            ("R6", f"{container_context('containers[web]')}.capabilities.add"),
+        ],
+    ),
+    case(
+        "B5-and-R1-hostPath",
+        [("spec.volumes[host].hostPath", {"path": "/var/run"})],
+        [("B5", "spec.volumes[host].hostPath"), ("R1", "spec.volumes[host].hostPath")],
+    ),
+    case(
+        "B6-hostPort",
+        [("spec.containers[web].ports[http].hostPort", 8080)],
+        [("B6", "spec.containers[web].ports[http].hostPort")],
+    ),
+    case(
+        "B7-probe-httpGet-host",
+        [("spec.containers[web].livenessProbe.httpGet.host", "10.0.0.1")],
+        [("B7", "spec.containers[web].livenessProbe.httpGet.host")],
+    ),
+    case(
+        "B7-probe-tcpSocket-host",
+        [("spec.containers[web].readinessProbe.tcpSocket.host", "metadata.google.internal")],
+        [("B7", "spec.containers[web].readinessProbe.tcpSocket.host")],
+    ),
+    case(
+        "B7-lifecycle-host",
+        [("spec.containers[sidecar].lifecycle.postStart.tcpSocket", {"port": 80, "host": "10.0.0.1"})],
+        [("B7", "spec.containers[sidecar].lifecycle.postStart.tcpSocket.host")],
+    ),
+    case("B8-annotation-unconfined", [(APPARMOR_WEB, "unconfined")], [("B8", APPARMOR_WEB)]),
+    case(
+        "B8-pod-appArmorProfile",
+        [(f"{POD_CONTEXT}.appArmorProfile", {"type": "Unconfined"})],
+        [("B8", f"{POD_CONTEXT}.appArmorProfile.type")],
+    ),
+    case(
+        "B8-ephemeral-appArmorProfile",
+        [(f"{container_context('ephemeralContainers[debugger]')}.appArmorProfile", {"type": "Unconfined"})],
+        [("B8", f"{container_context('ephemeralContainers[debugger]')}.appArmorProfile.type")],
+    ),
+    case(
+        "B9-pod-type",
+        [(f"{POD_CONTEXT}.seLinuxOptions.type", "spc_t")],
+        [("B9", f"{POD_CONTEXT}.seLinuxOptions.type")],
+    ),
+    case(
+        "B9-init-user",
+        [(f"{container_context('initContainers[migrate]')}.seLinuxOptions", {"user": "system_u"})],
+        [("B9", f"{container_context('initContainers[migrate]')}.seLinuxOptions.user")],
+    ),
+    case(
+        "B9-container-role",
+        [(f"{container_context('containers[web]')}.seLinuxOptions.role", "sysadm_r")],
+        [("B9", f"{container_context('containers[web]')}.seLinuxOptions.role")],
+    ),
+    case(
+        "B10-and-R7-procMount",
+        [(f"{container_context('containers[sidecar]')}.procMount", "Unmasked")],
+        [
+            ("B10", f"{container_context('containers[sidecar]')}.procMount"),
+            ("R7", f"{container_context('containers[sidecar]')}.procMount"),
+        ],
+    ),
+    case(
+        "B11-and-R5-pod-unconfined",
+        [(f"{POD_CONTEXT}.seccompProfile.type", "Unconfined")],
+        # The pod level no longer covers the containers that set no profile of their own.
+        [
+            ("B11", f"{POD_CONTEXT}.seccompProfile.type"),
+            ("R5", f"{POD_CONTEXT}.seccompProfile.type"),
+            ("R5", f"{container_context('initContainers[migrate]')}.seccompProfile.type"),
+            ("R5", f"{container_context('ephemeralContainers[debugger]')}.seccompProfile.type"),
+        ],
+    ),
+    case(
+        "B11-and-R5-ephemeral-unconfined",
+        [(f"{container_context('ephemeralContainers[debugger]')}.seccompProfile", {"type": "Unconfined"})],
+        [
+            ("B11", f"{container_context('ephemeralContainers[debugger]')}.seccompProfile.type"),
+            ("R5", f"{container_context('ephemeralContainers[debugger]')}.seccompProfile.type"),
+        ],
+    ),
+    case(
+        "B12-unsafe-sysctl",
+        [(f"{POD_CONTEXT}.sysctls[kernel.msgmax].value", "65536")],
+        [("B12", f"{POD_CONTEXT}.sysctls[kernel.msgmax]")],
+    ),
+    case(
+        "R1-nfs-volume",
+        [("spec.volumes[shared].nfs", {"server": "nfs", "path": "/"})],
+        [("R1", "spec.volumes[shared].nfs")],
+    ),
+    case(
+        "R2-ephemeral-unset",
+        [(f"{container_context('ephemeralContainers[debugger]')}.allowPrivilegeEscalation", DELETE)],
+        [("R2", f"{container_context('ephemeralContainers[debugger]')}.allowPrivilegeEscalation")],
+    ),
+    case(
+        "R2-init-true",
+        [(f"{container_context('initContainers[migrate]')}.allowPrivilegeEscalation", True)],
+        [("R2", f"{container_context('initContainers[migrate]')}.allowPrivilegeEscalation")],
+    ),
+    case(
+        "R3-container-overrides-pod-true",
+        [(f"{container_context('containers[web]')}.runAsNonRoot", False)],
+        [("R3", f"{container_context('containers[web]')}.runAsNonRoot")],
+    ),
+    case(
+        "R3-missing-everywhere",
+        [(f"{POD_CONTEXT}.runAsNonRoot", DELETE), (f"{container_context('containers[web]')}.runAsNonRoot", DELETE)],
+        [("R3", f"{container_context(container)}.runAsNonRoot") for container in ALL_CONTAINERS],
+    ),
+    case(
+        "R3-pod-false",
+        [(f"{POD_CONTEXT}.runAsNonRoot", False)],
+        # web still says true; the others fall back to the pod's false.
+        [("R3", f"{POD_CONTEXT}.runAsNonRoot")]
+        + [
+            ("R3", f"{container_context(container)}.runAsNonRoot")
+            for container in ALL_CONTAINERS
+            if "web" not in container
+        ],
+    ),
+    case("R4-pod-root", [(f"{POD_CONTEXT}.runAsUser", 0)], [("R4", f"{POD_CONTEXT}.runAsUser")]),
+    case(
+        "R4-init-root",
+        [(f"{container_context('initContainers[migrate]')}.runAsUser", 0)],
+        [("R4", f"{container_context('initContainers[migrate]')}.runAsUser")],
+    ),
+    case(
+        "R5-no-pod-profile",
+        [(f"{POD_CONTEXT}.seccompProfile", DELETE)],
+        [
+            ("R5", f"{container_context('initContainers[migrate]')}.seccompProfile.type"),
+            ("R5", f"{container_context('ephemeralContainers[debugger]')}.seccompProfile.type"),
+        ],
+    ),
+    case(
+        "R6-drop-missing",
+        [(f"{container_context('containers[sidecar]')}.capabilities", DELETE)],
+        [("R6", f"{container_context('containers[sidecar]')}.capabilities.drop")],
+    ),
+    case(
+        "R6-drop-without-ALL",
+        [(f"{container_context('ephemeralContainers[debugger]')}.capabilities.drop", ["NET_RAW"])],
+        [("R6", f"{container_context('ephemeralContainers[debugger]')}.capabilities.drop")],
+    ),
+    case(
+        "R6-add-baseline-capability",
+        [(f"{container_context('initContainers[migrate]')}.capabilities.add", ["CHOWN"])],
+        [("R6", f"{container_context('initContainers[migrate]')}.capabilities.add")],
+    ),
+]
+
+COMPLIANT = [
+    case(
+        "seccomp-RuntimeDefault-only-at-pod-level",
+        [
+            (f"{container_context('containers[web]')}.seccompProfile", DELETE),
+            (f"{container_context('containers[sidecar]')}.seccompProfile", DELETE),
+        ],
+        [],
+    ),
+    case(
+        "seccomp-on-every-container-and-none-at-pod-level",
+        [(f"{POD_CONTEXT}.seccompProfile", DELETE)]
+        + [
+            (f"{container_context(container)}.seccompProfile", {"type": "RuntimeDefault"})
+            for container in ALL_CONTAINERS
+        ],
+        [],
+    ),
+    case(
+        "runAsNonRoot-on-every-container-and-none-at-pod-level",
+        [(f"{POD_CONTEXT}.runAsNonRoot", DELETE)]
+        + [(f"{container_context(container)}.runAsNonRoot", True) for container in ALL_CONTAINERS],
+        [],
+    ),
+    case(
+        "windows-pod-exempt-from-R2-R5-R6",
+        [
+            ("spec.os", {"name": "windows"}),
+            (f"{POD_CONTEXT}.seccompProfile", DELETE),
+            (f"{container_context('containers[web]')}.seccompProfile", DELETE),
+            (f"{container_context('containers[sidecar]')}.seccompProfile", DELETE),
+            (f"{container_context('containers[web]')}.allowPrivilegeEscalation", DELETE),
+            (f"{container_context('containers[sidecar]')}.capabilities", DELETE),
+        ],
+        [],
+    ),
+]
+
+
+def test_user_namespace_relaxes_run_as_checks_and_baseline_proc_mount_only() -> None:
+    """With hostUsers false, root UIDs and runAsNonRoot false pass, and Unmasked procMount breaks only R7."""
+    template = variant(
+        ("spec.hostUsers", False),
+        (f"{POD_CONTEXT}.runAsNonRoot", False),
+        (f"{POD_CONTEXT}.runAsUser", 0),
+        (f"{container_context('containers[web]')}.runAsUser", 0),
+        (f"{container_context('containers[sidecar]')}.procMount", "Unmasked"),
+    )
+    assert found(check_restricted(render("Pod", template))) == [
+        ("R7", "spec.containers[sidecar].securityContext.procMount")
+    ]
+
+
+def found(violations: list[Violation]) -> list[tuple[str, str]]:
+    return sorted((violation.control, violation.path) for violation in violations)
+
+
+def expected_for(kind: str, expected: frozenset[tuple[str, str]]) -> list[tuple[str, str]]:
+    return sorted((control, TEMPLATE_PREFIXES[kind] + path) for control, path in expected)
+
+
+@pytest.mark.parametrize("kind", POD_BEARING_KINDS)
+def test_restricted_template_has_no_violations_in_every_kind(kind: str) -> None:
+    """A fully restricted pod template passes both checks whichever kind carries it."""
+    obj = render(kind, restricted_template())
+    assert check_restricted(obj) == []
+    assert check_read_only_root(obj) == []
+
+
+@pytest.mark.parametrize("kind", POD_BEARING_KINDS)
+@pytest.mark.parametrize("breach", NON_COMPLIANT, ids=lambda breach: breach.id)
+def test_each_breach_reports_exactly_its_controls(breach: Case, kind: str) -> None:
+    """A single breach yields exactly its controls' violations, at paths under the kind's pod template."""
+    obj = render(kind, variant(*breach.edits))
+    assert found(check_restricted(obj)) == expected_for(kind, breach.expected)
+
+
+@pytest.mark.parametrize("allowed", COMPLIANT, ids=lambda allowed: allowed.id)
+def test_precedence_that_satisfies_the_profile_passes(allowed: Case) -> None:
+    """Pod-level versus container-level settings that the standard accepts give no violation."""
+    assert check_restricted(render("Deployment", variant(*allowed.edits))) == []
+
+
+def test_every_control_has_a_breach_case() -> None:
+    """The breach cases between them exercise every control check_restricted knows."""
+    covered = {control for breach in NON_COMPLIANT for control, _ in breach.expected}
+    assert covered == set(CONTROLS)
+
+
+def test_container_overriding_pod_run_as_non_root_is_reported_at_that_container() -> None:
+    """runAsNonRoot true at pod level and false on one container flags only that container, with R3."""
+    template = variant((f"{container_context('containers[sidecar]')}.runAsNonRoot", False))
+    assert found(check_restricted(render("Deployment", template))) == [
+        ("R3", "spec.template.spec.containers[sidecar].securityContext.runAsNonRoot")
+    ]
+
+
+def test_cron_job_paths_run_through_the_job_template() -> None:
+    """A CronJob's violations are reported under spec.jobTemplate.spec.template.spec."""
+    template = variant((f"{container_context('containers[web]')}.privileged", True), (APPARMOR_WEB, "unconfined"))
+    assert found(check_restricted(render("CronJob", template))) == [
+        ("B3", "spec.jobTemplate.spec.template.spec.containers[web].securityContext.privileged"),
+        (
+            "B8",
+            "spec.jobTemplate.spec.template.metadata.annotations[container.apparmor.security.beta.kubernetes.io/web]",
+        ),
+    ]
+
+
+def test_message_names_field_value_and_what_is_allowed() -> None:
+    """A violation's message says which field, the value found, and what would be allowed."""
+    template = variant((f"{container_context('containers[web]')}.privileged", True))
+    [violation] = check_restricted(render("Pod", template))
+    assert violation == Violation(
+        "B3",
+        "spec.containers[web].securityContext.privileged",
+        "securityContext.privileged is true; allowed: false or unset",
+    )
+
+
+def test_pod_spec_and_metadata_come_from_the_template() -> None:
+    """pod_spec_of and pod_metadata_of find a CronJob's template spec and template metadata."""
+    template = restricted_template()
+    obj = render("CronJob", template)
+    assert pod_spec_of(obj) == template["spec"]
+    assert pod_metadata_of(obj) == template["metadata"]
+
+
+@pytest.mark.parametrize("kind", ["ConfigMap", "Service", "PodTemplate"])
+def test_objects_without_a_pod_spec_are_not_checked(kind: str) -> None:
+    """Kinds that run no pods have no pod spec and no violations."""
+    obj = {"kind": kind, "metadata": {"name": "crm"}, "spec": {"containers": [{"name": "web", "privileged": True}]}}
+    assert pod_spec_of(obj) is None
+    assert pod_metadata_of(obj) is None
+    assert check_restricted(obj) == []
+    assert check_read_only_root(obj) == []
+
+
+@pytest.mark.parametrize(
+    ("container", "value"),
+    [("initContainers[migrate]", False), ("ephemeralContainers[debugger]", DELETE)],
+)
+def test_writable_root_filesystem_is_reported(container: str, value: object) -> None:
+    """A container whose readOnlyRootFilesystem is false or unset breaks the platform rule, and only that one."""
+    template = variant((f"{container_context(container)}.readOnlyRootFilesystem", value))
+    assert found(check_read_only_root(render("StatefulSet", template))) == [
+        (READ_ONLY_ROOT_FILESYSTEM, f"spec.template.{container_context(container)}.readOnlyRootFilesystem")
+    ]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_rendered_pod_templates_meet_the_restricted_profile(run_stack: RunStack, stack: str) -> None:
+    """Every pod-bearing object a stack renders passes the restricted profile and the read-only-root rule."""
+    pod_bearing = [obj.document for obj in run_stack(stack).objects if pod_spec_of(obj.document) is not None]
+    assert pod_bearing, f"{stack} renders no pod-bearing objects"
+    violations = {
+        f"{document['kind']}/{document['metadata']['name']}": check_restricted(document)
+        + check_read_only_root(document)
+        for document in pod_bearing
+    }
+    assert {name: listed for name, listed in violations.items() if listed} == {}
