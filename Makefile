@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv render test lint docs bench lock preview up clean
+.PHONY: help venv render check test lint docs bench lock preview up clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -22,6 +22,9 @@ venv: $(INSTALLED) ## create ./venv with the pinned requirements (and OS package
 
 render: venv ## run the program offline for STACK into build/STACK/ (no CLI, cluster or cloud)
 	@$(PY) -m offline render --stack $(STACK)
+
+check: venv ## run the policy pack offline over STACK (levels from policies/config/); exit 1 on a mandatory violation
+	@$(PY) -m policies.offline --stack $(STACK)
 
 test: venv ## run every test; fails when pytest collects nothing
 	@$(PY) -m pytest $(PYTEST_ARGS); status=$$?; \

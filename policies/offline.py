@@ -1,0 +1,241 @@
+"""Run the policy pack's checks offline: over a stack run under mocks, or over a directory of manifests.
+
+    python -m policies.offline --stack staging [--json]
+    python -m policies.offline --manifests build/staging/manifests [--json]
+
+With --stack the stack's levels come from `policies/config/<stack>.json` (review.json for pr-<number>),
+the file `pulumi preview --policy-pack-config` takes; with --manifests every policy runs at the pack's
+own level unless --policy-config names a file. Prints the violations grouped by object, then
+`N mandatory, M advisory` (or one JSON document with --json).
+
+Exit status: 0 no mandatory violation; 1 at least one; 2 unusable input (unknown stack, missing
+directory, unreadable or invalid YAML, bad policy config), with one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from policies.registry import (
+    POLICIES,
+    EnforcementLevel,
+    PolicyConfigError,
+    config_path_for_stack,
+    default_levels,
+    load_policy_config,
+    pulumi_type_of,
+)
+
+EXIT_MANDATORY_VIOLATION = 1
+EXIT_UNUSABLE_INPUT = 2
+MANIFEST_SUFFIXES = (".yaml", ".yml")
+
+
+class UnusableInputError(Exception):
+    """The stack, directory or a file cannot be checked; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Subject:
+    """One Kubernetes object to check and where it came from."""
+
+    document: dict[str, Any]
+    pulumi_type: str
+    origin: str
+    """The Pulumi resource name (--stack) or the manifest file and document number (--manifests)."""
+
+    @property
+    def label(self) -> str:
+        """`<kind> <namespace>/<name>`, or `<kind> <name>` for cluster-scoped objects."""
+        metadata = self.document.get("metadata")
+        metadata = metadata if isinstance(metadata, dict) else {}
+        name = str(metadata.get("name") or "<unnamed>")
+        namespace = metadata.get("namespace")
+        kind = str(self.document.get("kind", ""))
+        return f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One violation of one policy by one object, at the level the stack enforces it."""
+
+    resource: str
+    pulumi_type: str
+    origin: str
+    policy: str
+    enforcement: EnforcementLevel
+    severity: str
+    control: str
+    path: str
+    message: str
+
+
+def stack_subjects(stack: str) -> list[Subject]:
+    """Every Kubernetes object the program declares for `stack`, run under mocks as `python -m offline` does."""
+    # Imported here: running the program pulls in pulumi and the components, which --manifests never needs.
+    from offline.program import PROJECT_DIR, run_program
+    from offline.render import kubernetes_objects
+    from offline.stack_config import StackConfigError, load_stack_config
+
+    try:
+        config = load_stack_config(PROJECT_DIR, stack)
+    except StackConfigError as error:
+        raise UnusableInputError(str(error)) from None
+    recording = run_program(config)
+    return [
+        Subject(document=obj.document, pulumi_type=obj.resource.type, origin=obj.resource.name)
+        for obj in kubernetes_objects(recording)
+    ]
+
+
+def _yaml_error(path: Path, error: yaml.YAMLError) -> UnusableInputError:
+    """Where the YAML is broken, without quoting it: a manifest may hold a secret."""
+    mark = getattr(error, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return UnusableInputError(f"{path} is not valid YAML{where}")
+
+
+def _manifest_documents(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise UnusableInputError(f"cannot read {path}: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise UnusableInputError(f"cannot read {path}: not UTF-8 text") from None
+    try:
+        documents = list(yaml.safe_load_all(text))
+    except yaml.YAMLError as error:
+        raise _yaml_error(path, error) from None
+    for number, document in enumerate(documents, start=1):
+        if document is None:
+            continue
+        if not isinstance(document, dict):
+            raise UnusableInputError(f"{path}: document {number} is not a mapping (a Kubernetes object)")
+        items = document.get("items")
+        if str(document.get("kind", "")).endswith("List") and isinstance(items, list):
+            for item in items:
+                if isinstance(item, dict):
+                    yield number, item
+            continue
+        yield number, document
+
+
+def manifest_subjects(directory: Path) -> list[Subject]:
+    """Every object in every *.yaml/*.yml file under `directory`, multi-document files included."""
+    if not directory.is_dir():
+        raise UnusableInputError(f"manifest directory {directory} does not exist or is not a directory")
+    subjects = []
+    files = sorted(path for path in directory.rglob("*") if path.suffix in MANIFEST_SUFFIXES and path.is_file())
+    for path in files:
+        shown = path.relative_to(directory)
+        for number, document in _manifest_documents(path):
+            api_version, kind = document.get("apiVersion"), document.get("kind")
+            if not isinstance(api_version, str) or not isinstance(kind, str) or not api_version or not kind:
+                raise UnusableInputError(f"{path}: document {number} has no apiVersion and kind")
+            subjects.append(
+                Subject(document=document, pulumi_type=pulumi_type_of(api_version, kind), origin=f"{shown}#{number}")
+            )
+    return subjects
+
+
+def evaluate(subjects: list[Subject], levels: dict[str, EnforcementLevel]) -> list[Finding]:
+    """Every policy the levels do not disable, over every subject, in subject then registry order."""
+    findings: list[Finding] = []
+    for subject in subjects:
+        for spec in POLICIES:
+            level = levels[spec.name]
+            if level == "disabled":
+                continue
+            findings.extend(
+                Finding(
+                    resource=subject.label,
+                    pulumi_type=subject.pulumi_type,
+                    origin=subject.origin,
+                    policy=spec.name,
+                    enforcement=level,
+                    severity=spec.severity,
+                    control=violation.control,
+                    path=violation.path,
+                    message=violation.message,
+                )
+                for violation in spec.evaluate(subject.document)
+            )
+    return findings
+
+
+def counts(findings: list[Finding]) -> tuple[int, int]:
+    """(mandatory, advisory) violation counts."""
+    mandatory = sum(1 for finding in findings if finding.enforcement == "mandatory")
+    return mandatory, len(findings) - mandatory
+
+
+def text_report(findings: list[Finding]) -> str:
+    """Findings grouped by object, one line each, then the `N mandatory, M advisory` line."""
+    lines: list[str] = []
+    current: tuple[str, str, str] | None = None
+    for finding in findings:
+        group = (finding.resource, finding.pulumi_type, finding.origin)
+        if group != current:
+            current = group
+            lines.append(f"{finding.resource} ({finding.pulumi_type} {finding.origin})")
+        lines.append(f"  {finding.policy} [{finding.enforcement}] {finding.control} {finding.path}: {finding.message}")
+    mandatory, advisory = counts(findings)
+    lines.append(f"{mandatory} mandatory, {advisory} advisory")
+    return "\n".join(lines)
+
+
+def json_report(findings: list[Finding]) -> str:
+    """{"violations": [...], "mandatory": N, "advisory": M}."""
+    mandatory, advisory = counts(findings)
+    return json.dumps(
+        {"violations": [asdict(finding) for finding in findings], "mandatory": mandatory, "advisory": advisory},
+        indent=2,
+    )
+
+
+def _levels(arguments: argparse.Namespace) -> dict[str, EnforcementLevel]:
+    if arguments.policy_config is not None:
+        return load_policy_config(arguments.policy_config)
+    if arguments.stack is not None:
+        return load_policy_config(config_path_for_stack(arguments.stack))
+    return default_levels()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m policies.offline", description=__doc__.splitlines()[0])
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--stack", help="run the program for this stack under mocks and check its objects")
+    source.add_argument("--manifests", type=Path, help="check every *.yaml/*.yml under this directory")
+    parser.add_argument(
+        "--policy-config",
+        type=Path,
+        help="enforcement levels (--policy-pack-config format); default: policies/config/<stack>.json "
+        "with --stack, the pack's own levels with --manifests",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON document instead of text")
+    arguments = parser.parse_args(argv)
+
+    try:
+        # The stack is resolved first, so an unknown stack reports as such rather than as a missing config.
+        subjects = stack_subjects(arguments.stack) if arguments.stack else manifest_subjects(arguments.manifests)
+        levels = _levels(arguments)
+    except (UnusableInputError, PolicyConfigError) as error:
+        print(f"policies.offline: {error}", file=sys.stderr)
+        return EXIT_UNUSABLE_INPUT
+
+    findings = evaluate(subjects, levels)
+    print(json_report(findings) if arguments.json else text_report(findings))
+    mandatory, _ = counts(findings)
+    return EXIT_MANDATORY_VIOLATION if mandatory else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
