@@ -35,6 +35,9 @@ BACKUP_UPLOAD: Final = "backup-upload.sh"
 RESTORE_FETCH: Final = "restore-fetch.sh"
 RESTORE_VERIFY: Final = "restore-verify.sh"
 SCRIPTS: Final = (BACKUP_DUMP, BACKUP_UPLOAD, RESTORE_FETCH, RESTORE_VERIFY)
+"""The four scripts the containers run."""
+LIBRARY: Final = "backup-common.sh"
+"""Sourced by every script from its own directory: fail/require/one_line, the exit trap, aws_call."""
 
 POSTGRES_IMAGE_REPOSITORY: Final = "postgres"
 """Docker Official Image; pin a 16.x tag (or digest): the dump's pg_dump must not be older than the server."""
@@ -186,7 +189,7 @@ class Mount:
 
 
 SCRIPTS_MOUNT: Final = Mount(
-    "backup-scripts", "/opt/crm-backup", VolumeKind.CONFIG_MAP, "the four scripts (script_texts()), mounted read-only"
+    "backup-scripts", "/opt/crm-backup", VolumeKind.CONFIG_MAP, "the four scripts and their library (script_texts()), mounted read-only"
 )
 WORK_MOUNT: Final = Mount(
     "backup-work",
@@ -390,14 +393,14 @@ def verify_environment(
 @cache
 def script_text(script: str) -> str:
     """One script's text, as the ConfigMap carries it."""
-    if script not in SCRIPTS:
-        raise ValueError(f"{script!r} is not one of the backup scripts: {', '.join(SCRIPTS)}")
+    if script not in (*SCRIPTS, LIBRARY):
+        raise ValueError(f"{script!r} is not one of the backup scripts: {', '.join((*SCRIPTS, LIBRARY))}")
     return (SCRIPTS_DIR / script).read_text(encoding="utf-8")
 
 
 def script_texts() -> dict[str, str]:
-    """ConfigMap data: file name -> text of every script."""
-    return {script: script_text(script) for script in SCRIPTS}
+    """ConfigMap data: file name -> text of every script and of the library they source."""
+    return {script: script_text(script) for script in (*SCRIPTS, LIBRARY)}
 
 
 @cache

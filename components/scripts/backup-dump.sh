@@ -28,27 +28,9 @@
 set -euo pipefail
 
 readonly SCRIPT=backup-dump
-step=configuration
-reported=
-
-fail() {
-  reported=1
-  printf '%s: FAILED at %s: %s\n' "$SCRIPT" "$step" "$*" >&2
-  exit 1
-}
-
-on_exit() {
-  local status=$?
-  if [ "$status" -ne 0 ] && [ -z "$reported" ]; then
-    printf '%s: FAILED at %s: unexpected error (exit status %s)\n' "$SCRIPT" "$step" "$status" >&2
-  fi
-}
-trap on_exit EXIT
-trap 'exit 143' TERM INT
-
-require() {
-  [ -n "${!1:-}" ] || fail "environment variable $1 is not set: $2"
-}
+# The shared library: fail, require, one_line, read_manifest_field, aws_call, and the exit trap.
+# shellcheck source=backup-common.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/backup-common.sh"
 
 # Replace what would break a JSON string: backslash, double quote, control characters.
 json_string() {
@@ -57,10 +39,6 @@ json_string() {
   value=${value//\"/\\\"}
   value=${value//[$'\t\n\r']/ }
   printf '"%s"' "$value"
-}
-
-one_line() {
-  tr '\n' ' ' <"$1" | sed 's/  */ /g; s/^ //; s/ $//'
 }
 
 require PGHOST "the host of the database to back up"

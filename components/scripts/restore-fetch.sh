@@ -26,64 +26,9 @@
 set -euo pipefail
 
 readonly SCRIPT=restore-fetch
-step=configuration
-reported=
-
-fail() {
-  reported=1
-  printf '%s: FAILED at %s: %s\n' "$SCRIPT" "$step" "$*" >&2
-  exit 1
-}
-
-on_exit() {
-  local status=$?
-  if [ "$status" -ne 0 ] && [ -z "$reported" ]; then
-    printf '%s: FAILED at %s: unexpected error (exit status %s)\n' "$SCRIPT" "$step" "$status" >&2
-  fi
-}
-trap on_exit EXIT
-trap 'exit 143' TERM INT
-
-require() {
-  [ -n "${!1:-}" ] || fail "environment variable $1 is not set: $2"
-}
-
-one_line() {
-  tr '\n' ' ' <"$1" | sed 's/  */ /g; s/^ //; s/ $//'
-}
-
-# Set variable $1 to a string or number field $2 of the downloaded manifest (one key per line).
-read_manifest_field() {
-  local value
-  value=$(sed -n -e "s/^  \"$2\": \"\(.*\)\",\{0,1\}\$/\1/p" -e "s/^  \"$2\": \([0-9][0-9]*\),\{0,1\}\$/\1/p" "$manifest_path")
-  [ -n "$value" ] || fail "manifest $manifest_source has no \"$2\" field (not written by backup-dump.sh?)"
-  printf -v "$1" '%s' "$value"
-}
-
-# Name the likely cause of an aws CLI failure before its own words.
-describe_aws_error() {
-  local text
-  text=$(one_line "$errors")
-  case $text in
-    *"Could not connect to the endpoint URL"* | *"Connect timeout on endpoint URL"* | *"Read timeout on endpoint URL"* | *"Connection was closed"* | *"SSL validation failed"*)
-      printf 'cannot reach the S3 endpoint %s: %s' "${AWS_ENDPOINT_URL:-of region ${AWS_REGION:-?}}" "$text" ;;
-    *NoSuchBucket* | *"HeadBucket operation: Not Found"*)
-      printf 'bucket %s does not exist: %s' "$BACKUP_BUCKET" "$text" ;;
-    *AccessDenied* | *Forbidden* | *"(403)"*)
-      printf 'access denied (check the IAM role, the bucket policy and the KMS key policy): %s' "$text" ;;
-    *"Unable to locate credentials"*)
-      printf 'no AWS credentials (is the service account annotated with the IAM role?): %s' "$text" ;;
-    *) printf '%s' "$text" ;;
-  esac
-}
-
-# Run the aws CLI; its standard output lands in $aws_output, a failure ends the script.
-aws_output=
-aws_call() {
-  local what=$1
-  shift
-  aws_output=$(aws "$@" 2>"$errors") || fail "$what: $(describe_aws_error)"
-}
+# The shared library: fail, require, one_line, read_manifest_field, aws_call, and the exit trap.
+# shellcheck source=backup-common.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/backup-common.sh"
 
 readonly backup_id_pattern='^[0-9]{8}T[0-9]{6}Z$'
 

@@ -37,48 +37,22 @@
 set -euo pipefail
 
 readonly SCRIPT=restore-verify
-step=configuration
-reported=
+# The shared library: fail, require, one_line, read_manifest_field, aws_call, and the exit trap.
+# shellcheck source=backup-common.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/backup-common.sh"
 server_started=
 data_dir=
 
-fail() {
-  reported=1
-  printf '%s: FAILED at %s: %s\n' "$SCRIPT" "$step" "$*" >&2
-  exit 1
-}
-
-on_exit() {
-  local status=$?
+# Stop the throwaway server on every exit (the library's exit trap calls this).
+cleanup() {
   if [ -n "$server_started" ]; then
     pg_ctl --pgdata="$data_dir" --mode=immediate --wait stop >/dev/null 2>&1 || true
   fi
-  if [ "$status" -ne 0 ] && [ -z "$reported" ]; then
-    printf '%s: FAILED at %s: unexpected error (exit status %s)\n' "$SCRIPT" "$step" "$status" >&2
-  fi
-}
-trap on_exit EXIT
-trap 'exit 143' TERM INT
-
-require() {
-  [ -n "${!1:-}" ] || fail "environment variable $1 is not set: $2"
-}
-
-one_line() {
-  tr '\n' ' ' <"$1" | sed 's/  */ /g; s/^ //; s/ $//'
 }
 
 # The last lines of a log, on one line, for a failure message.
 log_tail() {
   tail -n "${2:-5}" -- "$1" 2>/dev/null | tr '\n' ' ' | sed 's/  */ /g; s/^ //; s/ $//'
-}
-
-# Set variable $1 to a string or number field $2 of the manifest (one key per line).
-read_manifest_field() {
-  local value
-  value=$(sed -n -e "s/^  \"$2\": \"\(.*\)\",\{0,1\}\$/\1/p" -e "s/^  \"$2\": \([0-9][0-9]*\),\{0,1\}\$/\1/p" "$manifest_path")
-  [ -n "$value" ] || fail "manifest $manifest_path has no \"$2\" field (not written by backup-dump.sh?)"
-  printf -v "$1" '%s' "$value"
 }
 
 # The per-table report. components/backup_scripts.py reads this text (between <<'SQL' and SQL)

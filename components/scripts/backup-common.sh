@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Set by the sourcing script: SCRIPT, errors, manifest_path; aws_output is read by it.
+# shellcheck disable=SC2154,SC2034
+# backup-common.sh: what the four backup scripts share, sourced by each of them from the same
+# directory (the scripts ConfigMap), so it runs in both the `postgres` and the `amazon/aws-cli`
+# images: bash and coreutils only; aws_call is used by the aws-cli containers alone.
+#
+# Not run on its own. The sourcing script sets SCRIPT (its name in messages) first and may
+# define `cleanup`, which runs on every exit before the failure message. Provides:
+#   fail <message>            "<SCRIPT>: FAILED at <step>: <message>" on stderr, exit 1
+#   require <VAR> <meaning>   fail unless the variable is set and not empty
+#   one_line <file>           the file's text on one line, for messages
+#   read_manifest_field <var> <field>   a string or number field of $manifest_path
+#   aws_call <what> <args...> run the aws CLI into $aws_output; a failure names its likely cause
+# and the globals `step` (the current step, named in every failure) and `errors` (set by the
+# script: where captured stderr goes).
+set -euo pipefail
+
+step=configuration
+reported=
+
+fail() {
+  reported=1
+  printf '%s: FAILED at %s: %s\n' "$SCRIPT" "$step" "$*" >&2
+  exit 1
+}
+
+on_exit() {
+  local status=$?
+  if declare -F cleanup >/dev/null; then
+    cleanup
+  fi
+  if [ "$status" -ne 0 ] && [ -z "$reported" ]; then
+    printf '%s: FAILED at %s: unexpected error (exit status %s)\n' "$SCRIPT" "$step" "$status" >&2
+  fi
+}
+trap on_exit EXIT
+trap 'exit 143' TERM INT
+
+require() {
+  [ -n "${!1:-}" ] || fail "environment variable $1 is not set: $2"
+}
+
+one_line() {
+  tr '\n' ' ' <"$1" | sed 's/  */ /g; s/^ //; s/ $//'
+}
+
+# Set variable $1 to a string or number field $2 of the manifest (backup-dump.sh writes one key per line).
+read_manifest_field() {
+  local value
+  value=$(sed -n -e "s/^  \"$2\": \"\(.*\)\",\{0,1\}\$/\1/p" -e "s/^  \"$2\": \([0-9][0-9]*\),\{0,1\}\$/\1/p" "$manifest_path")
+  [ -n "$value" ] || fail "manifest ${manifest_source:-$manifest_path} has no \"$2\" field (not written by backup-dump.sh?)"
+  printf -v "$1" '%s' "$value"
+}
+
+# Name the likely cause of an aws CLI failure before its own words.
+describe_aws_error() {
+  local text
+  text=$(one_line "$errors")
+  case $text in
+    *"Could not connect to the endpoint URL"* | *"Connect timeout on endpoint URL"* | *"Read timeout on endpoint URL"* | *"Connection was closed"* | *"SSL validation failed"*)
+      printf 'cannot reach the S3 endpoint %s: %s' "${AWS_ENDPOINT_URL:-of region ${AWS_REGION:-?}}" "$text" ;;
+    *NoSuchBucket* | *"HeadBucket operation: Not Found"*)
+      printf 'bucket %s does not exist: %s' "$BACKUP_BUCKET" "$text" ;;
+    *AccessDenied* | *Forbidden* | *"(403)"*)
+      printf 'access denied (check the IAM role, the bucket policy and the KMS key policy): %s' "$text" ;;
+    *"Unable to locate credentials"*)
+      printf 'no AWS credentials (is the service account annotated with the IAM role?): %s' "$text" ;;
+    *) printf '%s' "$text" ;;
+  esac
+}
+
+# Run the aws CLI; its standard output lands in $aws_output, a failure ends the script.
+aws_output=
+aws_call() {
+  local what=$1
+  shift
+  aws_output=$(aws "$@" 2>"$errors") || fail "$what: $(describe_aws_error)"
+}
