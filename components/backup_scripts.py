@@ -189,7 +189,10 @@ class Mount:
 
 
 SCRIPTS_MOUNT: Final = Mount(
-    "backup-scripts", "/opt/crm-backup", VolumeKind.CONFIG_MAP, "the four scripts and their library (script_texts()), mounted read-only"
+    "backup-scripts",
+    "/opt/crm-backup",
+    VolumeKind.CONFIG_MAP,
+    "the four scripts and their library (script_texts()), mounted read-only",
 )
 WORK_MOUNT: Final = Mount(
     "backup-work",
