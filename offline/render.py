@@ -26,22 +26,13 @@ import yaml
 from offline.mocks import RecordedResource, is_secret, map_secrets
 from offline.program import PROJECT_DIR, Recording
 from offline.sizes import sizes_table
+from policies.pod_security import pod_spec_of
 from stacks.errors import SECRET_MARKER
 from stacks.quantities import cpu_millicores, memory_bytes
 
 T = TypeVar("T", int, Decimal)
 
 _TOP_LEVEL_ORDER = ("apiVersion", "kind", "metadata")
-_POD_TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
-    "Pod": ("spec",),
-    "Deployment": ("spec", "template", "spec"),
-    "StatefulSet": ("spec", "template", "spec"),
-    "DaemonSet": ("spec", "template", "spec"),
-    "ReplicaSet": ("spec", "template", "spec"),
-    "ReplicationController": ("spec", "template", "spec"),
-    "Job": ("spec", "template", "spec"),
-    "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
-}
 
 
 @dataclass(frozen=True)
@@ -148,10 +139,8 @@ def _dig(document: Mapping[str, Any], path: Iterable[str]) -> Any:
 
 
 def pod_spec(document: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    """The pod template's spec of a pod-bearing object, else None."""
-    path = _POD_TEMPLATE_PATHS.get(str(document.get("kind")))
-    spec = _dig(document, path) if path else None
-    return spec if isinstance(spec, Mapping) else None
+    """The pod template's spec of a pod-bearing object, else None (the policy pack's own reading)."""
+    return pod_spec_of(document)
 
 
 def _pod_counts(document: Mapping[str, Any], autoscaled: Mapping[tuple[str, str], tuple[int, int]]) -> tuple[int, int]:

@@ -11,10 +11,11 @@ import pytest
 
 from offline.mocks import RecordedResource
 from offline.render import pod_spec
+from policies.pod_security import POD_SPEC_PATHS
 from stacks.services import looks_secret
 from tests.conftest import STACKS, RunStack, StackRun
 
-POD_BEARING = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job", "CronJob", "Pod")
+POD_BEARING = tuple(POD_SPEC_PATHS)
 ALLOWED_VOLUME_TYPES = {
     "configMap",
     "csi",
