@@ -285,6 +285,8 @@ class PostgresServer:
 
     tools: Tools
     scratch: Scratch
+    parameters: Mapping[str, str] = field(default_factory=dict)
+    """postgresql.conf settings after the harness's own (the parameter tests use the stacks')."""
     data_dir: Path = field(init=False)
     socket_dir: Path = field(init=False)
     port: int = field(init=False)
@@ -308,6 +310,7 @@ class PostgresServer:
             f"listen_addresses = '127.0.0.1'\nport = {self.port}\nunix_socket_directories = '{self.socket_dir}'\n"
             "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
         )
+        settings += "".join(f"{name} = '{value}'\n" for name, value in self.parameters.items())
         with (self.data_dir / "postgresql.conf").open("a", encoding="utf-8") as conf:
             conf.write(settings)
         log = self.scratch.root / f"live-{self.port}.log"

@@ -8,18 +8,22 @@ other value is used exactly as declared.
 from __future__ import annotations
 
 import os
-import pwd
 import re
-import shutil
-import socket
-import subprocess
-import tempfile
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from components import postgres_parameters
+from offline.bench_backups import (
+    MissingToolError,
+    PostgresServer,
+    Tools,
+    postgres_bin_dir,
+    scratch_space,
+    unprivileged_account,
+)
 from tests.conftest import STACKS, RunStack
 
 MEMORY_UNITS = {"kB": 1, "MB": 1024, "GB": 1024**2, "TB": 1024**3}
@@ -27,32 +31,20 @@ TIME_UNITS = {"us": 0.001, "ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000, "d
 MEMORY_PARAMETERS = ("shared_buffers", "effective_cache_size", "maintenance_work_mem")
 MACHINE_SHARED_BUFFERS_KB = 128 * 1024
 
-
-def postgres_bin_dir() -> Path | None:
-    """Where initdb, pg_ctl and psql are: Debian's /usr/lib/postgresql/<major>/bin, else PATH."""
-    debian = sorted(Path("/usr/lib/postgresql").glob("*/bin/psql"), key=lambda path: int(path.parts[4]))
-    if debian:
-        return debian[-1].parent
-    initdb = shutil.which("initdb")
-    return Path(initdb).parent if initdb and shutil.which("psql", path=str(Path(initdb).parent)) else None
+StartPostgres = Callable[[dict[str, str]], PostgresServer]
 
 
 @pytest.fixture(scope="module")
-def bin_dir() -> Path:
-    found = postgres_bin_dir()
-    if found is None:
+def tools() -> Tools:
+    """The backup tests' harness: PostgreSQL binaries, and the account servers run as under root."""
+    try:
+        return Tools(
+            postgres_bin=postgres_bin_dir(), python_bin=Path(sys.executable).parent, account=unprivileged_account()
+        )
+    except MissingToolError as missing:
         if os.environ.get("CI"):
-            pytest.fail(
-                "PostgreSQL (initdb, pg_ctl) is missing: `apt-get install postgresql` (scripts/bootstrap.sh does)"
-            )
-        pytest.skip("PostgreSQL is not installed")
-    return found
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+            pytest.fail(f"{missing} (CI is set: a missing tool fails instead of skipping)")
+        pytest.skip(str(missing))
 
 
 def in_base_units(value: str, unit: str | None) -> float:
@@ -80,90 +72,43 @@ def scaled_to_machine(parameters: dict[str, str]) -> dict[str, str]:
     return scaled
 
 
-def as_server_user() -> list[str]:
-    """PostgreSQL refuses to run as root (CI runs as root): run its programs as `postgres` then."""
-    if os.geteuid() != 0:
-        return []
-    pwd.getpwnam("postgres")  # created by Debian's postgresql package
-    return ["runuser", "-u", "postgres", "--"]
-
-
 @pytest.fixture
-def server_dir() -> Iterator[Path]:
-    """A directory the server's user owns (pytest's tmp_path is private to root)."""
-    directory = Path(tempfile.mkdtemp(prefix="crm-pg-"))
-    if os.geteuid() == 0:
-        user = pwd.getpwnam("postgres")
-        os.chown(directory, user.pw_uid, user.pw_gid)
-    yield directory
-    shutil.rmtree(directory, ignore_errors=True)
+def start_postgres(tools: Tools) -> Iterator[StartPostgres]:
+    """Start real PostgreSQL servers with given postgresql.conf parameters; stopped afterwards."""
+    started: list[PostgresServer] = []
+    with scratch_space(tools.account) as scratch:
+
+        def start(parameters: dict[str, str]) -> PostgresServer:
+            server = PostgresServer(tools, scratch, parameters=parameters)
+            server.start()  # raises, with pg_ctl's output, if PostgreSQL refuses a parameter
+            started.append(server)
+            return server
+
+        yield start
+        for server in started:
+            server.stop()
 
 
-@pytest.fixture
-def start_postgres(bin_dir: Path, server_dir: Path) -> Iterator[object]:
-    started: list[Path] = []
-    tmp_path = server_dir
-
-    def start(parameters: dict[str, str]) -> tuple[int, Path]:
-        data = tmp_path / f"data{len(started)}"
-        initdb = subprocess.run(
-            [*as_server_user(), bin_dir / "initdb", "-D", data, "-U", "postgres", "--auth=trust", "--no-sync"],
-            capture_output=True,
-            text=True,
-        )
-        assert initdb.returncode == 0, initdb.stderr
-        port = free_port()
-        lines = [f"{name} = '{value}'" for name, value in parameters.items()]
-        lines += [f"port = {port}", "listen_addresses = '127.0.0.1'", f"unix_socket_directories = '{tmp_path}'"]
-        (data / "postgresql.auto.conf").write_text("\n".join(lines) + "\n")
-        result = subprocess.run(
-            [*as_server_user(), bin_dir / "pg_ctl", "-D", data, "-l", data / "server.log", "-w", "-t", "60", "start"],
-            capture_output=True,
-            text=True,
-        )
-        log = (data / "server.log").read_text() if (data / "server.log").exists() else ""
-        assert result.returncode == 0, f"PostgreSQL refused the parameters:\n{result.stderr}\n{log}"
-        started.append(data)
-        return port, data
-
-    yield start
-    for data in started:
-        subprocess.run(
-            [*as_server_user(), bin_dir / "pg_ctl", "-D", data, "-m", "immediate", "stop"], capture_output=True
-        )
-
-
-def pg_settings(bin_dir: Path, port: int, names: list[str]) -> dict[str, tuple[str, str | None]]:
+def pg_settings(server: PostgresServer, names: list[str]) -> dict[str, tuple[str, str | None]]:
     query = "SELECT name, setting, unit FROM pg_settings WHERE name IN (" + ",".join(f"'{n}'" for n in names) + ")"
-    output = subprocess.run(
-        [bin_dir / "psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-At", "-F", "|", "-c", query],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    rows = [line.split("|") for line in output.splitlines()]
+    rows = [line.split("|") for line in server.psql(query).splitlines() if line]
     return {name: (setting, unit or None) for name, setting, unit in rows}
 
 
-def show(bin_dir: Path, port: int, name: str) -> str:
-    return subprocess.run(
-        [bin_dir / "psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-At", "-c", f"SHOW {name}"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
+def show(server: PostgresServer, name: str) -> str:
+    return server.psql(f"SHOW {name}").strip()
 
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_each_stacks_parameters_are_accepted_and_in_effect(
-    run_stack: RunStack, stack: str, bin_dir: Path, start_postgres: object
+    run_stack: RunStack, stack: str, start_postgres: StartPostgres
 ) -> None:
     """A real PostgreSQL starts with the stack's parameters (memory scaled) and reports every one as set."""
     [cluster] = run_stack(stack).kind("Cluster")
     declared = {name: str(value) for name, value in cluster["spec"]["postgresql"]["parameters"].items()}
     parameters = scaled_to_machine(declared)
-    port, _data = start_postgres(parameters)  # type: ignore[operator]
-    actual = pg_settings(bin_dir, port, list(parameters))
+    server = start_postgres(parameters)
+    actual = pg_settings(server, list(parameters))
     assert set(actual) == set(parameters)
     for name, value in parameters.items():
         setting, unit = actual[name]
@@ -171,21 +116,16 @@ def test_each_stacks_parameters_are_accepted_and_in_effect(
             assert setting == value, name
         else:
             assert in_base_units(setting, None) == pytest.approx(in_base_units(value, unit), rel=0.01), name
-    assert show(bin_dir, port, "statement_timeout") == "30s"
-    assert show(bin_dir, port, "log_min_duration_statement") == "1s"
+    assert show(server, "statement_timeout") == "30s"
+    assert show(server, "log_min_duration_statement") == "1s"
 
 
-def test_a_statement_over_thirty_seconds_is_cancelled(bin_dir: Path, start_postgres: object) -> None:
+def test_a_statement_over_thirty_seconds_is_cancelled(start_postgres: StartPostgres) -> None:
     """With the declared statement_timeout, PostgreSQL cancels a long statement (checked with a 1 s timeout)."""
     parameters = scaled_to_machine(postgres_parameters.parameters("1Gi"))
-    port, _data = start_postgres({**parameters, "statement_timeout": "1s"})  # type: ignore[operator]
-    result = subprocess.run(
-        [bin_dir / "psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-c", "SELECT pg_sleep(3)"],
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode != 0
-    assert "canceling statement due to statement timeout" in result.stderr
+    server = start_postgres({**parameters, "statement_timeout": "1s"})
+    with pytest.raises(RuntimeError, match="canceling statement due to statement timeout"):
+        server.psql("SELECT pg_sleep(3)")
 
 
 @pytest.mark.parametrize(
