@@ -12,7 +12,6 @@ pod, named after the release's image, that the migration Job waits for.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -23,6 +22,7 @@ from components import backup_scripts as contract
 from components import endpoints, pods
 from components.labels import COMPONENT, with_component
 from components.secrets import SecretKeyRef
+from components.workloads import release_id
 from stacks.data import BACKUP_JOB_RESOURCES, BackupSettings
 
 POSTGRES_IMAGE = "postgres:16.13-bookworm"
@@ -166,8 +166,8 @@ class Backups(pulumi.ComponentResource):
         )
         self.pre_migration_backup = None
         if args.pre_migration_image is not None:
-            digest = hashlib.sha256(args.pre_migration_image.encode()).hexdigest()[:10]
-            job_name = f"crm-pre-migration-backup-{digest}"
+            # Named like the release's migration Job, which waits for it.
+            job_name = f"crm-pre-migration-backup-{release_id(args.pre_migration_image)}"
             self.pre_migration_backup = k8s.batch.v1.Job(
                 f"{name}-{job_name}",
                 metadata={

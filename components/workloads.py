@@ -66,9 +66,14 @@ def selector_labels(stack: str, role: Role) -> dict[str, str]:
     return {NAME_LABEL: f"crm-{role.value}", INSTANCE_LABEL: stack}
 
 
+def release_id(image: str) -> str:
+    """A short, stable id of a release's image, for the objects made once per release."""
+    return hashlib.sha256(image.encode()).hexdigest()[:10]
+
+
 def migration_job_name(image: str) -> str:
     """One Job per image: a new tag gets a new Job (and so a new migration run)."""
-    return f"crm-migrate-{hashlib.sha256(image.encode()).hexdigest()[:10]}"
+    return f"crm-migrate-{release_id(image)}"
 
 
 class AppWorkloads(pulumi.ComponentResource):
