@@ -20,8 +20,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import edge_charts
+from components.addons import addon_namespace, install_chart
 from components.labels import with_component
-from components.namespaces import namespace_labels
 from stacks.settings import EdgeSettings
 
 REQUEST_BODY_LIMIT_BYTES = 50 * 1024 * 1024
@@ -278,21 +278,16 @@ class Edge(pulumi.ComponentResource):
         )
         charts: list[list[pulumi.Resource]] = []
         for source, namespace, values in installs:
-            namespace_resource = k8s.core.v1.Namespace(
+            namespace_resource = addon_namespace(
                 f"{name}-{source.name}-namespace",
-                metadata={"name": namespace, "labels": namespace_labels(args.labels, args.environment, "addon")},
-                opts=pulumi.ResourceOptions(parent=self, protect=args.protect_namespaces),
+                namespace,
+                labels=args.labels,
+                environment=args.environment,
+                protect=args.protect_namespaces,
+                parent=self,
             )
-            chart = k8s.helm.v4.Chart(
-                f"{name}-{source.name}",
-                chart=source.chart,
-                version=source.version,
-                repository_opts={"repo": source.repo} if source.repo else None,
-                # The release name fixes the chart's object names and labels (network policies select them).
-                name=source.name,
-                namespace=namespace,
-                values=values,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace_resource]),
+            chart = install_chart(
+                f"{name}-{source.name}", source, namespace, values, parent=self, depends_on=[namespace_resource]
             )
             charts.append([chart])
         return charts[0], charts[1]

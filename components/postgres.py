@@ -19,9 +19,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import endpoints, postgres_parameters
+from components.addons import addon_namespace, install_chart
 from components.edge_charts import ChartSource, container_security_context
 from components.labels import with_component
-from components.namespaces import namespace_labels
 from stacks import quantities
 from stacks.data import POOLER_RESOURCES, PostgresSettings
 
@@ -357,33 +357,29 @@ class Postgres(pulumi.ComponentResource):
         self.register_outputs({"cluster": endpoints.POSTGRES_CLUSTER, "pooler": endpoints.DATABASE_HOST})
 
     def _operator(self, name: str, args: PostgresArgs) -> list[pulumi.Resource]:
-        namespace = k8s.core.v1.Namespace(
+        namespace = addon_namespace(
             f"{name}-operator-namespace",
-            metadata={
-                "name": OPERATOR_NAMESPACE,
-                "labels": namespace_labels(args.labels, args.environment, "addon"),
-            },
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect_namespaces),
+            OPERATOR_NAMESPACE,
+            labels=args.labels,
+            environment=args.environment,
+            protect=args.protect_namespaces,
+            parent=self,
         )
-        operator = k8s.helm.v4.Chart(
+        operator = install_chart(
             f"{name}-operator",
-            chart=OPERATOR_CHART.chart,
-            version=OPERATOR_CHART.version,
-            repository_opts={"repo": OPERATOR_CHART.repo},
-            name=OPERATOR_CHART.name,
-            namespace=OPERATOR_NAMESPACE,
-            values=operator_values(args.operator_replicas),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace]),
+            OPERATOR_CHART,
+            OPERATOR_NAMESPACE,
+            operator_values(args.operator_replicas),
+            parent=self,
+            depends_on=[namespace],
         )
-        plugin = k8s.helm.v4.Chart(
+        plugin = install_chart(
             f"{name}-barman-plugin",
-            chart=BARMAN_PLUGIN_CHART.chart,
-            version=BARMAN_PLUGIN_CHART.version,
-            repository_opts={"repo": BARMAN_PLUGIN_CHART.repo},
-            name=BARMAN_PLUGIN_CHART.name,
-            namespace=OPERATOR_NAMESPACE,
-            values=barman_plugin_values(),
+            BARMAN_PLUGIN_CHART,
+            OPERATOR_NAMESPACE,
+            barman_plugin_values(),
+            parent=self,
             # Its webhook and TLS certificates are issued by cert-manager, and it extends the operator.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, operator, *args.cert_manager]),
+            depends_on=[namespace, operator, *args.cert_manager],
         )
         return [operator, plugin]
