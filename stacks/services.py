@@ -101,13 +101,15 @@ class ServiceSettings:
     liveness: Probe
     readiness: Probe
     resources: Resources
-    scale: Scale
-    env: tuple[tuple[str, str], ...]
+    scale: Scale = Scale(1)
+    """The profile's scale replaces this default."""
+    env: tuple[tuple[str, str], ...] = ()
     """Non-secret environment variables of this service only."""
-    writable_paths: tuple[str, ...]
+    writable_paths: tuple[str, ...] = ()
     """Directories that get a writable emptyDir besides /tmp (the root filesystem is read-only)."""
-    run_as_user: int
-    termination_grace_seconds: int
+    run_as_user: int = 10001
+    """A UID outside the range of any host account (Checkov CKV_K8S_40 asks for >= 10000)."""
+    termination_grace_seconds: int = 30
 
     @property
     def name(self) -> str:
@@ -124,8 +126,6 @@ WORKER_RESOURCES = Resources("250m", "1", "512Mi", "1Gi")
 BEAT_RESOURCES = Resources("50m", "200m", "128Mi", "256Mi")
 FRONTEND_RESOURCES = Resources("100m", "500m", "128Mi", "512Mi")
 
-DEFAULT_RUN_AS_USER = 10001
-"""A UID outside the range of any host account (Checkov CKV_K8S_40 asks for >= 10000)."""
 
 # Celery beat keeps its schedule state in a file it rewrites at least every few minutes
 # (PersistentScheduler syncs every 3 min; beat sleeps at most 5 min between ticks). A file
@@ -175,7 +175,6 @@ def default_services(django_project: str, app_image: str, frontend_image: str) -
     # `inspect ping` asks this worker, by node name, through the broker; a worker that
     # cannot answer within the timeout is stuck or has lost the broker.
     worker_ping = ("sh", "-c", f"celery -A {django_project} inspect ping --destination celery@$HOSTNAME --timeout 10")
-    no_scale = Scale(1)
     return {
         Role.WEB: ServiceSettings(
             role=Role.WEB,
@@ -193,11 +192,6 @@ def default_services(django_project: str, app_image: str, frontend_image: str) -
             liveness=Probe(http_path="/health/"),
             readiness=Probe(http_path="/ready/"),
             resources=WEB_RESOURCES,
-            scale=no_scale,
-            env=(),
-            writable_paths=(),
-            run_as_user=DEFAULT_RUN_AS_USER,
-            termination_grace_seconds=30,
         ),
         Role.WORKER: ServiceSettings(
             role=Role.WORKER,
@@ -208,10 +202,6 @@ def default_services(django_project: str, app_image: str, frontend_image: str) -
             liveness=Probe(command=worker_ping),
             readiness=Probe(command=worker_ping),
             resources=WORKER_RESOURCES,
-            scale=no_scale,
-            env=(),
-            writable_paths=(),
-            run_as_user=DEFAULT_RUN_AS_USER,
             # Celery's warm shutdown finishes running tasks before exiting.
             termination_grace_seconds=120,
         ),
@@ -225,11 +215,6 @@ def default_services(django_project: str, app_image: str, frontend_image: str) -
             liveness=Probe(command=_BEAT_ALIVE),
             readiness=Probe(command=_BEAT_ALIVE),
             resources=BEAT_RESOURCES,
-            scale=no_scale,
-            env=(),
-            writable_paths=(),
-            run_as_user=DEFAULT_RUN_AS_USER,
-            termination_grace_seconds=30,
         ),
         Role.FRONTEND: ServiceSettings(
             role=Role.FRONTEND,
@@ -240,12 +225,8 @@ def default_services(django_project: str, app_image: str, frontend_image: str) -
             liveness=Probe(http_path="/"),
             readiness=Probe(http_path="/"),
             resources=FRONTEND_RESOURCES,
-            scale=no_scale,
-            env=(),
             # Next.js writes its image and fetch cache under .next/cache.
             writable_paths=("/app/.next/cache",),
-            run_as_user=DEFAULT_RUN_AS_USER,
-            termination_grace_seconds=30,
         ),
     }
 
