@@ -49,20 +49,22 @@ RESERVED_CONNECTIONS = 20
 """Server connections kept out of the poolers' reach: the operator, replication, an operator's psql."""
 
 
+# The two CloudNativePG charts accept only part of the restricted contexts (their values schemas).
+CHART_POD_SECURITY_CONTEXT = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+CHART_CONTAINER_SECURITY_CONTEXT = {
+    key: value
+    for key, value in container_security_context().items()
+    if key in ("allowPrivilegeEscalation", "readOnlyRootFilesystem", "capabilities", "seccompProfile")
+}
+
+
 def operator_values(replicas: int) -> dict[str, object]:
     """cloudnative-pg chart values: restricted pods, resources, CRDs from the chart, no PodMonitor yet."""
     return {
         "replicaCount": replicas,
         "crds": {"create": True},
-        "podSecurityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
-        "containerSecurityContext": {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "capabilities": {"drop": ["ALL"]},
-            "runAsUser": 10001,
-            "runAsGroup": 10001,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "podSecurityContext": CHART_POD_SECURITY_CONTEXT,
+        "containerSecurityContext": {**CHART_CONTAINER_SECURITY_CONTEXT, "runAsUser": 10001, "runAsGroup": 10001},
         "resources": OPERATOR_RESOURCES,
         # The monitoring stack (kube-prometheus-stack) is not installed yet; its CRDs would be missing.
         "monitoring": {"podMonitorEnabled": False, "grafanaDashboard": {"create": False}},
@@ -72,12 +74,8 @@ def operator_values(replicas: int) -> dict[str, object]:
 def barman_plugin_values() -> dict[str, object]:
     """plugin-barman-cloud chart values: restricted pods with resources; certificates from cert-manager."""
     return {
-        "podSecurityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
-        "containerSecurityContext": {
-            key: value
-            for key, value in container_security_context().items()
-            if key in ("allowPrivilegeEscalation", "readOnlyRootFilesystem", "capabilities", "seccompProfile")
-        },
+        "podSecurityContext": CHART_POD_SECURITY_CONTEXT,
+        "containerSecurityContext": CHART_CONTAINER_SECURITY_CONTEXT,
         "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}},
     }
 
