@@ -10,6 +10,7 @@ import stacks
 from components import backups as backups_component
 from components import endpoints
 from components import postgres as postgres_component
+from components import redis as redis_component
 from components.access import Access, AccessArgs
 from components.app_config import AppConfigInputs
 from components.aws_provider import aws_options, aws_provider
@@ -248,8 +249,8 @@ network_policies = NetworkPolicies(
         namespace=namespaces.app,
         ingress_controller=IngressController(TRAEFIK_NAMESPACE, TRAEFIK_POD_LABELS),
         published=published,
-        # Django exports /metrics on its own port (django-prometheus).
-        metrics=[published_by_role[Role.WEB]],
+        # Django exports /metrics on its own port (django-prometheus); Redis through its exporters.
+        metrics=[published_by_role[Role.WEB], *redis_component.metrics_targets(settings.stack)],
         internal_calls=(
             [(published_by_role[Role.FRONTEND], published_by_role[Role.WEB])]
             if Role.FRONTEND in published_by_role
@@ -262,6 +263,7 @@ network_policies = NetworkPolicies(
         extra={
             **postgres_component.network_policy_specs(),
             **backups_component.network_policy_specs(object_storage=backup_storage is not None),
+            **redis_component.network_policy_specs(settings.stack, high_availability=redis.high_availability),
         },
     ),
     on_cluster,

@@ -30,6 +30,7 @@ import pulumi_kubernetes as k8s
 from components import app_config, endpoints, pods
 from components import redis_config as config
 from components.labels import COMPONENT, with_component
+from components.network_policies import PublishedService
 from components.redis_config import RedisRole
 from components.secrets import AppSecret
 from stacks.data import (
@@ -118,33 +119,29 @@ def _tcp(*ports: int) -> list[k8s.networking.v1.NetworkPolicyPortArgsDict]:
     return [{"protocol": "TCP", "port": port} for port in ports]
 
 
-def network_policy_specs(
-    stack: str, monitoring_namespace: str, *, high_availability: bool
-) -> dict[str, k8s.networking.v1.NetworkPolicySpecArgsDict]:
-    """The flows Redis needs besides the application's (allow-app-to-redis, allow-redis-from-app).
+def metrics_targets(stack: str) -> list[PublishedService]:
+    """Each role's exporter port, for the shared monitoring-to-metrics policies (NetworkPoliciesArgs.metrics)."""
+    return [
+        PublishedService(f"crm-redis-{role}", server_selector(stack, role), config.EXPORTER_PORT) for role in RedisRole
+    ]
 
-    Every stack: Prometheus (monitoring namespace) scrapes each server's exporter. With
-    failover: servers reach each other's Redis (replication) and Sentinel ports, and the
-    proxies reach the servers. Each policy opens one direction, named after its flow.
+
+def network_policy_specs(
+    stack: str, *, high_availability: bool
+) -> dict[str, k8s.networking.v1.NetworkPolicySpecArgsDict]:
+    """The flows Redis needs among its own pods, besides the application's (allow-app-to-redis,
+    allow-redis-from-app) and Prometheus's (metrics_targets).
+
+    With failover: servers reach each other's Redis (replication) and Sentinel ports, and the
+    proxies reach the servers. Each policy opens one direction, named after its flow; a single
+    server per role needs none.
     """
     specs: dict[str, k8s.networking.v1.NetworkPolicySpecArgsDict] = {}
+    if not high_availability:
+        return specs
     for role in RedisRole:
         servers: k8s.meta.v1.LabelSelectorArgsDict = {"match_labels": server_selector(stack, role)}
         proxies: k8s.meta.v1.LabelSelectorArgsDict = {"match_labels": proxy_selector(stack, role)}
-        specs[f"allow-monitoring-to-redis-{role}-metrics"] = {
-            "pod_selector": servers,
-            "policy_types": ["Ingress"],
-            "ingress": [
-                {
-                    "from_": [
-                        {"namespace_selector": {"match_labels": {"kubernetes.io/metadata.name": monitoring_namespace}}}
-                    ],
-                    "ports": _tcp(config.EXPORTER_PORT),
-                }
-            ],
-        }
-        if not high_availability:
-            continue
         specs[f"allow-redis-{role}-from-peers-and-proxies"] = {
             "pod_selector": servers,
             "policy_types": ["Ingress"],

@@ -52,7 +52,7 @@ def test_every_allowed_flow_is_a_named_policy_of_one_direction(run_stack: RunSta
 
 def test_the_expected_flows_exist_and_nothing_else(run_stack: RunStack) -> None:
     """Production allows exactly: DNS, ingress to web and frontend, app to PostgreSQL and Redis (both ends),
-    monitoring to web metrics, the ACME solver, and the external networks."""
+    monitoring to web and Redis metrics, the ACME solver, the external networks, and the data layer's own."""
     assert set(policies(run_stack, "production")) == {
         "default-deny",
         "allow-dns",
@@ -73,6 +73,14 @@ def test_the_expected_flows_exist_and_nothing_else(run_stack: RunStack) -> None:
         "allow-backup-to-postgres",
         "allow-postgres-from-backup",
         "allow-backup-to-object-storage",
+        # Redis: exporters scraped, and (production's Sentinel trios) replication, Sentinel and proxies.
+        "allow-monitoring-to-crm-redis-cache-metrics",
+        "allow-monitoring-to-crm-redis-broker-metrics",
+        *(
+            f"allow-redis-{role}-{flow}"
+            for role in ("cache", "broker")
+            for flow in ("from-peers-and-proxies", "to-peers", "proxies-to-servers")
+        ),
     }
 
 
@@ -145,6 +153,11 @@ def test_monitoring_reaches_the_metrics_port_from_its_namespace_only(run_stack: 
             "ports": [{"protocol": "TCP", "port": 8000}],
         }
     ]
+    for role in ("cache", "broker"):
+        redis = policies(run_stack, "production")[f"allow-monitoring-to-crm-redis-{role}-metrics"]
+        assert redis["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 9121}]
+        assert redis["ingress"][0]["from"] == spec["ingress"][0]["from"]
+        assert redis["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == f"crm-redis-{role}"
 
 
 def test_external_egress_is_https_and_smtp_to_the_listed_networks_only(run_stack: RunStack) -> None:

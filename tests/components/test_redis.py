@@ -24,6 +24,7 @@ from components.redis import (
     REDIS_IMAGE,
     Redis,
     RedisArgs,
+    metrics_targets,
     network_policy_specs,
     proxy_selector,
     server_selector,
@@ -117,9 +118,7 @@ def build() -> Build:
 
 def policies(*, high_availability: bool) -> dict[str, Any]:
     """network_policy_specs as plain data (its TypedDicts admit Outputs, which these tests never hold)."""
-    specs: dict[str, Any] = json.loads(
-        json.dumps(network_policy_specs("test", "crm-test-monitoring", high_availability=high_availability))
-    )
+    specs: dict[str, Any] = json.loads(json.dumps(network_policy_specs("test", high_availability=high_availability)))
     return specs
 
 
@@ -391,11 +390,15 @@ def test_replica_counts_other_than_one_or_three_are_refused() -> None:
 
 
 def test_network_policies_open_exactly_the_flows_redis_needs() -> None:
-    """Dev: monitoring to each exporter; production also server-to-server and proxy-to-server, per role."""
+    """Dev: monitoring to each exporter only; production also server-to-server and proxy-to-server, per role."""
     dev = policies(high_availability=False)
-    assert set(dev) == {"allow-monitoring-to-redis-cache-metrics", "allow-monitoring-to-redis-broker-metrics"}
+    assert dev == {}
+    assert [(target.name, target.port) for target in metrics_targets("test")] == [
+        ("crm-redis-cache", 9121),
+        ("crm-redis-broker", 9121),
+    ]
     production = policies(high_availability=True)
-    assert set(production) == set(dev) | {
+    assert set(production) == {
         f"allow-redis-{role}-{flow}"
         for role in ("cache", "broker")
         for flow in ("from-peers-and-proxies", "to-peers", "proxies-to-servers")
@@ -412,8 +415,8 @@ def test_network_policies_open_exactly_the_flows_redis_needs() -> None:
             "ports": [{"protocol": "TCP", "port": 6379}, {"protocol": "TCP", "port": 26379}],
         }
     ]
-    metrics = production["allow-monitoring-to-redis-cache-metrics"]["ingress"]
-    assert metrics[0]["ports"] == [{"protocol": "TCP", "port": 9121}]
+    cache_target = metrics_targets("test")[0]
+    assert cache_target.port == 9121 and cache_target.pod_labels == server_selector("test", RedisRole.CACHE)
 
 
 def test_policy_selectors_match_the_pods_the_component_declares(build: Build) -> None:
