@@ -24,19 +24,16 @@ from typing import Any
 
 import yaml
 
-from policies.registry import (
-    POLICIES,
-    EnforcementLevel,
-    PolicyConfigError,
-    config_path_for_stack,
-    default_levels,
-    load_policy_config,
-    pulumi_type_of,
-)
+from policies.common import StackResource
+from policies.config import PolicyConfig, PolicyConfigError, config_path_for_stack, default_config, load_policy_config
+from policies.pulumi_adapter import pulumi_type_of
+from policies.registry import POLICIES, RESOURCE_POLICIES, STACK_POLICIES, EnforcementLevel
 
 EXIT_MANDATORY_VIOLATION = 1
 EXIT_UNUSABLE_INPUT = 2
 MANIFEST_SUFFIXES = (".yaml", ".yml")
+STACK_KEY = "<stack>"
+"""Where findings about the stack as a whole (no single resource) are grouped, after every resource."""
 
 
 class UnusableInputError(Exception):
@@ -45,16 +42,25 @@ class UnusableInputError(Exception):
 
 @dataclass(frozen=True)
 class Subject:
-    """One Kubernetes object to check and where it came from."""
+    """One resource to check and where it came from: a Kubernetes object, or (--stack) an AWS resource."""
 
     document: dict[str, Any]
+    """The Kubernetes object, or the properties of a resource of another provider."""
     pulumi_type: str
     origin: str
     """The Pulumi resource name (--stack) or the manifest file and document number (--manifests)."""
+    urn: str = ""
+    dependencies: frozenset[str] = frozenset()
+
+    @property
+    def is_kubernetes(self) -> bool:
+        return self.pulumi_type.startswith("kubernetes:")
 
     @property
     def label(self) -> str:
-        """`<kind> <namespace>/<name>`, or `<kind> <name>` for cluster-scoped objects."""
+        """`<kind> <namespace>/<name>`, `<kind> <name>` for cluster-scoped objects, `<type> <name>` otherwise."""
+        if not self.is_kubernetes:
+            return f"{self.pulumi_type} {self.origin}"
         metadata = self.document.get("metadata")
         metadata = metadata if isinstance(metadata, dict) else {}
         name = str(metadata.get("name") or "<unnamed>")
@@ -79,10 +85,11 @@ class Finding:
 
 
 def stack_subjects(stack: str) -> list[Subject]:
-    """Every Kubernetes object the program declares for `stack`, run under mocks as `python -m offline` does."""
+    """Every Kubernetes object and AWS resource the program declares for `stack`, run under mocks as
+    `python -m offline` does; secrets are masked before any policy sees them."""
     # Imported here: running the program pulls in pulumi and the components, which --manifests never needs.
     from offline.program import PROJECT_DIR, run_program
-    from offline.render import kubernetes_objects
+    from offline.render import kubernetes_objects, masked, normalized
     from offline.stack_config import StackConfigError, load_stack_config
 
     try:
@@ -90,10 +97,28 @@ def stack_subjects(stack: str) -> list[Subject]:
     except StackConfigError as error:
         raise UnusableInputError(str(error)) from None
     recording = run_program(config)
-    return [
-        Subject(document=obj.document, pulumi_type=obj.resource.type, origin=obj.resource.name)
+    subjects = [
+        Subject(
+            document=obj.document,
+            pulumi_type=obj.resource.type,
+            origin=obj.resource.name,
+            urn=obj.resource.urn,
+            dependencies=frozenset(obj.resource.dependencies),
+        )
         for obj in kubernetes_objects(recording)
     ]
+    subjects.extend(
+        Subject(
+            document=normalized(masked(resource.inputs)),
+            pulumi_type=resource.type,
+            origin=resource.name,
+            urn=resource.urn,
+            dependencies=frozenset(resource.dependencies),
+        )
+        for resource in recording.resources
+        if resource.type.startswith("aws:")
+    )
+    return subjects
 
 
 def _yaml_error(path: Path, error: yaml.YAMLError) -> UnusableInputError:
@@ -140,34 +165,80 @@ def manifest_subjects(directory: Path) -> list[Subject]:
             api_version, kind = document.get("apiVersion"), document.get("kind")
             if not isinstance(api_version, str) or not isinstance(kind, str) or not api_version or not kind:
                 raise UnusableInputError(f"{path}: document {number} has no apiVersion and kind")
+            origin = f"{shown}#{number}"
             subjects.append(
-                Subject(document=document, pulumi_type=pulumi_type_of(api_version, kind), origin=f"{shown}#{number}")
+                Subject(document=document, pulumi_type=pulumi_type_of(api_version, kind), origin=origin, urn=origin)
             )
     return subjects
 
 
-def evaluate(subjects: list[Subject], levels: dict[str, EnforcementLevel]) -> list[Finding]:
-    """Every policy the levels do not disable, over every subject, in subject then registry order."""
-    findings: list[Finding] = []
+def _finding(
+    subject_label: str, pulumi_type: str, origin: str, spec: Any, level: EnforcementLevel, violation: Any
+) -> Finding:
+    return Finding(
+        resource=subject_label,
+        pulumi_type=pulumi_type,
+        origin=origin,
+        policy=spec.name,
+        enforcement=level,
+        severity=spec.severity,
+        control=violation.control,
+        path=violation.path,
+        message=violation.message,
+    )
+
+
+def stack_resources(subjects: list[Subject]) -> list[StackResource]:
+    """The subjects as a stack policy sees them (the engine's view: type, name, URN, props, dependencies)."""
+    return [
+        StackResource(
+            type=subject.pulumi_type,
+            name=subject.origin,
+            urn=subject.urn or subject.origin,
+            props=subject.document,
+            dependencies=subject.dependencies,
+        )
+        for subject in subjects
+    ]
+
+
+def evaluate(subjects: list[Subject], config: PolicyConfig) -> list[Finding]:
+    """Every policy the config does not disable: resource policies over each Kubernetes subject, then stack
+    policies over all of them; findings sorted by subject, then registry order."""
+    order = {spec.name: index for index, spec in enumerate(POLICIES)}
+    by_subject: dict[str, list[Finding]] = {}
     for subject in subjects:
-        for spec in POLICIES:
-            level = levels[spec.name]
+        if not subject.is_kubernetes:
+            continue
+        for spec in RESOURCE_POLICIES:
+            level = config.level(spec)
             if level == "disabled":
                 continue
-            findings.extend(
-                Finding(
-                    resource=subject.label,
-                    pulumi_type=subject.pulumi_type,
-                    origin=subject.origin,
-                    policy=spec.name,
-                    enforcement=level,
-                    severity=spec.severity,
-                    control=violation.control,
-                    path=violation.path,
-                    message=violation.message,
-                )
-                for violation in spec.evaluate(subject.document)
+            options = config.options_for(spec)
+            by_subject.setdefault(subject.urn or subject.origin, []).extend(
+                _finding(subject.label, subject.pulumi_type, subject.origin, spec, level, violation)
+                for violation in spec.evaluate(subject.document, options)
             )
+    resources = stack_resources(subjects)
+    labels = {subject.urn or subject.origin: subject for subject in subjects}
+    for spec in STACK_POLICIES:
+        level = config.level(spec)
+        if level == "disabled":
+            continue
+        for stack_violation in spec.evaluate_stack(resources, config.options_for(spec)):
+            resource = stack_violation.resource
+            concerned = labels.get(resource.urn) if resource is not None else None
+            if concerned is None:
+                finding = _finding("stack", "", "", spec, level, stack_violation.violation)
+                by_subject.setdefault(STACK_KEY, []).append(finding)
+                continue
+            finding = _finding(
+                concerned.label, concerned.pulumi_type, concerned.origin, spec, level, stack_violation.violation
+            )
+            by_subject.setdefault(concerned.urn or concerned.origin, []).append(finding)
+    findings: list[Finding] = []
+    for key in [subject.urn or subject.origin for subject in subjects] + [STACK_KEY]:
+        findings.extend(sorted(by_subject.pop(key, []), key=lambda finding: order[finding.policy]))
     return findings
 
 
@@ -201,12 +272,12 @@ def json_report(findings: list[Finding]) -> str:
     )
 
 
-def _levels(arguments: argparse.Namespace) -> dict[str, EnforcementLevel]:
+def _config(arguments: argparse.Namespace) -> PolicyConfig:
     if arguments.policy_config is not None:
         return load_policy_config(arguments.policy_config)
     if arguments.stack is not None:
         return load_policy_config(config_path_for_stack(arguments.stack))
-    return default_levels()
+    return default_config()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -226,12 +297,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # The stack is resolved first, so an unknown stack reports as such rather than as a missing config.
         subjects = stack_subjects(arguments.stack) if arguments.stack else manifest_subjects(arguments.manifests)
-        levels = _levels(arguments)
+        config = _config(arguments)
     except (UnusableInputError, PolicyConfigError) as error:
         print(f"policies.offline: {error}", file=sys.stderr)
         return EXIT_UNUSABLE_INPUT
 
-    findings = evaluate(subjects, levels)
+    findings = evaluate(subjects, config)
     print(json_report(findings) if arguments.json else text_report(findings))
     mandatory, _ = counts(findings)
     return EXIT_MANDATORY_VIOLATION if mandatory else 0

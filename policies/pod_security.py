@@ -124,9 +124,16 @@ class Violation:
 
 
 @dataclass(frozen=True)
-class _Container:
+class Container:
+    """One container of a pod template: its dotted path, its list (`containers`, ...) and its fields."""
+
     path: str
+    group: str
     fields: Mapping[str, Any]
+
+    @property
+    def name(self) -> str:
+        return str(self.fields.get("name") or self.path)
 
     @property
     def security_context(self) -> Mapping[str, Any]:
@@ -134,12 +141,14 @@ class _Container:
 
 
 @dataclass(frozen=True)
-class _PodTemplate:
+class PodTemplate:
+    """The pod spec and pod metadata of a pod-bearing object, with every container of every list."""
+
     spec_path: str
     spec: Mapping[str, Any]
     metadata_path: str
     metadata: Mapping[str, Any]
-    containers: tuple[_Container, ...]
+    containers: tuple[Container, ...]
 
     @property
     def security_context(self) -> Mapping[str, Any]:
@@ -217,7 +226,8 @@ def pod_metadata_of(obj: Mapping[str, Any]) -> dict[str, Any] | None:
     return dict(metadata) if metadata is not None else {}
 
 
-def _pod_template(obj: Mapping[str, Any]) -> _PodTemplate | None:
+def pod_template_of(obj: Mapping[str, Any]) -> PodTemplate | None:
+    """The pod template of a pod-bearing object (see POD_SPEC_PATHS), or None for any other kind."""
     kind = str(obj.get("kind", ""))
     spec_keys = POD_SPEC_PATHS.get(kind)
     metadata_keys = _metadata_keys(kind)
@@ -226,11 +236,11 @@ def _pod_template(obj: Mapping[str, Any]) -> _PodTemplate | None:
         return None
     spec_path = ".".join(spec_keys)
     containers = tuple(
-        _Container(path=f"{spec_path}.{group}[{_label(container, index)}]", fields=container)
+        Container(path=f"{spec_path}.{group}[{_label(container, index)}]", group=group, fields=container)
         for group in CONTAINER_GROUPS
         for index, container in enumerate(_mappings(spec.get(group)))
     )
-    return _PodTemplate(
+    return PodTemplate(
         spec_path=spec_path,
         spec=spec,
         metadata_path=".".join(metadata_keys),
@@ -239,7 +249,7 @@ def _pod_template(obj: Mapping[str, Any]) -> _PodTemplate | None:
     )
 
 
-def _check_host_process(pod: _PodTemplate) -> Iterator[Violation]:
+def _check_host_process(pod: PodTemplate) -> Iterator[Violation]:
     """B1, check_windowsHostProcess.go."""
     setters = [(pod.security_context_path, pod.security_context)]
     setters += [(f"{container.path}.securityContext", container.security_context) for container in pod.containers]
@@ -253,7 +263,7 @@ def _check_host_process(pod: _PodTemplate) -> Iterator[Violation]:
             )
 
 
-def _check_host_namespaces(pod: _PodTemplate) -> Iterator[Violation]:
+def _check_host_namespaces(pod: PodTemplate) -> Iterator[Violation]:
     """B2, check_hostNamespaces.go."""
     for field in ("hostNetwork", "hostPID", "hostIPC"):
         value = pod.spec.get(field)
@@ -261,7 +271,7 @@ def _check_host_namespaces(pod: _PodTemplate) -> Iterator[Violation]:
             yield Violation("B2", f"{pod.spec_path}.{field}", f"{field} is {_show(value)}; allowed: false or unset")
 
 
-def _check_privileged(pod: _PodTemplate) -> Iterator[Violation]:
+def _check_privileged(pod: PodTemplate) -> Iterator[Violation]:
     """B3, check_privileged.go."""
     for container in pod.containers:
         value = container.security_context.get("privileged")
@@ -273,12 +283,12 @@ def _check_privileged(pod: _PodTemplate) -> Iterator[Violation]:
             )
 
 
-def _added_capabilities(container: _Container) -> list[object]:
+def _added_capabilities(container: Container) -> list[object]:
     added = _mapping(container.security_context.get("capabilities")).get("add")
     return list(added) if isinstance(added, list) else []
 
 
-def _check_capabilities_baseline(pod: _PodTemplate) -> Iterator[Violation]:
+def _check_capabilities_baseline(pod: PodTemplate) -> Iterator[Violation]:
     """B4, check_capabilities_baseline.go."""
     for container in pod.containers:
         for capability in _added_capabilities(container):
@@ -291,12 +301,12 @@ def _check_capabilities_baseline(pod: _PodTemplate) -> Iterator[Violation]:
                 )
 
 
-def _volumes(pod: _PodTemplate) -> Iterator[tuple[str, Mapping[str, Any]]]:
+def _volumes(pod: PodTemplate) -> Iterator[tuple[str, Mapping[str, Any]]]:
     for index, volume in enumerate(_mappings(pod.spec.get("volumes"))):
         yield f"{pod.spec_path}.volumes[{_label(volume, index)}]", volume
 
 
-def _check_host_path_volumes(pod: _PodTemplate) -> Iterator[Violation]:
+def _check_host_path_volumes(pod: PodTemplate) -> Iterator[Violation]:
     """B5, check_hostPathVolumes.go."""
     for path, volume in _volumes(pod):
         if volume.get("hostPath") is not None:
@@ -307,7 +317,7 @@ def _check_host_path_volumes(pod: _PodTemplate) -> Iterator[Violation]:
             )
 
 
-def _check_host_ports(pod: _PodTemplate) -> Iterator[Violation]:
+def _check_host_ports(pod: PodTemplate) -> Iterator[Violation]:
     """B6, check_hostPorts.go."""
     for container in pod.containers:
         for index, port in enumerate(_mappings(container.fields.get("ports"))):
@@ -320,7 +330,7 @@ def _check_host_ports(pod: _PodTemplate) -> Iterator[Violation]:
                 )
 
 
-def _check_probe_hosts(pod: _PodTemplate) -> Iterator[Violation]:
+def _check_probe_hosts(pod: PodTemplate) -> Iterator[Violation]:
     """B7, check_hostProbesAndHostLifecycleHooks.go."""
     for container in pod.containers:
         handlers = [(field, _mapping(container.fields.get(field))) for field in PROBE_FIELDS]
@@ -337,7 +347,7 @@ def _check_probe_hosts(pod: _PodTemplate) -> Iterator[Violation]:
                     )
 
 
-def _check_app_armor(pod: _PodTemplate) -> Iterator[Violation]:
+def _check_app_armor(pod: PodTemplate) -> Iterator[Violation]:
     """B8, check_appArmorProfile.go: the beta annotations and the appArmorProfile fields."""
     annotations = _mapping(pod.metadata.get("annotations"))
     for key, value in annotations.items():
@@ -365,7 +375,7 @@ def _check_app_armor(pod: _PodTemplate) -> Iterator[Violation]:
             )
 
 
-def _check_se_linux(pod: _PodTemplate) -> Iterator[Violation]:
+def _check_se_linux(pod: PodTemplate) -> Iterator[Violation]:
     """B9, check_seLinuxOptions.go."""
     setters = [(pod.security_context_path, pod.security_context)]
     setters += [(f"{container.path}.securityContext", container.security_context) for container in pod.containers]
@@ -387,7 +397,7 @@ def _check_se_linux(pod: _PodTemplate) -> Iterator[Violation]:
                 )
 
 
-def _check_proc_mount(pod: _PodTemplate, control: str) -> Iterator[Violation]:
+def _check_proc_mount(pod: PodTemplate, control: str) -> Iterator[Violation]:
     """B10 and R7, check_procMount.go: baseline allows any value in a user namespace, restricted does not."""
     if control == "B10" and pod.uses_user_namespace:
         return
@@ -407,7 +417,7 @@ def _seccomp_type(security_context: Mapping[str, Any]) -> tuple[bool, object]:
     return profile is not None, _mapping(profile).get("type")
 
 
-def _check_seccomp_baseline(pod: _PodTemplate) -> Iterator[Violation]:
+def _check_seccomp_baseline(pod: PodTemplate) -> Iterator[Violation]:
     """B11, check_seccompProfile_baseline.go."""
     setters = [(pod.security_context_path, pod.security_context)]
     setters += [(f"{container.path}.securityContext", container.security_context) for container in pod.containers]
@@ -421,7 +431,7 @@ def _check_seccomp_baseline(pod: _PodTemplate) -> Iterator[Violation]:
             )
 
 
-def _check_sysctls(pod: _PodTemplate) -> Iterator[Violation]:
+def _check_sysctls(pod: PodTemplate) -> Iterator[Violation]:
     """B12, check_sysctls.go."""
     for index, sysctl in enumerate(_mappings(pod.security_context.get("sysctls"))):
         name = sysctl.get("name")
@@ -433,7 +443,7 @@ def _check_sysctls(pod: _PodTemplate) -> Iterator[Violation]:
             )
 
 
-def _check_restricted_volumes(pod: _PodTemplate) -> Iterator[Violation]:
+def _check_restricted_volumes(pod: PodTemplate) -> Iterator[Violation]:
     """R1, check_restrictedVolumes.go: any source other than the allowed types."""
     for path, volume in _volumes(pod):
         for source, value in volume.items():
@@ -446,7 +456,7 @@ def _check_restricted_volumes(pod: _PodTemplate) -> Iterator[Violation]:
             )
 
 
-def _check_privilege_escalation(pod: _PodTemplate) -> Iterator[Violation]:
+def _check_privilege_escalation(pod: PodTemplate) -> Iterator[Violation]:
     """R2, check_allowPrivilegeEscalation.go."""
     if pod.is_windows:
         return
@@ -461,7 +471,7 @@ def _check_privilege_escalation(pod: _PodTemplate) -> Iterator[Violation]:
             )
 
 
-def _check_run_as_non_root(pod: _PodTemplate) -> Iterator[Violation]:
+def _check_run_as_non_root(pod: PodTemplate) -> Iterator[Violation]:
     """R3, check_runAsNonRoot.go: pod-level true covers containers that leave it unset."""
     if pod.uses_user_namespace:
         return
@@ -488,7 +498,7 @@ def _check_run_as_non_root(pod: _PodTemplate) -> Iterator[Violation]:
             )
 
 
-def _check_run_as_user(pod: _PodTemplate) -> Iterator[Violation]:
+def _check_run_as_user(pod: PodTemplate) -> Iterator[Violation]:
     """R4, check_runAsUser.go."""
     if pod.uses_user_namespace:
         return
@@ -502,7 +512,7 @@ def _check_run_as_user(pod: _PodTemplate) -> Iterator[Violation]:
             )
 
 
-def _check_seccomp_restricted(pod: _PodTemplate) -> Iterator[Violation]:
+def _check_seccomp_restricted(pod: PodTemplate) -> Iterator[Violation]:
     """R5, check_seccompProfile_restricted.go: a valid pod-level profile covers containers that set none."""
     if pod.is_windows:
         return
@@ -531,7 +541,7 @@ def _check_seccomp_restricted(pod: _PodTemplate) -> Iterator[Violation]:
             )
 
 
-def _check_capabilities_restricted(pod: _PodTemplate) -> Iterator[Violation]:
+def _check_capabilities_restricted(pod: PodTemplate) -> Iterator[Violation]:
     """R6, check_capabilities_restricted.go."""
     if pod.is_windows:
         return
@@ -554,7 +564,7 @@ def _check_capabilities_restricted(pod: _PodTemplate) -> Iterator[Violation]:
 
 def check_restricted(obj: Mapping[str, Any]) -> list[Violation]:
     """Every restricted-profile violation in a pod-bearing object, ordered B1..B12 then R1..R7; [] for other kinds."""
-    pod = _pod_template(obj)
+    pod = pod_template_of(obj)
     if pod is None:
         return []
     checks: tuple[Iterator[Violation], ...] = (
@@ -583,7 +593,7 @@ def check_restricted(obj: Mapping[str, Any]) -> list[Violation]:
 
 def check_read_only_root(obj: Mapping[str, Any]) -> list[Violation]:
     """Containers without readOnlyRootFilesystem true (platform rule, REFERENCE.md section 3); [] for other kinds."""
-    pod = _pod_template(obj)
+    pod = pod_template_of(obj)
     if pod is None:
         return []
     violations = []

@@ -34,17 +34,22 @@ ONLY_WRITABLE_ROOT_POD: dict[str, Any] = {
     "kind": "Pod",
     "metadata": {"name": "writer", "namespace": "crm"},
     "spec": {
+        "serviceAccountName": "writer",
+        "automountServiceAccountToken": False,
         "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
         "containers": [
             {
                 "name": "writer",
                 "image": "busybox:1.36",
                 "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+                "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "16Mi"}},
+                "livenessProbe": {"exec": {"command": ["true"]}},
+                "readinessProbe": {"exec": {"command": ["true"]}},
             }
         ],
     },
 }
-"""Restricted in every respect but readOnlyRootFilesystem: only the read-only-root policy fires."""
+"""Compliant in every respect but readOnlyRootFilesystem: only the read-only-root policy fires."""
 
 
 def policy_cli(*arguments: str) -> subprocess.CompletedProcess[str]:
@@ -103,9 +108,12 @@ def test_multi_document_files_and_yml_suffix_are_read(tmp_path: Path) -> None:
     ]
 
 
-@pytest.mark.parametrize(("config", "level", "status"), [("production", "mandatory", 1), ("staging", "advisory", 0)])
+@pytest.mark.parametrize(
+    ("config", "level", "status"), [("production", "mandatory", 1), ("staging", "mandatory", 1), ("dev", "advisory", 0)]
+)
 def test_read_only_root_level_follows_stack_config(tmp_path: Path, config: str, level: str, status: int) -> None:
-    """A writable root filesystem is mandatory under production.json (exit 1), advisory under staging.json (exit 0)."""
+    """A writable root filesystem is mandatory under production.json and staging.json (exit 1), advisory under
+    dev.json (exit 0)."""
     manifests = write_manifests(tmp_path, ONLY_WRITABLE_ROOT_POD)
     result = policy_cli("--manifests", str(manifests), "--policy-config", f"policies/config/{config}.json")
     assert result.returncode == status, result.stdout + result.stderr
@@ -121,8 +129,14 @@ def test_json_output_shape(tmp_path: Path) -> None:
     assert result.returncode == 1
     report = json.loads(result.stdout)
     assert set(report) == {"violations", "mandatory", "advisory"}
-    assert report["advisory"] == 1  # read-only root, advisory on dev
-    assert report["mandatory"] == len(report["violations"]) - 1
+    # Advisory on dev: read-only root (1), requests and memory limit (3), liveness and readiness (2).
+    assert report["advisory"] == 6
+    assert report["mandatory"] == len(report["violations"]) - 6
+    assert {violation["policy"] for violation in report["violations"] if violation["enforcement"] == "advisory"} == {
+        "read-only-root-filesystem",
+        "container-resources",
+        "liveness-and-readiness-probes",
+    }
     first = report["violations"][0]
     assert first == {
         "resource": "Deployment crm/rogue",

@@ -1,4 +1,5 @@
-"""The policy registry: complete descriptions, the Pulumi adapter, the stack configs, and no PolicyPack on import."""
+"""The policy catalogue and its per-stack configs: complete descriptions, levels by category, option
+schemas, the config files the CLI takes, and no PolicyPack on import."""
 
 from __future__ import annotations
 
@@ -6,174 +7,103 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
+import jsonschema
 import pytest
 
 from offline.program import PROJECT_DIR
-from policies.pod_security import check_restricted
-from policies.registry import (
-    POLICIES,
-    POLICIES_BY_NAME,
-    PolicyConfigError,
-    api_version_and_kind,
-    config_path_for_stack,
-    kubernetes_document,
-    load_policy_config,
-    pulumi_type_of,
-    resource_policy_validator,
-)
-
-if TYPE_CHECKING:
-    from pulumi_policy import ResourceValidationArgs
+from policies.config import PolicyConfigError, config_path_for_stack, load_policy_config
+from policies.registry import POLICIES, POLICIES_BY_NAME, STACK_POLICIES
 
 CONFIG_DIR = PROJECT_DIR / "policies" / "config"
 
-PRIVILEGED_DEPLOYMENT_PROPS: dict[str, Any] = {
-    "metadata": {"name": "api", "namespace": "crm"},
-    "spec": {
-        "replicas": 2.0,
-        "template": {
-            "spec": {
-                "containers": [
-                    {
-                        "name": "api",
-                        "image": "ghcr.io/acme/api:1.0.0",
-                        "ports": [{"containerPort": 8000.0, "hostPort": 8000.0}],
-                        "securityContext": {"privileged": True},
-                    }
-                ]
-            }
-        },
-    },
+BRIEF_POLICIES = {
+    # issue 5, point 2: the restricted profile, the rules beyond it, and the stack policies.
+    "pod-security-restricted",
+    "read-only-root-filesystem",
+    "container-resources",
+    "liveness-and-readiness-probes",
+    "image-pinned",
+    "service-account-token",
+    "no-exposed-services",
+    "ingress-tls",
+    "namespace-pod-security-labels",
+    "no-secrets-in-configmaps",
+    "no-secret-literals-in-env",
+    "rbac-least-privilege",
+    "cronjob-scheduling",
+    "default-deny-network-policy",
+    "disruption-budget",
+    "s3-bucket-controls",
+    "production-postgres-instances",
+    "production-backups",
+    "production-web-replicas",
 }
-"""Inputs as pulumi-kubernetes sends them to the analyzer: camelCase, numbers as floats, no apiVersion/kind."""
 
 
-class FakeArgs:
-    """The two fields of pulumi_policy.ResourceValidationArgs the adapter reads."""
-
-    def __init__(self, resource_type: str, props: dict[str, Any]) -> None:
-        self.resource_type = resource_type
-        self.props = props
-
-
-def validation_args(resource_type: str, props: dict[str, Any]) -> ResourceValidationArgs:
-    return cast("ResourceValidationArgs", FakeArgs(resource_type, props))
+def test_the_catalogue_is_the_brief() -> None:
+    """Every policy the brief asks for exists, and nothing else."""
+    assert set(POLICIES_BY_NAME) == BRIEF_POLICIES
+    assert len(POLICIES) == len(BRIEF_POLICIES)
+    assert {spec.name for spec in STACK_POLICIES} == {
+        "default-deny-network-policy",
+        "disruption-budget",
+        "ingress-tls",
+        "s3-bucket-controls",
+        "production-postgres-instances",
+        "production-backups",
+        "production-web-replicas",
+    }
 
 
 @pytest.mark.parametrize("spec", POLICIES, ids=[spec.name for spec in POLICIES])
 def test_every_policy_is_described(spec: Any) -> None:
-    """Every policy has a description, a known severity, a remediation and a known default level."""
-    assert spec.description.strip()
-    assert spec.remediation.strip()
+    """Every policy has a description, a known severity, remediation steps, mandatory by default, and either
+    kinds and a resource check or a stack check; its option schema is valid JSON Schema with valid defaults."""
+    assert spec.description.strip() and spec.remediation.strip()
     assert spec.severity in ("low", "medium", "high", "critical")
-    assert spec.default_enforcement in ("mandatory", "advisory")
+    assert spec.default_enforcement == "mandatory"
+    assert (spec.check is not None and spec.kinds) != spec.is_stack_policy
+    schema = {"type": "object", "properties": dict(spec.config_schema), "additionalProperties": False}
+    jsonschema.Draft7Validator.check_schema(schema)
+    jsonschema.validate(spec.defaults(), schema)
+    for option in spec.config_schema.values():
+        assert option.get("description"), spec.name
+        assert "default" in option, spec.name
 
 
-def test_policy_levels_match_the_brief() -> None:
-    """Pod security is high and never relaxable; read-only root is medium and may be advisory off production."""
-    restricted = POLICIES_BY_NAME["pod-security-restricted"]
-    read_only = POLICIES_BY_NAME["read-only-root-filesystem"]
-    assert (restricted.severity, restricted.default_enforcement, restricted.advisory_allowed) == (
-        "high",
-        "mandatory",
-        False,
-    )
-    assert (read_only.severity, read_only.default_enforcement, read_only.advisory_allowed) == (
-        "medium",
-        "mandatory",
-        True,
-    )
-
-
-def test_adapter_turns_pulumi_props_into_the_kubernetes_object() -> None:
-    """A Deployment's type token and float-numbered props become the dict with apiVersion, kind and integers."""
-    document = kubernetes_document("kubernetes:apps/v1:Deployment", PRIVILEGED_DEPLOYMENT_PROPS)
-    assert document is not None
-    assert document["apiVersion"] == "apps/v1"
-    assert document["kind"] == "Deployment"
-    assert document["spec"]["replicas"] == 2
-    assert isinstance(document["spec"]["replicas"], int)
-    assert document["spec"]["template"]["spec"]["containers"][0]["ports"][0]["hostPort"] == 8000
-    assert [violation.control for violation in check_restricted(document)][:2] == ["B3", "B6"]
-
-
-def test_adapter_keeps_apiversion_and_kind_from_props() -> None:
-    """Props that carry apiVersion and kind keep them; core/v1 maps to v1."""
-    document = kubernetes_document("kubernetes:core/v1:Pod", {"apiVersion": "v1", "kind": "Pod", "spec": {}})
-    assert document == {"apiVersion": "v1", "kind": "Pod", "spec": {}}
-    assert kubernetes_document("kubernetes:core/v1:Pod", {"spec": {}}) == {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "spec": {},
+def test_production_only_policies_are_named_so() -> None:
+    """The production category is exactly the production-* policies."""
+    assert {spec.name for spec in POLICIES if spec.category == "production"} == {
+        name for name in BRIEF_POLICIES if name.startswith("production-")
     }
 
 
-@pytest.mark.parametrize(
-    "resource_type",
-    [
-        "aws:s3/bucket:Bucket",
-        "random:index/randomPassword:RandomPassword",
-        "kubernetes:apps/v1:DeploymentPatch",
-        "kubernetes:apps/v1:DeploymentList",
-        "kubernetes:helm.sh/v3:Release",
-        "kubernetes:yaml/v2:ConfigGroup",
-        "pulumi:providers:kubernetes",
-    ],
-)
-def test_adapter_ignores_what_is_not_a_whole_kubernetes_object(resource_type: str) -> None:
-    """Non-Kubernetes, provider, Patch, List, Helm and YAML resources give no document to check."""
-    assert kubernetes_document(resource_type, PRIVILEGED_DEPLOYMENT_PROPS) is None
+@pytest.mark.parametrize("stack", ["production", "staging", "dev", "pr-7"])
+def test_stack_configs_set_the_levels(stack: str) -> None:
+    """Production: all mandatory. Elsewhere: security mandatory, production-only disabled; best practice
+    mandatory in staging (the rehearsal of production) and advisory in dev and review stacks."""
+    config = load_policy_config(config_path_for_stack(stack))
+    for spec in POLICIES:
+        level = config.level(spec)
+        if stack == "production" or spec.category == "security":
+            assert level == "mandatory", spec.name
+        elif spec.category == "production":
+            assert level == "disabled", spec.name
+        else:
+            assert level == ("mandatory" if stack == "staging" else "advisory"), spec.name
 
 
-@pytest.mark.parametrize(
-    ("api_version", "kind", "pulumi_type"),
-    [
-        ("apps/v1", "Deployment", "kubernetes:apps/v1:Deployment"),
-        ("v1", "Pod", "kubernetes:core/v1:Pod"),
-        ("batch/v1", "CronJob", "kubernetes:batch/v1:CronJob"),
-        ("networking.k8s.io/v1", "NetworkPolicy", "kubernetes:networking.k8s.io/v1:NetworkPolicy"),
-    ],
-)
-def test_type_tokens_round_trip(api_version: str, kind: str, pulumi_type: str) -> None:
-    """apiVersion/kind map to the pulumi-kubernetes type token and back."""
-    assert pulumi_type_of(api_version, kind) == pulumi_type
-    assert api_version_and_kind(pulumi_type) == (api_version, kind)
-
-
-def test_validator_reports_each_violation_once_with_its_control() -> None:
-    """The validate callback reports one message per violation, naming the control and field."""
-    reported: list[str] = []
-    validate = resource_policy_validator(POLICIES_BY_NAME["pod-security-restricted"])
-    validate(
-        validation_args("kubernetes:apps/v1:Deployment", PRIVILEGED_DEPLOYMENT_PROPS),
-        lambda message, _: reported.append(message),
-    )
-    expected = check_restricted(kubernetes_document("kubernetes:apps/v1:Deployment", PRIVILEGED_DEPLOYMENT_PROPS) or {})
-    assert len(reported) == len(expected)
-    assert reported[0].startswith("B3 spec.template.spec.containers[api].securityContext.privileged: ")
-
-
-def test_validator_passes_other_kinds() -> None:
-    """A ConfigMap reports nothing."""
-    reported: list[str] = []
-    validate = resource_policy_validator(POLICIES_BY_NAME["read-only-root-filesystem"])
-    validate(
-        validation_args("kubernetes:core/v1:ConfigMap", {"data": {"a": "b"}}),
-        lambda message, _: reported.append(message),
-    )
-    assert reported == []
-
-
-@pytest.mark.parametrize(
-    ("stack", "read_only_level"),
-    [("production", "mandatory"), ("staging", "advisory"), ("dev", "advisory"), ("pr-7", "advisory")],
-)
-def test_stack_configs_set_the_levels(stack: str, read_only_level: str) -> None:
-    """Every stack keeps pod security mandatory; read-only root is mandatory only in production."""
-    levels = load_policy_config(config_path_for_stack(stack))
-    assert levels == {"pod-security-restricted": "mandatory", "read-only-root-filesystem": read_only_level}
+def test_config_options_reach_the_policies_with_defaults() -> None:
+    """Allow-lists from the file, defaults for what it leaves out."""
+    config = load_policy_config(config_path_for_stack("production"))
+    assert config.options_for(POLICIES_BY_NAME["no-exposed-services"]) == {"allowed": ["traefik/traefik"]}
+    assert config.options_for(POLICIES_BY_NAME["image-pinned"]) == {"requireDigest": False}
+    assert config.options_for(POLICIES_BY_NAME["production-web-replicas"]) == {
+        "deployments": ["crm-web"],
+        "minReplicas": 2,
+    }
 
 
 def test_review_stacks_use_review_config() -> None:
@@ -181,8 +111,9 @@ def test_review_stacks_use_review_config() -> None:
     assert config_path_for_stack("pr-42") == CONFIG_DIR / "review.json"
 
 
-def test_every_config_file_is_valid_pulumi_policy_config() -> None:
-    """Each config file is a JSON object of known policy names to levels (the --policy-pack-config format)."""
+def test_every_config_file_names_every_policy() -> None:
+    """Each config file is a JSON object naming every policy (the --policy-pack-config format), so a reader
+    sees each level without knowing the defaults."""
     paths = sorted(CONFIG_DIR.glob("*.json"))
     assert [path.stem for path in paths] == ["dev", "production", "review", "staging"]
     for path in paths:
@@ -191,23 +122,68 @@ def test_every_config_file_is_valid_pulumi_policy_config() -> None:
         load_policy_config(path)
 
 
-def test_config_may_not_relax_pod_security(tmp_path: Path) -> None:
-    """A config setting pod-security-restricted to advisory is refused, naming the file and the policy."""
-    path = tmp_path / "loose.json"
-    path.write_text(json.dumps({"pod-security-restricted": {"enforcementLevel": "advisory"}}), encoding="utf-8")
-    with pytest.raises(PolicyConfigError, match=r"loose\.json: 'pod-security-restricted' must stay mandatory"):
-        load_policy_config(path)
+def _config_file(tmp_path: Path, name: str, document: dict[str, Any]) -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps(document), encoding="utf-8")
+    return path
 
 
-def test_config_rejects_unknown_policy(tmp_path: Path) -> None:
-    """A policy name the registry does not know is refused with the known names."""
-    path = tmp_path / "typo.json"
-    path.write_text(json.dumps({"read-only-rootfs": "advisory"}), encoding="utf-8")
-    with pytest.raises(PolicyConfigError, match="unknown policy 'read-only-rootfs'; known: pod-security-restricted"):
-        load_policy_config(path)
+@pytest.mark.parametrize(
+    ("name", "document", "message"),
+    [
+        (
+            "loose.json",
+            {"pod-security-restricted": {"enforcementLevel": "advisory"}},
+            r"loose\.json: 'pod-security-restricted' is a security policy and stays mandatory, not advisory",
+        ),
+        (
+            "production.json",
+            {"read-only-root-filesystem": "advisory"},
+            r"production\.json: 'read-only-root-filesystem' must be mandatory in production, not advisory",
+        ),
+        (
+            "production.json",
+            {"all": "advisory"},
+            r"must be mandatory in production, not advisory",
+        ),
+        (
+            "typo.json",
+            {"read-only-rootfs": "advisory"},
+            "unknown policy 'read-only-rootfs'; known: pod-security-restricted",
+        ),
+        ("level.json", {"image-pinned": "warn"}, "'image-pinned' has enforcement level \"warn\"; allowed: mandatory"),
+        (
+            "option.json",
+            {"no-exposed-services": {"allowList": ["a/b"]}},
+            r"no-exposed-services\.options: Additional properties are not allowed \('allowList' was unexpected\) "
+            r"\(options of no-exposed-services: allowed\)",
+        ),
+        (
+            "type.json",
+            {"image-pinned": {"requireDigest": "yes"}},
+            r"image-pinned\.requireDigest: 'yes' is not of type 'boolean'",
+        ),
+        ("list.json", ["image-pinned"], "must be a JSON object"),
+    ],
+)
+def test_bad_config_is_refused_naming_file_key_and_allowed(
+    tmp_path: Path, name: str, document: Any, message: str
+) -> None:
+    """Each mistake in a config file names the file, the key, the value and what is allowed."""
+    with pytest.raises(PolicyConfigError, match=message):
+        load_policy_config(_config_file(tmp_path, name, document))
 
 
-@pytest.mark.parametrize("module", ["policies.registry", "policies.offline"])
+def test_non_production_may_relax_best_practice_and_disable_production_rules(tmp_path: Path) -> None:
+    """What the dev config does is allowed by name, not by accident."""
+    config = load_policy_config(
+        _config_file(tmp_path, "lab.json", {"container-resources": "advisory", "production-backups": "disabled"})
+    )
+    assert config.levels["container-resources"] == "advisory"
+    assert config.levels["production-backups"] == "disabled"
+
+
+@pytest.mark.parametrize("module", ["policies.registry", "policies.offline", "policies.pulumi_adapter"])
 def test_import_does_not_load_pulumi_policy(module: str) -> None:
     """Importing the module (and its listing of POLICIES) in a fresh interpreter never imports pulumi_policy."""
     code = (

@@ -1,0 +1,447 @@
+"""Stack policies: rules about how a stack's resources fit together, not about one object alone.
+
+Each check takes every resource of the stack (`StackResource`: Kubernetes objects and AWS resources
+alike) and the policy's options, and returns violations attached to the resource they concern.
+Control ids: S1 default-deny NetworkPolicy, S2 disruption budgets, S3 Ingress TLS and issuer,
+S4 S3 bucket controls, S5-S7 production resilience (PostgreSQL instances, backups, web replicas).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from policies.common import (
+    StackResource,
+    StackViolation,
+    Violation,
+    as_list,
+    as_mapping,
+    as_mappings,
+    matches_any,
+    metadata_of,
+    show,
+)
+
+Options = Mapping[str, Any]
+Resources = Sequence[StackResource]
+
+NAMESPACE_ROLE_LABEL = "crm-platform/namespace-role"
+SCALABLE_KINDS = frozenset({"Deployment", "StatefulSet", "ReplicaSet", "ReplicationController"})
+ISSUER_ANNOTATIONS = ("cert-manager.io/cluster-issuer", "cert-manager.io/issuer")
+CNPG_API_GROUP = "postgresql.cnpg.io/"
+
+
+def _kubernetes(resources: Resources, kind: str) -> list[StackResource]:
+    return [resource for resource in resources if resource.kind == kind]
+
+
+def _spec(resource: StackResource) -> Mapping[str, Any]:
+    return as_mapping(resource.props.get("spec"))
+
+
+def _ref(resource: StackResource) -> str:
+    return f"{resource.namespace}/{resource.object_name}" if resource.namespace else resource.object_name
+
+
+# S1 ---------------------------------------------------------------------------------------------
+
+
+def _is_default_deny(policy: StackResource) -> bool:
+    spec = _spec(policy)
+    selector = as_mapping(spec.get("podSelector"))
+    selects_all = not selector.get("matchLabels") and not selector.get("matchExpressions")
+    types = set(as_list(spec.get("policyTypes")))
+    return selects_all and {"Ingress", "Egress"} <= types and not spec.get("ingress") and not spec.get("egress")
+
+
+def check_default_deny(resources: Resources, options: Options) -> list[StackViolation]:
+    """S1: every app namespace (role label `app`, or listed in `namespaces`) has a NetworkPolicy that selects
+    every pod and allows nothing in either direction, so each flow must be opened by name."""
+    extra = set(options.get("namespaces", ()))
+    app_namespaces = [
+        namespace
+        for namespace in _kubernetes(resources, "Namespace")
+        if as_mapping(metadata_of(namespace.props).get("labels")).get(NAMESPACE_ROLE_LABEL) == "app"
+        or namespace.object_name in extra
+    ]
+    protected = {policy.namespace for policy in _kubernetes(resources, "NetworkPolicy") if _is_default_deny(policy)}
+    return [
+        StackViolation(
+            namespace,
+            Violation(
+                "S1",
+                "metadata.name",
+                f"namespace {namespace.object_name} has no default-deny NetworkPolicy (podSelector {{}}, "
+                "policyTypes Ingress and Egress, no rules)",
+            ),
+        )
+        for namespace in app_namespaces
+        if namespace.object_name not in protected
+    ]
+
+
+# S2 ---------------------------------------------------------------------------------------------
+
+
+def selector_matches(selector: Mapping[str, Any], labels: Mapping[str, Any]) -> bool:
+    """Whether a LabelSelector selects an object with `labels`; an empty selector selects nothing here,
+    as a PodDisruptionBudget (policy/v1) with an empty selector covers no pod."""
+    match_labels = as_mapping(selector.get("matchLabels"))
+    expressions = as_mappings(selector.get("matchExpressions"))
+    if not match_labels and not expressions:
+        return False
+    if any(labels.get(key) != value for key, value in match_labels.items()):
+        return False
+    for expression in expressions:
+        key, operator = str(expression.get("key")), expression.get("operator")
+        values = as_list(expression.get("values"))
+        present = key in labels
+        if operator == "In" and not (present and labels[key] in values):
+            return False
+        if operator == "NotIn" and present and labels[key] in values:
+            return False
+        if operator == "Exists" and not present:
+            return False
+        if operator == "DoesNotExist" and present:
+            return False
+    return True
+
+
+def _minimum_replicas(workload: StackResource, autoscalers: list[StackResource]) -> int:
+    for autoscaler in autoscalers:
+        target = as_mapping(_spec(autoscaler).get("scaleTargetRef"))
+        if (
+            autoscaler.namespace == workload.namespace
+            and target.get("kind") == workload.kind
+            and target.get("name") == workload.object_name
+        ):
+            minimum = _spec(autoscaler).get("minReplicas", 1)
+            return minimum if isinstance(minimum, int) else 1
+    replicas = _spec(workload).get("replicas", 1)
+    return replicas if isinstance(replicas, int) else 1
+
+
+def check_disruption_budgets(resources: Resources, options: Options) -> list[StackViolation]:
+    """S2: a workload that runs more than one pod (replicas, or its HPA's minReplicas) has a
+    PodDisruptionBudget selecting its pods, so a node drain cannot take them all at once; a CloudNativePG
+    Cluster of several instances keeps the operator's own budget (enablePDB not false)."""
+    autoscalers = _kubernetes(resources, "HorizontalPodAutoscaler")
+    budgets = _kubernetes(resources, "PodDisruptionBudget")
+    violations = []
+    for workload in (resource for resource in resources if resource.kind in SCALABLE_KINDS):
+        minimum = _minimum_replicas(workload, autoscalers)
+        if minimum < 2:
+            continue
+        labels = as_mapping(metadata_of(as_mapping(_spec(workload).get("template"))).get("labels"))
+        covered = any(
+            budget.namespace == workload.namespace
+            and selector_matches(as_mapping(_spec(budget).get("selector")), labels)
+            for budget in budgets
+        )
+        if not covered:
+            violations.append(
+                StackViolation(
+                    workload,
+                    Violation(
+                        "S2",
+                        "spec.template.metadata.labels",
+                        f"{workload.kind} {_ref(workload)} runs at least {minimum} pods but no PodDisruptionBudget "
+                        "selects them",
+                    ),
+                )
+            )
+    for cluster in _postgres_clusters(resources):
+        instances = _spec(cluster).get("instances", 1)
+        if isinstance(instances, int) and instances > 1 and _spec(cluster).get("enablePDB") is False:
+            violations.append(
+                StackViolation(
+                    cluster,
+                    Violation("S2", "spec.enablePDB", f"Cluster {_ref(cluster)} has {instances} instances and no PDB"),
+                )
+            )
+    return violations
+
+
+# S3 ---------------------------------------------------------------------------------------------
+
+
+def _host_covered(host: str, tls_hosts: Iterable[str]) -> bool:
+    for tls_host in tls_hosts:
+        if tls_host == host:
+            return True
+        # A wildcard certificate covers exactly one more label: *.example.com covers a.example.com only.
+        if tls_host.startswith("*.") and host.count(".") == tls_host.count(".") and host.endswith(tls_host[1:]):
+            return True
+    return False
+
+
+def check_ingress_tls(resources: Resources, options: Options) -> list[StackViolation]:
+    """S3: every Ingress host is served under TLS with a named secret, and every TLS secret is issued by
+    cert-manager: one Ingress using it carries a cert-manager issuer annotation, or a Certificate writes it.
+
+    A stack policy because the issuer may sit on another Ingress: two Ingresses annotating the same
+    secret would make cert-manager fight over one Certificate."""
+    ingresses = _kubernetes(resources, "Ingress")
+    issued: set[tuple[str, str]] = set()
+    for ingress in ingresses:
+        annotations = as_mapping(metadata_of(ingress.props).get("annotations"))
+        if any(annotations.get(key) for key in ISSUER_ANNOTATIONS):
+            issued.update(
+                (ingress.namespace, str(tls.get("secretName"))) for tls in as_mappings(_spec(ingress).get("tls"))
+            )
+    for certificate in _kubernetes(resources, "Certificate"):
+        if certificate.type.startswith("kubernetes:cert-manager.io/"):
+            issued.add((certificate.namespace, str(_spec(certificate).get("secretName"))))
+
+    violations = []
+    for ingress in ingresses:
+        spec = _spec(ingress)
+        tls_entries = as_mappings(spec.get("tls"))
+        tls_hosts = [str(host) for tls in tls_entries if tls.get("secretName") for host in as_list(tls.get("hosts"))]
+        for index, rule in enumerate(as_mappings(spec.get("rules"))):
+            host = rule.get("host")
+            if not host:
+                violations.append(
+                    StackViolation(
+                        ingress,
+                        Violation(
+                            "S3", f"spec.rules[{index}].host", "a rule without host answers every host, outside TLS"
+                        ),
+                    )
+                )
+            elif not _host_covered(str(host), tls_hosts):
+                violations.append(
+                    StackViolation(
+                        ingress,
+                        Violation(
+                            "S3",
+                            f"spec.rules[{index}].host",
+                            f"host {host} is not in any spec.tls entry with a secretName",
+                        ),
+                    )
+                )
+        for index, tls in enumerate(tls_entries):
+            secret = tls.get("secretName")
+            if secret and (ingress.namespace, str(secret)) not in issued:
+                violations.append(
+                    StackViolation(
+                        ingress,
+                        Violation(
+                            "S3",
+                            f"spec.tls[{index}].secretName",
+                            f"TLS secret {secret} is issued by nothing: no Ingress using it has a cert-manager.io/"
+                            "cluster-issuer or cert-manager.io/issuer annotation, and no Certificate writes it",
+                        ),
+                    )
+                )
+    return violations
+
+
+# S4 ---------------------------------------------------------------------------------------------
+
+BUCKET_TYPES = frozenset({"aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2"})
+
+
+def _s3_module(resource: StackResource) -> str:
+    """`s3/bucketVersioning` for both BucketVersioning and BucketVersioningV2."""
+    parts = resource.type.split(":")
+    return parts[1].removesuffix("V2") if len(parts) == 3 and parts[0] == "aws" else ""
+
+
+def _belongs_to(resource: StackResource, bucket: StackResource) -> bool:
+    """A bucket setting belongs to a bucket it depends on or names: dependencies hold even in a preview,
+    where the bucket's name is still unknown."""
+    if bucket.urn in resource.dependencies:
+        return True
+    name = resource.props.get("bucket")
+    return bool(name) and name in (bucket.props.get("bucket"), bucket.props.get("id"))
+
+
+def _policy_statements(document: object) -> list[Mapping[str, Any]]:
+    if isinstance(document, str):
+        try:
+            document = json.loads(document)
+        except json.JSONDecodeError:
+            return []
+    statements = as_mapping(document).get("Statement")
+    return as_mappings(statements) if isinstance(statements, list) else as_mappings([statements])
+
+
+def _denies_plain_http(statement: Mapping[str, Any]) -> bool:
+    condition = as_mapping(as_mapping(statement.get("Condition")).get("Bool"))
+    return statement.get("Effect") == "Deny" and str(condition.get("aws:SecureTransport")).lower() == "false"
+
+
+def _bucket_control_failures(settings: list[StackResource], options: Options) -> list[tuple[str, str]]:
+    by_module: dict[str, list[StackResource]] = defaultdict(list)
+    for setting in settings:
+        by_module[_s3_module(setting)].append(setting)
+    failures = []
+
+    blocks = by_module["s3/bucketPublicAccessBlock"]
+    flags = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+    if not any(all(block.props.get(flag) is True for flag in flags) for block in blocks):
+        failures.append(
+            ("BucketPublicAccessBlock", f"no BucketPublicAccessBlock with all four flags true ({', '.join(flags)})")
+        )
+
+    algorithms = set(options.get("encryptionAlgorithms", ("aws:kms", "aws:kms:dsse")))
+    encrypted = any(
+        as_mapping(rule.get("applyServerSideEncryptionByDefault")).get("sseAlgorithm") in algorithms
+        for encryption in by_module["s3/bucketServerSideEncryptionConfiguration"]
+        for rule in as_mappings(encryption.props.get("rules"))
+    )
+    if not encrypted:
+        failures.append(
+            (
+                "BucketServerSideEncryptionConfiguration",
+                f"no default encryption with one of {', '.join(sorted(algorithms))}",
+            )
+        )
+
+    versioned = any(
+        as_mapping(versioning.props.get("versioningConfiguration")).get("status") == "Enabled"
+        for versioning in by_module["s3/bucketVersioning"]
+    )
+    if not versioned:
+        failures.append(("BucketVersioning", "versioning is not Enabled"))
+
+    lifecycle = any(
+        rule.get("status") == "Enabled"
+        for configuration in by_module["s3/bucketLifecycleConfiguration"]
+        for rule in as_mappings(configuration.props.get("rules"))
+    )
+    if not lifecycle:
+        failures.append(("BucketLifecycleConfiguration", "no lifecycle configuration with an Enabled rule"))
+
+    tls_only = any(
+        _denies_plain_http(statement)
+        for policy in by_module["s3/bucketPolicy"]
+        for statement in _policy_statements(policy.props.get("policy"))
+    )
+    if not tls_only:
+        failures.append(("BucketPolicy", "no bucket policy denies requests with aws:SecureTransport false"))
+    return failures
+
+
+def check_bucket_controls(resources: Resources, options: Options) -> list[StackViolation]:
+    """S4: every S3 bucket has, as separate resources, a public access block (all four flags), default
+    SSE-KMS encryption, versioning, a lifecycle rule and a policy denying plain HTTP (REFERENCE.md section 4)."""
+    buckets = [resource for resource in resources if resource.type in BUCKET_TYPES]
+    settings = [
+        resource
+        for resource in resources
+        if _s3_module(resource).startswith("s3/bucket") and resource.type not in BUCKET_TYPES
+    ]
+    violations: list[StackViolation] = []
+    for bucket in buckets:
+        own = [setting for setting in settings if _belongs_to(setting, bucket)]
+        violations.extend(
+            StackViolation(bucket, Violation("S4", control, f"bucket {bucket.name}: {message}"))
+            for control, message in _bucket_control_failures(own, options)
+        )
+    return violations
+
+
+# S5-S7 (production) ---------------------------------------------------------------------------
+
+
+def _postgres_clusters(resources: Resources) -> list[StackResource]:
+    return [
+        resource
+        for resource in _kubernetes(resources, "Cluster")
+        if str(resource.props.get("apiVersion", "")).startswith(CNPG_API_GROUP)
+    ]
+
+
+def check_postgres_instances(resources: Resources, options: Options) -> list[StackViolation]:
+    """S5: every CloudNativePG Cluster runs at least `minInstances` instances (a primary and replicas elsewhere)."""
+    minimum = int(options.get("minInstances", 3))
+    violations = []
+    for cluster in _postgres_clusters(resources):
+        instances = _spec(cluster).get("instances", 1)
+        if not isinstance(instances, int) or instances < minimum:
+            violations.append(
+                StackViolation(
+                    cluster,
+                    Violation(
+                        "S5",
+                        "spec.instances",
+                        f"Cluster {_ref(cluster)} has {show(instances)} instances; at least {minimum}",
+                    ),
+                )
+            )
+    return violations
+
+
+def _archives_wal(cluster: StackResource) -> bool:
+    spec = _spec(cluster)
+    plugins = as_mappings(spec.get("plugins"))
+    return any(
+        plugin.get("isWALArchiver") is True and plugin.get("enabled", True) is not False for plugin in plugins
+    ) or bool(as_mapping(spec.get("backup")).get("barmanObjectStore"))
+
+
+def check_backups_configured(resources: Resources, options: Options) -> list[StackViolation]:
+    """S6: every CloudNativePG Cluster archives its WAL, has a ScheduledBackup, and its namespace runs a
+    logical backup CronJob (one of `logicalBackupCronJobs`)."""
+    cronjob_names = list(options.get("logicalBackupCronJobs", ("crm-backup",)))
+    scheduled = {
+        (backup.namespace, str(as_mapping(_spec(backup).get("cluster")).get("name")))
+        for backup in _kubernetes(resources, "ScheduledBackup")
+        if str(backup.props.get("apiVersion", "")).startswith(CNPG_API_GROUP)
+    }
+    cronjobs = {(cronjob.namespace, cronjob.object_name) for cronjob in _kubernetes(resources, "CronJob")}
+    violations = []
+    for cluster in _postgres_clusters(resources):
+        ref = _ref(cluster)
+        if not _archives_wal(cluster):
+            violations.append(
+                StackViolation(
+                    cluster, Violation("S6", "spec.plugins", f"Cluster {ref} archives no WAL (no isWALArchiver plugin)")
+                )
+            )
+        if (cluster.namespace, cluster.object_name) not in scheduled:
+            violations.append(
+                StackViolation(cluster, Violation("S6", "metadata.name", f"no ScheduledBackup targets Cluster {ref}"))
+            )
+        if not any((cluster.namespace, name) in cronjobs for name in cronjob_names):
+            violations.append(
+                StackViolation(
+                    cluster,
+                    Violation(
+                        "S6",
+                        "metadata.namespace",
+                        f"namespace {cluster.namespace} has no logical backup CronJob ({', '.join(cronjob_names)})",
+                    ),
+                )
+            )
+    return violations
+
+
+def check_web_replicas(resources: Resources, options: Options) -> list[StackViolation]:
+    """S7: the web Deployments (`deployments`) run at least `minReplicas` pods, by replicas or their HPA's minimum."""
+    names = list(options.get("deployments", ("crm-web",)))
+    minimum_required = int(options.get("minReplicas", 2))
+    autoscalers = _kubernetes(resources, "HorizontalPodAutoscaler")
+    violations = []
+    for deployment in _kubernetes(resources, "Deployment"):
+        if not matches_any(deployment.object_name, names):
+            continue
+        minimum = _minimum_replicas(deployment, autoscalers)
+        if minimum < minimum_required:
+            violations.append(
+                StackViolation(
+                    deployment,
+                    Violation(
+                        "S7",
+                        "spec.replicas",
+                        f"Deployment {_ref(deployment)} may run {minimum} pod(s); at least {minimum_required} "
+                        "(replicas, or the HPA's minReplicas)",
+                    ),
+                )
+            )
+    return violations
