@@ -1,0 +1,461 @@
+"""Stack policies (S1-S7) over a small compliant stack: it passes; each branch of each rule, broken on
+purpose, reports exactly its violation against the resource concerned."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+
+from policies.common import StackResource
+from policies.pulumi_adapter import pulumi_type_of
+from policies.registry import POLICIES_BY_NAME, STACK_POLICIES
+from policies.stack_rules import selector_matches
+
+NAMESPACE = "crm"
+BUCKET_URN = "urn:pulumi:production::crm::aws:s3/bucket:Bucket::backups"
+
+
+def k8s(api_version: str, kind: str, name: str, namespace: str | None = NAMESPACE, **fields: Any) -> StackResource:
+    metadata: dict[str, Any] = {"name": name} | ({"namespace": namespace} if namespace else {})
+    metadata |= fields.pop("metadata", {})
+    document = {"apiVersion": api_version, "kind": kind, "metadata": metadata, **fields}
+    pulumi_type = pulumi_type_of(api_version, kind)
+    return StackResource(
+        type=pulumi_type, name=name, urn=f"urn:pulumi:production::crm::{pulumi_type}::{name}", props=document
+    )
+
+
+def aws(resource_type: str, name: str, props: dict[str, Any]) -> StackResource:
+    return StackResource(
+        type=resource_type,
+        name=name,
+        urn=f"urn:pulumi:production::crm::{resource_type}::{name}",
+        props=props,
+        dependencies=frozenset({BUCKET_URN}),
+    )
+
+
+def workload(kind: str, name: str, replicas: int | None) -> StackResource:
+    spec: dict[str, Any] = {
+        "selector": {"matchLabels": {"app": name}},
+        "template": {"metadata": {"labels": {"app": name, "tier": "crm"}}, "spec": {"containers": []}},
+    }
+    if replicas is not None:
+        spec["replicas"] = replicas
+    return k8s("apps/v1", kind, name, spec=spec)
+
+
+def budget(name: str, selector: dict[str, Any]) -> StackResource:
+    return k8s("policy/v1", "PodDisruptionBudget", name, spec={"maxUnavailable": 1, "selector": selector})
+
+
+def autoscaler(target: str, minimum: int | None) -> StackResource:
+    spec: dict[str, Any] = {
+        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target},
+        "maxReplicas": 6,
+    }
+    if minimum is not None:
+        spec["minReplicas"] = minimum
+    return k8s("autoscaling/v2", "HorizontalPodAutoscaler", target, spec=spec)
+
+
+def ingress(name: str, hosts: list[str], tls: list[dict[str, Any]], issuer: bool) -> StackResource:
+    annotations = {"cert-manager.io/cluster-issuer": "letsencrypt-production"} if issuer else {}
+    rules = [{"host": host, "http": {"paths": []}} if host else {"http": {"paths": []}} for host in hosts]
+    return k8s(
+        "networking.k8s.io/v1",
+        "Ingress",
+        name,
+        metadata={"annotations": annotations},
+        spec={"rules": rules, "tls": tls},
+    )
+
+
+SECURE_TRANSPORT_POLICY = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": ["arn:aws:s3:::b", "arn:aws:s3:::b/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }
+        ],
+    }
+)
+
+
+def compliant_stack() -> list[StackResource]:
+    return [
+        k8s("v1", "Namespace", NAMESPACE, namespace=None, metadata={"labels": {"crm-platform/namespace-role": "app"}}),
+        k8s(
+            "v1", "Namespace", "traefik", namespace=None, metadata={"labels": {"crm-platform/namespace-role": "addon"}}
+        ),
+        k8s(
+            "networking.k8s.io/v1",
+            "NetworkPolicy",
+            "default-deny",
+            spec={"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
+        ),
+        workload("Deployment", "crm-web", 2),
+        budget("crm-web", {"matchLabels": {"app": "crm-web"}}),
+        workload("Deployment", "crm-worker", None),
+        autoscaler("crm-worker", 2),
+        budget("crm-worker", {"matchExpressions": [{"key": "app", "operator": "In", "values": ["crm-worker"]}]}),
+        workload("Deployment", "crm-beat", 1),
+        workload("StatefulSet", "crm-redis", 3),
+        budget("crm-redis", {"matchLabels": {"app": "crm-redis", "tier": "crm"}}),
+        ingress("crm-api", ["api.example.com"], [{"hosts": ["api.example.com"], "secretName": "crm-api-tls"}], True),
+        ingress(
+            "crm-api-ws", ["api.example.com"], [{"hosts": ["api.example.com"], "secretName": "crm-api-tls"}], False
+        ),
+        ingress("crm-app", ["app.example.com"], [{"hosts": ["*.example.com"], "secretName": "wildcard-tls"}], False),
+        k8s(
+            "cert-manager.io/v1",
+            "Certificate",
+            "wildcard",
+            spec={"secretName": "wildcard-tls", "dnsNames": ["*.example.com"]},
+        ),
+        StackResource(type="aws:s3/bucket:Bucket", name="backups", urn=BUCKET_URN, props={"bucketPrefix": "crm-"}),
+        aws(
+            "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+            "backups-block",
+            {
+                "blockPublicAcls": True,
+                "blockPublicPolicy": True,
+                "ignorePublicAcls": True,
+                "restrictPublicBuckets": True,
+            },
+        ),
+        aws(
+            "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2",
+            "backups-encryption",
+            {"rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "aws:kms"}}]},
+        ),
+        aws(
+            "aws:s3/bucketVersioningV2:BucketVersioningV2",
+            "backups-versioning",
+            {"versioningConfiguration": {"status": "Enabled"}},
+        ),
+        aws(
+            "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+            "backups-lifecycle",
+            {"rules": [{"id": "expire", "status": "Enabled", "expiration": {"days": 30}}]},
+        ),
+        aws("aws:s3/bucketPolicy:BucketPolicy", "backups-policy", {"policy": SECURE_TRANSPORT_POLICY}),
+        k8s(
+            "postgresql.cnpg.io/v1",
+            "Cluster",
+            "crm-postgres",
+            spec={"instances": 3, "plugins": [{"name": "barman-cloud.cloudnative-pg.io", "isWALArchiver": True}]},
+        ),
+        k8s(
+            "postgresql.cnpg.io/v1", "ScheduledBackup", "crm-postgres-daily", spec={"cluster": {"name": "crm-postgres"}}
+        ),
+        k8s("batch/v1", "CronJob", "crm-backup", spec={"schedule": "0 2 * * *"}),
+    ]
+
+
+def found(
+    policy: str, resources: list[StackResource], options: dict[str, Any] | None = None
+) -> list[tuple[str, str, str, str]]:
+    """(resource name, control, path, message) of each violation."""
+    return [
+        (
+            finding.resource.name if finding.resource else "",
+            finding.violation.control,
+            finding.violation.path,
+            finding.violation.message,
+        )
+        for finding in POLICIES_BY_NAME[policy].evaluate_stack(resources, options)
+    ]
+
+
+def replace(resources: list[StackResource], name: str, kind: str, edit: Any) -> list[StackResource]:
+    """The stack with resource `name` of `kind` edited by `edit(props)` (or removed when edit is None)."""
+    result = []
+    for resource in resources:
+        if resource.name == name and (resource.kind == kind or resource.type.endswith(f":{kind}")):
+            if edit is None:
+                continue
+            props = copy.deepcopy(dict(resource.props))
+            edit(props)
+            resource = StackResource(resource.type, resource.name, resource.urn, props, resource.dependencies)
+        result.append(resource)
+    return result
+
+
+@pytest.mark.parametrize("spec", STACK_POLICIES, ids=[spec.name for spec in STACK_POLICIES])
+def test_compliant_stack_passes_every_stack_policy(spec: Any) -> None:
+    assert spec.evaluate_stack(compliant_stack()) == []
+
+
+# S1 ---------------------------------------------------------------------------------------------
+
+NO_DEFAULT_DENY = (
+    "namespace crm has no default-deny NetworkPolicy (podSelector {}, policyTypes Ingress and Egress, no rules)"
+)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        None,
+        lambda props: props["spec"].update(policyTypes=["Ingress"]),
+        lambda props: props["spec"].update(podSelector={"matchLabels": {"app": "crm-web"}}),
+        lambda props: props["spec"].update(ingress=[{"from": [{"podSelector": {}}]}]),
+        lambda props: props["metadata"].update(namespace="other"),
+    ],
+    ids=["missing", "ingress-only", "selects-some-pods", "allows-something", "other-namespace"],
+)
+def test_app_namespace_without_default_deny_is_reported(edit: Any) -> None:
+    resources = replace(compliant_stack(), "default-deny", "NetworkPolicy", edit)
+    assert found("default-deny-network-policy", resources) == [(NAMESPACE, "S1", "metadata.name", NO_DEFAULT_DENY)]
+
+
+def test_listed_namespaces_need_a_default_deny_too() -> None:
+    assert found("default-deny-network-policy", compliant_stack(), {"namespaces": ["traefik"]}) == [
+        ("traefik", "S1", "metadata.name", NO_DEFAULT_DENY.replace("namespace crm", "namespace traefik"))
+    ]
+
+
+# S2 ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "minimum"),
+    [("crm-web", "Deployment", 2), ("crm-worker", "Deployment", 2), ("crm-redis", "StatefulSet", 3)],
+)
+def test_replicated_workload_without_budget_is_reported(name: str, kind: str, minimum: int) -> None:
+    resources = replace(compliant_stack(), name, "PodDisruptionBudget", None)
+    assert found("disruption-budget", resources) == [
+        (
+            name,
+            "S2",
+            "spec.template.metadata.labels",
+            f"{kind} crm/{name} runs at least {minimum} pods but no PodDisruptionBudget selects them",
+        )
+    ]
+
+
+def test_budget_must_select_the_pods() -> None:
+    resources = replace(
+        compliant_stack(),
+        "crm-redis",
+        "PodDisruptionBudget",
+        lambda p: p["spec"]["selector"]["matchLabels"].update(tier="other"),
+    )
+    assert [violation[0] for violation in found("disruption-budget", resources)] == ["crm-redis"]
+
+
+def test_single_pod_workloads_and_hpa_minimum_of_one_need_no_budget() -> None:
+    resources = replace(compliant_stack(), "crm-worker", "PodDisruptionBudget", None)
+    resources = replace(resources, "crm-worker", "HorizontalPodAutoscaler", lambda p: p["spec"].pop("minReplicas"))
+    assert found("disruption-budget", resources) == []
+
+
+def test_cnpg_cluster_may_not_switch_off_its_budget() -> None:
+    resources = replace(compliant_stack(), "crm-postgres", "Cluster", lambda p: p["spec"].update(enablePDB=False))
+    assert found("disruption-budget", resources) == [
+        ("crm-postgres", "S2", "spec.enablePDB", "Cluster crm/crm-postgres has 3 instances and no PDB")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("selector", "matches"),
+    [
+        ({}, False),
+        ({"matchLabels": {"app": "a"}}, True),
+        ({"matchLabels": {"app": "b"}}, False),
+        ({"matchExpressions": [{"key": "app", "operator": "NotIn", "values": ["a"]}]}, False),
+        ({"matchExpressions": [{"key": "tier", "operator": "Exists"}]}, False),
+        ({"matchExpressions": [{"key": "tier", "operator": "DoesNotExist"}]}, True),
+        ({"matchExpressions": [{"key": "app", "operator": "In", "values": ["a", "b"]}]}, True),
+    ],
+)
+def test_selector_matching(selector: dict[str, Any], matches: bool) -> None:
+    assert selector_matches(selector, {"app": "a"}) is matches
+
+
+# S3 ---------------------------------------------------------------------------------------------
+
+
+def test_host_outside_tls_is_reported() -> None:
+    resources = replace(
+        compliant_stack(), "crm-api", "Ingress", lambda p: p["spec"]["rules"].append({"host": "admin.example.com"})
+    )
+    assert found("ingress-tls", resources) == [
+        ("crm-api", "S3", "spec.rules[1].host", "host admin.example.com is not in any spec.tls entry with a secretName")
+    ]
+
+
+def test_rule_without_host_and_tls_without_secret_are_reported() -> None:
+    def edit(props: dict[str, Any]) -> None:
+        props["spec"]["rules"].append({"http": {"paths": []}})
+        props["spec"]["tls"][0].pop("secretName")
+
+    assert found("ingress-tls", replace(compliant_stack(), "crm-api", "Ingress", edit)) == [
+        ("crm-api", "S3", "spec.rules[0].host", "host api.example.com is not in any spec.tls entry with a secretName"),
+        ("crm-api", "S3", "spec.rules[1].host", "a rule without host answers every host, outside TLS"),
+        (
+            "crm-api-ws",
+            "S3",
+            "spec.tls[0].secretName",
+            "TLS secret crm-api-tls is issued by nothing: no Ingress using it has a cert-manager.io/cluster-issuer "
+            "or cert-manager.io/issuer annotation, and no Certificate writes it",
+        ),
+    ]
+
+
+def test_wildcard_covers_one_label_only() -> None:
+    resources = replace(
+        compliant_stack(), "crm-app", "Ingress", lambda p: p["spec"]["rules"][0].update(host="a.b.example.com")
+    )
+    assert [violation[2] for violation in found("ingress-tls", resources)] == ["spec.rules[0].host"]
+
+
+def test_tls_secret_nobody_issues_is_reported() -> None:
+    resources = replace(compliant_stack(), "wildcard", "Certificate", None)
+    assert [violation[:3] for violation in found("ingress-tls", resources)] == [
+        ("crm-app", "S3", "spec.tls[0].secretName")
+    ]
+
+
+# S4 ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "edit", "control"),
+    [
+        ("backups-block", "BucketPublicAccessBlock", None, "BucketPublicAccessBlock"),
+        (
+            "backups-block",
+            "BucketPublicAccessBlock",
+            lambda p: p.update(restrictPublicBuckets=False),
+            "BucketPublicAccessBlock",
+        ),
+        (
+            "backups-encryption",
+            "BucketServerSideEncryptionConfigurationV2",
+            None,
+            "BucketServerSideEncryptionConfiguration",
+        ),
+        (
+            "backups-encryption",
+            "BucketServerSideEncryptionConfigurationV2",
+            lambda p: p["rules"][0]["applyServerSideEncryptionByDefault"].update(sseAlgorithm="AES256"),
+            "BucketServerSideEncryptionConfiguration",
+        ),
+        (
+            "backups-versioning",
+            "BucketVersioningV2",
+            lambda p: p["versioningConfiguration"].update(status="Suspended"),
+            "BucketVersioning",
+        ),
+        (
+            "backups-lifecycle",
+            "BucketLifecycleConfiguration",
+            lambda p: p["rules"][0].update(status="Disabled"),
+            "BucketLifecycleConfiguration",
+        ),
+        (
+            "backups-policy",
+            "BucketPolicy",
+            lambda p: p.update(policy=SECURE_TRANSPORT_POLICY.replace("Deny", "Allow")),
+            "BucketPolicy",
+        ),
+        ("backups-policy", "BucketPolicy", lambda p: p.update(policy="not json"), "BucketPolicy"),
+    ],
+)
+def test_each_missing_bucket_control_is_reported_on_the_bucket(name: str, kind: str, edit: Any, control: str) -> None:
+    resources = replace(compliant_stack(), name, kind, edit)
+    violations = found("s3-bucket-controls", resources)
+    assert [(violation[0], violation[1], violation[2]) for violation in violations] == [("backups", "S4", control)]
+    assert violations[0][3].startswith("bucket backups: ")
+
+
+def test_settings_of_another_bucket_do_not_count() -> None:
+    """A setting belongs to the bucket it depends on or names; otherwise the bucket lacks all five."""
+    resources = [
+        StackResource(r.type, r.name, r.urn, r.props, frozenset()) if r.type.startswith("aws:s3/bucket") else r
+        for r in compliant_stack()
+    ]
+    assert len(found("s3-bucket-controls", resources)) == 5
+    named = [
+        StackResource(r.type, r.name, r.urn, {**r.props, "bucket": "crm-backups-1"}, frozenset())
+        if r.type.startswith("aws:s3/bucket") and r.urn != BUCKET_URN
+        else r
+        for r in compliant_stack()
+    ]
+    named = [
+        StackResource(r.type, r.name, r.urn, {**r.props, "bucket": "crm-backups-1"}) if r.urn == BUCKET_URN else r
+        for r in named
+    ]
+    assert found("s3-bucket-controls", named) == []
+
+
+# S5-S7 ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("instances", [1, 2])
+def test_production_postgres_needs_three_instances(instances: int) -> None:
+    resources = replace(compliant_stack(), "crm-postgres", "Cluster", lambda p: p["spec"].update(instances=instances))
+    assert found("production-postgres-instances", resources) == [
+        ("crm-postgres", "S5", "spec.instances", f"Cluster crm/crm-postgres has {instances} instances; at least 3")
+    ]
+    assert found("production-postgres-instances", resources, {"minInstances": instances}) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "edit", "path"),
+    [
+        ("crm-postgres", "Cluster", lambda p: p["spec"].pop("plugins"), "spec.plugins"),
+        ("crm-postgres", "Cluster", lambda p: p["spec"]["plugins"][0].update(enabled=False), "spec.plugins"),
+        ("crm-postgres-daily", "ScheduledBackup", None, "metadata.name"),
+        ("crm-postgres-daily", "ScheduledBackup", lambda p: p["spec"]["cluster"].update(name="other"), "metadata.name"),
+        ("crm-backup", "CronJob", None, "metadata.namespace"),
+    ],
+)
+def test_production_backups_each_part_is_required(name: str, kind: str, edit: Any, path: str) -> None:
+    resources = replace(compliant_stack(), name, kind, edit)
+    assert [violation[:3] for violation in found("production-backups", resources)] == [("crm-postgres", "S6", path)]
+
+
+def test_legacy_barman_object_store_counts_as_wal_archiving() -> None:
+    def edit(props: dict[str, Any]) -> None:
+        props["spec"].pop("plugins")
+        props["spec"]["backup"] = {"barmanObjectStore": {"destinationPath": "s3://b/"}}
+
+    assert found("production-backups", replace(compliant_stack(), "crm-postgres", "Cluster", edit)) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "edit"),
+    [
+        ("crm-web", "Deployment", lambda p: p["spec"].update(replicas=1)),
+        ("crm-web", "Deployment", lambda p: p["spec"].pop("replicas")),
+    ],
+)
+def test_production_web_needs_two_pods(name: str, kind: str, edit: Any) -> None:
+    resources = replace(compliant_stack(), name, kind, edit)
+    assert found("production-web-replicas", resources) == [
+        (
+            "crm-web",
+            "S7",
+            "spec.replicas",
+            "Deployment crm/crm-web may run 1 pod(s); at least 2 (replicas, or the HPA's minReplicas)",
+        )
+    ]
+
+
+def test_production_web_counts_the_hpa_minimum() -> None:
+    resources = replace(compliant_stack(), "crm-web", "Deployment", lambda p: p["spec"].pop("replicas"))
+    resources.append(autoscaler("crm-web", 2))
+    assert found("production-web-replicas", resources) == []
+    resources[-1] = autoscaler("crm-web", 1)
+    assert [violation[0] for violation in found("production-web-replicas", resources)] == ["crm-web"]
