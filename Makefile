@@ -39,9 +39,10 @@ lint: venv ## ruff and mypy (the tests run them too)
 docs: venv ## regenerate Pulumi.yaml and the README configuration reference from stacks/schema.py
 	$(PY) -m stacks.reference
 
-bench: venv ## benchmark the render and the backup pipeline into docs/PERFORMANCE.md
+bench: venv ## benchmark the render, the backup pipeline and the policy check into docs/PERFORMANCE.md
 	$(PY) -m offline.bench --output docs/PERFORMANCE.md
 	{ echo; $(PY) -m offline.bench_backups; } >> docs/PERFORMANCE.md
+	{ echo; $(PY) -m policies.bench; } >> docs/PERFORMANCE.md
 
 lock: venv ## re-lock constraints.txt after changing requirements*.txt
 	rm -rf .lock-venv && "$(PYTHON)" -m venv .lock-venv
@@ -49,11 +50,14 @@ lock: venv ## re-lock constraints.txt after changing requirements*.txt
 	{ head -n 2 constraints.txt; .lock-venv/bin/pip freeze --all | grep -v -E '^(pip|setuptools|wheel)=='; } > constraints.txt.new
 	mv constraints.txt.new constraints.txt && rm -rf .lock-venv
 
-preview: venv ## pulumi preview of STACK (needs the Pulumi CLI and the cluster)
-	pulumi preview --stack $(STACK) --diff
+# The stack's policy config: policies/config/<stack>.json, review.json for pr-<number> stacks.
+POLICY_CONFIG = policies/config/$(if $(filter pr-%,$(STACK)),review,$(STACK)).json
 
-up: venv ## pulumi up of STACK (needs the Pulumi CLI and the cluster)
-	pulumi up --stack $(STACK)
+preview: venv ## pulumi preview of STACK with the policy pack at STACK's levels (needs the Pulumi CLI and the cluster)
+	pulumi preview --stack $(STACK) --diff --policy-pack policies --policy-pack-config $(POLICY_CONFIG)
+
+up: venv ## pulumi up of STACK with the policy pack at STACK's levels (needs the Pulumi CLI and the cluster)
+	pulumi up --stack $(STACK) --policy-pack policies --policy-pack-config $(POLICY_CONFIG)
 
 clean: ## remove build output and caches (keeps ./venv)
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -16,44 +16,10 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 if str(PROJECT_DIR) not in sys.path:
     sys.path.insert(0, str(PROJECT_DIR))
 
-from pulumi_policy import (  # noqa: E402
-    EnforcementLevel,
-    Policy,
-    PolicyConfigSchema,
-    PolicyPack,
-    ResourceValidationPolicy,
-    Severity,
-    StackValidationPolicy,
-)
+from pulumi_policy import EnforcementLevel, PolicyPack  # noqa: E402
 
-from policies.pulumi_adapter import resource_policy_validator, stack_policy_validator  # noqa: E402
-from policies.registry import POLICIES, PolicySpec  # noqa: E402
-
-
-def engine_policy(spec: PolicySpec) -> Policy:
-    """The pulumi_policy object of one spec: a stack or a resource validation policy, with its config schema."""
-    schema = PolicyConfigSchema(properties={key: dict(value) for key, value in spec.config_schema.items()})
-    config_schema = schema if spec.config_schema else None
-    if spec.is_stack_policy:
-        return StackValidationPolicy(
-            name=spec.name,
-            description=spec.description,
-            validate=stack_policy_validator(spec),
-            enforcement_level=EnforcementLevel(spec.default_enforcement),
-            config_schema=config_schema,
-            severity=Severity(spec.severity),
-            remediation_steps=spec.remediation,
-        )
-    return ResourceValidationPolicy(
-        name=spec.name,
-        description=spec.description,
-        validate=resource_policy_validator(spec),
-        enforcement_level=EnforcementLevel(spec.default_enforcement),
-        config_schema=config_schema,
-        severity=Severity(spec.severity),
-        remediation_steps=spec.remediation,
-    )
-
+from policies.pulumi_adapter import engine_policy  # noqa: E402
+from policies.registry import POLICIES  # noqa: E402
 
 PolicyPack(
     name="crm-platform",

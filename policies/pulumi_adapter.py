@@ -13,7 +13,7 @@ from policies.common import StackResource, Violation
 from policies.registry import PolicySpec
 
 if TYPE_CHECKING:
-    from pulumi_policy import PolicyResource, ReportViolation, ResourceValidationArgs, StackValidationArgs
+    from pulumi_policy import Policy, PolicyResource, ReportViolation, ResourceValidationArgs, StackValidationArgs
 
 
 def pulumi_type_of(api_version: str, kind: str) -> str:
@@ -113,3 +113,38 @@ def stack_policy_validator(spec: PolicySpec) -> Callable[[StackValidationArgs, R
             report_violation(violation_message(finding.violation), urn)
 
     return validate
+
+
+def engine_policy(spec: PolicySpec) -> Policy:
+    """The pulumi_policy object of one spec: a stack or a resource validation policy, with its config schema.
+
+    Building these does not start the analyzer (only `PolicyPack` does), so tests build every one."""
+    from pulumi_policy import (
+        EnforcementLevel,
+        PolicyConfigSchema,
+        ResourceValidationPolicy,
+        Severity,
+        StackValidationPolicy,
+    )
+
+    schema = PolicyConfigSchema(properties={key: dict(value) for key, value in spec.config_schema.items()})
+    config_schema = schema if spec.config_schema else None
+    if spec.is_stack_policy:
+        return StackValidationPolicy(
+            name=spec.name,
+            description=spec.description,
+            validate=stack_policy_validator(spec),
+            enforcement_level=EnforcementLevel(spec.default_enforcement),
+            config_schema=config_schema,
+            severity=Severity(spec.severity),
+            remediation_steps=spec.remediation,
+        )
+    return ResourceValidationPolicy(
+        name=spec.name,
+        description=spec.description,
+        validate=resource_policy_validator(spec),
+        enforcement_level=EnforcementLevel(spec.default_enforcement),
+        config_schema=config_schema,
+        severity=Severity(spec.severity),
+        remediation_steps=spec.remediation,
+    )

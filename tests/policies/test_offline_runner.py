@@ -198,3 +198,31 @@ def test_document_without_kind_is_unusable_input(tmp_path: Path) -> None:
     assert (
         result.stderr.strip() == f"policies.offline: {tmp_path / 'objects.yaml'}: document 1 has no apiVersion and kind"
     )
+
+
+def test_stack_policies_run_over_manifests_and_report_under_the_object(tmp_path: Path) -> None:
+    """An app namespace without a default deny, found by a stack policy, is reported under the Namespace."""
+    app_namespace = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {
+            "name": "crm",
+            "labels": {"crm-platform/namespace-role": "app", "pod-security.kubernetes.io/enforce": "restricted"},
+        },
+    }
+    result = policy_cli("--manifests", str(write_manifests(tmp_path, app_namespace)))
+    assert result.returncode == 1, result.stderr
+    assert result.stdout.splitlines() == [
+        "Namespace crm (kubernetes:core/v1:Namespace objects.yaml#1)",
+        "  default-deny-network-policy [mandatory] S1 metadata.name: namespace crm has no default-deny NetworkPolicy "
+        "(podSelector {}, policyTypes Ingress and Egress, no rules)",
+        "1 mandatory, 0 advisory",
+    ]
+    deny = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "default-deny", "namespace": "crm"},
+        "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
+    }
+    result = policy_cli("--manifests", str(write_manifests(tmp_path, app_namespace, deny)))
+    assert (result.returncode, result.stdout.strip()) == (0, "0 mandatory, 0 advisory")

@@ -202,3 +202,49 @@ def test_validator_passes_other_kinds() -> None:
         lambda message, _: reported.append(message),
     )
     assert reported == []
+
+
+def test_every_spec_becomes_the_engine_policy_the_cli_loads() -> None:
+    """What `policies/__main__.py` hands to PolicyPack: one pulumi_policy object per spec, stack or resource
+    as the spec says, with its severity, remediation and config schema (pulumi_policy validates these)."""
+    from pulumi_policy import ResourceValidationPolicy, StackValidationPolicy
+
+    from policies.pulumi_adapter import engine_policy
+    from policies.registry import POLICIES
+
+    for spec in POLICIES:
+        policy = engine_policy(spec)
+        expected_type = StackValidationPolicy if spec.is_stack_policy else ResourceValidationPolicy
+        assert isinstance(policy, expected_type), spec.name
+        assert (policy.name, policy.description, policy.remediation_steps) == (
+            spec.name,
+            spec.description,
+            spec.remediation,
+        )
+        assert policy.severity is not None and policy.severity.value == spec.severity
+        schema = policy.config_schema
+        assert (schema.properties if schema else {}) == {key: dict(value) for key, value in spec.config_schema.items()}
+
+
+def test_make_preview_and_up_run_the_pack_with_the_stack_config() -> None:
+    """`make preview`/`make up` pass --policy-pack policies and the stack's config file, which exists."""
+    import subprocess
+
+    from offline.program import PROJECT_DIR
+
+    for stack, config in (("production", "production"), ("staging", "staging"), ("dev", "dev"), ("pr-12", "review")):
+        for target in ("preview", "up"):
+            dry_run = (
+                subprocess.run(
+                    ["make", "-n", target, f"STACK={stack}"],
+                    cwd=PROJECT_DIR,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                .stdout.strip()
+                .splitlines()[-1]
+            )
+            assert f"--stack {stack} " in dry_run
+            assert dry_run.endswith(f"--policy-pack policies --policy-pack-config policies/config/{config}.json")
+            assert (PROJECT_DIR / "policies" / "config" / f"{config}.json").is_file()

@@ -64,7 +64,9 @@ def autoscaler(target: str, minimum: int | None) -> StackResource:
 
 def ingress(name: str, hosts: list[str], tls: list[dict[str, Any]], issuer: bool) -> StackResource:
     annotations = {"cert-manager.io/cluster-issuer": "letsencrypt-production"} if issuer else {}
-    rules: list[dict[str, Any]] = [{"host": host, "http": {"paths": []}} if host else {"http": {"paths": []}} for host in hosts]
+    rules: list[dict[str, Any]] = [
+        {"host": host, "http": {"paths": []}} if host else {"http": {"paths": []}} for host in hosts
+    ]
     return k8s(
         "networking.k8s.io/v1",
         "Ingress",
