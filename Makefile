@@ -36,8 +36,9 @@ lint: venv ## ruff and mypy (the tests run them too)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-docs: venv ## regenerate Pulumi.yaml and the README configuration reference from stacks/schema.py
+docs: venv ## regenerate Pulumi.yaml, the README configuration reference and policy table
 	$(PY) -m stacks.reference
+	$(PY) -m policies.reference
 
 bench: venv ## benchmark the render, the backup pipeline and the policy check into docs/PERFORMANCE.md
 	$(PY) -m offline.bench --output docs/PERFORMANCE.md

@@ -195,3 +195,12 @@ def test_import_does_not_load_pulumi_policy(module: str) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_readme_policy_table_is_current() -> None:
+    """The README's policy table is generated from the registry and the configs (`make docs`)."""
+    from policies import reference
+
+    assert not reference.is_stale(), "README.md policy table is stale: run `make docs`"
+    for spec in POLICIES:
+        assert f"| `{spec.name}` |" in (PROJECT_DIR / "README.md").read_text(encoding="utf-8")
