@@ -24,10 +24,10 @@ from typing import Any
 
 import yaml
 
-from policies.common import StackResource
+from policies.common import StackResource, Violation
 from policies.config import PolicyConfig, PolicyConfigError, config_path_for_stack, default_config, load_policy_config
 from policies.pulumi_adapter import pulumi_type_of
-from policies.registry import POLICIES, RESOURCE_POLICIES, STACK_POLICIES, EnforcementLevel
+from policies.registry import POLICIES, EnforcementLevel, PolicySpec
 
 EXIT_MANDATORY_VIOLATION = 1
 EXIT_UNUSABLE_INPUT = 2
@@ -49,7 +49,8 @@ class Subject:
     pulumi_type: str
     origin: str
     """The Pulumi resource name (--stack) or the manifest file and document number (--manifests)."""
-    urn: str = ""
+    urn: str
+    """The Pulumi URN (--stack); the origin again for manifests, which have none."""
     dependencies: frozenset[str] = frozenset()
 
     @property
@@ -172,13 +173,12 @@ def manifest_subjects(directory: Path) -> list[Subject]:
     return subjects
 
 
-def _finding(
-    subject_label: str, pulumi_type: str, origin: str, spec: Any, level: EnforcementLevel, violation: Any
-) -> Finding:
+def _finding(subject: Subject | None, spec: PolicySpec, level: EnforcementLevel, violation: Violation) -> Finding:
+    """One finding, under its subject, or under "stack" for a stack policy's finding about no one resource."""
     return Finding(
-        resource=subject_label,
-        pulumi_type=pulumi_type,
-        origin=origin,
+        resource=subject.label if subject else "stack",
+        pulumi_type=subject.pulumi_type if subject else "",
+        origin=subject.origin if subject else "",
         policy=spec.name,
         enforcement=level,
         severity=spec.severity,
@@ -194,7 +194,7 @@ def stack_resources(subjects: list[Subject]) -> list[StackResource]:
         StackResource(
             type=subject.pulumi_type,
             name=subject.origin,
-            urn=subject.urn or subject.origin,
+            urn=subject.urn,
             props=subject.document,
             dependencies=subject.dependencies,
         )
@@ -203,42 +203,31 @@ def stack_resources(subjects: list[Subject]) -> list[StackResource]:
 
 
 def evaluate(subjects: list[Subject], config: PolicyConfig) -> list[Finding]:
-    """Every policy the config does not disable: resource policies over each Kubernetes subject, then stack
-    policies over all of them; findings sorted by subject, then registry order."""
-    order = {spec.name: index for index, spec in enumerate(POLICIES)}
-    by_subject: dict[str, list[Finding]] = {}
+    """Every policy the config does not disable: resource policies over each Kubernetes subject, stack policies
+    over all of them; findings grouped by subject in input order (stack-wide ones last), then registry order."""
+    enabled = [spec for spec in POLICIES if config.level(spec) != "disabled"]
+    by_urn: dict[str, list[Finding]] = {}
     for subject in subjects:
         if not subject.is_kubernetes:
             continue
-        for spec in RESOURCE_POLICIES:
-            level = config.level(spec)
-            if level == "disabled":
-                continue
-            options = config.options_for(spec)
-            by_subject.setdefault(subject.urn or subject.origin, []).extend(
-                _finding(subject.label, subject.pulumi_type, subject.origin, spec, level, violation)
-                for violation in spec.evaluate(subject.document, options)
+        for spec in (spec for spec in enabled if not spec.is_stack_policy):
+            by_urn.setdefault(subject.urn, []).extend(
+                _finding(subject, spec, config.level(spec), violation)
+                for violation in spec.evaluate(subject.document, config.options_for(spec))
             )
     resources = stack_resources(subjects)
-    labels = {subject.urn or subject.origin: subject for subject in subjects}
-    for spec in STACK_POLICIES:
-        level = config.level(spec)
-        if level == "disabled":
-            continue
+    subject_by_urn = {subject.urn: subject for subject in subjects}
+    for spec in (spec for spec in enabled if spec.is_stack_policy):
         for stack_violation in spec.evaluate_stack(resources, config.options_for(spec)):
             resource = stack_violation.resource
-            concerned = labels.get(resource.urn) if resource is not None else None
-            if concerned is None:
-                finding = _finding("stack", "", "", spec, level, stack_violation.violation)
-                by_subject.setdefault(STACK_KEY, []).append(finding)
-                continue
-            finding = _finding(
-                concerned.label, concerned.pulumi_type, concerned.origin, spec, level, stack_violation.violation
+            concerned = subject_by_urn.get(resource.urn) if resource is not None else None
+            by_urn.setdefault(concerned.urn if concerned else STACK_KEY, []).append(
+                _finding(concerned, spec, config.level(spec), stack_violation.violation)
             )
-            by_subject.setdefault(concerned.urn or concerned.origin, []).append(finding)
+    order = {spec.name: index for index, spec in enumerate(POLICIES)}
     findings: list[Finding] = []
-    for key in [subject.urn or subject.origin for subject in subjects] + [STACK_KEY]:
-        findings.extend(sorted(by_subject.pop(key, []), key=lambda finding: order[finding.policy]))
+    for urn in [*(subject.urn for subject in subjects), STACK_KEY]:
+        findings.extend(sorted(by_urn.pop(urn, []), key=lambda finding: order[finding.policy]))
     return findings
 
 
