@@ -330,6 +330,9 @@ def cert_manager_values(*, replicas: int) -> dict[str, Any]:
         # provider/pkg/provider/helm/v4/chart.go), so removing the chart never deletes every
         # Certificate and Issuer in the cluster. installCRDs is deprecated (REFERENCE.md section 2).
         "crds": {"enabled": True, "keep": True},
+        # Leader-election leases in cert-manager's own namespace: the chart's default is kube-system,
+        # which would give its Roles (and this stack) a foothold there.
+        "global": {"leaderElection": {"namespace": CERT_MANAGER_NAMESPACE}},
         **controller,
         # Metrics on :9402 with prometheus.io annotations; no ServiceMonitor/PodMonitor until
         # the monitoring stack (and its CRDs) is installed.

@@ -380,4 +380,25 @@ class Postgres(pulumi.ComponentResource):
             # Its webhook and TLS certificates are issued by cert-manager, and it extends the operator.
             depends_on=[namespace, operator, *args.cert_manager],
         )
-        return [operator, plugin]
+        resources: list[pulumi.Resource] = [operator, plugin]
+        if args.operator_replicas > 1:
+            # The chart (0.29.0) renders no PodDisruptionBudget: without one a node drain may evict both
+            # operator replicas at once, and no Cluster is reconciled (or failed over) until one is back.
+            resources.append(
+                k8s.policy.v1.PodDisruptionBudget(
+                    f"{name}-operator-pdb",
+                    metadata={
+                        "name": "cloudnative-pg",
+                        "namespace": OPERATOR_NAMESPACE,
+                        "labels": with_component(args.labels, "postgres"),
+                    },
+                    spec={
+                        "max_unavailable": 1,
+                        "selector": {"match_labels": dict(OPERATOR_POD_LABELS)},
+                        # A crash-looping operator pod must not block node drains.
+                        "unhealthy_pod_eviction_policy": "AlwaysAllow",
+                    },
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace]),
+                )
+            )
+        return resources

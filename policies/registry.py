@@ -136,6 +136,15 @@ POLICIES: tuple[PolicySpec, ...] = (
         category="best-practice",
         check=workload_rules.check_probes,
         kinds=POD_BEARING_KINDS,
+        config_schema={
+            "exempt": {
+                "type": "object",
+                "additionalProperties": {"type": "string", "minLength": 10},
+                "default": {},
+                "description": "`<namespace>/<workload>` patterns exempt from the rule, each mapped to the reason "
+                "(an upstream chart whose container has no health endpoint).",
+            }
+        },
     ),
     PolicySpec(
         name="image-pinned",

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from policies.common import Violation, as_mapping, as_mappings, matches_any, metadata_of, show
+from policies.common import Violation, as_mapping, as_mappings, matches_any, metadata_of, object_key, show
 from policies.pod_security import Container, PodTemplate, pod_template_of
 from policies.secret_patterns import is_reference, key_looks_secret, secret_shape
 
@@ -62,9 +62,12 @@ def check_resources(obj: Mapping[str, Any], options: Options) -> list[Violation]
 
 
 def check_probes(obj: Mapping[str, Any], options: Options) -> list[Violation]:
-    """W2: long-running containers have a liveness and a readiness probe; Jobs and CronJobs are exempt."""
+    """W2: long-running containers have a liveness and a readiness probe; Jobs and CronJobs are exempt, and so
+    are workloads whose `<namespace>/<name>` the config's `exempt` maps to a reason (a chart without probes)."""
     pod = pod_template_of(obj)
     if pod is None or not _is_long_running(obj, pod):
+        return []
+    if matches_any(object_key(obj), options.get("exempt", {})):
         return []
     return [
         Violation("W2", f"{container.path}.{probe}", f"long-running container {container.name!r} has no {probe}")

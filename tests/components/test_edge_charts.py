@@ -246,6 +246,11 @@ def test_cert_manager_installs_its_crds_and_keeps_them() -> None:
     assert cert_manager_values(replicas=1)["crds"] == {"enabled": True, "keep": True}
 
 
+def test_cert_manager_keeps_its_leader_election_out_of_kube_system() -> None:
+    """The chart puts its leader-election Roles in kube-system unless told otherwise; ours stay in cert-manager."""
+    assert cert_manager_values(replicas=2)["global"] == {"leaderElection": {"namespace": "cert-manager"}}
+
+
 def test_cert_manager_exports_metrics_without_a_service_monitor() -> None:
     """Prometheus metrics are on; no ServiceMonitor or PodMonitor needs the monitoring stack's CRDs."""
     prometheus = cert_manager_values(replicas=1)["prometheus"]

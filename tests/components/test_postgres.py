@@ -131,3 +131,24 @@ def test_operator_pods_are_restricted() -> None:
     assert isinstance(container, dict)
     assert container["allowPrivilegeEscalation"] is False and container["readOnlyRootFilesystem"] is True
     assert container["capabilities"] == {"drop": ["ALL"]}
+
+
+def test_two_operator_replicas_get_a_disruption_budget(run_stack: RunStack) -> None:
+    """The chart has no PDB: the platform adds one, so a drain never evicts both operators; one replica needs none."""
+    budgets = [
+        budget
+        for budget in run_stack("production").kind("PodDisruptionBudget")
+        if budget["metadata"]["namespace"] == "cnpg-system"
+    ]
+    assert [budget["spec"] for budget in budgets] == [
+        {
+            "maxUnavailable": 1,
+            "selector": {"matchLabels": {"app.kubernetes.io/name": "cloudnative-pg"}},
+            "unhealthyPodEvictionPolicy": "AlwaysAllow",
+        }
+    ]
+    assert not [
+        budget
+        for budget in run_stack("dev").kind("PodDisruptionBudget")
+        if budget["metadata"]["namespace"] == "cnpg-system"
+    ]

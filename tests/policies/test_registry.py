@@ -204,3 +204,16 @@ def test_readme_policy_table_is_current() -> None:
     assert not reference.is_stale(), "README.md policy table is stale: run `make docs`"
     for spec in POLICIES:
         assert f"| `{spec.name}` |" in (PROJECT_DIR / "README.md").read_text(encoding="utf-8")
+
+
+def test_every_exemption_and_allow_list_entry_is_exact() -> None:
+    """The configs name chart objects exactly (no globs), so a new object a chart adds is checked, not waved
+    through; each probe exemption carries its reason."""
+    for path in sorted(CONFIG_DIR.glob("*.json")):
+        config = load_policy_config(path)
+        for name, options in config.options.items():
+            for value in options.values():
+                entries = list(value) if isinstance(value, (list, dict)) else []
+                assert all(not any(char in str(entry) for char in "*?[") for entry in entries), (path.name, name)
+        reasons = config.options["liveness-and-readiness-probes"]["exempt"]
+        assert all(len(reason) > 20 for reason in reasons.values()), path.name

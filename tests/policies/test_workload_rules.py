@@ -285,3 +285,12 @@ def test_cronjob_policy_config_may_allow_overlap() -> None:
     document = compliant_object("CronJob")
     document["spec"]["concurrencyPolicy"] = "Allow"
     assert messages("cronjob-scheduling", document, {"allowedConcurrencyPolicies": ["Allow", "Forbid"]}) == []
+
+
+def test_probe_exemptions_name_the_workload_and_give_a_reason() -> None:
+    """A chart workload without a health endpoint is exempted by `<namespace>/<name>` only, with its reason."""
+    document = compliant_object("Deployment", ("spec.containers[sidecar].livenessProbe", DELETE))
+    assert findings("liveness-and-readiness-probes", document, {"exempt": {"crm/crm-web": "no health endpoint"}}) == []
+    assert (
+        len(findings("liveness-and-readiness-probes", document, {"exempt": {"crm/other": "no health endpoint"}})) == 1
+    )
