@@ -14,11 +14,11 @@ PYTEST_ARGS ?=
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
-$(INSTALLED): requirements.txt requirements-dev.txt constraints.txt scripts/bootstrap.sh
+$(INSTALLED): requirements.txt requirements-dev.txt constraints.txt requirements-checkov.txt constraints-checkov.txt scripts/bootstrap.sh
 	scripts/bootstrap.sh "$(PYTHON)" "$(VENV)"
 	@touch $@
 
-venv: $(INSTALLED) ## create ./venv with the pinned requirements (and OS packages, as root)
+venv: $(INSTALLED) ## create ./venv and .venv-checkov with the pinned requirements (and OS packages, as root)
 
 render: venv ## run the program offline for STACK into build/STACK/ (no CLI, cluster or cloud)
 	@$(PY) -m offline render --stack $(STACK)
