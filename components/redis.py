@@ -383,7 +383,7 @@ class Redis(pulumi.ComponentResource):
         container: k8s.core.v1.ContainerArgsDict = {
             "name": "redis",
             "image": REDIS_IMAGE,
-            "image_pull_policy": "IfNotPresent",
+            "image_pull_policy": pods.IMAGE_PULL_POLICY,
             "command": ["/bin/bash", f"{config.CONFIG_DIR}/start-redis.sh"],
             "ports": [{"name": "redis", "container_port": config.REDIS_PORT, "protocol": "TCP"}],
             "env": self._set_env(role, password),
@@ -403,7 +403,7 @@ class Redis(pulumi.ComponentResource):
         container: k8s.core.v1.ContainerArgsDict = {
             "name": "sentinel",
             "image": REDIS_IMAGE,
-            "image_pull_policy": "IfNotPresent",
+            "image_pull_policy": pods.IMAGE_PULL_POLICY,
             "command": ["/bin/bash", f"{config.CONFIG_DIR}/start-sentinel.sh"],
             "ports": [{"name": "sentinel", "container_port": config.SENTINEL_PORT, "protocol": "TCP"}],
             "env": self._set_env(role, password),
@@ -428,7 +428,7 @@ class Redis(pulumi.ComponentResource):
         container: k8s.core.v1.ContainerArgsDict = {
             "name": "exporter",
             "image": EXPORTER_IMAGE,
-            "image_pull_policy": "IfNotPresent",
+            "image_pull_policy": pods.IMAGE_PULL_POLICY,
             "ports": [{"name": "metrics", "container_port": config.EXPORTER_PORT, "protocol": "TCP"}],
             "env": env,
             "resources": pods.resource_requirements(Resources(*EXPORTER_RESOURCES)),
@@ -554,7 +554,7 @@ class Redis(pulumi.ComponentResource):
         container: k8s.core.v1.ContainerArgsDict = {
             "name": "haproxy",
             "image": PROXY_IMAGE,
-            "image_pull_policy": "IfNotPresent",
+            "image_pull_policy": pods.IMAGE_PULL_POLICY,
             "command": ["haproxy", "-W", "-db", "-f", f"{config.PROXY_CONFIG_DIR}/haproxy.cfg"],
             "ports": [
                 {"name": "redis", "container_port": config.REDIS_PORT, "protocol": "TCP"},
