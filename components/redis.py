@@ -49,10 +49,17 @@ EXPORTER_IMAGE = "docker.io/oliver006/redis_exporter:v1.88.0"
 PROXY_IMAGE = "docker.io/library/haproxy:3.4.3"
 """Official image of the current HAProxy LTS branch (3.4)."""
 
-REDIS_UID = 999
-"""The `redis` user of the official image."""
-PROXY_UID = 99
-"""The `haproxy` user of the official image."""
+REDIS_UID = 10999
+"""The image's `redis` user (999) plus 10000: above every host account (Checkov CKV_K8S_40).
+
+Nothing needs the image's own entry: redis-server, redis-cli and the scripts look up no user
+name, and every path they write is a volume the pod's fsGroup makes writable (a broker volume
+written by the old UID 999 is regrouped by the kubelet on its first mount, fsGroupChangePolicy
+OnRootMismatch).
+"""
+PROXY_UID = 10099
+"""The image's `haproxy` user (99) plus 10000, for the same reason: HAProxy switches to no user
+and writes no file (its working directory /var/lib/haproxy is world-readable)."""
 """Each HAProxy pod. Not yet counted by stacks.settings.data_pods (the quota check)."""
 
 NAME_LABEL = "app.kubernetes.io/name"
