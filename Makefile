@@ -26,6 +26,10 @@ render: venv ## run the program offline for STACK into build/STACK/ (no CLI, clu
 check: venv ## run the policy pack offline over STACK (levels from policies/config/); exit 1 on a mandatory violation
 	@$(PY) -m policies.offline --stack $(STACK)
 
+.PHONY: checkov
+checkov: venv ## run Checkov over every stack's render (or STACK); exit 1 on a check policies/checkov-skips.yaml does not accept
+	@$(PY) -m policies.checkov_crosscheck $(if $(filter command line environment,$(origin STACK)),--stack $(STACK))
+
 test: venv ## run every test; fails when pytest collects nothing
 	@$(PY) -m pytest $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests, which is a failure" >&2; exit 1; fi; \
