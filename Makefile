@@ -14,17 +14,21 @@ PYTEST_ARGS ?=
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
-$(INSTALLED): requirements.txt requirements-dev.txt constraints.txt scripts/bootstrap.sh
+$(INSTALLED): requirements.txt requirements-dev.txt constraints.txt requirements-checkov.txt constraints-checkov.txt scripts/bootstrap.sh
 	scripts/bootstrap.sh "$(PYTHON)" "$(VENV)"
 	@touch $@
 
-venv: $(INSTALLED) ## create ./venv with the pinned requirements (and OS packages, as root)
+venv: $(INSTALLED) ## create ./venv and .venv-checkov with the pinned requirements (and OS packages, as root)
 
 render: venv ## run the program offline for STACK into build/STACK/ (no CLI, cluster or cloud)
 	@$(PY) -m offline render --stack $(STACK)
 
 check: venv ## run the policy pack offline over STACK (levels from policies/config/); exit 1 on a mandatory violation
 	@$(PY) -m policies.offline --stack $(STACK)
+
+.PHONY: checkov
+checkov: venv ## run Checkov over every stack's render (or STACK); exit 1 on a check policies/checkov-skips.yaml does not accept
+	@$(PY) -m policies.checkov_crosscheck $(if $(filter command line environment,$(origin STACK)),--stack $(STACK))
 
 test: venv ## run every test; fails when pytest collects nothing
 	@$(PY) -m pytest $(PYTEST_ARGS); status=$$?; \

@@ -244,7 +244,7 @@ class Backups(pulumi.ComponentResource):
         return {
             "name": spec.name,
             "image": POSTGRES_IMAGE if spec.image_repository == contract.POSTGRES_IMAGE_REPOSITORY else AWS_CLI_IMAGE,
-            "image_pull_policy": "IfNotPresent",
+            "image_pull_policy": pods.IMAGE_PULL_POLICY,
             "command": spec.command,
             "env": env,
             "resources": {

@@ -14,6 +14,17 @@ import pulumi_kubernetes as k8s
 
 from stacks.services import Probe, Resources
 
+IMAGE_PULL_POLICY = "Always"
+"""Every container start asks the registry what the tag names now (Checkov CKV_K8S_15).
+
+Images are pinned by exact tag, not digest, and a tag can be pushed again (the official
+images are rebuilt under the same tag for OS fixes). With IfNotPresent each node keeps
+whichever build it cached first, and a pod can start from a private image another pod left
+on the node without its pull secret being checked. Always resolves the tag on every start
+and downloads only layers the node lacks: one manifest request per start, and the registry
+must answer for a container to (re)start.
+"""
+
 TMP_SIZE_LIMIT = "256Mi"
 """Scratch space per pod (counted against the pod's memory if the node backs it with tmpfs)."""
 

@@ -49,10 +49,17 @@ EXPORTER_IMAGE = "docker.io/oliver006/redis_exporter:v1.88.0"
 PROXY_IMAGE = "docker.io/library/haproxy:3.4.3"
 """Official image of the current HAProxy LTS branch (3.4)."""
 
-REDIS_UID = 999
-"""The `redis` user of the official image."""
-PROXY_UID = 99
-"""The `haproxy` user of the official image."""
+REDIS_UID = 10999
+"""The image's `redis` user (999) plus 10000: above every host account (Checkov CKV_K8S_40).
+
+Nothing needs the image's own entry: redis-server, redis-cli and the scripts look up no user
+name, and every path they write is a volume the pod's fsGroup makes writable (a broker volume
+written by the old UID 999 is regrouped by the kubelet on its first mount, fsGroupChangePolicy
+OnRootMismatch).
+"""
+PROXY_UID = 10099
+"""The image's `haproxy` user (99) plus 10000, for the same reason: HAProxy switches to no user
+and writes no file (its working directory /var/lib/haproxy is world-readable)."""
 """Each HAProxy pod. Not yet counted by stacks.settings.data_pods (the quota check)."""
 
 NAME_LABEL = "app.kubernetes.io/name"
@@ -383,7 +390,7 @@ class Redis(pulumi.ComponentResource):
         container: k8s.core.v1.ContainerArgsDict = {
             "name": "redis",
             "image": REDIS_IMAGE,
-            "image_pull_policy": "IfNotPresent",
+            "image_pull_policy": pods.IMAGE_PULL_POLICY,
             "command": ["/bin/bash", f"{config.CONFIG_DIR}/start-redis.sh"],
             "ports": [{"name": "redis", "container_port": config.REDIS_PORT, "protocol": "TCP"}],
             "env": self._set_env(role, password),
@@ -403,7 +410,7 @@ class Redis(pulumi.ComponentResource):
         container: k8s.core.v1.ContainerArgsDict = {
             "name": "sentinel",
             "image": REDIS_IMAGE,
-            "image_pull_policy": "IfNotPresent",
+            "image_pull_policy": pods.IMAGE_PULL_POLICY,
             "command": ["/bin/bash", f"{config.CONFIG_DIR}/start-sentinel.sh"],
             "ports": [{"name": "sentinel", "container_port": config.SENTINEL_PORT, "protocol": "TCP"}],
             "env": self._set_env(role, password),
@@ -428,7 +435,7 @@ class Redis(pulumi.ComponentResource):
         container: k8s.core.v1.ContainerArgsDict = {
             "name": "exporter",
             "image": EXPORTER_IMAGE,
-            "image_pull_policy": "IfNotPresent",
+            "image_pull_policy": pods.IMAGE_PULL_POLICY,
             "ports": [{"name": "metrics", "container_port": config.EXPORTER_PORT, "protocol": "TCP"}],
             "env": env,
             "resources": pods.resource_requirements(Resources(*EXPORTER_RESOURCES)),
@@ -554,7 +561,7 @@ class Redis(pulumi.ComponentResource):
         container: k8s.core.v1.ContainerArgsDict = {
             "name": "haproxy",
             "image": PROXY_IMAGE,
-            "image_pull_policy": "IfNotPresent",
+            "image_pull_policy": pods.IMAGE_PULL_POLICY,
             "command": ["haproxy", "-W", "-db", "-f", f"{config.PROXY_CONFIG_DIR}/haproxy.cfg"],
             "ports": [
                 {"name": "redis", "container_port": config.REDIS_PORT, "protocol": "TCP"},

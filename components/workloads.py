@@ -178,7 +178,7 @@ class AppWorkloads(pulumi.ComponentResource):
         container: k8s.core.v1.ContainerArgsDict = {
             "name": service.role.value,
             "image": service.image,
-            "image_pull_policy": "IfNotPresent",
+            "image_pull_policy": pods.IMAGE_PULL_POLICY,
             "env_from": [{"config_map_ref": {"name": self.config_map_name}}],
             "env": [
                 *env_first,

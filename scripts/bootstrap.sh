@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Create ./venv with the pinned requirements, on a fresh Debian machine or a laptop.
-#   scripts/bootstrap.sh <python> <venv dir>
+# Create ./venv with the pinned requirements, and .venv-checkov with Checkov, on a fresh
+# Debian machine or a laptop.
+#   scripts/bootstrap.sh <python> <venv dir> [<checkov venv dir>]
 # Installs the OS packages it needs with apt-get when run as root (CI); elsewhere it
 # says which ones are missing.
 set -euo pipefail
 
-python=${1:?usage: bootstrap.sh <python> <venv dir>}
-venv=${2:?usage: bootstrap.sh <python> <venv dir>}
+python=${1:?usage: bootstrap.sh <python> <venv dir> [<checkov venv dir>]}
+venv=${2:?usage: bootstrap.sh <python> <venv dir> [<checkov venv dir>]}
 here=$(cd "$(dirname "$0")/.." && pwd)
+checkov_venv=${3:-$here/.venv-checkov}
 
 # OS packages the tests use. Checked one by one: a present package costs nothing.
 # Real servers for the data-layer tests: PostgreSQL 15 (initdb, pg_ctl, pg_dump, pg_restore)
@@ -50,3 +52,16 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
   -r "$here/requirements-dev.txt" -c "$here/constraints.txt"
+
+# Checkov (the cross-check, `make checkov`) gets a virtualenv of its own: it pins an old
+# `packaging` that breaks pulumi. Installed only when its pin or lock changed since the last
+# install (the stamp holds their hash), so a rerun with nothing changed costs nothing.
+if [ ! -x "$checkov_venv/bin/python" ]; then
+  "$python" -m venv "$checkov_venv"
+fi
+checkov_lock=$(cat "$here/requirements-checkov.txt" "$here/constraints-checkov.txt" | sha256sum | cut -d' ' -f1)
+if [ ! -x "$checkov_venv/bin/checkov" ] || [ "$(cat "$checkov_venv/.installed" 2>/dev/null)" != "$checkov_lock" ]; then
+  "$checkov_venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+    -r "$here/requirements-checkov.txt" -c "$here/constraints-checkov.txt"
+  echo "$checkov_lock" >"$checkov_venv/.installed"
+fi

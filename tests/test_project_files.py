@@ -17,7 +17,16 @@ def requirement_lines(name: str) -> list[str]:
     return [line.strip() for line in lines if line.strip() and not line.startswith(("#", "-r "))]
 
 
-@pytest.mark.parametrize("name", ["requirements.txt", "requirements-dev.txt", "constraints.txt"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "requirements.txt",
+        "requirements-dev.txt",
+        "constraints.txt",
+        "requirements-checkov.txt",
+        "constraints-checkov.txt",
+    ],
+)
 def test_every_python_package_is_pinned_exactly(name: str) -> None:
     """Every requirement is pinned with ==."""
     for line in requirement_lines(name):
@@ -30,18 +39,27 @@ def test_the_program_pins_every_sdk_it_needs() -> None:
     assert {"pulumi", "pulumi-kubernetes", "pulumi-aws", "pulumi-random"} <= names
 
 
-def test_constraints_lock_every_direct_requirement_at_the_same_version() -> None:
-    """constraints.txt locks each direct requirement at the version requirements ask for."""
+@pytest.mark.parametrize(
+    ("constraints", "requirements"),
+    [
+        ("constraints.txt", ("requirements.txt", "requirements-dev.txt")),
+        ("constraints-checkov.txt", ("requirements-checkov.txt",)),
+    ],
+)
+def test_constraints_lock_every_direct_requirement_at_the_same_version(
+    constraints: str, requirements: tuple[str, ...]
+) -> None:
+    """Each constraints file locks each direct requirement of its virtualenv at the version asked for."""
 
     def normalise(name: str) -> str:
         return re.sub(r"[-_.]+", "-", name).lower()
 
     locked = {}
-    for line in requirement_lines("constraints.txt"):
+    for line in requirement_lines(constraints):
         match = REQUIREMENT.match(line)
         assert match
         locked[normalise(match.group("name"))] = match.group("version")
-    for name in ("requirements.txt", "requirements-dev.txt"):
+    for name in requirements:
         for line in requirement_lines(name):
             match = REQUIREMENT.match(line)
             assert match
