@@ -207,3 +207,12 @@ def test_binding_to_cluster_admin_is_reported(kind: str) -> None:
     assert found("rbac-least-privilege", binding) == [("O4", "roleRef.name", f"{kind} ci grants cluster-admin")]
     binding["roleRef"]["name"] = "view"
     assert found("rbac-least-privilege", binding) == []
+
+
+def test_wildcard_api_group_still_counts_as_a_secret_read() -> None:
+    """apiGroups ["*"] includes the core group: a ClusterRole reading secrets through it is both findings."""
+    rule = {"apiGroups": ["*"], "resources": ["secrets"], "verbs": ["list"]}
+    assert [path for _, path, _ in found("rbac-least-privilege", role("ClusterRole", [rule]))] == [
+        "rules[0].apiGroups",
+        "rules[0]",
+    ]

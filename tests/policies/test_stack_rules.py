@@ -372,6 +372,12 @@ def test_tls_secret_nobody_issues_is_reported() -> None:
             "BucketPolicy",
         ),
         ("backups-policy", "BucketPolicy", lambda p: p.update(policy="not json"), "BucketPolicy"),
+        (
+            "backups-policy",
+            "BucketPolicy",
+            lambda p: p.update(policy=SECURE_TRANSPORT_POLICY.replace("aws:SecureTransport", "aws:ViaAWSService")),
+            "BucketPolicy",
+        ),
     ],
 )
 def test_each_missing_bucket_control_is_reported_on_the_bucket(name: str, kind: str, edit: Any, control: str) -> None:
