@@ -13,7 +13,7 @@ import pytest
 
 from components import backup_scripts as contract
 from components.backup_scripts import DirectoryStore, S3Store
-from offline.bench_backups import BUCKET, SMALL_SEED, BackupRun, Harness, ScriptRun, free_port
+from offline.bench_backups import BUCKET, SMALL_SEED, BackupRun, Harness, ScriptRun, free_port, seed
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -28,6 +28,14 @@ def assert_failed(run: ScriptRun | None, message: str) -> ScriptRun:
 
 def manifests(rig: Harness, prefix: str) -> list[str]:
     return [key for key in rig.s3.keys(f"{prefix}/") if key.endswith(f"/{contract.MANIFEST_FILE}")]
+
+
+def shim(rig: Harness, tool: str, body: str) -> dict[str, str]:
+    """A PATH on which `tool` is the bash script `body`, ahead of the real tools: a fault injected into one call."""
+    directory = rig.scratch.directory(f"shim-{tool}")
+    (directory / tool).write_text(f"#!/usr/bin/env bash\n{body}", encoding="utf-8")
+    (directory / tool).chmod(0o755)
+    return {"PATH": f"{directory}:{rig.tools.path}"}
 
 
 # --- backup ------------------------------------------------------------------------------------
@@ -53,6 +61,35 @@ def test_database_without_tables_is_refused(rig: Harness, store: S3Store) -> Non
     )
     assert not (backup.work_dir / f"{database}.dump").exists()
     assert rig.s3.keys(f"{store.prefix}/") == []
+
+
+def test_failing_pg_dump_is_named_and_leaves_no_manifest(rig: Harness, store: S3Store) -> None:
+    """pg_dump failing inside `pg_dump | tee | sha256sum` stops the dump at `pg_dump` with pg_dump's own reason."""
+    database = "crm_unreadable"
+    seed(rig.postgres, database, SMALL_SEED)
+    # A table the backup role may not read: pg_dump fails; tee and sha256sum, given a short stream, succeed.
+    rig.postgres.psql("CREATE TABLE zz_secret (note text); INSERT INTO zz_secret VALUES ('x')", database=database)
+    backup = rig.backup(database, store)
+    dump = assert_failed(backup.dump, f'backup-dump: FAILED at pg_dump: pg_dump of database "{database}" at ')
+    assert "permission denied for table zz_secret" in dump.stderr
+    assert not (backup.work_dir / contract.MANIFEST_FILE).exists()
+    assert not (backup.work_dir / f"{database}.dump").exists()
+    assert backup.upload is None
+    assert rig.s3.keys(f"{store.prefix}/") == []
+
+
+def test_failed_write_of_the_dump_is_named(rig: Harness, small_database: str, store: S3Store) -> None:
+    """tee failing to write the dump file (a full work volume) stops the dump at `pg_dump`, naming the write."""
+    # What GNU tee does on ENOSPC: it says so, keeps copying to its standard output, and exits 1 at the end.
+    full = shim(rig, "tee", 'cat; printf "tee: %s: No space left on device\\n" "$2" >&2; exit 1\n')
+    backup = rig.backup(small_database, store, dump_env=full)
+    assert_failed(
+        backup.dump,
+        f"backup-dump: FAILED at pg_dump: writing the dump to {backup.work_dir}/{small_database}.dump.partial failed "
+        f"(is the work volume full?): tee: {backup.work_dir}/{small_database}.dump.partial: No space left on device",
+    )
+    assert not (backup.work_dir / contract.MANIFEST_FILE).exists()
+    assert backup.upload is None
 
 
 def test_unreachable_endpoint_fails_the_upload(rig: Harness, small_database: str, prefix: str) -> None:

@@ -180,7 +180,10 @@ def _header(script: str) -> str:
 
 
 # Names the scripts use that are theirs or bash's, not inputs: set inside the script before use.
-_INTERNAL = {"SCRIPT", "BASH_REMATCH", "BASH_SOURCE", "TMPDIR", "LD_PRELOAD", "NSS_WRAPPER_PASSWD", "NSS_WRAPPER_GROUP"}
+_INTERNAL = {
+    *("SCRIPT", "TMPDIR", "LD_PRELOAD", "NSS_WRAPPER_PASSWD", "NSS_WRAPPER_GROUP"),
+    *("BASH_REMATCH", "BASH_SOURCE", "PIPESTATUS"),
+}
 
 
 @pytest.mark.parametrize("script", contract.SCRIPTS)
