@@ -646,18 +646,21 @@ class Harness:
         upload_env: Mapping[str, str] | None = None,
     ) -> BackupRun:
         """The backup pod: dump (init container), then upload only if the dump succeeded."""
-        work_dir = self.scratch.directory("backup-work")
-        dump = self.run_script(
-            contract.BACKUP_DUMP,
-            {
-                **self.postgres.connection(database, password),
-                contract.BACKUP_WORK_DIR: str(work_dir),
-                **(dump_env or {}),
-            },
-        )
+        dump, work_dir = self.dump(database, password=password, env=dump_env)
         if dump.returncode != 0:
             return BackupRun(dump=dump, upload=None, work_dir=work_dir, store=store)
         return BackupRun(dump=dump, upload=self.upload(store, work_dir, upload_env), work_dir=work_dir, store=store)
+
+    def dump(
+        self, database: str, *, password: str = ROLE_PASSWORD, env: Mapping[str, str] | None = None
+    ) -> tuple[ScriptRun, Path]:
+        """backup-dump.sh alone, into a new work directory; returns the run and that directory."""
+        work_dir = self.scratch.directory("backup-work")
+        run = self.run_script(
+            contract.BACKUP_DUMP,
+            {**self.postgres.connection(database, password), contract.BACKUP_WORK_DIR: str(work_dir), **(env or {})},
+        )
+        return run, work_dir
 
     def upload(self, store: BackupStore, work_dir: Path, env: Mapping[str, str] | None = None) -> ScriptRun:
         return self.run_script(

@@ -7,6 +7,7 @@ backup; a failed restore check must stop the throwaway server. Real PostgreSQL a
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -138,6 +139,63 @@ def test_complete_backup_is_never_overwritten(rig: Harness, small_backup: Backup
         f"s3://{BUCKET}/{manifest_key}; refusing to overwrite it",
     )
     assert rig.s3.read(manifest_key) == before
+
+
+def test_manifest_written_meanwhile_is_not_overwritten(rig: Harness, small_database: str, store: S3Store) -> None:
+    """A manifest that appears after `check-run` (another run of the same second) makes S3 refuse the
+    conditional put of ours at `upload-manifest`, and the stored manifest stays as that run wrote it."""
+    dump, work_dir = rig.dump(small_database)
+    dump.check()
+    backup_id = json.loads((work_dir / contract.MANIFEST_FILE).read_text(encoding="utf-8"))["backup_id"]
+    _, manifest_key = contract.run_keys(store.prefix, backup_id, small_database)
+    theirs = work_dir.parent / "their-manifest.json"
+    theirs.write_text('{"written_by": "the other run"}\n', encoding="utf-8")
+    real_aws = rig.tools.python_bin / "aws"
+    race = shim(
+        rig,
+        "aws",
+        f"""if [ "$2" = put-object ]; then
+  "{real_aws}" s3api put-object --bucket {BUCKET} --key {manifest_key} --body {theirs} >/dev/null
+fi
+exec "{real_aws}" "$@"
+""",
+    )
+    upload = rig.upload(store, work_dir, race)
+    assert_failed(
+        upload,
+        f"backup-upload: FAILED at upload-manifest: upload of {work_dir}/manifest.json to s3://{BUCKET}/{manifest_key} "
+        "failed: the object was written meanwhile, and S3 refused to overwrite it "
+        "(conditional write, If-None-Match: *)",
+    )
+    assert rig.s3.read(manifest_key) == theirs.read_bytes()
+
+
+def test_dump_replaced_before_verification_is_refused(rig: Harness, small_database: str, store: S3Store) -> None:
+    """A dump object replaced after our upload (same size, another run's sha256) fails `verify-dump`, and no
+    manifest is written."""
+    dump, work_dir = rig.dump(small_database)
+    dump.check()
+    backup_id = json.loads((work_dir / contract.MANIFEST_FILE).read_text(encoding="utf-8"))["backup_id"]
+    dump_key, _ = contract.run_keys(store.prefix, backup_id, small_database)
+    real_aws = rig.tools.python_bin / "aws"
+    other = "0" * 64
+    race = shim(
+        rig,
+        "aws",
+        f"""if [ "$2" = head-object ]; then
+  "{real_aws}" s3 cp {work_dir}/{small_database}.dump s3://{BUCKET}/{dump_key} --sse aws:kms \\
+    --metadata sha256={other} --only-show-errors >/dev/null
+fi
+exec "{real_aws}" "$@"
+""",
+    )
+    upload = rig.upload(store, work_dir, race)
+    assert_failed(
+        upload,
+        f"backup-upload: FAILED at verify-dump: s3://{BUCKET}/{dump_key} carries sha256 '{other}' in its metadata, "
+        "not this dump's ",
+    )
+    assert manifests(rig, store.prefix) == []
 
 
 def test_unknown_store_is_refused(rig: Harness, small_backup: BackupRun) -> None:
