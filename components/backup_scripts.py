@@ -15,7 +15,8 @@ Restore-verification pod (CronJob):
 
 Store layout: `<prefix>/<backup_id>/<database>.dump` and `<prefix>/<backup_id>/manifest.json`,
 backup_id the UTC start of the dump as YYYYmmddTHHMMSSZ. A backup is complete when its
-manifest exists; nothing is ever deleted (the IAM role cannot).
+manifest exists; a complete backup is never overwritten (check-run, and in S3 also a conditional
+write of the manifest), and nothing is ever deleted (the IAM role cannot).
 """
 
 from __future__ import annotations
@@ -261,7 +262,8 @@ RESTORE_POD: Final = (
 """The restore-verification CronJob's pod: fetch (init), then verify; verify must run as a non-root uid."""
 
 BACKUP_S3_ACTIONS: Final = ("s3:ListBucket", "s3:PutObject", "s3:GetObject")
-"""What backup-upload.sh calls: list-objects-v2 (check-bucket), cp (PutObject, multipart), head-object."""
+"""What backup-upload.sh calls: list-objects-v2 (check-bucket), cp of the dump (PutObject, multipart), head-object,
+put-object of the manifest (PutObject; its If-None-Match conditional write needs no other permission)."""
 RESTORE_S3_ACTIONS: Final = ("s3:ListBucket", "s3:GetObject")
 """What restore-fetch.sh calls: list-objects-v2, cp (GetObject). Neither script deletes anything."""
 BACKUP_KMS_ACTIONS: Final = ("kms:GenerateDataKey", "kms:Decrypt")

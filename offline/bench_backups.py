@@ -1,14 +1,19 @@
 """Benchmark the logical backup pipeline; also the real-server harness its tests share.
 
-    python -m offline.bench_backups [--runs 5]
+    python -m offline.bench_backups [--runs 5] [--scale 10]
 
 On a seeded database of 101,400 rows (large text and bytea values among them) it measures,
-round-robin over `--runs` rounds: (a) plain `pg_dump -Fc` to /dev/null, (b) the backup pipeline
-(backup-dump.sh, then backup-upload.sh to a moto S3 endpoint), (c) the restore verification
-(restore-fetch.sh, then restore-verify.sh into its throwaway cluster) and, for the fixed cost
-of (c), the same restore of a tiny database. It prints a Markdown section with the medians,
-the pipeline's throughput against plain pg_dump, and the restore time projected for a 10 GB
-database against the 15-minute target; it writes no file (`make bench` decides where it goes).
+round-robin over `--runs` rounds: (a) plain pg_dump to /dev/null, with exactly the flags
+backup-dump.sh gives pg_dump (PLAIN_DUMP), (b) the backup pipeline (backup-dump.sh, then
+backup-upload.sh to a moto S3 endpoint), (c) the restore verification (restore-fetch.sh, then
+restore-verify.sh into its throwaway cluster) and, for the fixed cost of (c), the same restore
+of a tiny database. With `--scale N` (default 10; 1 turns it off) it also measures (a) and (b)
+on a database of N times those rows, same shape, where the fixed cost of a run (aws CLI
+start-ups, connections) weighs little: throughput is a rate, and the two sizes split each time
+into a fixed part and a part per MB of dump. It prints a Markdown section with the medians, the
+pipeline's throughput against plain pg_dump at both sizes, the fixed and per-MB costs, and the
+restore time projected for a 10 GB database against the 15-minute target; it writes no file
+(`make bench` decides where it goes).
 
 The harness (`Harness`): a real PostgreSQL (initdb into a scratch directory, pg_ctl on a free
 port, scram password auth over TCP for the role `crm`), a moto S3 endpoint in this process
@@ -208,6 +213,8 @@ class ScriptRun:
     cpu_seconds: float
     """User + system time of the script and its descendants; a daemon it leaves behind (the throwaway
     postmaster) counts only when this process is a child subreaper, as the benchmark makes itself."""
+    harness_cpu_seconds: float = 0.0
+    """User + system time of this process meanwhile: the moto S3 server's threads, for the aws CLI scripts."""
 
     @property
     def output(self) -> str:
@@ -247,6 +254,11 @@ def run_command(
 
 def _children_cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
 
 
@@ -458,6 +470,19 @@ class Seed:
             large_every=self.large_every,
         )
 
+    def scaled(self, factor: int) -> Seed:
+        """`factor` times the rows of every table, same shape: the same share of large values."""
+        if factor < 1:
+            raise ValueError(f"scale must be a whole number >= 1, not {factor}")
+        return Seed(
+            accounts=self.accounts * factor,
+            contacts=self.contacts * factor,
+            activities=self.activities * factor,
+            attachments=self.attachments * factor,
+            events=self.events * factor,
+            large_every=self.large_every,
+        )
+
 
 LARGE_SEED: Final = Seed(
     accounts=10_000, contacts=60_000, activities=30_000, attachments=400, events=1_000, large_every=100
@@ -529,6 +554,12 @@ class MotoS3:
 
     def write(self, key: str, body: bytes) -> None:
         self.client("s3").put_object(Bucket=BUCKET, Key=key, Body=body)
+
+    def delete(self, prefix: str) -> None:
+        """Remove every object under `prefix` (the benchmark's, so that moto does not pile them up)."""
+        client = self.client("s3")
+        for key in self.keys(prefix):
+            client.delete_object(Bucket=BUCKET, Key=key)
 
 
 # --- the harness -----------------------------------------------------------------------------------
@@ -618,7 +649,7 @@ class Harness:
     def run_script(self, script: str, env: Mapping[str, str], *, timeout: float = 600) -> ScriptRun:
         """`bash <script>` with the base environment plus `env`; restore-verify.sh as the unprivileged account."""
         account = self.tools.account if script == contract.RESTORE_VERIFY else None
-        cpu_before = _children_cpu_seconds()
+        cpu_before, own_before = _children_cpu_seconds(), _own_cpu_seconds()
         start = time.perf_counter()
         result = run_command(
             ["bash", str(self.scratch.root / "scripts" / script)],
@@ -629,8 +660,8 @@ class Harness:
         )
         seconds = time.perf_counter() - start
         _reap_orphans()
-        cpu_seconds = _children_cpu_seconds() - cpu_before
-        return ScriptRun(script, result.returncode, result.stdout, result.stderr, seconds, cpu_seconds)
+        cpu_seconds, own_seconds = _children_cpu_seconds() - cpu_before, _own_cpu_seconds() - own_before
+        return ScriptRun(script, result.returncode, result.stdout, result.stderr, seconds, cpu_seconds, own_seconds)
 
     def unique_prefix(self, name: str) -> str:
         cleaned = "".join(character if character.isalnum() or character in "_.-" else "-" for character in name)
@@ -646,18 +677,21 @@ class Harness:
         upload_env: Mapping[str, str] | None = None,
     ) -> BackupRun:
         """The backup pod: dump (init container), then upload only if the dump succeeded."""
-        work_dir = self.scratch.directory("backup-work")
-        dump = self.run_script(
-            contract.BACKUP_DUMP,
-            {
-                **self.postgres.connection(database, password),
-                contract.BACKUP_WORK_DIR: str(work_dir),
-                **(dump_env or {}),
-            },
-        )
+        dump, work_dir = self.dump(database, password=password, env=dump_env)
         if dump.returncode != 0:
             return BackupRun(dump=dump, upload=None, work_dir=work_dir, store=store)
         return BackupRun(dump=dump, upload=self.upload(store, work_dir, upload_env), work_dir=work_dir, store=store)
+
+    def dump(
+        self, database: str, *, password: str = ROLE_PASSWORD, env: Mapping[str, str] | None = None
+    ) -> tuple[ScriptRun, Path]:
+        """backup-dump.sh alone, into a new work directory; returns the run and that directory."""
+        work_dir = self.scratch.directory("backup-work")
+        run = self.run_script(
+            contract.BACKUP_DUMP,
+            {**self.postgres.connection(database, password), contract.BACKUP_WORK_DIR: str(work_dir), **(env or {})},
+        )
+        return run, work_dir
 
     def upload(self, store: BackupStore, work_dir: Path, env: Mapping[str, str] | None = None) -> ScriptRun:
         return self.run_script(
@@ -716,6 +750,14 @@ def harness(tools: Tools | None = None) -> Iterator[Harness]:
 
 # --- the benchmark -----------------------------------------------------------------------------
 
+PLAIN_DUMP: Final = ("pg_dump", "--format=custom", "--no-password")
+"""The baseline: pg_dump with exactly the flags backup-dump.sh gives it (tests/backups checks that they
+match), writing to its standard output as in the script, here redirected to /dev/null."""
+DEFAULT_SCALE: Final = 10
+"""The benchmark's second database: LARGE_SEED times this (a 256 MB dump), where the fixed cost of a run
+(aws CLI start-ups, connections) is small against the time that grows with the dump."""
+MB: Final = 1_000_000
+
 
 @dataclass(frozen=True)
 class Series:
@@ -731,41 +773,86 @@ class Series:
 
 
 @dataclass(frozen=True)
-class Measurements:
-    series: dict[str, Series]
-    """plain, dump, upload, pipeline, fetch, verify, restore; `small-` the same restore of the tiny database;
-    `-cpu` the CPU seconds of a series."""
-    dump_bytes: int
-    database_bytes: int
-    small_database_bytes: int
+class SizeMeasurements:
+    """Plain pg_dump and the backup pipeline on one database."""
+
+    scale: int
+    """The database is LARGE_SEED.scaled(scale)."""
     rows: int
+    database_bytes: int
+    dump_bytes: int
+    series: dict[str, Series]
+    """plain, dump, upload, pipeline; `-cpu` the CPU seconds of plain, dump and upload; upload-moto-cpu the
+    CPU seconds of the moto server (this process) during the upload."""
+
+    @property
+    def ratio(self) -> float:
+        """Pipeline throughput / plain pg_dump throughput: the same bytes, so plain time / pipeline time."""
+        return self.series["plain"].median / self.series["pipeline"].median
+
+
+@dataclass(frozen=True)
+class Cost:
+    """t = fixed + per_mb x MB of dump: the straight line through two sizes' medians."""
+
+    fixed: float
+    per_mb: float
+
+    @classmethod
+    def between(cls, small: SizeMeasurements, large: SizeMeasurements, name: str) -> Cost:
+        small_mb, large_mb = small.dump_bytes / MB, large.dump_bytes / MB
+        per_mb = (large.series[name].median - small.series[name].median) / (large_mb - small_mb)
+        return cls(fixed=small.series[name].median - per_mb * small_mb, per_mb=per_mb)
+
+
+@dataclass(frozen=True)
+class Measurements:
+    sizes: tuple[SizeMeasurements, ...]
+    """The 101,400-row database (scale 1) first, then the scaled one if any."""
+    restore: dict[str, Series]
+    """fetch, verify, restore of the scale-1 database; `small-` the same of the tiny database; `-cpu`
+    the CPU seconds of fetch and verify."""
+    small_database_bytes: int
     small_rows: int
     postgres_version: str
     cpu_counted: bool
     """The throwaway server's CPU time is in the `-cpu` series (this process could adopt it)."""
 
+    @property
+    def base(self) -> SizeMeasurements:
+        return self.sizes[0]
 
-def _timed(command: list[str], env: Mapping[str, str], cwd: Path) -> float:
+
+def _timed(command: list[str], env: Mapping[str, str], cwd: Path) -> tuple[float, float]:
+    """Wall and CPU seconds (user + system, of the command and its descendants) of one run."""
+    cpu_before = _children_cpu_seconds()
     start = time.perf_counter()
     result = run_command(command, env, account=None, cwd=cwd, timeout=1800)
+    seconds = time.perf_counter() - start
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed: {result.stderr}")
-    return time.perf_counter() - start
+    return seconds, _children_cpu_seconds() - cpu_before
 
 
-def measure(rig: Harness, runs: int) -> Measurements:
+def measure(rig: Harness, runs: int, scale: int = DEFAULT_SCALE) -> Measurements:
+    """`runs` rounds; each round runs every measurement once (round-robin), so that a burst of load on a
+    shared machine hits every series alike."""
     cpu_counted = become_child_subreaper()
-    large, small = "crm_bench", "crm_bench_small"
-    seed(rig.postgres, large, LARGE_SEED)
+    small = "crm_bench_small"
     seed(rig.postgres, small, SMALL_SEED)
+    databases = {1: "crm_bench"} | ({scale: f"crm_bench_x{scale}"} if scale > 1 else {})
+    for factor, database in databases.items():
+        seed(rig.postgres, database, LARGE_SEED.scaled(factor))
     minimum = {table: 1 for table in LARGE_SEED.rows}
     small_store = rig.s3.store(rig.unique_prefix("bench-small"))
     rig.backup(small, small_store).check()
-    plain_dump_env = {**rig.base_environment(), **rig.postgres.connection(large)}
     # To stdout, redirected: pg_dump refuses to fsync /dev/null given as --file.
-    plain_dump = ["bash", "-c", "exec pg_dump --format=custom --no-password >/dev/null"]
-    _timed(plain_dump, plain_dump_env, rig.scratch.root)  # warm the caches once, uncounted
+    plain_dump = ["bash", "-c", f"exec {' '.join(PLAIN_DUMP)} >/dev/null"]
+    plain_env = {factor: {**rig.base_environment(), **rig.postgres.connection(db)} for factor, db in databases.items()}
+    for factor in databases:
+        _timed(plain_dump, plain_env[factor], rig.scratch.root)  # warm the caches (and hint bits), uncounted
     samples: dict[str, list[float]] = {}
+    dump_bytes: dict[int, int] = {}
 
     def add(name: str, value: float) -> None:
         samples.setdefault(name, []).append(value)
@@ -778,27 +865,43 @@ def measure(rig: Harness, runs: int) -> Measurements:
         add(f"{name}restore", restore.seconds)
         shutil.rmtree(restore.work_dir, ignore_errors=True)
 
-    dump_bytes = 0
-    # Round-robin, so a burst of load on a shared machine hits every series alike.
     for _ in range(runs):
-        add("plain", _timed(plain_dump, plain_dump_env, rig.scratch.root))
-        store = rig.s3.store(rig.unique_prefix("bench"))
-        backup = rig.backup(large, store).check()
-        assert backup.upload is not None
-        for part, run in (("dump", backup.dump), ("upload", backup.upload)):
-            add(part, run.seconds)
-            add(f"{part}-cpu", run.cpu_seconds)
-        add("pipeline", backup.seconds)
-        dump_bytes = int(backup.manifest["size_bytes"])
-        shutil.rmtree(backup.work_dir, ignore_errors=True)
-        add_restore("", rig.restore(store, minimum).check())
+        for factor, database in databases.items():
+            seconds, cpu = _timed(plain_dump, plain_env[factor], rig.scratch.root)
+            add(f"{factor}:plain", seconds)
+            add(f"{factor}:plain-cpu", cpu)
+            store = rig.s3.store(rig.unique_prefix(f"bench-x{factor}"))
+            backup = rig.backup(database, store).check()
+            assert backup.upload is not None
+            for part, run in (("dump", backup.dump), ("upload", backup.upload)):
+                add(f"{factor}:{part}", run.seconds)
+                add(f"{factor}:{part}-cpu", run.cpu_seconds)
+            add(f"{factor}:upload-moto-cpu", backup.upload.harness_cpu_seconds)
+            add(f"{factor}:pipeline", backup.seconds)
+            dump_bytes[factor] = int(backup.manifest["size_bytes"])
+            shutil.rmtree(backup.work_dir, ignore_errors=True)
+            if factor == 1:
+                add_restore("", rig.restore(store, minimum).check())
+            rig.s3.delete(f"{store.prefix}/")
         add_restore("small-", rig.restore(small_store, {"crm_account": 1}).check())
+
+    def series(prefix: str) -> dict[str, Series]:
+        chosen = {name.removeprefix(prefix): values for name, values in samples.items() if name.startswith(prefix)}
+        return {name: Series(tuple(values)) for name, values in chosen.items()}
+
     return Measurements(
-        series={name: Series(tuple(values)) for name, values in samples.items()},
-        dump_bytes=dump_bytes,
-        database_bytes=rig.postgres.database_size(large),
+        sizes=tuple(
+            SizeMeasurements(
+                scale=factor,
+                rows=sum(LARGE_SEED.scaled(factor).rows.values()),
+                database_bytes=rig.postgres.database_size(database),
+                dump_bytes=dump_bytes[factor],
+                series=series(f"{factor}:"),
+            )
+            for factor, database in databases.items()
+        ),
+        restore={name: Series(tuple(values)) for name, values in samples.items() if ":" not in name},
         small_database_bytes=rig.postgres.database_size(small),
-        rows=sum(LARGE_SEED.rows.values()),
         small_rows=sum(SMALL_SEED.rows.values()),
         postgres_version=rig.tools.postgres_version(),
         cpu_counted=cpu_counted,
@@ -806,23 +909,45 @@ def measure(rig: Harness, runs: int) -> Measurements:
 
 
 def _mb(count: float) -> str:
-    return f"{count / 1_000_000:.1f}"
+    return f"{count / MB:.1f}"
 
 
 def project(measured: Measurements, name: str, target_bytes: int) -> float:
     """Series `name` at `target_bytes` of database: the tiny database's cost plus the per-byte rate between the two."""
-    large, small = measured.series[name].median, measured.series[f"small-{name}"].median
-    per_byte = max(large - small, 0.0) / (measured.database_bytes - measured.small_database_bytes)
+    large, small = measured.restore[name].median, measured.restore[f"small-{name}"].median
+    per_byte = max(large - small, 0.0) / (measured.base.database_bytes - measured.small_database_bytes)
     return small + per_byte * target_bytes
 
 
+def _met(ratio: float) -> str:
+    return "meets the target of at least 0.8" if ratio >= 0.8 else "BELOW the target of 0.8"
+
+
+def _gap(size: SizeMeasurements, upload: Cost) -> str:
+    """What the pipeline's time beyond plain pg_dump is made of, at `size`."""
+    medians = {name: series.median for name, series in size.series.items()}
+    allowed = medians["plain"] / 0.8 - medians["plain"]
+    text = (
+        f"What the gap is made of at {_mb(size.dump_bytes)} MB: the pipeline takes "
+        f"{medians['pipeline'] - medians['plain']:.2f} s more than plain pg_dump (a ratio of 0.8 allows "
+        f"{allowed:.2f} s): {medians['dump'] - medians['plain']:.2f} s more in backup-dump.sh (tee and sha256sum "
+        f"beside pg_dump, the connection probe, the manifest), then the upload, {medians['upload']:.2f} s, of which "
+        f"about {upload.fixed:.2f} s is fixed (four aws CLI start-ups, each a fresh Python interpreter, and their "
+        f"requests) and about {upload.per_mb * size.dump_bytes / MB:.2f} s moves the dump"
+    )
+    if "upload-moto-cpu" in size.series:
+        text += (
+            f"; moving it took {medians['upload-moto-cpu']:.2f} CPU seconds of the moto server, here on the same "
+            "two CPUs, which real S3 spends on its own machines"
+        )
+    return text + "."
+
+
 def report(measured: Measurements, runs: int) -> str:
-    """The Markdown section: figures, the throughput ratio, the 10 GB projection against the target."""
-    series = measured.series
-    plain, pipeline, restore = series["plain"], series["pipeline"], series["restore"]
-    plain_rate = measured.dump_bytes / plain.median
-    pipeline_rate = measured.dump_bytes / pipeline.median
-    scale = TEN_GB / measured.database_bytes
+    """The Markdown section: figures, the throughput ratios, fixed and per-MB costs, the 10 GB restore projection."""
+    base = measured.base
+    restore = measured.restore
+    scale = TEN_GB / base.database_bytes
     cpu_limit = float(quantities.cpu_millicores(BACKUP_JOB_RESOURCES[1])) / 1000
     # Each container has its own CPU limit: at `cpu_limit` a container needs at least CPU seconds / limit.
     unlimited = project(measured, "fetch", TEN_GB) + project(measured, "verify", TEN_GB)
@@ -830,53 +955,124 @@ def report(measured: Measurements, runs: int) -> str:
         max(project(measured, part, TEN_GB), project(measured, f"{part}-cpu", TEN_GB) / cpu_limit)
         for part in ("fetch", "verify")
     )
-    linear = restore.median * scale
+    linear = restore["restore"].median * scale
 
     def verdict(seconds: float) -> str:
         return "within the target" if seconds <= RESTORE_TARGET_SECONDS else "OVER the target"
 
-    def row(label: str, name: str, rate: str = "") -> str:
+    def row(label: str, series: dict[str, Series], name: str, rate: str = "") -> str:
         cpu = f"{series[name + '-cpu'].median:.2f}" if f"{name}-cpu" in series else ""
         return f"| {label} | {series[name].median:.2f} | {series[name].spread} | {cpu} | {rate} |"
 
+    def size_label(size: SizeMeasurements) -> str:
+        return f"{size.rows:,} rows, {_mb(size.dump_bytes)} MB dump"
+
+    def backup_rows(size: SizeMeasurements) -> list[str]:
+        series = size.series
+        return [
+            row(
+                f"(a) `{' '.join(PLAIN_DUMP)}` to /dev/null ({size_label(size)})",
+                series,
+                "plain",
+                f"{_mb(size.dump_bytes / series['plain'].median)} MB/s of dump",
+            ),
+            row(
+                f"(b) backup pipeline: backup-dump.sh + backup-upload.sh ({size_label(size)})",
+                series,
+                "pipeline",
+                f"{_mb(size.dump_bytes / series['pipeline'].median)} MB/s of dump",
+            ),
+            row("&nbsp;&nbsp;backup-dump.sh (pg_dump \\| tee \\| sha256sum, manifest)", series, "dump"),
+            row("&nbsp;&nbsp;backup-upload.sh (4 aws CLI calls: list, cp, head, put)", series, "upload"),
+        ]
+
     cpu_note = (
-        "CPU is user + system time of the script and everything it started, the throwaway server included."
+        "CPU is user + system time of the script (or pg_dump) and everything it started, the throwaway server "
+        "included, but not the live server's backend that pg_dump reads from."
         if measured.cpu_counted
         else "CPU excludes the throwaway server (this platform cannot adopt it), so the CPU-limited figure is low."
     )
+    largest = measured.sizes[-1]
+    scale_option = f" --scale {largest.scale}" if largest.scale != DEFAULT_SCALE else ""
     lines = [
         "## Logical backups",
         "",
-        f"Measured by `python -m offline.bench_backups` on {datetime.now(UTC):%Y-%m-%d}: {measured.postgres_version}, "
-        f"{os.cpu_count()} CPUs, {platform.machine()}; S3 is moto on localhost. Medians of {runs} interleaved runs "
-        f"(spread: fastest-slowest). {cpu_note}",
+        f"Measured by `python -m offline.bench_backups --runs {runs}{scale_option}` on {datetime.now(UTC):%Y-%m-%d}: "
+        f"{measured.postgres_version}, {os.cpu_count()} CPUs, {platform.machine()}; S3 is moto on localhost, in "
+        f"the benchmark's own process (its work shares the same CPUs). Medians of {runs} interleaved runs (spread: "
+        f"fastest-slowest). {cpu_note}",
         "",
-        f"Database: {measured.rows:,} rows in 5 tables, {_mb(measured.database_bytes)} MB on disk "
-        f"(pg_database_size), custom-format dump {_mb(measured.dump_bytes)} MB; 300 text values of 20-60 KB and "
-        "400 bytea values of 4-64 KB among the rows.",
+        "Databases: the same 5 tables, with 20-60 KB text values in 1% of crm_activity and 4-64 KB bytea values "
+        "in crm_attachment: "
+        + "; ".join(
+            f"{size.rows:,} rows (scale {size.scale}), {_mb(size.database_bytes)} MB on disk (pg_database_size), "
+            f"custom-format dump {_mb(size.dump_bytes)} MB"
+            for size in measured.sizes
+        )
+        + ".",
+        "",
+        "### Backup throughput against plain pg_dump",
+        "",
+        "Plain pg_dump (a) runs with exactly the flags backup-dump.sh uses and writes to its standard output, "
+        "as the script's pg_dump does; the pipeline (b) is the two containers of the backup pod one after the "
+        "other, dump then upload.",
         "",
         "| measurement | wall, median (s) | spread (s) | CPU, median (s) | throughput |",
         "|---|---|---|---|---|",
-        row("(a) `pg_dump -Fc` to /dev/null", "plain", f"{_mb(plain_rate)} MB/s of dump"),
-        row("(b) backup pipeline: backup-dump.sh + backup-upload.sh", "pipeline", f"{_mb(pipeline_rate)} MB/s of dump"),
-        row("&nbsp;&nbsp;backup-dump.sh (pg_dump to the work dir, sha256, manifest)", "dump"),
-        row("&nbsp;&nbsp;backup-upload.sh (5 aws CLI calls: list, put, head, put, head)", "upload"),
+        *(line for size in measured.sizes for line in backup_rows(size)),
+        "",
+        "Pipeline throughput / plain pg_dump throughput, (b)/(a), the same bytes in both:",
+        "",
+        *(
+            f"- {size_label(size)}: **{size.ratio:.2f}** ({_met(size.ratio)})"
+            + (
+                "; at this size the upload's fixed cost (each aws CLI call starts a Python interpreter) weighs "
+                "against a pg_dump of under two seconds."
+                if size is base and len(measured.sizes) > 1
+                else "."
+            )
+            for size in measured.sizes
+        ),
+    ]
+    if len(measured.sizes) > 1:
+        costs = {name: Cost.between(base, largest, name) for name in ("plain", "dump", "upload", "pipeline")}
+        marginal = costs["plain"].per_mb / costs["pipeline"].per_mb
+        lines += [
+            "",
+            f"Fixed and per-MB cost: the straight line t = fixed + per-MB x MB of dump through the medians of the "
+            f"two sizes ({_mb(base.dump_bytes)} and {_mb(largest.dump_bytes)} MB).",
+            "",
+            "| part | fixed (s) | per MB of dump (ms) |",
+            "|---|---|---|",
+            f"| (a) plain pg_dump | {costs['plain'].fixed:.2f} | {costs['plain'].per_mb * 1000:.1f} |",
+            f"| (b) backup pipeline | {costs['pipeline'].fixed:.2f} | {costs['pipeline'].per_mb * 1000:.1f} |",
+            f"| &nbsp;&nbsp;backup-dump.sh | {costs['dump'].fixed:.2f} | {costs['dump'].per_mb * 1000:.1f} |",
+            f"| &nbsp;&nbsp;backup-upload.sh | {costs['upload'].fixed:.2f} | {costs['upload'].per_mb * 1000:.1f} |",
+            "",
+            f"Per-MB cost of (a) / per-MB cost of (b), the ratio the throughput tends to as the database grows: "
+            f"**{marginal:.2f}**.",
+            "",
+            _gap(largest, costs["upload"]),
+        ]
+    lines += [
+        "",
+        f"### Restore of the {base.rows:,}-row database",
+        "",
+        "| measurement | wall, median (s) | spread (s) | CPU, median (s) | throughput |",
+        "|---|---|---|---|---|",
         row(
             "(c) restore: restore-fetch.sh + restore-verify.sh",
+            restore,
             "restore",
-            f"{_mb(measured.database_bytes / restore.median)} MB/s of database",
+            f"{_mb(base.database_bytes / restore['restore'].median)} MB/s of database",
         ),
-        row("&nbsp;&nbsp;restore-fetch.sh", "fetch"),
-        row("&nbsp;&nbsp;restore-verify.sh (checks, initdb, pg_restore, report)", "verify"),
-        row(f"(c) on a {measured.small_rows}-row database: the fixed cost", "small-restore"),
+        row("&nbsp;&nbsp;restore-fetch.sh", restore, "fetch"),
+        row("&nbsp;&nbsp;restore-verify.sh (checks, initdb, pg_restore, report)", restore, "verify"),
+        row(f"(c) on a {measured.small_rows}-row database: the fixed cost", restore, "small-restore"),
         "",
-        f"Pipeline throughput / plain pg_dump throughput, (b)/(a): **{pipeline_rate / plain_rate:.2f}**. At this "
-        "size the upload's fixed cost (each aws CLI call starts a Python interpreter) dominates; it does not grow "
-        "with the database.",
-        "",
-        f"Projected restore verification of a 10 GB database (10 GiB of pg_database_size, {scale:.0f}x this one) "
-        f"against the {RESTORE_TARGET_SECONDS // 60}-minute target, per container: the tiny database's time plus "
-        "the per-byte rate between the two databases:",
+        f"Projected restore verification of a 10 GB database (10 GiB of pg_database_size, {scale:.0f}x the "
+        f"{base.rows:,}-row one) against the {RESTORE_TARGET_SECONDS // 60}-minute target, per container: the tiny "
+        "database's time plus the per-byte rate between the two databases:",
         "",
         f"- on this machine's CPUs: **{unlimited / 60:.1f} min** ({verdict(unlimited)});",
         f"- at the pods' CPU limit of {cpu_limit:g} CPU per container (BACKUP_JOB_RESOURCES; a container needs at "
@@ -888,7 +1084,7 @@ def report(measured: Measurements, runs: int) -> str:
         "and bytea, which restores faster per byte than narrow rows with many indexes; index builds grow a little "
         "faster than linearly); the cluster volume is as fast as this machine's disk; downloading from real S3 "
         "adds the transfer of the dump (about "
-        f"{measured.dump_bytes / measured.database_bytes:.0%} of the database's size here).",
+        f"{base.dump_bytes / base.database_bytes:.0%} of the database's size here).",
         "",
     ]
     return "\n".join(lines)
@@ -896,10 +1092,19 @@ def report(measured: Measurements, runs: int) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Benchmark the logical backup and restore-verification scripts.")
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=5, help="interleaved rounds of every measurement (default 5)")
+    parser.add_argument(
+        "--scale",
+        type=int,
+        default=DEFAULT_SCALE,
+        help=f"also measure pg_dump and the pipeline on a database of this many times the 101,400 rows, same "
+        f"shape (default {DEFAULT_SCALE}; 1: the 101,400-row database only)",
+    )
     arguments = parser.parse_args(argv)
+    if arguments.runs < 1 or arguments.scale < 1:
+        parser.error("--runs and --scale must be at least 1")
     with harness() as rig:
-        measured = measure(rig, arguments.runs)
+        measured = measure(rig, arguments.runs, arguments.scale)
     print(report(measured, arguments.runs))
     return 0
 

@@ -64,6 +64,8 @@ describe_aws_error() {
       printf 'bucket %s does not exist: %s' "$BACKUP_BUCKET" "$text" ;;
     *AccessDenied* | *Forbidden* | *"(403)"*)
       printf 'access denied (check the IAM role, the bucket policy and the KMS key policy): %s' "$text" ;;
+    *PreconditionFailed* | *ConditionalRequestConflict*)
+      printf 'the object was written meanwhile, and S3 refused to overwrite it (conditional write, If-None-Match: *): %s' "$text" ;;
     *"Unable to locate credentials"*)
       printf 'no AWS credentials (is the service account annotated with the IAM role?): %s' "$text" ;;
     *) printf '%s' "$text" ;;

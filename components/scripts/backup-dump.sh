@@ -6,9 +6,12 @@
 #
 # 1. connect    asks the server for its version and how many user tables the database holds
 # 2. check-tables  refuses a database without user tables: its backup would restore to nothing
-# 3. pg_dump    pg_dump --format=custom into $BACKUP_WORK_DIR/<database>.dump
-# 4. checksum   size and sha256 of the dump
-# 5. manifest   $BACKUP_WORK_DIR/manifest.json, written last (temporary name, then renamed), so
+# 3. pg_dump    pg_dump --format=custom to its standard output, through `tee` into
+#               $BACKUP_WORK_DIR/<database>.dump and through `sha256sum`: size and sha256 come from
+#               the same single pass that writes the file, which is never read back. (Written to a
+#               pipe, the archive has no table of data offsets; pg_restore then finds each table's
+#               data by skipping over the blocks before it, which is how it reads it in order anyway.)
+# 4. manifest   $BACKUP_WORK_DIR/manifest.json, written last (temporary name, then renamed), so
 #               the upload step never sees a manifest without its finished dump:
 #               {"manifest_version", "backup_id" (UTC start, YYYYmmddTHHMMSSZ), "database",
 #                "dump_file", "format": "custom", "size_bytes", "sha256", "server_version",
@@ -58,9 +61,12 @@ readonly dump_file="$PGDATABASE.dump"
 readonly dump_path="$BACKUP_WORK_DIR/$dump_file"
 readonly manifest_path="$BACKUP_WORK_DIR/manifest.json"
 readonly errors="$BACKUP_WORK_DIR/.backup-dump.err"
+readonly tee_errors="$BACKUP_WORK_DIR/.backup-dump.tee.err"
+readonly checksum_path="$BACKUP_WORK_DIR/.backup-dump.sha256"
 readonly server="database \"$PGDATABASE\" at $PGHOST:$PGPORT as \"$PGUSER\""
 # A restarted container finds the previous attempt's files on the same emptyDir: start clean.
-rm -f -- "$manifest_path" "$manifest_path.partial" "$dump_path" "$dump_path.partial" "$errors"
+rm -f -- "$manifest_path" "$manifest_path.partial" "$dump_path" "$dump_path.partial" "$errors" "$tee_errors" \
+  "$checksum_path"
 
 step=connect
 readonly probe="SELECT current_setting('server_version'), count(*)
@@ -86,17 +92,31 @@ started=$(date -u +%s)
 backup_id=$(date -u -d "@$started" +%Y%m%dT%H%M%SZ)
 created_at=$(date -u -d "@$started" +%Y-%m-%dT%H:%M:%SZ)
 pg_dump_version=$(pg_dump --version)
-pg_dump --format=custom --no-password --file="$dump_path.partial" 2>"$errors" ||
-  fail "pg_dump of $server failed: $(one_line "$errors")"
+# One pass: pg_dump | tee <file> | sha256sum. pipefail alone would not say which of the three
+# failed, so their statuses are read from PIPESTATUS and the first failure is named.
+status=(0 0 0)
+pg_dump --format=custom --no-password 2>"$errors" |
+  tee -- "$dump_path.partial" 2>"$tee_errors" |
+  sha256sum >"$checksum_path" || status=("${PIPESTATUS[@]}")
+if [ "${status[0]}" -ne 0 ]; then
+  cause=$(one_line "$errors")
+  # If tee stopped first, pg_dump only says it could not write to the pipe: add tee's reason.
+  if [ -s "$tee_errors" ]; then
+    cause+="; $(one_line "$tee_errors")"
+  fi
+  fail "pg_dump of $server failed: $cause"
+elif [ "${status[1]}" -ne 0 ]; then
+  fail "writing the dump to $dump_path.partial failed (is the work volume full?): $(one_line "$tee_errors")"
+elif [ "${status[2]}" -ne 0 ]; then
+  fail "sha256sum of the dump failed (exit status ${status[2]})"
+fi
 if [ -s "$errors" ]; then
   printf '%s: pg_dump said: %s\n' "$SCRIPT" "$(one_line "$errors")" >&2
 fi
+read -r sha256 _ <"$checksum_path"
+[[ $sha256 =~ ^[0-9a-f]{64}$ ]] || fail "sha256sum printed '$sha256', not a sha256"
+size_bytes=$(stat -c %s -- "$dump_path.partial")
 mv -f -- "$dump_path.partial" "$dump_path"
-
-step=checksum
-size_bytes=$(stat -c %s -- "$dump_path")
-sha256=$(sha256sum -- "$dump_path")
-sha256=${sha256%% *}
 
 step=manifest
 completed_at=$(date -u +%Y-%m-%dT%H:%M:%SZ)
@@ -117,7 +137,7 @@ completed_at=$(date -u +%Y-%m-%dT%H:%M:%SZ)
   printf '}\n'
 } >"$manifest_path.partial"
 mv -f -- "$manifest_path.partial" "$manifest_path"
-rm -f -- "$errors"
+rm -f -- "$errors" "$tee_errors" "$checksum_path"
 
 printf '%s: backup %s of database "%s": %s (%s bytes, %s user tables, sha256 %s)\n' \
   "$SCRIPT" "$backup_id" "$PGDATABASE" "$dump_file" "$size_bytes" "$user_tables" "$sha256"

@@ -5,18 +5,28 @@
 # Runs in the main container of the logical backup CronJob pod (official `amazon/aws-cli`
 # image: bash, coreutils, the aws CLI; no python, no jq), after the dump init container.
 #
-# The manifest goes LAST and only after the dump's stored size has been checked, so a run
-# without a manifest never looks complete; readers (restore-fetch.sh) only trust manifests.
-# Nothing is ever deleted: the store's IAM role cannot delete.
+# The manifest goes LAST and only after the stored dump has been checked, so a run without a
+# manifest never looks complete; readers (restore-fetch.sh) only trust manifests. Nothing is
+# ever deleted: the store's IAM role cannot delete. In S3 that takes four aws CLI calls (each
+# one starts the CLI anew, the fixed cost of an upload): list-objects-v2, s3 cp, head-object,
+# put-object.
 #   1. configuration   the environment, and the manifest written by backup-dump.sh
 #   2. check-dump      the local dump has the size the manifest records
 #   3. check-bucket    (s3) the endpoint answers and the bucket exists and can be listed
 #      check-directory (directory) the store directory is mounted and writable
-#   4. check-run       this backup_id has no manifest yet: a complete backup is never overwritten
-#   5. upload-dump     the dump, encrypted with SSE-KMS (s3) / copied under a temporary name (directory)
-#   6. verify-dump     the stored size equals size_bytes (and, in S3, the object is aws:kms-encrypted)
-#   7. upload-manifest the manifest, the same way
-#   8. verify-manifest its stored size equals the local file's
+#   4. check-run       this backup_id has no manifest yet, so neither the dump nor the manifest of
+#                      a complete backup is ever overwritten (same list call as check-bucket)
+#   5. upload-dump     s3: `s3 cp` (multipart above 8 MB) with SSE-KMS; S3 checks each part's
+#                      CRC32 (--checksum-algorithm) / directory: copied under a temporary name
+#   6. verify-dump     the stored size equals size_bytes; in S3 also (one head-object) the object
+#                      is aws:kms-encrypted and carries this dump's sha256 in its metadata
+#   7. upload-manifest s3: put-object with SSE-KMS, a SHA256 checksum that S3 checks against the
+#                      bytes it receives, and If-None-Match: * (a conditional write: S3 refuses it
+#                      if the manifest appeared since check-run, e.g. another run of the same second)
+#                      / directory: copied under a temporary name
+#   8. verify-manifest s3: the put's own response says aws:kms and gives the SHA256 S3 checked, which
+#                      must be the local manifest's (no head-object needed) / directory: the stored
+#                      size equals the local file's
 # Any failure exits 1 with "backup-upload: FAILED at <step>: <what and why>" on stderr.
 #
 # Environment (names: components/backup_scripts.py):
@@ -82,10 +92,12 @@ local_size=$(stat -c %s -- "$dump_path")
   fail "local dump $dump_path is $local_size bytes but the manifest says $size_bytes: the dump in the work directory is incomplete"
 
 upload_s3() {
-  local url="s3://$BACKUP_BUCKET"
-  local -a encryption=(--sse aws:kms)
+  local url="s3://$BACKUP_BUCKET" stored encryption stored_sha256
+  # `s3 cp` and `s3api put-object` spell the same SSE-KMS request differently.
+  local -a cp_encryption=(--sse aws:kms) put_encryption=(--server-side-encryption aws:kms)
   if [ -n "${BACKUP_KMS_KEY_ID:-}" ]; then
-    encryption+=(--sse-kms-key-id "$BACKUP_KMS_KEY_ID")
+    cp_encryption+=(--sse-kms-key-id "$BACKUP_KMS_KEY_ID")
+    put_encryption+=(--ssekms-key-id "$BACKUP_KMS_KEY_ID")
   fi
 
   step=check-bucket
@@ -98,31 +110,45 @@ upload_s3() {
 
   step=upload-dump
   aws_call "upload of $dump_path to $url/$dump_key failed" s3 cp "$dump_path" "$url/$dump_key" \
-    "${encryption[@]}" --content-type application/octet-stream --metadata "sha256=$sha256" \
-    --only-show-errors --no-progress
+    "${cp_encryption[@]}" --checksum-algorithm CRC32 --content-type application/octet-stream \
+    --metadata "sha256=$sha256" --only-show-errors --no-progress
 
   step=verify-dump
-  verify_s3_object "$dump_key" "$size_bytes"
+  aws_call "cannot read back $url/$dump_key" s3api head-object --bucket "$BACKUP_BUCKET" --key "$dump_key" \
+    --query '[ContentLength, ServerSideEncryption, Metadata.sha256]' --output text
+  read -r stored encryption stored_sha256 <<<"$aws_output"
+  [ "$stored" = "$size_bytes" ] ||
+    fail "$url/$dump_key is $stored bytes in S3 but $size_bytes bytes were uploaded"
+  [ "$encryption" = aws:kms ] ||
+    fail "$url/$dump_key is stored with encryption '$encryption', not aws:kms"
+  [ "$stored_sha256" = "$sha256" ] ||
+    fail "$url/$dump_key carries sha256 '$stored_sha256' in its metadata, not this dump's $sha256 (did another run replace it?)"
 
   step=upload-manifest
-  aws_call "upload of $manifest_path to $url/$manifest_key failed" s3 cp "$manifest_path" "$url/$manifest_key" \
-    "${encryption[@]}" --content-type application/json --only-show-errors --no-progress
+  # If-None-Match: * makes S3 refuse the write if the manifest exists by now (describe_aws_error names it).
+  aws_call "upload of $manifest_path to $url/$manifest_key failed" s3api put-object --bucket "$BACKUP_BUCKET" \
+    --key "$manifest_key" --body "$manifest_path" --if-none-match '*' "${put_encryption[@]}" \
+    --checksum-algorithm SHA256 --content-type application/json \
+    --query '[ServerSideEncryption, ChecksumSHA256]' --output text
 
   step=verify-manifest
-  verify_s3_object "$manifest_key" "$manifest_size"
+  read -r encryption stored_sha256 <<<"$aws_output"
+  [ "$encryption" = aws:kms ] ||
+    fail "$url/$manifest_key is stored with encryption '$encryption', not aws:kms"
+  local manifest_sha256
+  manifest_sha256=$(base64_sha256 "$manifest_path")
+  [ "$stored_sha256" = "$manifest_sha256" ] ||
+    fail "S3 stored $url/$manifest_key with SHA256 '$stored_sha256', not the local manifest's $manifest_sha256"
   location="$url/$run_prefix/"
 }
 
-verify_s3_object() {
-  local key=$1 expected=$2 stored encryption
-  aws_call "cannot read back s3://$BACKUP_BUCKET/$key" s3api head-object --bucket "$BACKUP_BUCKET" --key "$key" \
-    --query '[ContentLength, ServerSideEncryption]' --output text
-  stored=${aws_output%%[[:space:]]*}
-  encryption=${aws_output##*[[:space:]]}
-  [ "$stored" = "$expected" ] ||
-    fail "s3://$BACKUP_BUCKET/$key is $stored bytes in S3 but $expected bytes were uploaded"
-  [ "$encryption" = aws:kms ] ||
-    fail "s3://$BACKUP_BUCKET/$key is stored with encryption '$encryption', not aws:kms"
+# A file's SHA256 as S3 reports it: base64 of the binary digest (coreutils and bash only: no xxd, no openssl).
+base64_sha256() {
+  local hex
+  hex=$(sha256sum -- "$1")
+  hex=${hex%% *}
+  # shellcheck disable=SC2059 # the format is the digest spelled as \xHH escapes, on purpose
+  printf "$(sed 's/../\\x&/g' <<<"$hex")" | base64
 }
 
 # Copy under a temporary name, then rename: a reader never sees half a file under the final name.

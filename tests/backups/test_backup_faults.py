@@ -7,13 +7,14 @@ backup; a failed restore check must stop the throwaway server. Real PostgreSQL a
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
 
 from components import backup_scripts as contract
 from components.backup_scripts import DirectoryStore, S3Store
-from offline.bench_backups import BUCKET, SMALL_SEED, BackupRun, Harness, ScriptRun, free_port
+from offline.bench_backups import BUCKET, SMALL_SEED, BackupRun, Harness, ScriptRun, free_port, seed
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -28,6 +29,14 @@ def assert_failed(run: ScriptRun | None, message: str) -> ScriptRun:
 
 def manifests(rig: Harness, prefix: str) -> list[str]:
     return [key for key in rig.s3.keys(f"{prefix}/") if key.endswith(f"/{contract.MANIFEST_FILE}")]
+
+
+def shim(rig: Harness, tool: str, body: str) -> dict[str, str]:
+    """A PATH on which `tool` is the bash script `body`, ahead of the real tools: a fault injected into one call."""
+    directory = rig.scratch.directory(f"shim-{tool}")
+    (directory / tool).write_text(f"#!/usr/bin/env bash\n{body}", encoding="utf-8")
+    (directory / tool).chmod(0o755)
+    return {"PATH": f"{directory}:{rig.tools.path}"}
 
 
 # --- backup ------------------------------------------------------------------------------------
@@ -53,6 +62,35 @@ def test_database_without_tables_is_refused(rig: Harness, store: S3Store) -> Non
     )
     assert not (backup.work_dir / f"{database}.dump").exists()
     assert rig.s3.keys(f"{store.prefix}/") == []
+
+
+def test_failing_pg_dump_is_named_and_leaves_no_manifest(rig: Harness, store: S3Store) -> None:
+    """pg_dump failing inside `pg_dump | tee | sha256sum` stops the dump at `pg_dump` with pg_dump's own reason."""
+    database = "crm_unreadable"
+    seed(rig.postgres, database, SMALL_SEED)
+    # A table the backup role may not read: pg_dump fails; tee and sha256sum, given a short stream, succeed.
+    rig.postgres.psql("CREATE TABLE zz_secret (note text); INSERT INTO zz_secret VALUES ('x')", database=database)
+    backup = rig.backup(database, store)
+    dump = assert_failed(backup.dump, f'backup-dump: FAILED at pg_dump: pg_dump of database "{database}" at ')
+    assert "permission denied for table zz_secret" in dump.stderr
+    assert not (backup.work_dir / contract.MANIFEST_FILE).exists()
+    assert not (backup.work_dir / f"{database}.dump").exists()
+    assert backup.upload is None
+    assert rig.s3.keys(f"{store.prefix}/") == []
+
+
+def test_failed_write_of_the_dump_is_named(rig: Harness, small_database: str, store: S3Store) -> None:
+    """tee failing to write the dump file (a full work volume) stops the dump at `pg_dump`, naming the write."""
+    # What GNU tee does on ENOSPC: it says so, keeps copying to its standard output, and exits 1 at the end.
+    full = shim(rig, "tee", 'cat; printf "tee: %s: No space left on device\\n" "$2" >&2; exit 1\n')
+    backup = rig.backup(small_database, store, dump_env=full)
+    assert_failed(
+        backup.dump,
+        f"backup-dump: FAILED at pg_dump: writing the dump to {backup.work_dir}/{small_database}.dump.partial failed "
+        f"(is the work volume full?): tee: {backup.work_dir}/{small_database}.dump.partial: No space left on device",
+    )
+    assert not (backup.work_dir / contract.MANIFEST_FILE).exists()
+    assert backup.upload is None
 
 
 def test_unreachable_endpoint_fails_the_upload(rig: Harness, small_database: str, prefix: str) -> None:
@@ -101,6 +139,63 @@ def test_complete_backup_is_never_overwritten(rig: Harness, small_backup: Backup
         f"s3://{BUCKET}/{manifest_key}; refusing to overwrite it",
     )
     assert rig.s3.read(manifest_key) == before
+
+
+def test_manifest_written_meanwhile_is_not_overwritten(rig: Harness, small_database: str, store: S3Store) -> None:
+    """A manifest that appears after `check-run` (another run of the same second) makes S3 refuse the
+    conditional put of ours at `upload-manifest`, and the stored manifest stays as that run wrote it."""
+    dump, work_dir = rig.dump(small_database)
+    dump.check()
+    backup_id = json.loads((work_dir / contract.MANIFEST_FILE).read_text(encoding="utf-8"))["backup_id"]
+    _, manifest_key = contract.run_keys(store.prefix, backup_id, small_database)
+    theirs = work_dir.parent / "their-manifest.json"
+    theirs.write_text('{"written_by": "the other run"}\n', encoding="utf-8")
+    real_aws = rig.tools.python_bin / "aws"
+    race = shim(
+        rig,
+        "aws",
+        f"""if [ "$2" = put-object ]; then
+  "{real_aws}" s3api put-object --bucket {BUCKET} --key {manifest_key} --body {theirs} >/dev/null
+fi
+exec "{real_aws}" "$@"
+""",
+    )
+    upload = rig.upload(store, work_dir, race)
+    assert_failed(
+        upload,
+        f"backup-upload: FAILED at upload-manifest: upload of {work_dir}/manifest.json to s3://{BUCKET}/{manifest_key} "
+        "failed: the object was written meanwhile, and S3 refused to overwrite it "
+        "(conditional write, If-None-Match: *)",
+    )
+    assert rig.s3.read(manifest_key) == theirs.read_bytes()
+
+
+def test_dump_replaced_before_verification_is_refused(rig: Harness, small_database: str, store: S3Store) -> None:
+    """A dump object replaced after our upload (same size, another run's sha256) fails `verify-dump`, and no
+    manifest is written."""
+    dump, work_dir = rig.dump(small_database)
+    dump.check()
+    backup_id = json.loads((work_dir / contract.MANIFEST_FILE).read_text(encoding="utf-8"))["backup_id"]
+    dump_key, _ = contract.run_keys(store.prefix, backup_id, small_database)
+    real_aws = rig.tools.python_bin / "aws"
+    other = "0" * 64
+    race = shim(
+        rig,
+        "aws",
+        f"""if [ "$2" = head-object ]; then
+  "{real_aws}" s3 cp {work_dir}/{small_database}.dump s3://{BUCKET}/{dump_key} --sse aws:kms \\
+    --metadata sha256={other} --only-show-errors >/dev/null
+fi
+exec "{real_aws}" "$@"
+""",
+    )
+    upload = rig.upload(store, work_dir, race)
+    assert_failed(
+        upload,
+        f"backup-upload: FAILED at verify-dump: s3://{BUCKET}/{dump_key} carries sha256 '{other}' in its metadata, "
+        "not this dump's ",
+    )
+    assert manifests(rig, store.prefix) == []
 
 
 def test_unknown_store_is_refused(rig: Harness, small_backup: BackupRun) -> None:

@@ -22,7 +22,17 @@ import pytest
 
 from components import backup_scripts as contract
 from components.backup_scripts import DirectoryStore, TableReport
-from offline.bench_backups import BUCKET, LARGE_SEED, ROLE, SMALL_SEED, BackupRun, Harness, RestoreRun, seed
+from offline.bench_backups import (
+    BUCKET,
+    LARGE_SEED,
+    PLAIN_DUMP,
+    ROLE,
+    SMALL_SEED,
+    BackupRun,
+    Harness,
+    RestoreRun,
+    seed,
+)
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -180,7 +190,10 @@ def _header(script: str) -> str:
 
 
 # Names the scripts use that are theirs or bash's, not inputs: set inside the script before use.
-_INTERNAL = {"SCRIPT", "BASH_REMATCH", "BASH_SOURCE", "TMPDIR", "LD_PRELOAD", "NSS_WRAPPER_PASSWD", "NSS_WRAPPER_GROUP"}
+_INTERNAL = {
+    *("SCRIPT", "TMPDIR", "LD_PRELOAD", "NSS_WRAPPER_PASSWD", "NSS_WRAPPER_GROUP"),
+    *("BASH_REMATCH", "BASH_SOURCE", "PIPESTATUS"),
+}
 
 
 @pytest.mark.parametrize("script", contract.SCRIPTS)
@@ -208,6 +221,16 @@ def test_script_headers_name_the_container_that_runs_them(container: contract.Co
     header = _header(container.script)
     assert f"`{container.image_repository}" in header
     assert ("init container" if container.init else "main container") in header
+
+
+def test_benchmark_baseline_runs_pg_dump_as_the_dump_script_does() -> None:
+    """The benchmark's plain pg_dump (PLAIN_DUMP) has exactly the flags of backup-dump.sh's pg_dump, and both
+    write to standard output: the throughput ratio compares the same dump."""
+    lines = contract.script_text(contract.BACKUP_DUMP).splitlines()
+    [command] = [line.strip() for line in lines if line.strip().startswith("pg_dump --")]
+    words = command.split()
+    assert words[-2:] == ['2>"$errors"', "|"], "pg_dump no longer writes into the tee | sha256sum pipe"
+    assert tuple(words[:-2]) == PLAIN_DUMP
 
 
 @pytest.mark.parametrize("script", contract.SCRIPTS)
