@@ -69,6 +69,18 @@ def measure(command: list[str]) -> Sample:
     return Sample(seconds=seconds, peak_mb=usage.ru_maxrss / 1024)
 
 
+def round_robin(commands: dict[str, list[str]], runs: int) -> dict[str, Series]:
+    """Each command `runs` times, taken in turns so a burst of load on the shared machine hits every series
+    alike, after one uncounted run each that warms the file cache."""
+    for command in commands.values():
+        measure(command)
+    samples: dict[str, list[Sample]] = {name: [] for name in commands}
+    for _ in range(runs):
+        for name, command in commands.items():
+            samples[name].append(measure(command))
+    return {name: Series(name, tuple(values)) for name, values in samples.items()}
+
+
 def sdk_modules(stack: str) -> list[str]:
     """The SDK modules a render of `stack` has loaded when it finishes."""
     probe = (
@@ -104,14 +116,7 @@ def run(runs: int) -> tuple[Series, list[Series], int]:
                 "--out",
                 str(Path(scratch) / stack),
             ]
-        for command in commands.values():
-            measure(command)  # warm the file cache once, uncounted
-        # Round-robin, so a burst of load on the shared machine hits every series alike.
-        samples: dict[str, list[Sample]] = {name: [] for name in commands}
-        for _ in range(runs):
-            for name, command in commands.items():
-                samples[name].append(measure(command))
-        series = {name: Series(name, tuple(values)) for name, values in samples.items()}
+        series = round_robin(commands, runs)
         floor = series.pop("import-only floor")
         renders = list(series.values())
     return floor, renders, len(modules)

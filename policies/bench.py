@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from offline.bench import Sample, Series, measure
+from offline.bench import Series, round_robin
 from policies.config import PolicyConfig, config_path_for_stack, load_policy_config
 from policies.offline import Subject, evaluate, stack_subjects
 from policies.registry import RESOURCE_POLICIES, STACK_POLICIES
@@ -48,13 +48,8 @@ def wall_times(runs: int) -> tuple[Series, Series]:
             ],
             "check": [sys.executable, "-m", "policies.offline", "--stack", STACK],
         }
-        for command in commands.values():
-            measure(command)  # warm the file cache once, uncounted
-        samples: dict[str, list[Sample]] = {name: [] for name in commands}
-        for _ in range(runs):
-            for name, command in commands.items():
-                samples[name].append(measure(command))
-    return Series("render", tuple(samples["render"])), Series("check", tuple(samples["check"]))
+        series = round_robin(commands, runs)
+    return series["render"], series["check"]
 
 
 def only(config: PolicyConfig, keep: tuple[str, ...]) -> PolicyConfig:
