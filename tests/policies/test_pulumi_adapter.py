@@ -234,17 +234,15 @@ def test_make_preview_and_up_run_the_pack_with_the_stack_config() -> None:
 
     for stack, config in (("production", "production"), ("staging", "staging"), ("dev", "dev"), ("pr-12", "review")):
         for target in ("preview", "up"):
-            dry_run = (
-                subprocess.run(
-                    ["make", "-n", target, f"STACK={stack}"],
-                    cwd=PROJECT_DIR,
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                )
-                .stdout.strip()
-                .splitlines()[-1]
-            )
+            # Under `make test` this is a nested make: MAKEFLAGS carry -w, so keep only the command line.
+            printed = subprocess.run(
+                ["make", "--no-print-directory", "-n", target, f"STACK={stack}"],
+                cwd=PROJECT_DIR,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.splitlines()
+            [dry_run] = [line for line in printed if line.startswith(f"pulumi {target} ")]
             assert f"--stack {stack} " in dry_run
             assert dry_run.endswith(f"--policy-pack policies --policy-pack-config policies/config/{config}.json")
             assert (PROJECT_DIR / "policies" / "config" / f"{config}.json").is_file()
