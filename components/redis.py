@@ -29,7 +29,7 @@ import pulumi_kubernetes as k8s
 
 from components import app_config, endpoints, pods
 from components import redis_config as config
-from components.labels import COMPONENT, with_component
+from components.labels import COMPONENT, INSTANCE, NAME, with_component
 from components.network_policies import PublishedService
 from components.redis_config import RedisRole
 from components.secrets import AppSecret
@@ -60,10 +60,7 @@ OnRootMismatch).
 PROXY_UID = 10099
 """The image's `haproxy` user (99) plus 10000, for the same reason: HAProxy switches to no user
 and writes no file (its working directory /var/lib/haproxy is world-readable)."""
-"""Each HAProxy pod. Not yet counted by stacks.settings.data_pods (the quota check)."""
 
-NAME_LABEL = "app.kubernetes.io/name"
-INSTANCE_LABEL = "app.kubernetes.io/instance"
 SECRETS_CHECKSUM = app_config.SECRETS_CHECKSUM
 SERVER_GRACE_SECONDS = 60
 """Room for the preStop hand-over (at most ~15 s) and the final AOF fsync."""
@@ -106,12 +103,12 @@ def proxy_name(role: RedisRole) -> str:
 
 def server_selector(stack: str, role: RedisRole) -> dict[str, str]:
     """The immutable selector of a role's server pods."""
-    return {NAME_LABEL: server_name(role), INSTANCE_LABEL: stack}
+    return {NAME: server_name(role), INSTANCE: stack}
 
 
 def proxy_selector(stack: str, role: RedisRole) -> dict[str, str]:
     """The immutable selector of a role's HAProxy pods."""
-    return {NAME_LABEL: proxy_name(role), INSTANCE_LABEL: stack}
+    return {NAME: proxy_name(role), INSTANCE: stack}
 
 
 def pod_hosts(role: RedisRole, replicas: int, namespace: str, cluster_domain: str) -> list[str]:

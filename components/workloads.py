@@ -21,7 +21,7 @@ import pulumi_kubernetes as k8s
 
 from components import app_config, endpoints, pods
 from components.app_config import AppConfigInputs
-from components.labels import COMPONENT, with_component
+from components.labels import COMPONENT, INSTANCE, NAME, with_component
 from components.secrets import AppSecret
 from stacks.services import Role, ServiceSettings
 from stacks.settings import AppSettings
@@ -31,8 +31,6 @@ JOB_TIMEOUT = "30m"
 """How long Pulumi waits for the migration Job: beyond its own 20-minute deadline, so Pulumi
 never gives up (and later replaces) a Job that is still migrating."""
 MIGRATION_COMMAND = ("python", "manage.py", "migrate", "--noinput")
-NAME_LABEL = "app.kubernetes.io/name"
-INSTANCE_LABEL = "app.kubernetes.io/instance"
 MIGRATION_DEADLINE_SECONDS = 1200
 """A migration still running after 20 minutes is stuck (or locked): fail and stop the rollout."""
 
@@ -63,7 +61,7 @@ class AppWorkloadsArgs:
 
 def selector_labels(stack: str, role: Role) -> dict[str, str]:
     """The immutable Deployment selector of one service."""
-    return {NAME_LABEL: f"crm-{role.value}", INSTANCE_LABEL: stack}
+    return {NAME: f"crm-{role.value}", INSTANCE: stack}
 
 
 def release_id(image: str) -> str:
@@ -197,7 +195,7 @@ class AppWorkloads(pulumi.ComponentResource):
 
     def _migration_job(self, web: ServiceSettings, waits_for: list[pulumi.Resource]) -> k8s.batch.v1.Job:
         job_name = migration_job_name(web.image)
-        labels = {**self._labels(Role.WEB), COMPONENT: "migration", NAME_LABEL: "crm-migration"}
+        labels = {**self._labels(Role.WEB), COMPONENT: "migration", NAME: "crm-migration"}
         # Migrations talk to the primary directly (transaction pooling breaks session settings
         # and advisory locks) and may run statements longer than the app's 30 s limit.
         migration_env: list[k8s.core.v1.EnvVarArgsDict] = [
