@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, TypedDict
 
+from components import pods
+
 OCI_SCHEME = "oci://"
 
 
@@ -161,15 +163,10 @@ def pod_security_context() -> dict[str, Any]:
 
 
 def container_security_context() -> dict[str, Any]:
-    """Container level (R2, R6, B3) plus a read-only root filesystem; repeats non-root and seccomp per container."""
-    return {
-        "allowPrivilegeEscalation": False,
-        "privileged": False,
-        "readOnlyRootFilesystem": True,
-        "runAsNonRoot": True,
-        "capabilities": {"drop": ["ALL"]},
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
+    """The platform's container context (components/pods.py: R2, R6, B3, read-only root, non-root and
+    seccomp repeated per container), spelled as Helm values."""
+    spelled: dict[str, Any] = pods.yaml_spelling(dict(pods.container_security_context()))
+    return spelled
 
 
 def _traefik_spread(*, production: bool) -> list[dict[str, Any]]:

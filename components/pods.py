@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Any
 
 import pulumi_kubernetes as k8s
 
@@ -40,6 +41,20 @@ def pod_security_context(run_as_user: int) -> k8s.core.v1.PodSecurityContextArgs
         "fs_group_change_policy": "OnRootMismatch",
         "seccomp_profile": {"type": "RuntimeDefault"},
     }
+
+
+def yaml_spelling(value: Any) -> Any:
+    """Settings written for the SDK (snake_case keys) as YAML and Helm values spell them (camelCase)."""
+    if isinstance(value, dict):
+        return {_camel_case(str(key)): yaml_spelling(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [yaml_spelling(item) for item in value]
+    return value
+
+
+def _camel_case(key: str) -> str:
+    first, *rest = key.split("_")
+    return first + "".join(word.capitalize() for word in rest)
 
 
 def container_security_context() -> k8s.core.v1.SecurityContextArgsDict:
