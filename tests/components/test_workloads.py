@@ -11,22 +11,12 @@ import pytest
 
 from offline.mocks import RecordedResource
 from offline.render import pod_spec
-from policies.pod_security import POD_SPEC_PATHS
+from policies.pod_security import POD_SPEC_PATHS, RESTRICTED_VOLUME_TYPES
 from stacks.services import looks_secret
 from tests.conftest import STACKS, RunStack, StackRun
 
 POD_BEARING = tuple(POD_SPEC_PATHS)
-ALLOWED_VOLUME_TYPES = {
-    "configMap",
-    "csi",
-    "downwardAPI",
-    "emptyDir",
-    "ephemeral",
-    "image",
-    "persistentVolumeClaim",
-    "projected",
-    "secret",
-}
+
 SERVICES = ("crm-web", "crm-worker", "crm-beat", "crm-frontend")
 
 
@@ -62,7 +52,7 @@ def test_every_pod_template_is_restricted_with_a_read_only_root(run_stack: RunSt
         assert spec["automountServiceAccountToken"] is False, path
         assert not any(spec.get(host) for host in ("hostNetwork", "hostPID", "hostIPC")), path
         for volume in spec.get("volumes", []):
-            assert set(volume) - {"name"} <= ALLOWED_VOLUME_TYPES, (path, volume)
+            assert set(volume) - {"name"} <= RESTRICTED_VOLUME_TYPES, (path, volume)
         for list_name in ("initContainers", "containers", "ephemeralContainers"):
             for container in spec.get(list_name, []):
                 context = container["securityContext"]
