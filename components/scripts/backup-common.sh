@@ -12,6 +12,9 @@
 #   one_line <file>           the file's text on one line, for messages
 #   read_manifest_field <var> <field>   a string or number field of $manifest_path
 #   aws_call <what> <args...> run the aws CLI into $aws_output; a failure names its likely cause
+#   require_store <work dir meaning>   check the backup store's settings (BACKUP_STORE and the
+#                             variables of that store, BACKUP_PREFIX, BACKUP_WORK_DIR), set `prefix`
+#                             (BACKUP_PREFIX without outer slashes), TMPDIR and AWS_PAGER
 # and the globals `step` (the current step, named in every failure) and `errors` (set by the
 # script: where captured stderr goes).
 set -euo pipefail
@@ -78,4 +81,30 @@ aws_call() {
   local what=$1
   shift
   aws_output=$(aws "$@" 2>"$errors") || fail "$what: $(describe_aws_error)"
+}
+
+# The store's settings, as backup-upload.sh and restore-fetch.sh (the aws-cli containers) read them.
+require_store() {
+  require BACKUP_STORE "s3 or directory"
+  require BACKUP_WORK_DIR "$1"
+  require BACKUP_PREFIX "the key prefix of every backup, e.g. crm/production"
+  case $BACKUP_STORE in
+    s3)
+      require BACKUP_BUCKET "the name of the backup bucket"
+      require AWS_REGION "the region of the backup bucket"
+      ;;
+    directory)
+      require BACKUP_DIRECTORY "the mounted directory backups are kept in"
+      ;;
+    *) fail "BACKUP_STORE '$BACKUP_STORE' is not one of: s3, directory" ;;
+  esac
+  prefix=${BACKUP_PREFIX#/}
+  prefix=${prefix%/}
+  [[ $prefix =~ ^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)*$ ]] ||
+    fail "BACKUP_PREFIX '$BACKUP_PREFIX' is not a plain path (segments of letters, digits, '_', '.', '-', starting with a letter or digit)"
+  [[ -d $BACKUP_WORK_DIR && -w $BACKUP_WORK_DIR ]] ||
+    fail "BACKUP_WORK_DIR $BACKUP_WORK_DIR is not a writable directory (is the work volume mounted?)"
+  export TMPDIR="$BACKUP_WORK_DIR"
+  # aws CLI v2 pipes output through a pager unless told not to.
+  export AWS_PAGER=""
 }

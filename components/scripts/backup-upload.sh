@@ -42,32 +42,11 @@
 set -euo pipefail
 
 readonly SCRIPT=backup-upload
-# The shared library: fail, require, one_line, read_manifest_field, aws_call, and the exit trap.
+# The shared library: fail, require, require_store, one_line, read_manifest_field, aws_call, the exit trap.
 # shellcheck source=backup-common.sh
 source "$(dirname -- "${BASH_SOURCE[0]}")/backup-common.sh"
 
-require BACKUP_STORE "s3 or directory"
-require BACKUP_WORK_DIR "the shared work directory backup-dump.sh wrote to"
-require BACKUP_PREFIX "the key prefix of every backup, e.g. crm/production"
-case $BACKUP_STORE in
-  s3)
-    require BACKUP_BUCKET "the name of the backup bucket"
-    require AWS_REGION "the region of the backup bucket"
-    ;;
-  directory)
-    require BACKUP_DIRECTORY "the mounted directory backups are kept in"
-    ;;
-  *) fail "BACKUP_STORE '$BACKUP_STORE' is not one of: s3, directory" ;;
-esac
-prefix=${BACKUP_PREFIX#/}
-prefix=${prefix%/}
-[[ $prefix =~ ^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)*$ ]] ||
-  fail "BACKUP_PREFIX '$BACKUP_PREFIX' is not a plain path (segments of letters, digits, '_', '.', '-', starting with a letter or digit)"
-[[ -d $BACKUP_WORK_DIR && -w $BACKUP_WORK_DIR ]] ||
-  fail "BACKUP_WORK_DIR $BACKUP_WORK_DIR is not a writable directory (is the work volume mounted?)"
-export TMPDIR="$BACKUP_WORK_DIR"
-# aws CLI v2 pipes output through a pager unless told not to.
-export AWS_PAGER=""
+require_store "the shared work directory backup-dump.sh wrote to"
 readonly errors="$BACKUP_WORK_DIR/.backup-upload.err"
 readonly manifest_path="$BACKUP_WORK_DIR/manifest.json"
 [ -f "$manifest_path" ] ||
