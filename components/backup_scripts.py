@@ -6,17 +6,19 @@ container of which pod runs which script, and how the store is laid out. The Bac
 component builds its CronJobs from these names and the tests in tests/backups/ run the very
 same scripts with the very same names against a real PostgreSQL and a moto S3 endpoint.
 
-Logical backup pod (CronJob):
-  init  `dump`    official postgres:16     bash backup-dump.sh    pg_dump -Fc + manifest.json into the work emptyDir
-  main  `upload`  official amazon/aws-cli  bash backup-upload.sh  dump, then manifest LAST, to S3 (SSE-KMS) or a PVC
+Logical backup pod (CronJob), both containers at once:
+  main  `dump`    official postgres:16     bash backup-dump.sh    pg_dump -Fc + manifest.json into the work emptyDir
+  main  `upload`  official amazon/aws-cli  bash backup-upload.sh  streams the dump while it is written, then the
+                                                                  manifest LAST, to S3 (SSE-KMS) or a PVC
 Restore-verification pod (CronJob):
   init  `fetch`   official amazon/aws-cli  bash restore-fetch.sh  newest manifest + its dump into the work emptyDir
   main  `verify`  official postgres:16     bash restore-verify.sh checks, throwaway initdb, pg_restore, row checks
 
-Store layout: `<prefix>/<backup_id>/<database>.dump` and `<prefix>/<backup_id>/manifest.json`,
-backup_id the UTC start of the dump as YYYYmmddTHHMMSSZ. A backup is complete when its
-manifest exists; a complete backup is never overwritten (check-run, and in S3 also a conditional
-write of the manifest), and nothing is ever deleted (the IAM role cannot).
+Store layout: `<prefix>/<backup_id>/<database>.<run>.dump` and `<prefix>/<backup_id>/manifest.json`,
+backup_id the UTC start of the dump as YYYYmmddTHHMMSSZ, <run> a random token of the upload (the
+manifest's dump_file names the dump). A backup is complete when its manifest exists; no run can
+overwrite another's dump (the token), a complete backup's manifest is never overwritten (a
+conditional write in S3), and nothing is ever deleted (the IAM role cannot).
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ BACKUP_PREFIX: Final = "BACKUP_PREFIX"
 BACKUP_BUCKET: Final = "BACKUP_BUCKET"
 BACKUP_KMS_KEY_ID: Final = "BACKUP_KMS_KEY_ID"
 BACKUP_DIRECTORY: Final = "BACKUP_DIRECTORY"
+BACKUP_WAIT_SECONDS: Final = "BACKUP_WAIT_SECONDS"
 AWS_REGION: Final = "AWS_REGION"
 AWS_ENDPOINT_URL: Final = "AWS_ENDPOINT_URL"
 RESTORE_CLUSTER_DIR: Final = "RESTORE_CLUSTER_DIR"
@@ -115,9 +118,15 @@ ENVIRONMENT: Final[tuple[EnvironmentVariable, ...]] = (
     ),
     EnvironmentVariable(
         BACKUP_WORK_DIR,
-        "the emptyDir the two containers of a pod share: dump + manifest.json",
+        "the emptyDir the two containers of a pod share: the dump, manifest.json (and the backup's hand-over files)",
         Need.REQUIRED,
         SCRIPTS,
+    ),
+    EnvironmentVariable(
+        BACKUP_WAIT_SECONDS,
+        "seconds the upload waits for the dump container's plan, and for its dump to grow; 600 when unset",
+        Need.OPTIONAL,
+        (BACKUP_UPLOAD,),
     ),
     EnvironmentVariable(
         BACKUP_STORE, "where backups are kept: s3 or directory", Need.REQUIRED, (BACKUP_UPLOAD, RESTORE_FETCH)
@@ -244,10 +253,10 @@ class Container:
 
 
 BACKUP_POD: Final = (
-    Container("dump", POSTGRES_IMAGE_REPOSITORY, True, BACKUP_DUMP, (SCRIPTS_MOUNT, WORK_MOUNT), mounts_store=False),
+    Container("dump", POSTGRES_IMAGE_REPOSITORY, False, BACKUP_DUMP, (SCRIPTS_MOUNT, WORK_MOUNT), mounts_store=False),
     Container("upload", AWS_CLI_IMAGE_REPOSITORY, False, BACKUP_UPLOAD, (SCRIPTS_MOUNT, WORK_MOUNT), mounts_store=True),
 )
-"""The logical backup CronJob's pod: dump (init), then upload."""
+"""The logical backup CronJob's pod: dump and upload at once (the upload follows the dump file as it grows)."""
 RESTORE_POD: Final = (
     Container("fetch", AWS_CLI_IMAGE_REPOSITORY, True, RESTORE_FETCH, (SCRIPTS_MOUNT, WORK_MOUNT), mounts_store=True),
     Container(
@@ -262,8 +271,9 @@ RESTORE_POD: Final = (
 """The restore-verification CronJob's pod: fetch (init), then verify; verify must run as a non-root uid."""
 
 BACKUP_S3_ACTIONS: Final = ("s3:ListBucket", "s3:PutObject", "s3:GetObject")
-"""What backup-upload.sh calls: list-objects-v2 (check-bucket), cp of the dump (PutObject, multipart), head-object,
-put-object of the manifest (PutObject; its If-None-Match conditional write needs no other permission)."""
+"""What backup-upload.sh calls: cp of the dump (PutObject, multipart), head-object (GetObject), put-object of the
+manifest (PutObject; its If-None-Match conditional write needs no other permission). ListBucket on the prefix: the
+role may list what it wrote, and a head-object of a missing key is then a 404 rather than a 403."""
 RESTORE_S3_ACTIONS: Final = ("s3:ListBucket", "s3:GetObject")
 """What restore-fetch.sh calls: list-objects-v2, cp (GetObject). Neither script deletes anything."""
 BACKUP_KMS_ACTIONS: Final = ("kms:GenerateDataKey", "kms:Decrypt")
@@ -274,6 +284,11 @@ RESTORE_KMS_ACTIONS: Final = ("kms:Decrypt",)
 # --- store layout and the environment of each store ------------------------------------------
 
 MANIFEST_FILE: Final = "manifest.json"
+# The backup pod's hand-over files on the work emptyDir (backup-dump.sh's header describes them).
+PLAN_FILE: Final = "plan.json"
+DUMP_COMPLETE_FILE: Final = "dump-complete.json"
+DUMP_FAILED_FILE: Final = "dump.failed"
+UPLOAD_FAILED_FILE: Final = "upload.failed"
 BACKUP_ID_FORMAT: Final = "%Y%m%dT%H%M%SZ"
 """strftime of a backup id (UTC): ids sort in time order."""
 MANIFEST_FIELDS: Final = (
@@ -304,10 +319,11 @@ def _checked_prefix(prefix: str) -> str:
     return stripped
 
 
-def run_keys(prefix: str, backup_id: str, database: str) -> tuple[str, str]:
-    """The dump's and the manifest's key (or path under the store directory) of one backup."""
+def run_keys(prefix: str, backup_id: str, dump_file: str) -> tuple[str, str]:
+    """The dump's and the manifest's key (or path under the store directory) of one backup; `dump_file` is
+    the manifest's (`<database>.<run>.dump`)."""
     run = f"{_checked_prefix(prefix)}/{backup_id}"
-    return f"{run}/{database}.dump", f"{run}/{MANIFEST_FILE}"
+    return f"{run}/{dump_file}", f"{run}/{MANIFEST_FILE}"
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ pod, named after the release's image, that the migration Job waits for.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -287,23 +287,30 @@ class Backups(pulumi.ComponentResource):
         return volumes
 
     def _pod(
-        self, component: str, init: k8s.core.v1.ContainerArgsDict, main: k8s.core.v1.ContainerArgsDict, *, cluster: bool
+        self,
+        component: str,
+        containers: Sequence[tuple[contract.Container, k8s.core.v1.ContainerArgsDict]],
+        *,
+        cluster: bool,
     ) -> k8s.core.v1.PodTemplateSpecArgsDict:
+        """A pod of the contract's containers: init containers where the contract says so, the rest at once."""
         security = pods.pod_security_context(POSTGRES_UID)
-        return {
-            "metadata": {"labels": pod_labels(self._args.labels, component)},
-            "spec": {
-                "service_account_name": SERVICE_ACCOUNT,
-                # The projected volume below carries the one token these pods need (STS only).
-                "automount_service_account_token": False,
-                "enable_service_links": False,
-                "restart_policy": "Never",
-                "security_context": security,
-                "init_containers": [init],
-                "containers": [main],
-                "volumes": self._volumes(with_cluster=cluster),
-            },
+        spec: k8s.core.v1.PodSpecArgsDict = {
+            "service_account_name": SERVICE_ACCOUNT,
+            # The projected volume below carries the one token these pods need (STS only).
+            "automount_service_account_token": False,
+            "enable_service_links": False,
+            # Never restart a container in place: the two backup containers hand over through files
+            # on the work emptyDir, which a restart would find half-written. The Job retries with a new pod.
+            "restart_policy": "Never",
+            "security_context": security,
+            "containers": [container for spec_of, container in containers if not spec_of.init],
+            "volumes": self._volumes(with_cluster=cluster),
         }
+        init = [container for spec_of, container in containers if spec_of.init]
+        if init:
+            spec["init_containers"] = init
+        return {"metadata": {"labels": pod_labels(self._args.labels, component)}, "spec": spec}
 
     def _backup_job(self) -> k8s.batch.v1.JobSpecArgsDict:
         dump, upload = contract.BACKUP_POD
@@ -316,8 +323,10 @@ class Backups(pulumi.ComponentResource):
             "active_deadline_seconds": BACKUP_DEADLINE_SECONDS,
             "template": self._pod(
                 "backup",
-                self._container(dump, dump_env, secret_env=True),
-                self._container(upload, upload_env),
+                [
+                    (dump, self._container(dump, dump_env, secret_env=True)),
+                    (upload, self._container(upload, upload_env)),
+                ],
                 cluster=False,
             ),
         }
@@ -333,8 +342,7 @@ class Backups(pulumi.ComponentResource):
             "active_deadline_seconds": RESTORE_DEADLINE_SECONDS,
             "template": self._pod(
                 "restore-verification",
-                self._container(fetch, fetch_env),
-                self._container(verify, verify_env),
+                [(fetch, self._container(fetch, fetch_env)), (verify, self._container(verify, verify_env))],
                 cluster=True,
             ),
         }

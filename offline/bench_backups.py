@@ -38,9 +38,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -568,10 +569,12 @@ class MotoS3:
 @dataclass(frozen=True)
 class BackupRun:
     dump: ScriptRun
-    upload: ScriptRun | None
-    """None when the dump failed: the pod's main container never starts after a failed init container."""
+    upload: ScriptRun
+    """Both containers of the pod run at once: the upload streams the dump while pg_dump writes it."""
     work_dir: Path
     store: BackupStore
+    seconds: float
+    """Wall time of the pod: from the start of both scripts until the later one has ended."""
 
     @property
     def manifest(self) -> dict[str, Any]:
@@ -582,25 +585,20 @@ class BackupRun:
     @property
     def keys(self) -> tuple[str, str]:
         """Where the dump and the manifest are stored: key in S3, path under the store directory."""
-        return contract.run_keys(self.store.prefix, self.manifest["backup_id"], self.manifest["database"])
+        return contract.run_keys(self.store.prefix, self.manifest["backup_id"], self.manifest["dump_file"])
 
     @property
     def succeeded(self) -> bool:
-        return self.dump.returncode == 0 and self.upload is not None and self.upload.returncode == 0
+        return self.dump.returncode == 0 and self.upload.returncode == 0
 
     def check(self) -> BackupRun:
         self.dump.check()
-        assert self.upload is not None
         self.upload.check()
         return self
 
     @property
     def output(self) -> str:
-        return self.dump.output + (self.upload.output if self.upload else "")
-
-    @property
-    def seconds(self) -> float:
-        return self.dump.seconds + (self.upload.seconds if self.upload else 0.0)
+        return self.dump.output + self.upload.output
 
 
 @dataclass(frozen=True)
@@ -648,20 +646,62 @@ class Harness:
 
     def run_script(self, script: str, env: Mapping[str, str], *, timeout: float = 600) -> ScriptRun:
         """`bash <script>` with the base environment plus `env`; restore-verify.sh as the unprivileged account."""
-        account = self.tools.account if script == contract.RESTORE_VERIFY else None
-        cpu_before, own_before = _children_cpu_seconds(), _own_cpu_seconds()
+        return self.run_scripts_together([(script, env)], timeout=timeout)[0]
+
+    def run_scripts_together(
+        self, scripts: Sequence[tuple[str, Mapping[str, str]]], *, timeout: float = 600
+    ) -> list[ScriptRun]:
+        """Start every script at once, as the containers of one pod start, and wait for all of them.
+
+        Each ScriptRun has its own wall time (from the common start to its own end) and its own CPU
+        time (os.wait4: the script and the descendants it waited for); the harness CPU time (the moto
+        server's threads) is that of the whole run, on every script.
+        """
+        own_before = _own_cpu_seconds()
         start = time.perf_counter()
-        result = run_command(
-            ["bash", str(self.scratch.root / "scripts" / script)],
-            {**self.base_environment(), **env},
-            account=account,
-            cwd=self.scratch.root,
-            timeout=timeout,
-        )
-        seconds = time.perf_counter() - start
-        _reap_orphans()
-        cpu_seconds, own_seconds = _children_cpu_seconds() - cpu_before, _own_cpu_seconds() - own_before
-        return ScriptRun(script, result.returncode, result.stdout, result.stderr, seconds, cpu_seconds, own_seconds)
+        with tempfile.TemporaryDirectory(prefix="crm-bk-out-") as output:
+            processes = []
+            for index, (script, env) in enumerate(scripts):
+                account = self.tools.account if script == contract.RESTORE_VERIFY else None
+                # Closed once read, below.
+                stdout = (Path(output) / f"{index}.out").open("w+", encoding="utf-8")
+                stderr = (Path(output) / f"{index}.err").open("w+", encoding="utf-8")
+                process = subprocess.Popen(
+                    ["bash", str(self.scratch.root / "scripts" / script)],
+                    env={**self.base_environment(), **env},
+                    cwd=self.scratch.root,
+                    stdin=subprocess.DEVNULL,
+                    stdout=stdout,
+                    stderr=stderr,
+                    user=account.uid if account else None,
+                    group=account.gid if account else None,
+                    extra_groups=[] if account else None,
+                    umask=0o022,
+                )
+                processes.append((script, process, stdout, stderr))
+            # A script that hangs is killed at the deadline (its run then shows the kill's exit status).
+            deadline = threading.Timer(timeout, lambda: [process.kill() for _, process, _, _ in processes])
+            deadline.start()
+            ended = []
+            try:
+                for _, process, _, _ in processes:
+                    _, status, usage = os.wait4(process.pid, 0)
+                    process.returncode = os.waitstatus_to_exitcode(status)
+                    ended.append((time.perf_counter() - start, usage.ru_utime + usage.ru_stime))
+            finally:
+                deadline.cancel()
+            _reap_orphans()
+            own_seconds = _own_cpu_seconds() - own_before
+            runs = []
+            for (script, process, stdout, stderr), (seconds, cpu_seconds) in zip(processes, ended, strict=True):
+                texts = []
+                for stream in (stdout, stderr):
+                    stream.seek(0)
+                    texts.append(stream.read())
+                    stream.close()
+                assert process.returncode is not None
+                runs.append(ScriptRun(script, process.returncode, *texts, seconds, cpu_seconds, own_seconds))
+        return runs
 
     def unique_prefix(self, name: str) -> str:
         cleaned = "".join(character if character.isalnum() or character in "_.-" else "-" for character in name)
@@ -676,24 +716,38 @@ class Harness:
         dump_env: Mapping[str, str] | None = None,
         upload_env: Mapping[str, str] | None = None,
     ) -> BackupRun:
-        """The backup pod: dump (init container), then upload only if the dump succeeded."""
-        dump, work_dir = self.dump(database, password=password, env=dump_env)
-        if dump.returncode != 0:
-            return BackupRun(dump=dump, upload=None, work_dir=work_dir, store=store)
-        return BackupRun(dump=dump, upload=self.upload(store, work_dir, upload_env), work_dir=work_dir, store=store)
+        """The backup pod: dump and upload at once, in a new work directory."""
+        work_dir = self.scratch.directory("backup-work")
+        start = time.perf_counter()
+        dump, upload = self.run_scripts_together(
+            [
+                (contract.BACKUP_DUMP, self._dump_environment(database, password, work_dir, dump_env)),
+                (contract.BACKUP_UPLOAD, {**contract.transfer_environment(store, str(work_dir)), **(upload_env or {})}),
+            ]
+        )
+        return BackupRun(dump, upload, work_dir, store, seconds=time.perf_counter() - start)
+
+    def _dump_environment(
+        self, database: str, password: str, work_dir: Path, env: Mapping[str, str] | None
+    ) -> dict[str, str]:
+        return {**self.postgres.connection(database, password), contract.BACKUP_WORK_DIR: str(work_dir), **(env or {})}
 
     def dump(
-        self, database: str, *, password: str = ROLE_PASSWORD, env: Mapping[str, str] | None = None
+        self,
+        database: str,
+        *,
+        password: str = ROLE_PASSWORD,
+        env: Mapping[str, str] | None = None,
+        work_dir: Path | None = None,
     ) -> tuple[ScriptRun, Path]:
-        """backup-dump.sh alone, into a new work directory; returns the run and that directory."""
-        work_dir = self.scratch.directory("backup-work")
-        run = self.run_script(
-            contract.BACKUP_DUMP,
-            {**self.postgres.connection(database, password), contract.BACKUP_WORK_DIR: str(work_dir), **(env or {})},
-        )
-        return run, work_dir
+        """backup-dump.sh alone, into `work_dir` or a new work directory; returns the run and that directory."""
+        work_dir = work_dir or self.scratch.directory("backup-work")
+        return self.run_script(
+            contract.BACKUP_DUMP, self._dump_environment(database, password, work_dir, env)
+        ), work_dir
 
     def upload(self, store: BackupStore, work_dir: Path, env: Mapping[str, str] | None = None) -> ScriptRun:
+        """backup-upload.sh alone, on a work directory a dump has been (or is being) written to."""
         return self.run_script(
             contract.BACKUP_UPLOAD, {**contract.transfer_environment(store, str(work_dir)), **(env or {})}
         )
@@ -872,7 +926,6 @@ def measure(rig: Harness, runs: int, scale: int = DEFAULT_SCALE) -> Measurements
             add(f"{factor}:plain-cpu", cpu)
             store = rig.s3.store(rig.unique_prefix(f"bench-x{factor}"))
             backup = rig.backup(database, store).check()
-            assert backup.upload is not None
             for part, run in (("dump", backup.dump), ("upload", backup.upload)):
                 add(f"{factor}:{part}", run.seconds)
                 add(f"{factor}:{part}-cpu", run.cpu_seconds)

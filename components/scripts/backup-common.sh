@@ -10,21 +10,39 @@
 #   fail <message>            "<SCRIPT>: FAILED at <step>: <message>" on stderr, exit 1
 #   require <VAR> <meaning>   fail unless the variable is set and not empty
 #   one_line <file>           the file's text on one line, for messages
+#   json_string <text>        the text as a JSON string
+#   write_json <file> <key> <value>...  a JSON object, one key per line, written under a temporary name
 #   read_manifest_field <var> <field>   a string or number field of $manifest_path
 #   aws_call <what> <args...> run the aws CLI into $aws_output; a failure names its likely cause
 #   require_store <work dir meaning>   check the backup store's settings (BACKUP_STORE and the
 #                             variables of that store, BACKUP_PREFIX, BACKUP_WORK_DIR), set `prefix`
 #                             (BACKUP_PREFIX without outer slashes), TMPDIR and AWS_PAGER
-# and the globals `step` (the current step, named in every failure) and `errors` (set by the
-# script: where captured stderr goes).
+#   wait_seconds_setting      BACKUP_WAIT_SECONDS (600 when unset) into `wait_seconds`
+#   await <file> <what> <partner failed>   wait for a file the other container writes, at most
+#                             `wait_seconds`; fail with the other container's message if it failed
+# and the globals `step` (the current step, named in every failure), `errors` (set by the
+# script: where captured stderr goes) and `failure_marker`: where a script whose pod runs two
+# containers at once (the logical backup) also writes its failure, for the other one to name.
 set -euo pipefail
 
 step=configuration
 reported=
+failure_marker=
+
+# The failure line on stderr and, where the script has a partner container, in its failure marker
+# (written under a temporary name first, so the partner never reads half a line).
+report_failure() {
+  local line="$SCRIPT: FAILED at $step: $*"
+  printf '%s\n' "$line" >&2
+  if [ -n "$failure_marker" ]; then
+    { printf '%s\n' "$line" >"$failure_marker.partial" && mv -f -- "$failure_marker.partial" "$failure_marker"; } ||
+      true
+  fi
+}
 
 fail() {
   reported=1
-  printf '%s: FAILED at %s: %s\n' "$SCRIPT" "$step" "$*" >&2
+  report_failure "$@"
   exit 1
 }
 
@@ -34,7 +52,7 @@ on_exit() {
     cleanup
   fi
   if [ "$status" -ne 0 ] && [ -z "$reported" ]; then
-    printf '%s: FAILED at %s: unexpected error (exit status %s)\n' "$SCRIPT" "$step" "$status" >&2
+    report_failure "unexpected error (exit status $status)"
   fi
 }
 trap on_exit EXIT
@@ -48,12 +66,62 @@ one_line() {
   tr '\n' ' ' <"$1" | sed 's/  */ /g; s/^ //; s/ $//'
 }
 
-# Set variable $1 to a string or number field $2 of the manifest (backup-dump.sh writes one key per line).
+# Replace what would break a JSON string: backslash, double quote, control characters.
+json_string() {
+  local value=$1
+  value=${value//\\/\\\\}
+  value=${value//\"/\\\"}
+  value=${value//[$'\t\n\r']/ }
+  printf '"%s"' "$value"
+}
+
+# Write $1 as JSON, one key per line, from `key value` pairs (values already JSON: json_string for
+# strings), under a temporary name first: a reader never sees half a file.
+write_json() {
+  local target=$1 key value separator=''
+  shift
+  {
+    printf '{'
+    while [ "$#" -gt 0 ]; do
+      key=$1 value=$2
+      shift 2
+      printf '%s\n  "%s": %s' "$separator" "$key" "$value"
+      separator=,
+    done
+    printf '\n}\n'
+  } >"$target.partial"
+  mv -f -- "$target.partial" "$target"
+}
+
+# Set variable $1 to a string or number field $2 of a JSON file backup-dump.sh wrote, one key per line:
+# the manifest, or the file named by $3 (the plan).
 read_manifest_field() {
-  local value
-  value=$(sed -n -e "s/^  \"$2\": \"\(.*\)\",\{0,1\}\$/\1/p" -e "s/^  \"$2\": \([0-9][0-9]*\),\{0,1\}\$/\1/p" "$manifest_path")
-  [ -n "$value" ] || fail "manifest ${manifest_source:-$manifest_path} has no \"$2\" field (not written by backup-dump.sh?)"
+  local value file=${3:-$manifest_path}
+  value=$(sed -n -e "s/^  \"$2\": \"\(.*\)\",\{0,1\}\$/\1/p" -e "s/^  \"$2\": \([0-9][0-9]*\),\{0,1\}\$/\1/p" "$file")
+  [ -n "$value" ] || fail "${3:-manifest ${manifest_source:-$manifest_path}} has no \"$2\" field (not written by backup-dump.sh?)"
   printf -v "$1" '%s' "$value"
+}
+
+# BACKUP_WAIT_SECONDS: how long one container of the backup pod waits for the other at a hand-over.
+wait_seconds_setting() {
+  wait_seconds=${BACKUP_WAIT_SECONDS:-600}
+  [[ $wait_seconds =~ ^[1-9][0-9]{0,5}$ ]] ||
+    fail "BACKUP_WAIT_SECONDS '$wait_seconds' is not a whole number of seconds from 1 to 999999"
+}
+
+# Wait for the file $1 (described by $2) that the partner container writes; fail at once, naming the
+# partner's own failure line, if its failure marker $3 appears instead, and after $wait_seconds.
+await() {
+  local file=$1 what=$2 partner_failed=$3 polls=0
+  until [ -e "$file" ]; do
+    if [ -e "$partner_failed" ]; then
+      fail "$(one_line "$partner_failed")"
+    fi
+    polls=$((polls + 1))
+    [ "$polls" -le $((wait_seconds * 10)) ] ||
+      fail "no $what after ${wait_seconds} s (BACKUP_WAIT_SECONDS); did the other container start?"
+    sleep 0.1
+  done
 }
 
 # Name the likely cause of an aws CLI failure before its own words.

@@ -1,23 +1,38 @@
 #!/usr/bin/env bash
 # backup-dump.sh: take a logical backup of one PostgreSQL database into the shared work directory.
 #
-# Runs in the init container of the logical backup CronJob pod (official `postgres:16` image:
-# bash, coreutils, psql and pg_dump; no aws CLI). backup-upload.sh then ships the result.
+# Runs in the `dump` container, one of the two main containers of the logical backup pod (official
+# `postgres:16` image: bash, coreutils, psql and pg_dump; no aws CLI). The `upload` container
+# (backup-upload.sh) runs at the same time and ships the dump to the store while pg_dump is still
+# writing it. pg_dump never waits for the upload: it writes a plain file, so a slow store cannot
+# stall it, and the upload follows that file until dump-complete.json says it is finished. The
+# upload also takes the dump's sha256 as it streams it, and writes the manifest: every byte is
+# read once here (by pg_dump's own write) and once there.
 #
-# 1. connect    asks the server for its version and how many user tables the database holds
+# Files on the work emptyDir:
+#   plan.json           written before pg_dump starts: what the upload container needs to begin
+#                       (backup_id, database, database_size_bytes)
+#   <database>.dump     created empty before plan.json, then written by pg_dump as it runs
+#   dump-complete.json  written only after pg_dump succeeded: the dump is finished, its size, and what
+#                       the manifest says about the server (the upload adds the sha256)
+#   dump.failed         this script's failure line, if it fails (the upload then stops and names it)
+#   upload.failed       backup-upload.sh's failure line, if it fails: this script then stops pg_dump
+#                       instead of finishing a dump nobody will store
+# All JSON here is one key per line, which is how the scripts read it without jq or python. The pod
+# never restarts a container (restartPolicy Never; the Job retries with a new pod and a new emptyDir),
+# so neither script ever finds the files of an earlier attempt.
+#
+# 1. connect       asks the server for its version, its size, and how many user tables the database holds
 # 2. check-tables  refuses a database without user tables: its backup would restore to nothing
-# 3. pg_dump    pg_dump --format=custom to its standard output, through `tee` into
-#               $BACKUP_WORK_DIR/<database>.dump and through `sha256sum`: size and sha256 come from
-#               the same single pass that writes the file, which is never read back. (Written to a
-#               pipe, the archive has no table of data offsets; pg_restore then finds each table's
-#               data by skipping over the blocks before it, which is how it reads it in order anyway.)
-# 4. manifest   $BACKUP_WORK_DIR/manifest.json, written last (temporary name, then renamed), so
-#               the upload step never sees a manifest without its finished dump:
-#               {"manifest_version", "backup_id" (UTC start, YYYYmmddTHHMMSSZ), "database",
-#                "dump_file", "format": "custom", "size_bytes", "sha256", "server_version",
-#                "pg_dump_version", "user_tables", "created_at", "completed_at"} (UTC ISO-8601),
-#               one key per line, which is how the other scripts read it without jq or python.
-# Any failure exits 1 with "backup-dump: FAILED at <step>: <what and why>" on stderr.
+# 3. plan          plan.json (temporary name, then renamed); backup_id is the UTC start, YYYYmmddTHHMMSSZ
+# 4. pg_dump       pg_dump --format=custom to its standard output, redirected into <database>.dump
+#                  (written to a stream, the archive has no table of data offsets; pg_restore then
+#                  finds each table's data by skipping over the blocks before it, which is how it
+#                  reads it in order anyway)
+# 5. complete      dump-complete.json (temporary name, then renamed): {"backup_id", "database",
+#                  "size_bytes", "server_version", "pg_dump_version", "user_tables", "created_at",
+#                  "completed_at"} (UTC ISO-8601)
+# Any failure exits 1 with "backup-dump: FAILED at <step>: <what and why>" on stderr and in dump.failed.
 #
 # Environment (names: components/backup_scripts.py):
 #   PGHOST             required  server host name (or unix socket directory) of the live database
@@ -31,45 +46,49 @@
 set -euo pipefail
 
 readonly SCRIPT=backup-dump
-# The shared library: fail, require, one_line, read_manifest_field, aws_call, and the exit trap.
+# The shared library: fail, require, one_line, json_string, read_manifest_field, and the exit trap.
 # shellcheck source=backup-common.sh
 source "$(dirname -- "${BASH_SOURCE[0]}")/backup-common.sh"
 
-# Replace what would break a JSON string: backslash, double quote, control characters.
-json_string() {
-  local value=$1
-  value=${value//\\/\\\\}
-  value=${value//\"/\\\"}
-  value=${value//[$'\t\n\r']/ }
-  printf '"%s"' "$value"
-}
-
+require BACKUP_WORK_DIR "the shared work directory (emptyDir) the dump is written to"
+[[ -d $BACKUP_WORK_DIR && -w $BACKUP_WORK_DIR ]] ||
+  fail "BACKUP_WORK_DIR $BACKUP_WORK_DIR is not a writable directory (is the work volume mounted?)"
+# From here on a failure is also written where the upload container looks for it.
+failure_marker="$BACKUP_WORK_DIR/dump.failed"
 require PGHOST "the host of the database to back up"
 require PGUSER "the role that takes the backup"
 require PGDATABASE "the database to back up"
-require BACKUP_WORK_DIR "the shared work directory (emptyDir) the dump is written to"
 export PGPORT="${PGPORT:-5432}"
 export PGCONNECT_TIMEOUT="${PGCONNECT_TIMEOUT:-10}"
 [[ $PGDATABASE =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]*$ ]] ||
   fail "PGDATABASE '$PGDATABASE' is not a plain name (letters, digits, '_', '.', '-'); it names the dump file and object key"
-[[ -d $BACKUP_WORK_DIR && -w $BACKUP_WORK_DIR ]] ||
-  fail "BACKUP_WORK_DIR $BACKUP_WORK_DIR is not a writable directory (is the work volume mounted?)"
 # A read-only root filesystem has no writable /tmp: keep every temporary file on the work volume.
 export TMPDIR="$BACKUP_WORK_DIR"
 
-readonly dump_file="$PGDATABASE.dump"
-readonly dump_path="$BACKUP_WORK_DIR/$dump_file"
-readonly manifest_path="$BACKUP_WORK_DIR/manifest.json"
+readonly dump_path="$BACKUP_WORK_DIR/$PGDATABASE.dump"
+readonly plan_path="$BACKUP_WORK_DIR/plan.json"
+readonly complete_path="$BACKUP_WORK_DIR/dump-complete.json"
+readonly upload_failed="$BACKUP_WORK_DIR/upload.failed"
 readonly errors="$BACKUP_WORK_DIR/.backup-dump.err"
-readonly tee_errors="$BACKUP_WORK_DIR/.backup-dump.tee.err"
-readonly checksum_path="$BACKUP_WORK_DIR/.backup-dump.sha256"
 readonly server="database \"$PGDATABASE\" at $PGHOST:$PGPORT as \"$PGUSER\""
-# A restarted container finds the previous attempt's files on the same emptyDir: start clean.
-rm -f -- "$manifest_path" "$manifest_path.partial" "$dump_path" "$dump_path.partial" "$errors" "$tee_errors" \
-  "$checksum_path"
+watcher=
+
+# Stop pg_dump (process $1) as soon as the upload container reports a failure: its dump would never be stored.
+stop_when_upload_fails() {
+  until [ -e "$upload_failed" ]; do
+    sleep 0.5
+  done
+  kill -TERM "$1" 2>/dev/null || true
+}
+
+cleanup() {
+  if [ -n "$watcher" ]; then
+    kill "$watcher" 2>/dev/null || true
+  fi
+}
 
 step=connect
-readonly probe="SELECT current_setting('server_version'), count(*)
+readonly probe="SELECT current_setting('server_version'), pg_database_size(current_database()), count(*)
 FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p') AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'"
 probe_status=0
@@ -80,64 +99,47 @@ if [ "$probe_status" -eq 2 ]; then
 elif [ "$probe_status" -ne 0 ]; then
   fail "connected to $server but could not list its tables: $(one_line "$errors")"
 fi
-server_version=${answer%|*}
-user_tables=${answer##*|}
+IFS='|' read -r server_version database_size user_tables <<<"$answer"
 
 step=check-tables
 [ "$user_tables" -gt 0 ] ||
   fail "database \"$PGDATABASE\" at $PGHOST:$PGPORT has no user tables; refusing to store a backup that would restore to nothing (wrong PGDATABASE, or migrations not run yet?)"
 
-step=pg_dump
+step=plan
 started=$(date -u +%s)
 backup_id=$(date -u -d "@$started" +%Y%m%dT%H%M%SZ)
 created_at=$(date -u -d "@$started" +%Y-%m-%dT%H:%M:%SZ)
 pg_dump_version=$(pg_dump --version)
-# One pass: pg_dump | tee <file> | sha256sum. pipefail alone would not say which of the three
-# failed, so their statuses are read from PIPESTATUS and the first failure is named.
-status=(0 0 0)
-pg_dump --format=custom --no-password 2>"$errors" |
-  tee -- "$dump_path.partial" 2>"$tee_errors" |
-  sha256sum >"$checksum_path" || status=("${PIPESTATUS[@]}")
-if [ "${status[0]}" -ne 0 ]; then
-  cause=$(one_line "$errors")
-  # If tee stopped first, pg_dump only says it could not write to the pipe: add tee's reason.
-  if [ -s "$tee_errors" ]; then
-    cause+="; $(one_line "$tee_errors")"
-  fi
-  fail "pg_dump of $server failed: $cause"
-elif [ "${status[1]}" -ne 0 ]; then
-  fail "writing the dump to $dump_path.partial failed (is the work volume full?): $(one_line "$tee_errors")"
-elif [ "${status[2]}" -ne 0 ]; then
-  fail "sha256sum of the dump failed (exit status ${status[2]})"
+# The dump file exists before the plan does, so the upload container can open it as soon as it reads the plan.
+: >"$dump_path"
+write_json "$plan_path" backup_id "$(json_string "$backup_id")" database "$(json_string "$PGDATABASE")" \
+  database_size_bytes "$database_size"
+
+step=pg_dump
+status=0
+pg_dump --format=custom --no-password >"$dump_path" 2>"$errors" &
+readonly pg_dump_pid=$!
+stop_when_upload_fails "$pg_dump_pid" >/dev/null 2>&1 &
+watcher=$!
+wait "$pg_dump_pid" || status=$?
+kill "$watcher" 2>/dev/null || true
+watcher=
+if [ "$status" -ne 0 ] && [ -e "$upload_failed" ]; then
+  fail "stopped pg_dump of $server because the upload failed: $(one_line "$upload_failed")"
+elif [ "$status" -ne 0 ]; then
+  fail "pg_dump of $server failed: $(one_line "$errors")"
 fi
 if [ -s "$errors" ]; then
   printf '%s: pg_dump said: %s\n' "$SCRIPT" "$(one_line "$errors")" >&2
 fi
-read -r sha256 _ <"$checksum_path"
-[[ $sha256 =~ ^[0-9a-f]{64}$ ]] || fail "sha256sum printed '$sha256', not a sha256"
-size_bytes=$(stat -c %s -- "$dump_path.partial")
-mv -f -- "$dump_path.partial" "$dump_path"
+size_bytes=$(stat -c %s -- "$dump_path")
 
-step=manifest
-completed_at=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-{
-  printf '{\n'
-  printf '  "manifest_version": 1,\n'
-  printf '  "backup_id": %s,\n' "$(json_string "$backup_id")"
-  printf '  "database": %s,\n' "$(json_string "$PGDATABASE")"
-  printf '  "dump_file": %s,\n' "$(json_string "$dump_file")"
-  printf '  "format": "custom",\n'
-  printf '  "size_bytes": %s,\n' "$size_bytes"
-  printf '  "sha256": %s,\n' "$(json_string "$sha256")"
-  printf '  "server_version": %s,\n' "$(json_string "$server_version")"
-  printf '  "pg_dump_version": %s,\n' "$(json_string "$pg_dump_version")"
-  printf '  "user_tables": %s,\n' "$user_tables"
-  printf '  "created_at": %s,\n' "$(json_string "$created_at")"
-  printf '  "completed_at": %s\n' "$(json_string "$completed_at")"
-  printf '}\n'
-} >"$manifest_path.partial"
-mv -f -- "$manifest_path.partial" "$manifest_path"
-rm -f -- "$errors" "$tee_errors" "$checksum_path"
+step=complete
+write_json "$complete_path" backup_id "$(json_string "$backup_id")" database "$(json_string "$PGDATABASE")" \
+  size_bytes "$size_bytes" server_version "$(json_string "$server_version")" \
+  pg_dump_version "$(json_string "$pg_dump_version")" user_tables "$user_tables" \
+  created_at "$(json_string "$created_at")" completed_at "$(json_string "$(date -u +%Y-%m-%dT%H:%M:%SZ)")"
+rm -f -- "$errors"
 
-printf '%s: backup %s of database "%s": %s (%s bytes, %s user tables, sha256 %s)\n' \
-  "$SCRIPT" "$backup_id" "$PGDATABASE" "$dump_file" "$size_bytes" "$user_tables" "$sha256"
+printf '%s: backup %s of database "%s": %s.dump (%s bytes, %s user tables) for the upload container\n' \
+  "$SCRIPT" "$backup_id" "$PGDATABASE" "$PGDATABASE" "$size_bytes" "$user_tables"

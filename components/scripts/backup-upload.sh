@@ -1,37 +1,55 @@
 #!/usr/bin/env bash
-# backup-upload.sh: ship the dump and manifest that backup-dump.sh left in the work directory
-# to the backup store, as <prefix>/<backup_id>/<database>.dump and <prefix>/<backup_id>/manifest.json.
+# backup-upload.sh: store the dump backup-dump.sh is writing in the work directory, while pg_dump
+# still runs, then its manifest: <prefix>/<backup_id>/<database>.<run>.dump and
+# <prefix>/<backup_id>/manifest.json, <run> a random token of this run.
 #
-# Runs in the main container of the logical backup CronJob pod (official `amazon/aws-cli`
-# image: bash, coreutils, the aws CLI; no python, no jq), after the dump init container.
+# Runs in the `upload` container, one of the two main containers of the logical backup pod (official
+# `amazon/aws-cli` image: bash, coreutils, the aws CLI; no python, no jq), at the same time as the
+# `dump` container; the files the two exchange on the work emptyDir are described in backup-dump.sh.
+# Streaming keeps a backup close to the speed of pg_dump alone: the store receives the dump as it is
+# written, so once pg_dump ends only the last part, one check and the manifest remain.
 #
 # The manifest goes LAST and only after the stored dump has been checked, so a run without a
-# manifest never looks complete; readers (restore-fetch.sh) only trust manifests. Nothing is
-# ever deleted: the store's IAM role cannot delete. In S3 that takes four aws CLI calls (each
-# one starts the CLI anew, the fixed cost of an upload): list-objects-v2, s3 cp, head-object,
-# put-object.
-#   1. configuration   the environment, and the manifest written by backup-dump.sh
-#   2. check-dump      the local dump has the size the manifest records
-#   3. check-bucket    (s3) the endpoint answers and the bucket exists and can be listed
-#      check-directory (directory) the store directory is mounted and writable
-#   4. check-run       this backup_id has no manifest yet, so neither the dump nor the manifest of
-#                      a complete backup is ever overwritten (same list call as check-bucket)
-#   5. upload-dump     s3: `s3 cp` (multipart above 8 MB) with SSE-KMS; S3 checks each part's
-#                      CRC32 (--checksum-algorithm) / directory: copied under a temporary name
-#   6. verify-dump     the stored size equals size_bytes; in S3 also (one head-object) the object
-#                      is aws:kms-encrypted and carries this dump's sha256 in its metadata
+# manifest never looks complete; readers (restore-fetch.sh) only trust manifests. A failed dump
+# leaves at most a dump object without a manifest (the bucket's lifecycle rule expires it). The
+# run token in the dump's name means no run can overwrite another's dump, and the manifest is a
+# conditional write, so nothing complete is ever overwritten. Nothing is ever deleted: the store's
+# IAM role cannot delete. In S3 that takes three aws CLI calls (each one starts the CLI anew):
+# s3 cp while pg_dump runs, head-object and put-object after it.
+#   1. configuration   the environment
+#   2. wait-for-dump   the dump container's plan.json (backup_id, database, database size), at most
+#                      BACKUP_WAIT_SECONDS; fails with the dump's own failure line if it failed first
+#   3. check-directory (directory) the store directory is mounted and writable, and this backup_id
+#                      has no manifest yet
+#   4. upload-dump     the dump file, followed as it grows until dump-complete.json appears, through
+#                      sha256sum into s3: `s3 cp -` (multipart, 8 MB parts; --expected-size is the
+#                      database's size, so streams above 50 GB get larger parts) with SSE-KMS; S3
+#                      checks each part's CRC32 (--checksum-algorithm) / directory: a file under a
+#                      temporary name. An S3 endpoint that does not answer, or a missing bucket, fails
+#                      here. Fails with the dump's failure line if the dump fails, and if the file
+#                      stops growing for BACKUP_WAIT_SECONDS without the dump finishing or failing
+#   5. verify-dump     every byte of the finished dump was streamed (the bytes read equal its size in
+#                      dump-complete.json); the stored object has that size (s3: one head-object,
+#                      which also shows aws:kms encryption) / directory: then renamed to its final name
+#   6. manifest        manifest.json: dump-complete.json's fields, the stored dump_file, the format and
+#                      the sha256 of the stream: {"manifest_version", "backup_id", "database",
+#                      "dump_file", "format": "custom", "size_bytes", "sha256", "server_version",
+#                      "pg_dump_version", "user_tables", "created_at", "completed_at"}
 #   7. upload-manifest s3: put-object with SSE-KMS, a SHA256 checksum that S3 checks against the
-#                      bytes it receives, and If-None-Match: * (a conditional write: S3 refuses it
-#                      if the manifest appeared since check-run, e.g. another run of the same second)
-#                      / directory: copied under a temporary name
+#                      bytes it receives, and If-None-Match: * (a conditional write: S3 refuses it if
+#                      the manifest exists, e.g. from another run of the same second) / directory:
+#                      copied under a temporary name
 #   8. verify-manifest s3: the put's own response says aws:kms and gives the SHA256 S3 checked, which
 #                      must be the local manifest's (no head-object needed) / directory: the stored
 #                      size equals the local file's
-# Any failure exits 1 with "backup-upload: FAILED at <step>: <what and why>" on stderr.
+# Any failure exits 1 with "backup-upload: FAILED at <step>: <what and why>" on stderr and in
+# upload.failed, which makes the dump container stop pg_dump.
 #
 # Environment (names: components/backup_scripts.py):
 #   BACKUP_STORE        required  "s3" or "directory"
-#   BACKUP_WORK_DIR     required  the emptyDir shared with the dump container (dump + manifest)
+#   BACKUP_WORK_DIR     required  the emptyDir shared with the dump container (plan, dump, manifest)
+#   BACKUP_WAIT_SECONDS optional  seconds to wait for the dump container's plan, and for its dump to
+#                                 grow; 600 when unset
 #   BACKUP_PREFIX       required  key prefix / subdirectory of every backup, e.g. crm/production
 #   BACKUP_BUCKET       s3        the bucket's name
 #   AWS_REGION          s3        the bucket's region (read by the aws CLI)
@@ -42,36 +60,158 @@
 set -euo pipefail
 
 readonly SCRIPT=backup-upload
-# The shared library: fail, require, require_store, one_line, read_manifest_field, aws_call, the exit trap.
+# The shared library: fail, require, require_store, await, one_line, json_string, write_json,
+# read_manifest_field, aws_call, the exit trap.
 # shellcheck source=backup-common.sh
 source "$(dirname -- "${BASH_SOURCE[0]}")/backup-common.sh"
 
-require_store "the shared work directory backup-dump.sh wrote to"
+require_store "the shared work directory backup-dump.sh writes to"
+# From here on a failure is also written where the dump container looks for it.
+failure_marker="$BACKUP_WORK_DIR/upload.failed"
+wait_seconds_setting
 readonly errors="$BACKUP_WORK_DIR/.backup-upload.err"
+readonly plan_path="$BACKUP_WORK_DIR/plan.json"
+readonly complete_path="$BACKUP_WORK_DIR/dump-complete.json"
 readonly manifest_path="$BACKUP_WORK_DIR/manifest.json"
-[ -f "$manifest_path" ] ||
-  fail "no manifest.json in $BACKUP_WORK_DIR: backup-dump.sh did not finish, so there is nothing complete to upload"
-backup_id='' dump_file='' size_bytes='' sha256=''
-read_manifest_field backup_id backup_id
-read_manifest_field dump_file dump_file
-read_manifest_field size_bytes size_bytes
-read_manifest_field sha256 sha256
-[[ $backup_id =~ ^[0-9]{8}T[0-9]{6}Z$ ]] || fail "manifest backup_id '$backup_id' is not YYYYmmddTHHMMSSZ"
-[[ $dump_file =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]*$ ]] || fail "manifest dump_file '$dump_file' is not a plain file name"
-readonly dump_path="$BACKUP_WORK_DIR/$dump_file"
+readonly dump_failed="$BACKUP_WORK_DIR/dump.failed"
+readonly hash_pipe="$BACKUP_WORK_DIR/.backup-upload.stream"
+readonly streamed_sum="$BACKUP_WORK_DIR/.backup-upload.sha256"
+readonly streamed_count="$BACKUP_WORK_DIR/.backup-upload.bytes"
+readonly store_ended="$BACKUP_WORK_DIR/.backup-upload.stored"
+
+step=wait-for-dump
+await "$plan_path" "plan.json from the dump container" "$dump_failed"
+backup_id='' database='' database_size=''
+read_manifest_field backup_id backup_id "$plan_path"
+read_manifest_field database database "$plan_path"
+read_manifest_field database_size database_size_bytes "$plan_path"
+[[ $backup_id =~ ^[0-9]{8}T[0-9]{6}Z$ ]] || fail "plan backup_id '$backup_id' is not YYYYmmddTHHMMSSZ"
+[[ $database =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]*$ ]] || fail "plan database '$database' is not a plain name"
+readonly dump_path="$BACKUP_WORK_DIR/$database.dump"
+# The stored name carries a token of this run: no other run can overwrite this dump, whatever its timing.
+run_token=$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
+readonly dump_file="$database.$run_token.dump"
 readonly run_prefix="$prefix/$backup_id"
 readonly dump_key="$run_prefix/$dump_file"
 readonly manifest_key="$run_prefix/manifest.json"
-manifest_size=$(stat -c %s -- "$manifest_path")
+# Set by stream_dump and check_stream.
+streamed_sha256='' size_bytes='' store_failure=''
 
-step=check-dump
-[ -f "$dump_path" ] || fail "the manifest names $dump_file but $dump_path does not exist"
-local_size=$(stat -c %s -- "$dump_path")
-[ "$local_size" = "$size_bytes" ] ||
-  fail "local dump $dump_path is $local_size bytes but the manifest says $size_bytes: the dump in the work directory is incomplete"
+# Write the dump file to standard output as backup-dump.sh writes it, and end when dump-complete.json
+# says it is finished; then write how many bytes were read to $streamed_count. Exit status 2: the dump
+# failed (dump.failed); 3: the file stopped growing for $wait_seconds s without either (the dump
+# container was killed); 4: the store stopped reading (it failed: the caller names its error);
+# 1: the file could not be read.
+follow_dump() {
+  local complete position=0 last_position=0 idle_since=$SECONDS
+  exec 3<"$dump_path"
+  while :; do
+    # Look for the end BEFORE copying: if the dump was complete already, this copy reads it to its very end.
+    complete=
+    if [ -e "$complete_path" ]; then
+      complete=1
+    fi
+    cat <&3 || return 1
+    # How far the copies have read: the descriptor's offset, from /proc without starting a process.
+    position=$(fd_position 3)
+    if [ -n "$complete" ]; then
+      printf '%s\n' "$position" >"$streamed_count"
+      return 0
+    elif [ -e "$dump_failed" ]; then
+      return 2
+    elif [ -e "$store_ended" ]; then
+      # Writing would tell as much (SIGPIPE), but only once pg_dump writes again.
+      return 4
+    elif [ "$position" != "$last_position" ]; then
+      last_position=$position idle_since=$SECONDS
+    elif [ $((SECONDS - idle_since)) -gt "$wait_seconds" ]; then
+      return 3
+    fi
+    sleep 0.2
+  done
+}
+
+# Run the store command ($@) on standard input; when it ends, say so in $store_ended for follow_dump.
+store_stream() {
+  local status=0
+  "$@" || status=$?
+  printf '%s\n' "$status" >"$store_ended"
+  return "$status"
+}
+
+# The offset of this shell's file descriptor $1 (Linux /proc, read with a builtin).
+fd_position() {
+  local field value
+  while read -r field value; do
+    if [ "$field" = pos: ]; then
+      printf '%s' "$value"
+      return 0
+    fi
+  done <"/proc/$BASHPID/fdinfo/$1"
+  return 1
+}
+
+# follow_dump | tee (into sha256sum) | the store ($@: the command that stores standard input). Fails naming
+# the first stage that failed; sets streamed_sha256, the sha256 of every byte the store was given.
+stream_dump() {
+  local sum_pid sum_status=0
+  local -a status=(0 0 0)
+  rm -f -- "$hash_pipe" "$streamed_sum" "$streamed_count" "$store_ended"
+  mkfifo -- "$hash_pipe"
+  sha256sum <"$hash_pipe" >"$streamed_sum" &
+  sum_pid=$!
+  follow_dump 2>"$errors.follow" | tee -- "$hash_pipe" 2>"$errors.tee" | store_stream "$@" 2>"$errors" ||
+    status=("${PIPESTATUS[@]}")
+  wait "$sum_pid" || sum_status=$?
+  rm -f -- "$hash_pipe" "$store_ended"
+  # A failed or stalled dump first: the store may then have failed for want of it. Then the store: a
+  # failed store stops the stages before it too (broken pipe, or follow_dump's status 4).
+  case ${status[0]} in
+    2) fail "$(one_line "$dump_failed")" ;;
+    3) fail "$dump_path has not grown for ${wait_seconds} s (BACKUP_WAIT_SECONDS) and the dump container neither finished nor failed (was it killed? see its status)" ;;
+  esac
+  # describe_aws_error names the likely cause of an aws CLI failure; other words pass through it as they are.
+  [ "${status[2]}" -eq 0 ] || fail "$store_failure: $(describe_aws_error)"
+  [ "${status[0]}" -ne 4 ] || fail "$store_failure: it stopped reading before the dump was complete"
+  [ "${status[0]}" -eq 0 ] || fail "reading $dump_path failed: $(one_line "$errors.follow")"
+  [ "${status[1]}" -eq 0 ] || fail "passing the dump to sha256sum failed: $(one_line "$errors.tee")"
+  [ "$sum_status" -eq 0 ] || fail "sha256sum of the stream failed (exit status $sum_status)"
+  read -r streamed_sha256 _ <"$streamed_sum"
+  [[ $streamed_sha256 =~ ^[0-9a-f]{64}$ ]] || fail "sha256sum printed '$streamed_sha256', not a sha256"
+  rm -f -- "$errors.follow" "$errors.tee" "$streamed_sum"
+}
+
+# After the stream: the dump is complete, and every byte of it was streamed.
+check_stream() {
+  local complete_id streamed
+  read_manifest_field complete_id backup_id "$complete_path"
+  read_manifest_field size_bytes size_bytes "$complete_path"
+  [ "$complete_id" = "$backup_id" ] ||
+    fail "dump-complete.json is of backup $complete_id, but the plan said $backup_id"
+  streamed=$(<"$streamed_count")
+  [ "$streamed" = "$size_bytes" ] ||
+    fail "$streamed bytes of $dump_path were streamed, but the finished dump is $size_bytes bytes: it changed while it was read"
+}
+
+# manifest.json: what the dump container recorded, plus what only this side knows.
+write_manifest() {
+  local field recorded
+  local -a fields=(manifest_version 1 backup_id "$(json_string "$backup_id")" database "$(json_string "$database")"
+    dump_file "$(json_string "$dump_file")" format '"custom"' size_bytes "$size_bytes"
+    sha256 "$(json_string "$streamed_sha256")")
+  for field in server_version pg_dump_version user_tables created_at completed_at; do
+    read_manifest_field recorded "$field" "$complete_path"
+    if [[ $recorded =~ ^[0-9]+$ ]]; then
+      fields+=("$field" "$recorded")
+    else
+      fields+=("$field" "$(json_string "$recorded")")
+    fi
+  done
+  write_json "$manifest_path" "${fields[@]}"
+}
 
 upload_s3() {
-  local url="s3://$BACKUP_BUCKET" stored encryption stored_sha256
+  local url="s3://$BACKUP_BUCKET" stored encryption stored_sha256 manifest_sha256
   # `s3 cp` and `s3api put-object` spell the same SSE-KMS request differently.
   local -a cp_encryption=(--sse aws:kms) put_encryption=(--server-side-encryption aws:kms)
   if [ -n "${BACKUP_KMS_KEY_ID:-}" ]; then
@@ -79,32 +219,26 @@ upload_s3() {
     put_encryption+=(--ssekms-key-id "$BACKUP_KMS_KEY_ID")
   fi
 
-  step=check-bucket
-  # shellcheck disable=SC2016 # the backquotes are a JMESPath literal, not a command substitution
-  aws_call "cannot list $url/$run_prefix/" s3api list-objects-v2 --bucket "$BACKUP_BUCKET" \
-    --prefix "$manifest_key" --query 'length(Contents || `[]`)' --output text
-
-  step=check-run
-  [ "$aws_output" = 0 ] || fail "backup $backup_id is already complete at $url/$manifest_key; refusing to overwrite it"
-
   step=upload-dump
-  aws_call "upload of $dump_path to $url/$dump_key failed" s3 cp "$dump_path" "$url/$dump_key" \
-    "${cp_encryption[@]}" --checksum-algorithm CRC32 --content-type application/octet-stream \
-    --metadata "sha256=$sha256" --only-show-errors --no-progress
+  store_failure="upload of the dump to $url/$dump_key failed"
+  stream_dump aws s3 cp - "$url/$dump_key" --expected-size "$database_size" "${cp_encryption[@]}" \
+    --checksum-algorithm CRC32 --content-type application/octet-stream --only-show-errors --no-progress
 
   step=verify-dump
+  check_stream
   aws_call "cannot read back $url/$dump_key" s3api head-object --bucket "$BACKUP_BUCKET" --key "$dump_key" \
-    --query '[ContentLength, ServerSideEncryption, Metadata.sha256]' --output text
-  read -r stored encryption stored_sha256 <<<"$aws_output"
+    --query '[ContentLength, ServerSideEncryption]' --output text
+  read -r stored encryption <<<"$aws_output"
   [ "$stored" = "$size_bytes" ] ||
-    fail "$url/$dump_key is $stored bytes in S3 but $size_bytes bytes were uploaded"
+    fail "$url/$dump_key is $stored bytes in S3 but the dump is $size_bytes bytes"
   [ "$encryption" = aws:kms ] ||
     fail "$url/$dump_key is stored with encryption '$encryption', not aws:kms"
-  [ "$stored_sha256" = "$sha256" ] ||
-    fail "$url/$dump_key carries sha256 '$stored_sha256' in its metadata, not this dump's $sha256 (did another run replace it?)"
+
+  step=manifest
+  write_manifest
 
   step=upload-manifest
-  # If-None-Match: * makes S3 refuse the write if the manifest exists by now (describe_aws_error names it).
+  # If-None-Match: * makes S3 refuse the write if the manifest exists (describe_aws_error names it).
   aws_call "upload of $manifest_path to $url/$manifest_key failed" s3api put-object --bucket "$BACKUP_BUCKET" \
     --key "$manifest_key" --body "$manifest_path" --if-none-match '*' "${put_encryption[@]}" \
     --checksum-algorithm SHA256 --content-type application/json \
@@ -114,7 +248,6 @@ upload_s3() {
   read -r encryption stored_sha256 <<<"$aws_output"
   [ "$encryption" = aws:kms ] ||
     fail "$url/$manifest_key is stored with encryption '$encryption', not aws:kms"
-  local manifest_sha256
   manifest_sha256=$(base64_sha256 "$manifest_path")
   [ "$stored_sha256" = "$manifest_sha256" ] ||
     fail "S3 stored $url/$manifest_key with SHA256 '$stored_sha256', not the local manifest's $manifest_sha256"
@@ -149,24 +282,37 @@ upload_directory() {
   step=check-directory
   [[ -d $BACKUP_DIRECTORY && -w $BACKUP_DIRECTORY ]] ||
     fail "BACKUP_DIRECTORY $BACKUP_DIRECTORY is not a writable directory (is the backup volume mounted?)"
-
-  step=check-run
   [ ! -e "$run_dir/manifest.json" ] ||
     fail "backup $backup_id is already complete at $run_dir/manifest.json; refusing to overwrite it"
   mkdir -p -- "$run_dir" 2>"$errors" || fail "cannot create $run_dir: $(one_line "$errors")"
 
   step=upload-dump
-  copy_into_store "$dump_path" "$run_dir/$dump_file"
+  store_failure="writing the dump to $run_dir/$dump_file.partial failed"
+  stream_dump write_file "$run_dir/$dump_file.partial"
 
   step=verify-dump
-  verify_stored_file "$run_dir/$dump_file" "$size_bytes"
+  check_stream
+  verify_stored_file "$run_dir/$dump_file.partial" "$size_bytes"
+  mv -f -- "$run_dir/$dump_file.partial" "$run_dir/$dump_file" 2>"$errors" ||
+    fail "rename to $run_dir/$dump_file failed: $(one_line "$errors")"
+
+  step=manifest
+  write_manifest
 
   step=upload-manifest
+  # A manifest that appeared meanwhile (another run of the same second) is not replaced.
+  [ ! -e "$run_dir/manifest.json" ] ||
+    fail "backup $backup_id is already complete at $run_dir/manifest.json; refusing to overwrite it"
   copy_into_store "$manifest_path" "$run_dir/manifest.json"
 
   step=verify-manifest
-  verify_stored_file "$run_dir/manifest.json" "$manifest_size"
+  verify_stored_file "$run_dir/manifest.json" "$(stat -c %s -- "$manifest_path")"
   location="$run_dir/"
+}
+
+# Standard input into the file $1 (the directory store's end of stream_dump).
+write_file() {
+  cat >"$1"
 }
 
 location=
@@ -177,4 +323,4 @@ else
 fi
 rm -f -- "$errors"
 printf '%s: backup %s complete at %s (%s %s bytes, sha256 %s; manifest.json)\n' \
-  "$SCRIPT" "$backup_id" "$location" "$dump_file" "$size_bytes" "$sha256"
+  "$SCRIPT" "$backup_id" "$location" "$dump_file" "$size_bytes" "$streamed_sha256"

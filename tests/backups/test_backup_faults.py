@@ -7,8 +7,8 @@ backup; a failed restore check must stop the throwaway server. Real PostgreSQL a
 
 from __future__ import annotations
 
-import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -40,14 +40,18 @@ def shim(rig: Harness, tool: str, body: str) -> dict[str, str]:
 
 
 # --- backup ------------------------------------------------------------------------------------
+# The two containers run at once: a dump failure also fails the upload, which names it; an upload
+# failure makes the dump stop pg_dump. Either way no manifest is stored.
 
 
 def test_wrong_password_fails_at_connect(rig: Harness, small_database: str, store: S3Store) -> None:
-    """A wrong password stops the dump at `connect`, with the server's reason, and nothing is uploaded."""
+    """A wrong password stops the dump at `connect`, with the server's reason; the upload, still waiting for
+    the dump's plan, fails naming it, and nothing is uploaded."""
     backup = rig.backup(small_database, store, password="not-the-password")
-    assert_failed(backup.dump, f'backup-dump: FAILED at connect: cannot connect to database "{small_database}"')
+    failure = f'backup-dump: FAILED at connect: cannot connect to database "{small_database}"'
+    assert_failed(backup.dump, failure)
     assert 'password authentication failed for user "crm"' in backup.dump.stderr
-    assert backup.upload is None
+    assert_failed(backup.upload, f"backup-upload: FAILED at wait-for-dump: {failure}")
     assert rig.s3.keys(f"{store.prefix}/") == []
 
 
@@ -55,147 +59,175 @@ def test_database_without_tables_is_refused(rig: Harness, store: S3Store) -> Non
     """A database with no user tables is refused at `check-tables` and nothing is uploaded."""
     database = rig.postgres.create_database("crm_empty")
     backup = rig.backup(database, store)
-    assert_failed(
-        backup.dump,
+    failure = (
         f'backup-dump: FAILED at check-tables: database "{database}" at 127.0.0.1:{rig.postgres.port} has no user '
-        "tables; refusing to store a backup that would restore to nothing",
+        "tables; refusing to store a backup that would restore to nothing"
     )
+    assert_failed(backup.dump, failure)
+    assert_failed(backup.upload, f"backup-upload: FAILED at wait-for-dump: {failure}")
     assert not (backup.work_dir / f"{database}.dump").exists()
     assert rig.s3.keys(f"{store.prefix}/") == []
 
 
 def test_failing_pg_dump_is_named_and_leaves_no_manifest(rig: Harness, store: S3Store) -> None:
-    """pg_dump failing inside `pg_dump | tee | sha256sum` stops the dump at `pg_dump` with pg_dump's own reason."""
+    """pg_dump failing inside `pg_dump | tee | sha256sum` stops the dump at `pg_dump` with pg_dump's own reason;
+    the upload, already streaming, fails at `upload-dump` naming it, and no manifest is stored anywhere."""
     database = "crm_unreadable"
     seed(rig.postgres, database, SMALL_SEED)
     # A table the backup role may not read: pg_dump fails; tee and sha256sum, given a short stream, succeed.
     rig.postgres.psql("CREATE TABLE zz_secret (note text); INSERT INTO zz_secret VALUES ('x')", database=database)
     backup = rig.backup(database, store)
-    dump = assert_failed(backup.dump, f'backup-dump: FAILED at pg_dump: pg_dump of database "{database}" at ')
+    failure = f'backup-dump: FAILED at pg_dump: pg_dump of database "{database}" at '
+    dump = assert_failed(backup.dump, failure)
     assert "permission denied for table zz_secret" in dump.stderr
+    assert_failed(backup.upload, f"backup-upload: FAILED at upload-dump: {failure}")
     assert not (backup.work_dir / contract.MANIFEST_FILE).exists()
-    assert not (backup.work_dir / f"{database}.dump").exists()
-    assert backup.upload is None
-    assert rig.s3.keys(f"{store.prefix}/") == []
+    assert manifests(rig, store.prefix) == []
 
 
-def test_failed_write_of_the_dump_is_named(rig: Harness, small_database: str, store: S3Store) -> None:
-    """tee failing to write the dump file (a full work volume) stops the dump at `pg_dump`, naming the write."""
-    # What GNU tee does on ENOSPC: it says so, keeps copying to its standard output, and exits 1 at the end.
-    full = shim(rig, "tee", 'cat; printf "tee: %s: No space left on device\\n" "$2" >&2; exit 1\n')
-    backup = rig.backup(small_database, store, dump_env=full)
-    assert_failed(
-        backup.dump,
-        f"backup-dump: FAILED at pg_dump: writing the dump to {backup.work_dir}/{small_database}.dump.partial failed "
-        f"(is the work volume full?): tee: {backup.work_dir}/{small_database}.dump.partial: No space left on device",
+def test_failed_write_of_the_dump_is_named(rig: Harness, small_database: str) -> None:
+    """pg_dump unable to write the dump file (a full work volume: here the file is /dev/full) stops the dump at
+    `pg_dump` with pg_dump's own reason."""
+    work_dir = rig.scratch.directory("full-work")
+    (work_dir / f"{small_database}.dump").symlink_to("/dev/full")
+    dump, _ = rig.dump(small_database, work_dir=work_dir)
+    assert_failed(dump, f'backup-dump: FAILED at pg_dump: pg_dump of database "{small_database}" at ')
+    assert "No space left on device" in dump.stderr
+    assert not (work_dir / contract.DUMP_COMPLETE_FILE).exists()
+    assert (
+        (work_dir / contract.DUMP_FAILED_FILE)
+        .read_text(encoding="utf-8")
+        .startswith("backup-dump: FAILED at pg_dump: ")
     )
-    assert not (backup.work_dir / contract.MANIFEST_FILE).exists()
-    assert backup.upload is None
 
 
 def test_unreachable_endpoint_fails_the_upload(rig: Harness, small_database: str, prefix: str) -> None:
-    """An S3 endpoint that does not answer stops the upload at `check-bucket`, naming the endpoint."""
+    """An S3 endpoint that does not answer stops the upload at `upload-dump`, naming the endpoint."""
     endpoint = f"http://127.0.0.1:{free_port()}"
     backup = rig.backup(small_database, rig.s3.store(prefix, endpoint_url=endpoint))
-    upload = assert_failed(backup.upload, f"backup-upload: FAILED at check-bucket: cannot list s3://{BUCKET}/")
+    upload = assert_failed(backup.upload, f"backup-upload: FAILED at upload-dump: upload of the dump to s3://{BUCKET}/")
     assert f"cannot reach the S3 endpoint {endpoint}" in upload.stderr
     assert manifests(rig, prefix) == []
 
 
 def test_missing_bucket_fails_the_upload(rig: Harness, small_database: str, prefix: str) -> None:
-    """A bucket that does not exist stops the upload at `check-bucket`, naming the bucket."""
+    """A bucket that does not exist stops the upload at `upload-dump`, naming the bucket."""
     backup = rig.backup(small_database, rig.s3.store(prefix, bucket="crm-backups-no-such-bucket"))
-    upload = assert_failed(backup.upload, "backup-upload: FAILED at check-bucket: ")
+    upload = assert_failed(backup.upload, "backup-upload: FAILED at upload-dump: ")
     assert "bucket crm-backups-no-such-bucket does not exist" in upload.stderr
     assert manifests(rig, prefix) == []
 
 
-def test_incomplete_local_dump_is_not_uploaded(rig: Harness, small_database: str, store: S3Store) -> None:
-    """A dump shorter than its manifest says stops the upload at `check-dump`, before anything is stored."""
-    dump_run = rig.backup(small_database, DirectoryStore(prefix="unused", directory="/nonexistent"))
-    dump_path = dump_run.work_dir / f"{small_database}.dump"
+def test_failed_upload_stops_a_running_pg_dump(rig: Harness, small_database: str, store: S3Store) -> None:
+    """When the upload fails, the dump stops pg_dump instead of finishing a dump nobody will store, and says why."""
+    # A pg_dump that would run for two minutes, and an upload the store refuses at once.
+    slow = shim(
+        rig, "pg_dump", 'if [ "${1:-}" = --version ]; then echo "pg_dump (PostgreSQL) 16"; exit; fi\nexec sleep 120\n'
+    )
+    refused = shim(
+        rig,
+        "aws",
+        'echo "An error occurred (AccessDenied) when calling the CreateMultipartUpload operation: Access Denied" >&2\n'
+        "exit 1\n",
+    )
+    backup = rig.backup(small_database, store, dump_env=slow, upload_env=refused)
+    upload = assert_failed(backup.upload, "backup-upload: FAILED at upload-dump: upload of the dump to s3://")
+    assert "access denied (check the IAM role, the bucket policy and the KMS key policy)" in upload.stderr
+    assert_failed(
+        backup.dump,
+        f'backup-dump: FAILED at pg_dump: stopped pg_dump of database "{small_database}" at 127.0.0.1:'
+        f'{rig.postgres.port} as "crm" because the upload failed: backup-upload: FAILED at upload-dump: ',
+    )
+    assert backup.seconds < 60, f"the dump ran on for {backup.seconds:.0f} s after the upload had failed"
+    assert rig.s3.keys(f"{store.prefix}/") == []
+
+
+def test_dump_that_stops_growing_fails_the_upload(rig: Harness, small_database: str, store: S3Store) -> None:
+    """A dump container killed mid-dump (a plan and part of a dump, then neither dump-complete.json nor a
+    failure) fails the upload at `upload-dump` once the file has not grown for BACKUP_WAIT_SECONDS."""
+    dump, work_dir = rig.dump(small_database)
+    dump.check()
+    (work_dir / contract.DUMP_COMPLETE_FILE).unlink()
+    dump_path = work_dir / f"{small_database}.dump"
     dump_path.write_bytes(dump_path.read_bytes()[:1000])
-    upload = rig.upload(store, dump_run.work_dir)
-    assert_failed(upload, f"backup-upload: FAILED at check-dump: local dump {dump_path} is 1000 bytes but the manifest")
-    assert "the dump in the work directory is incomplete" in upload.stderr
+    upload = rig.upload(store, work_dir, {contract.BACKUP_WAIT_SECONDS: "1"})
+    assert_failed(
+        upload,
+        f"backup-upload: FAILED at upload-dump: {dump_path} has not grown for 1 s (BACKUP_WAIT_SECONDS) and the "
+        "dump container neither finished nor failed (was it killed? see its status)",
+    )
+    assert manifests(rig, store.prefix) == []
+
+
+def test_dump_changed_under_the_upload_is_refused(rig: Harness, small_database: str, store: S3Store) -> None:
+    """Fewer bytes streamed than the finished dump has (here: the file cut short behind the dump's back) fail
+    `verify-dump`, and no manifest is stored."""
+    dump, work_dir = rig.dump(small_database)
+    dump.check()
+    dump_path = work_dir / f"{small_database}.dump"
+    size = dump_path.stat().st_size
+    dump_path.write_bytes(dump_path.read_bytes()[:1000])
+    upload = rig.upload(store, work_dir)
+    assert_failed(
+        upload,
+        f"backup-upload: FAILED at verify-dump: 1000 bytes of {dump_path} were streamed, but the finished dump is "
+        f"{size} bytes: it changed while it was read",
+    )
+    assert manifests(rig, store.prefix) == []
+
+
+def test_upload_without_a_dump_container_fails(rig: Harness, store: S3Store) -> None:
+    """An upload whose dump container never writes its plan stops at `wait-for-dump` after BACKUP_WAIT_SECONDS."""
+    upload = rig.upload(store, rig.scratch.directory("empty-work"), {contract.BACKUP_WAIT_SECONDS: "1"})
+    assert_failed(
+        upload,
+        "backup-upload: FAILED at wait-for-dump: no plan.json from the dump container after 1 s (BACKUP_WAIT_SECONDS)",
+    )
     assert rig.s3.keys(f"{store.prefix}/") == []
 
 
-def test_upload_without_a_finished_dump_fails(rig: Harness, store: S3Store) -> None:
-    """An upload whose work directory has no manifest stops at `configuration` and stores nothing."""
-    upload = rig.upload(store, rig.scratch.directory("empty-work"))
-    assert_failed(upload, "backup-upload: FAILED at configuration: no manifest.json in ")
-    assert rig.s3.keys(f"{store.prefix}/") == []
+@pytest.mark.parametrize("value", ["0", "ten", "-5", "1000000"])
+def test_malformed_wait_is_refused(rig: Harness, store: S3Store, value: str) -> None:
+    """BACKUP_WAIT_SECONDS must be a whole number of seconds from 1 to 999999."""
+    upload = rig.upload(store, rig.scratch.directory("empty-work"), {contract.BACKUP_WAIT_SECONDS: value})
+    assert_failed(
+        upload,
+        f"backup-upload: FAILED at configuration: BACKUP_WAIT_SECONDS '{value}' is not a whole number of seconds "
+        "from 1 to 999999",
+    )
 
 
 def test_complete_backup_is_never_overwritten(rig: Harness, small_backup: BackupRun) -> None:
-    """Uploading the same backup id again stops at `check-run` and leaves the stored manifest as it was."""
-    _, manifest_key = small_backup.keys
-    before = rig.s3.read(manifest_key)
+    """A second upload of the same backup id (another run of the same second) stores its dump under its own
+    run token and then fails at `upload-manifest`: S3 refuses the conditional put, and the complete backup's
+    manifest and dump stay as they were."""
+    dump_key, manifest_key = small_backup.keys
+    before = rig.s3.read(manifest_key), rig.s3.read(dump_key)
     again = rig.upload(small_backup.store, small_backup.work_dir)
     assert_failed(
         again,
-        f"backup-upload: FAILED at check-run: backup {small_backup.manifest['backup_id']} is already complete at "
-        f"s3://{BUCKET}/{manifest_key}; refusing to overwrite it",
-    )
-    assert rig.s3.read(manifest_key) == before
-
-
-def test_manifest_written_meanwhile_is_not_overwritten(rig: Harness, small_database: str, store: S3Store) -> None:
-    """A manifest that appears after `check-run` (another run of the same second) makes S3 refuse the
-    conditional put of ours at `upload-manifest`, and the stored manifest stays as that run wrote it."""
-    dump, work_dir = rig.dump(small_database)
-    dump.check()
-    backup_id = json.loads((work_dir / contract.MANIFEST_FILE).read_text(encoding="utf-8"))["backup_id"]
-    _, manifest_key = contract.run_keys(store.prefix, backup_id, small_database)
-    theirs = work_dir.parent / "their-manifest.json"
-    theirs.write_text('{"written_by": "the other run"}\n', encoding="utf-8")
-    real_aws = rig.tools.python_bin / "aws"
-    race = shim(
-        rig,
-        "aws",
-        f"""if [ "$2" = put-object ]; then
-  "{real_aws}" s3api put-object --bucket {BUCKET} --key {manifest_key} --body {theirs} >/dev/null
-fi
-exec "{real_aws}" "$@"
-""",
-    )
-    upload = rig.upload(store, work_dir, race)
-    assert_failed(
-        upload,
-        f"backup-upload: FAILED at upload-manifest: upload of {work_dir}/manifest.json to s3://{BUCKET}/{manifest_key} "
-        "failed: the object was written meanwhile, and S3 refused to overwrite it "
+        f"backup-upload: FAILED at upload-manifest: upload of {small_backup.work_dir}/manifest.json to "
+        f"s3://{BUCKET}/{manifest_key} failed: the object was written meanwhile, and S3 refused to overwrite it "
         "(conditional write, If-None-Match: *)",
     )
-    assert rig.s3.read(manifest_key) == theirs.read_bytes()
+    assert (rig.s3.read(manifest_key), rig.s3.read(dump_key)) == before
+    dumps = [key for key in rig.s3.keys(f"{small_backup.store.prefix}/") if key.endswith(".dump")]
+    assert len(dumps) == 2 and dump_key in dumps, dumps
 
 
-def test_dump_replaced_before_verification_is_refused(rig: Harness, small_database: str, store: S3Store) -> None:
-    """A dump object replaced after our upload (same size, another run's sha256) fails `verify-dump`, and no
-    manifest is written."""
-    dump, work_dir = rig.dump(small_database)
-    dump.check()
-    backup_id = json.loads((work_dir / contract.MANIFEST_FILE).read_text(encoding="utf-8"))["backup_id"]
-    dump_key, _ = contract.run_keys(store.prefix, backup_id, small_database)
-    real_aws = rig.tools.python_bin / "aws"
-    other = "0" * 64
-    race = shim(
-        rig,
-        "aws",
-        f"""if [ "$2" = head-object ]; then
-  "{real_aws}" s3 cp {work_dir}/{small_database}.dump s3://{BUCKET}/{dump_key} --sse aws:kms \\
-    --metadata sha256={other} --only-show-errors >/dev/null
-fi
-exec "{real_aws}" "$@"
-""",
-    )
-    upload = rig.upload(store, work_dir, race)
+def test_complete_backup_in_the_store_directory_is_never_overwritten(rig: Harness, small_database: str) -> None:
+    """In directory mode an upload of a backup id that is complete already stops at `check-directory`."""
+    store = DirectoryStore(prefix="crm/dev", directory=str(rig.scratch.directory("store")))
+    first = rig.backup(small_database, store).check()
+    _, manifest_path = first.keys
+    before = (Path(store.directory) / manifest_path).read_bytes()
+    again = rig.upload(store, first.work_dir)
     assert_failed(
-        upload,
-        f"backup-upload: FAILED at verify-dump: s3://{BUCKET}/{dump_key} carries sha256 '{other}' in its metadata, "
-        "not this dump's ",
+        again,
+        f"backup-upload: FAILED at check-directory: backup {first.manifest['backup_id']} is already complete at "
+        f"{store.directory}/{manifest_path}; refusing to overwrite it",
     )
-    assert manifests(rig, store.prefix) == []
+    assert (Path(store.directory) / manifest_path).read_bytes() == before
 
 
 def test_unknown_store_is_refused(rig: Harness, small_backup: BackupRun) -> None:
@@ -265,7 +297,7 @@ def test_truncated_dump_fails_the_size_check(rig: Harness, small_backup: BackupR
     size = small_backup.manifest["size_bytes"]
     assert_failed(
         restore.verify,
-        f"restore-verify: FAILED at check-size: dump crm_small.dump of backup {small_backup.manifest['backup_id']} "
+        f"restore-verify: FAILED at check-size: dump {small_backup.manifest['dump_file']} of backup {small_backup.manifest['backup_id']} "
         f"is 4096 bytes but the manifest says {size}: the dump is truncated",
     )
     assert restore.report == {}
@@ -278,7 +310,10 @@ def test_corrupted_dump_fails_the_checksum(rig: Harness, small_backup: BackupRun
     dump[len(dump) // 2] ^= 0xFF
     rig.s3.write(dump_key, bytes(dump))
     restore = rig.restore(small_backup.store, {"crm_contact": 1})
-    assert_failed(restore.verify, "restore-verify: FAILED at check-sha256: sha256 of dump crm_small.dump of backup ")
+    assert_failed(
+        restore.verify,
+        f"restore-verify: FAILED at check-sha256: sha256 of dump {small_backup.manifest['dump_file']} of backup ",
+    )
     assert re.search(r"is [0-9a-f]{64} but the manifest says [0-9a-f]{64}: the dump is corrupted", restore.output)
     assert restore.report == {}
 

@@ -17,7 +17,20 @@ def cronjob(run_stack: RunStack, stack: str, name: str, **kwargs: Any) -> dict[s
 
 def containers(job_spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
     spec = job_spec["template"]["spec"]
-    return {container["name"]: container for container in [*spec["initContainers"], *spec["containers"]]}
+    return {container["name"]: container for container in [*spec.get("initContainers", []), *spec["containers"]]}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_backup_streams_and_the_restore_fetches_first(run_stack: RunStack, stack: str) -> None:
+    """The backup pod runs dump and upload at once (the upload streams the dump as it is written); the
+    restore pod fetches in an init container, then verifies: the pods follow the contract's order."""
+    run = run_stack(stack)
+    for name, pod in (("crm-backup", contract.BACKUP_POD), ("crm-restore-verification", contract.RESTORE_POD)):
+        spec = run.named("CronJob", name)["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        assert [c["name"] for c in spec.get("initContainers", [])] == [c.name for c in pod if c.init]
+        assert [c["name"] for c in spec["containers"]] == [c.name for c in pod if not c.init]
+    backup = run.named("CronJob", "crm-backup")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert "initContainers" not in backup and [c["name"] for c in backup["containers"]] == ["dump", "upload"]
 
 
 @pytest.mark.parametrize("stack", STACKS)
