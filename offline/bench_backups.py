@@ -512,31 +512,9 @@ def seed(server: PostgresServer, database: str, plan: Seed) -> None:
 # --- S3 (moto) -----------------------------------------------------------------------------------
 
 
-MOTO_BUFFER_VARIABLE: Final = "MOTO_S3_DEFAULT_KEY_BUFFER_SIZE"
-"""moto keeps an object (and a multipart part) in memory up to this many bytes and spools the rest to a
-temporary file; moto reads it whenever it stores an object, so it can change between runs."""
-MOTO_IN_MEMORY: Final = str(2**31)
-
-
-@contextmanager
-def moto_spooling_to_disk() -> Iterator[None]:
-    """moto's own default while inside: objects above 5 MB go through temporary files (the benchmark's
-    comparison; MotoS3 otherwise keeps objects in memory)."""
-    os.environ.pop(MOTO_BUFFER_VARIABLE, None)
-    try:
-        yield
-    finally:
-        os.environ[MOTO_BUFFER_VARIABLE] = MOTO_IN_MEMORY
-
-
 @dataclass
 class MotoS3:
-    """moto's S3 and KMS in server mode, in this process, with the backup bucket and a KMS key.
-
-    Objects stay in memory (MOTO_BUFFER_VARIABLE): moto stands in for a store that does its work on its own
-    machines, and spooling every object through temporary files would spend this machine's CPUs on work
-    real S3 never asks of the backup pod (docs/PERFORMANCE.md measures both).
-    """
+    """moto's S3 and KMS in server mode, in this process, with the backup bucket and a KMS key."""
 
     port: int = field(default_factory=free_port)
     kms_key_id: str = ""
@@ -550,7 +528,6 @@ class MotoS3:
         from moto.server import ThreadedMotoServer
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one log line per request otherwise
-        os.environ[MOTO_BUFFER_VARIABLE] = MOTO_IN_MEMORY
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._server.start()
         self.client("s3").create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
@@ -868,8 +845,7 @@ class SizeMeasurements:
     dump_bytes: int
     series: dict[str, Series]
     """plain, dump, upload, pipeline; `-cpu` the CPU seconds of plain, dump and upload; moto-cpu the CPU seconds
-    of the moto server (this process) during the backup; at the largest scale also pipeline-spooled and
-    moto-cpu-spooled, the same with moto spooling objects to temporary files (its default)."""
+    of the moto server (this process) during the backup."""
 
     @property
     def ratio(self) -> float:
@@ -968,13 +944,6 @@ def measure(rig: Harness, runs: int, scale: int = DEFAULT_SCALE) -> Measurements
             if factor == 1:
                 add_restore("", rig.restore(store, minimum).check())
             rig.s3.delete(f"{store.prefix}/")
-            if factor == max(databases):
-                with moto_spooling_to_disk():
-                    spooled = rig.backup(database, store).check()
-                add(f"{factor}:pipeline-spooled", spooled.seconds)
-                add(f"{factor}:moto-cpu-spooled", spooled.upload.harness_cpu_seconds)
-                shutil.rmtree(spooled.work_dir, ignore_errors=True)
-                rig.s3.delete(f"{store.prefix}/")
         add_restore("small-", rig.restore(small_store, {"crm_account": 1}).check())
 
     def series(prefix: str) -> dict[str, Series]:
@@ -1028,19 +997,6 @@ def _gap(size: SizeMeasurements) -> str:
         f"seconds), which real S3 spends on its own machines. The other {medians['pipeline'] - medians['dump']:.2f} s "
         "come after pg_dump has ended: the rest of the stream and the completion of the multipart upload, then "
         "a head-object of the stored dump and the manifest's put-object, each a fresh aws CLI."
-    )
-
-
-def _spooled(size: SizeMeasurements) -> str:
-    """The same pipeline with moto spooling objects to temporary files, its default."""
-    medians = {name: series.median for name, series in size.series.items()}
-    ratio = medians["plain"] / medians["pipeline-spooled"]
-    return (
-        f"With moto's default of spooling every object above 5 MB through temporary files, the same pipeline "
-        f"takes {medians['pipeline-spooled']:.2f} s at {_mb(size.dump_bytes)} MB (ratio **{ratio:.2f}**): moto "
-        f"then burns {medians['moto-cpu-spooled']:.2f} CPU seconds instead of {medians['moto-cpu']:.2f}, on the CPUs "
-        "pg_dump needs. The figures above keep moto's objects in memory, because the store's own work is not "
-        "the backup pod's; this line shows how much the stand-in's overhead moves the result."
     )
 
 
@@ -1102,7 +1058,7 @@ def report(measured: Measurements, runs: int) -> str:
         "",
         f"Measured by `python -m offline.bench_backups --runs {runs}{scale_option}` on {datetime.now(UTC):%Y-%m-%d}: "
         f"{measured.postgres_version}, {os.cpu_count()} CPUs, {platform.machine()}; S3 is moto on localhost, in "
-        "the benchmark's own process and keeping objects in memory (its work still shares the same CPUs). "
+        "the benchmark's own process (its work shares the same CPUs). "
         f"Medians of {runs} interleaved runs (spread: fastest-slowest). {cpu_note}",
         "",
         "Databases: the same 5 tables, with 20-60 KB text values in 1% of crm_activity and 4-64 KB bytea values "
@@ -1156,8 +1112,6 @@ def report(measured: Measurements, runs: int) -> str:
             f"**{marginal:.2f}**.",
             "",
             _gap(largest),
-            "",
-            _spooled(largest),
         ]
     lines += [
         "",

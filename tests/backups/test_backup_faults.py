@@ -294,11 +294,11 @@ def test_truncated_dump_fails_the_size_check(rig: Harness, small_backup: BackupR
     dump_key, _ = small_backup.keys
     rig.s3.write(dump_key, rig.s3.read(dump_key)[:4096])
     restore = rig.restore(small_backup.store, {"crm_contact": 1})
-    size = small_backup.manifest["size_bytes"]
+    manifest = small_backup.manifest
     assert_failed(
         restore.verify,
-        f"restore-verify: FAILED at check-size: dump {small_backup.manifest['dump_file']} of backup {small_backup.manifest['backup_id']} "
-        f"is 4096 bytes but the manifest says {size}: the dump is truncated",
+        f"restore-verify: FAILED at check-size: dump {manifest['dump_file']} of backup {manifest['backup_id']} "
+        f"is 4096 bytes but the manifest says {manifest['size_bytes']}: the dump is truncated",
     )
     assert restore.report == {}
 

@@ -28,8 +28,7 @@ def size(scale: int, dump_mb: float, **medians: float) -> SizeMeasurements:
 
 SMALL = size(1, 25.0, plain=2.0, dump=2.1, upload=4.6, pipeline=4.6)
 LARGE = size(
-    10, 250.0, plain=18.2, dump=19.6, upload=23.0, pipeline=23.0, **{"upload-cpu": 4.2, "moto-cpu": 1.4},
-    **{"pipeline-spooled": 24.4, "moto-cpu-spooled": 3.1},
+    10, 250.0, plain=18.2, dump=19.6, upload=23.0, pipeline=23.0, **{"upload-cpu": 4.2, "moto-cpu": 1.4}
 )  # fmt: skip
 RESTORE = {
     name: Series((value,))
@@ -90,8 +89,6 @@ def test_report_gives_the_ratio_at_both_sizes_and_per_mb() -> None:
     assert "1.40 s of it is backup-dump.sh ending later than plain pg_dump" in text
     assert "(4.20 CPU seconds: three aws CLI start-ups" in text and "moto server (1.40 CPU seconds)" in text
     assert "The other 3.40 s come after pg_dump has ended" in text
-    # The stand-in's own overhead, shown beside: moto spooling objects to disk.
-    assert "takes 24.40 s at 250.0 MB (ratio **0.75**): moto then burns 3.10 CPU seconds instead of 1.40" in text
     assert "### Restore of the 101,400-row database" in text and "15-minute target" in text
 
 
