@@ -1,18 +1,19 @@
 """Benchmark the logical backup pipeline; also the real-server harness its tests share.
 
-    python -m offline.bench_backups [--runs 5] [--scale 10]
+    python -m offline.bench_backups [--runs 5] [--scale 10[,40...]]
 
 On a seeded database of 101,400 rows (large text and bytea values among them) it measures,
 round-robin over `--runs` rounds: (a) plain pg_dump to /dev/null, with exactly the flags
 backup-dump.sh gives pg_dump (PLAIN_DUMP), (b) the backup pipeline (backup-dump.sh, then
 backup-upload.sh to a moto S3 endpoint), (c) the restore verification (restore-fetch.sh, then
 restore-verify.sh into its throwaway cluster) and, for the fixed cost of (c), the same restore
-of a tiny database. With `--scale N` (default 10; 1 turns it off) it also measures (a) and (b)
-on a database of N times those rows, same shape, where the fixed cost of a run (aws CLI
-start-ups, connections) weighs little: throughput is a rate, and the two sizes split each time
-into a fixed part and a part per MB of dump. It prints a Markdown section with the medians, the
-pipeline's throughput against plain pg_dump at both sizes, the fixed and per-MB costs, and the
-restore time projected for a 10 GB database against the 15-minute target; it writes no file
+of a tiny database. With `--scale N[,M...]` (default 10; 1 alone turns it off) it also measures
+(a) and (b) on databases of N (and M...) times those rows, same shape, where the fixed cost of a run
+(aws CLI start-ups, completing the upload) weighs less and less: throughput is a rate, and the
+smallest and largest sizes split each time into a fixed part and a part per MB of dump. It
+prints a Markdown section with the medians, the pipeline's throughput against plain pg_dump at
+every size, the fixed and per-MB costs, and the restore time projected for a 10 GB database
+against the 15-minute target; it writes no file
 (`make bench` decides where it goes).
 
 The harness (`Harness`): a real PostgreSQL (initdb into a scratch directory, pg_ctl on a free
@@ -815,9 +816,10 @@ def harness(tools: Tools | None = None) -> Iterator[Harness]:
 PLAIN_DUMP: Final = ("pg_dump", "--format=custom", "--no-password")
 """The baseline: pg_dump with exactly the flags backup-dump.sh gives it (tests/backups checks that they
 match), writing to its standard output as in the script, here redirected to /dev/null."""
-DEFAULT_SCALE: Final = 10
-"""The benchmark's second database: LARGE_SEED times this (a 256 MB dump), where the fixed cost of a run
-(aws CLI start-ups, connections) is small against the time that grows with the dump."""
+DEFAULT_SCALES: Final = (10,)
+"""The benchmark's larger databases: LARGE_SEED times these (10: a 256 MB dump; 40, a 1 GB one, takes another
+quarter of an hour), where the fixed cost of a run (aws CLI start-ups, completing the upload) is small against the
+time that grows with the dump."""
 MB: Final = 1_000_000
 
 
@@ -870,7 +872,7 @@ class Cost:
 @dataclass(frozen=True)
 class Measurements:
     sizes: tuple[SizeMeasurements, ...]
-    """The 101,400-row database (scale 1) first, then the scaled one if any."""
+    """The 101,400-row database (scale 1) first, then the scaled ones, smallest first."""
     restore: dict[str, Series]
     """fetch, verify, restore of the scale-1 database; `small-` the same of the tiny database; `-cpu`
     the CPU seconds of fetch and verify."""
@@ -896,13 +898,13 @@ def _timed(command: list[str], env: Mapping[str, str], cwd: Path) -> tuple[float
     return seconds, _children_cpu_seconds() - cpu_before
 
 
-def measure(rig: Harness, runs: int, scale: int = DEFAULT_SCALE) -> Measurements:
+def measure(rig: Harness, runs: int, scales: Sequence[int] = DEFAULT_SCALES) -> Measurements:
     """`runs` rounds; each round runs every measurement once (round-robin), so that a burst of load on a
     shared machine hits every series alike."""
     cpu_counted = become_child_subreaper()
     small = "crm_bench_small"
     seed(rig.postgres, small, SMALL_SEED)
-    databases = {1: "crm_bench"} | ({scale: f"crm_bench_x{scale}"} if scale > 1 else {})
+    databases = {1: "crm_bench"} | {scale: f"crm_bench_x{scale}" for scale in sorted(set(scales)) if scale > 1}
     for factor, database in databases.items():
         seed(rig.postgres, database, LARGE_SEED.scaled(factor))
     minimum = {table: 1 for table in LARGE_SEED.rows}
@@ -1052,7 +1054,8 @@ def report(measured: Measurements, runs: int) -> str:
         else "CPU excludes the throwaway server (this platform cannot adopt it), so the CPU-limited figure is low."
     )
     largest = measured.sizes[-1]
-    scale_option = f" --scale {largest.scale}" if largest.scale != DEFAULT_SCALE else ""
+    scales = tuple(size.scale for size in measured.sizes[1:])
+    scale_option = f" --scale {','.join(map(str, scales or (1,)))}" if scales != DEFAULT_SCALES else ""
     lines = [
         "## Logical backups",
         "",
@@ -1100,7 +1103,7 @@ def report(measured: Measurements, runs: int) -> str:
         lines += [
             "",
             f"Fixed and per-MB cost: the straight line t = fixed + per-MB x MB of dump through the medians of the "
-            f"two sizes ({_mb(base.dump_bytes)} and {_mb(largest.dump_bytes)} MB).",
+            f"smallest and the largest size ({_mb(base.dump_bytes)} and {_mb(largest.dump_bytes)} MB).",
             "",
             "| part | fixed (s) | per MB of dump (ms) |",
             "|---|---|---|",
@@ -1149,19 +1152,30 @@ def report(measured: Measurements, runs: int) -> str:
     return "\n".join(lines)
 
 
+def _scales(text: str) -> tuple[int, ...]:
+    """--scale: whole numbers of at least 1, comma-separated."""
+    try:
+        scales = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of whole numbers") from None
+    if not scales or min(scales) < 1:
+        raise argparse.ArgumentTypeError(f"every scale must be at least 1, not {text!r}")
+    return scales
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Benchmark the logical backup and restore-verification scripts.")
     parser.add_argument("--runs", type=int, default=5, help="interleaved rounds of every measurement (default 5)")
     parser.add_argument(
         "--scale",
-        type=int,
-        default=DEFAULT_SCALE,
-        help=f"also measure pg_dump and the pipeline on a database of this many times the 101,400 rows, same "
-        f"shape (default {DEFAULT_SCALE}; 1: the 101,400-row database only)",
+        type=_scales,
+        default=DEFAULT_SCALES,
+        help="also measure pg_dump and the pipeline on databases of these many times the 101,400 rows, same "
+        f"shape, comma-separated (default {','.join(map(str, DEFAULT_SCALES))}; 1: the 101,400-row database only)",
     )
     arguments = parser.parse_args(argv)
-    if arguments.runs < 1 or arguments.scale < 1:
-        parser.error("--runs and --scale must be at least 1")
+    if arguments.runs < 1:
+        parser.error("--runs must be at least 1")
     with harness() as rig:
         measured = measure(rig, arguments.runs, arguments.scale)
     print(report(measured, arguments.runs))

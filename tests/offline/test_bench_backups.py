@@ -98,8 +98,17 @@ def test_report_without_a_scaled_size_has_no_per_mb_split() -> None:
     assert "**0.43**" in text and "per MB of dump" not in text
 
 
-def test_scale_and_runs_must_be_positive() -> None:
+@pytest.mark.parametrize("arguments", [["--scale", "0"], ["--scale", "10,0"], ["--scale", "ten"], ["--runs", "0"]])
+def test_scale_and_runs_must_be_positive(arguments: list[str]) -> None:
     with pytest.raises(SystemExit):
-        main(["--scale", "0"])
-    with pytest.raises(SystemExit):
-        main(["--runs", "0"])
+        main(arguments)
+
+
+def test_report_with_three_sizes_gives_each_ratio_and_splits_between_the_outer_two() -> None:
+    """--scale 10,40: a ratio per size; the per-MB line runs from the smallest to the largest."""
+    huge = size(40, 1000.0, plain=70.0, dump=73.0, upload=82.0, pipeline=82.0, **{"upload-cpu": 9.0, "moto-cpu": 5.0})
+    text = report(measurements(SMALL, LARGE, huge), runs=3)
+    assert "4,056,000 rows, 1000.0 MB dump: **0.85** (meets the target of at least 0.8)" in text
+    assert "1,014,000 rows, 250.0 MB dump: **0.79**" in text
+    assert "(25.0 and 1000.0 MB)" in text and "What the gap is made of at 1000.0 MB" in text
+    assert "`python -m offline.bench_backups --runs 3 --scale 10,40`" in text
