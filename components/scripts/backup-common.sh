@@ -93,12 +93,12 @@ write_json() {
   mv -f -- "$target.partial" "$target"
 }
 
-# Set variable $1 to a string or number field $2 of a JSON file backup-dump.sh wrote, one key per line:
-# the manifest, or the file named by $3 (the plan).
+# Set variable $1 to a string or number field $2 of a JSON file these scripts wrote (write_json, one key
+# per line): the manifest, or the file named by $3 (plan.json, dump-complete.json).
 read_manifest_field() {
   local value file=${3:-$manifest_path}
   value=$(sed -n -e "s/^  \"$2\": \"\(.*\)\",\{0,1\}\$/\1/p" -e "s/^  \"$2\": \([0-9][0-9]*\),\{0,1\}\$/\1/p" "$file")
-  [ -n "$value" ] || fail "${3:-manifest ${manifest_source:-$manifest_path}} has no \"$2\" field (not written by backup-dump.sh?)"
+  [ -n "$value" ] || fail "${3:-manifest ${manifest_source:-$manifest_path}} has no \"$2\" field (not written by these scripts?)"
   printf -v "$1" '%s' "$value"
 }
 

@@ -8,7 +8,7 @@
 # one through the image's nss_wrapper, as the image's own entrypoint does.
 #
 #   1. configuration  the environment, RESTORE_MINIMUM_ROWS parsed
-#   2. read-manifest  $BACKUP_WORK_DIR/manifest.json (written by backup-dump.sh, fetched by restore-fetch.sh)
+#   2. read-manifest  $BACKUP_WORK_DIR/manifest.json (written by backup-upload.sh, fetched by restore-fetch.sh)
 #   3. check-size     the dump's size equals the manifest's size_bytes (catches truncated downloads)
 #   4. check-sha256   the dump's sha256 equals the manifest's sha256 (catches corruption)
 #   5. initdb         a new cluster in $RESTORE_CLUSTER_DIR/data: --username=postgres, trust on the unix
