@@ -995,7 +995,7 @@ def _gap(size: SizeMeasurements) -> str:
         f"{medians['pipeline'] - medians['plain']:.2f} s more than plain pg_dump (a ratio of 0.8 allows "
         f"{allowed:.2f} s). {medians['dump'] - medians['plain']:.2f} s of it is backup-dump.sh ending later than "
         f"plain pg_dump: pg_dump shares the two CPUs with the upload ({medians['upload-cpu']:.2f} CPU seconds: "
-        f"three aws CLI start-ups, the stream, its sha256) and with the moto server ({medians['moto-cpu']:.2f} CPU "
+        f"four aws CLI start-ups, the stream, its sha256) and with the moto server ({medians['moto-cpu']:.2f} CPU "
         f"seconds), which real S3 spends on its own machines. The other {medians['pipeline'] - medians['dump']:.2f} s "
         "come after pg_dump has ended: the rest of the stream and the completion of the multipart upload, then "
         "a head-object of the stored dump and the manifest's put-object, each a fresh aws CLI."
@@ -1043,7 +1043,9 @@ def report(measured: Measurements, runs: int) -> str:
             ),
             row("&nbsp;&nbsp;backup-dump.sh ends (probe, pg_dump into the work file)", series, "dump"),
             row(
-                "&nbsp;&nbsp;backup-upload.sh ends (stream: s3 cp -, sha256; head-object, put-object)", series, "upload"
+                "&nbsp;&nbsp;backup-upload.sh ends (list; stream: s3 cp -, sha256; head-object, put-object)",
+                series,
+                "upload",
             ),
         ]
 

@@ -56,7 +56,9 @@ on_exit() {
   fi
 }
 trap on_exit EXIT
-trap 'exit 143' TERM INT
+# The kubelet's SIGTERM (the Job's deadline, an eviction, a deletion) is a failure like any other: named,
+# and written where the other container of the pod looks for it.
+trap 'fail "stopped by SIGTERM or SIGINT (the Job'"'"'s activeDeadlineSeconds, an eviction or a deletion)"' TERM INT
 
 require() {
   [ -n "${!1:-}" ] || fail "environment variable $1 is not set: $2"

@@ -15,6 +15,8 @@
 #   <database>.dump     created empty before plan.json, then written by pg_dump as it runs
 #   dump-complete.json  written only after pg_dump succeeded: the dump is finished, its size, and what
 #                       the manifest says about the server (the upload adds the sha256)
+#   dump.alive          a heartbeat while pg_dump runs (a counter, twice a second), so the upload can
+#                       tell a dump that waits for locks from a dump container that was killed
 #   dump.failed         this script's failure line, if it fails (the upload then stops and names it)
 #   upload.failed       backup-upload.sh's failure line, if it fails: this script then stops pg_dump
 #                       instead of finishing a dump nobody will store
@@ -25,10 +27,10 @@
 # 1. connect       asks the server for its version, its size, and how many user tables the database holds
 # 2. check-tables  refuses a database without user tables: its backup would restore to nothing
 # 3. plan          plan.json (temporary name, then renamed); backup_id is the UTC start, YYYYmmddTHHMMSSZ
-# 4. pg_dump       pg_dump --format=custom to its standard output, redirected into <database>.dump
-#                  (written to a stream, the archive has no table of data offsets; pg_restore then
-#                  finds each table's data by skipping over the blocks before it, which is how it
-#                  reads it in order anyway)
+# 4. pg_dump       pg_dump --format=custom to its standard output, a pipe into <database>.dump
+#                  (written to a stream, the archive has no table of data offsets and is never
+#                  rewritten in place; pg_restore then finds each table's data by skipping over the
+#                  blocks before it, which is how it reads it in order anyway)
 # 5. complete      dump-complete.json (temporary name, then renamed): {"backup_id", "database",
 #                  "size_bytes", "server_version", "pg_dump_version", "user_tables", "created_at",
 #                  "completed_at"} (UTC ISO-8601)
@@ -69,16 +71,28 @@ readonly dump_path="$BACKUP_WORK_DIR/$PGDATABASE.dump"
 readonly plan_path="$BACKUP_WORK_DIR/plan.json"
 readonly complete_path="$BACKUP_WORK_DIR/dump-complete.json"
 readonly upload_failed="$BACKUP_WORK_DIR/upload.failed"
+readonly heartbeat_path="$BACKUP_WORK_DIR/dump.alive"
 readonly errors="$BACKUP_WORK_DIR/.backup-dump.err"
+readonly copy_errors="$BACKUP_WORK_DIR/.backup-dump.copy.err"
+readonly pid_path="$BACKUP_WORK_DIR/.backup-dump.pid"
 readonly server="database \"$PGDATABASE\" at $PGHOST:$PGPORT as \"$PGUSER\""
 watcher=
 
-# Stop pg_dump (process $1) as soon as the upload container reports a failure: its dump would never be stored.
-stop_when_upload_fails() {
+# While pg_dump runs: write a heartbeat (a counter, twice a second) that tells the upload container this one
+# is alive even while pg_dump writes nothing (it writes no byte before it holds a lock on every table), and
+# stop pg_dump as soon as the upload container reports a failure: its dump would never be stored.
+watch_pg_dump() {
+  local beats=0
   until [ -e "$upload_failed" ]; do
+    beats=$((beats + 1))
+    printf '%s\n' "$beats" >"$heartbeat_path"
     sleep 0.5
   done
-  kill -TERM "$1" 2>/dev/null || true
+  # pg_dump may be starting this very moment; the script stops this loop once pg_dump has ended.
+  until [ -s "$pid_path" ]; do
+    sleep 0.1
+  done
+  kill -TERM "$(<"$pid_path")" 2>/dev/null || true
 }
 
 cleanup() {
@@ -116,18 +130,35 @@ write_json "$plan_path" backup_id "$(json_string "$backup_id")" database "$(json
   database_size_bytes "$database_size"
 
 step=pg_dump
+[ ! -e "$upload_failed" ] || fail "not starting pg_dump of $server: the upload failed: $(one_line "$upload_failed")"
 status=0
-pg_dump --format=custom --no-password >"$dump_path" 2>"$errors" &
-readonly pg_dump_pid=$!
-stop_when_upload_fails "$pg_dump_pid" >/dev/null 2>&1 &
+watch_pg_dump >/dev/null 2>&1 &
 watcher=$!
-wait "$pg_dump_pid" || status=$?
+# Through `cat` into the file: pg_dump's standard output is then a pipe, which it cannot seek, so it writes the
+# archive once, front to back. (Given a seekable file it would go back at the end and rewrite its header with
+# data offsets, under the upload container's feet.) pg_dump runs in the background of its pipeline stage only
+# so that the watcher knows its process id; `wait` on the pipeline gives its pipefail status.
+{
+  pg_dump --format=custom --no-password 2>"$errors" &
+  printf '%s\n' "$!" >"$pid_path"
+  wait "$!"
+} | cat >"$dump_path" 2>"$copy_errors" &
+wait "$!" || status=$?
 kill "$watcher" 2>/dev/null || true
 watcher=
 if [ "$status" -ne 0 ] && [ -e "$upload_failed" ]; then
-  fail "stopped pg_dump of $server because the upload failed: $(one_line "$upload_failed")"
+  cause=$(one_line "$upload_failed")
+  if [ -s "$errors" ]; then
+    cause+=" (pg_dump: $(one_line "$errors"))"
+  fi
+  fail "stopped pg_dump of $server because the upload failed: $cause"
 elif [ "$status" -ne 0 ]; then
-  fail "pg_dump of $server failed: $(one_line "$errors")"
+  cause=$(one_line "$errors")
+  # If the copy into the file stopped first, pg_dump only says it could not write to the pipe: add why.
+  if [ -s "$copy_errors" ]; then
+    cause+="; writing $dump_path: $(one_line "$copy_errors") (is the work volume full?)"
+  fi
+  fail "pg_dump of $server failed: $cause"
 fi
 if [ -s "$errors" ]; then
   printf '%s: pg_dump said: %s\n' "$SCRIPT" "$(one_line "$errors")" >&2
@@ -139,7 +170,7 @@ write_json "$complete_path" backup_id "$(json_string "$backup_id")" database "$(
   size_bytes "$size_bytes" server_version "$(json_string "$server_version")" \
   pg_dump_version "$(json_string "$pg_dump_version")" user_tables "$user_tables" \
   created_at "$(json_string "$created_at")" completed_at "$(json_string "$(date -u +%Y-%m-%dT%H:%M:%SZ)")"
-rm -f -- "$errors"
+rm -f -- "$errors" "$copy_errors" "$pid_path"
 
 printf '%s: backup %s of database "%s": %s.dump (%s bytes, %s user tables) for the upload container\n' \
   "$SCRIPT" "$backup_id" "$PGDATABASE" "$PGDATABASE" "$size_bytes" "$user_tables"

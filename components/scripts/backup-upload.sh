@@ -14,20 +14,22 @@
 # leaves at most a dump object without a manifest (the bucket's lifecycle rule expires it). The
 # run token in the dump's name means no run can overwrite another's dump, and the manifest is a
 # conditional write, so nothing complete is ever overwritten. Nothing is ever deleted: the store's
-# IAM role cannot delete. In S3 that takes three aws CLI calls (each one starts the CLI anew):
-# s3 cp while pg_dump runs, head-object and put-object after it.
+# IAM role cannot delete. In S3 that takes four aws CLI calls (each one starts the CLI anew):
+# list-objects-v2 and s3 cp while pg_dump runs, head-object and put-object after it.
 #   1. configuration   the environment
 #   2. wait-for-dump   the dump container's plan.json (backup_id, database, database size), at most
 #                      BACKUP_WAIT_SECONDS; fails with the dump's own failure line if it failed first
-#   3. check-directory (directory) the store directory is mounted and writable, and this backup_id
+#   3. check-bucket    (s3) the endpoint answers, the bucket exists and can be listed: before the stream,
+#                      because the aws CLI reports a refused `s3 cp -` only at the end of its input
+#      check-run       (s3) this backup_id has no manifest yet (same list call)
+#      check-directory (directory) the store directory is mounted and writable, and this backup_id
 #                      has no manifest yet
 #   4. upload-dump     the dump file, followed as it grows until dump-complete.json appears, through
 #                      sha256sum into s3: `s3 cp -` (multipart, 8 MB parts; --expected-size is the
 #                      database's size, so streams above 50 GB get larger parts) with SSE-KMS; S3
 #                      checks each part's CRC32 (--checksum-algorithm) / directory: a file under a
-#                      temporary name. An S3 endpoint that does not answer, or a missing bucket, fails
-#                      here. Fails with the dump's failure line if the dump fails, and if the file
-#                      stops growing for BACKUP_WAIT_SECONDS without the dump finishing or failing
+#                      temporary name. Fails with the dump's failure line if the dump fails, and if for
+#                      BACKUP_WAIT_SECONDS neither the file grows nor the dump's heartbeat changes
 #   5. verify-dump     every byte of the finished dump was streamed (the bytes read equal its size in
 #                      dump-complete.json); the stored object has that size (s3: one head-object,
 #                      which also shows aws:kms encryption) / directory: then renamed to its final name
@@ -65,19 +67,25 @@ readonly SCRIPT=backup-upload
 # shellcheck source=backup-common.sh
 source "$(dirname -- "${BASH_SOURCE[0]}")/backup-common.sh"
 
+# From here on a failure is also written where the dump container looks for it (a misconfigured store
+# should stop pg_dump too), as soon as the work directory is there to write it in.
+if [[ -d ${BACKUP_WORK_DIR:-} && -w $BACKUP_WORK_DIR ]]; then
+  failure_marker="$BACKUP_WORK_DIR/upload.failed"
+fi
 require_store "the shared work directory backup-dump.sh writes to"
-# From here on a failure is also written where the dump container looks for it.
-failure_marker="$BACKUP_WORK_DIR/upload.failed"
 wait_seconds_setting
 readonly errors="$BACKUP_WORK_DIR/.backup-upload.err"
 readonly plan_path="$BACKUP_WORK_DIR/plan.json"
 readonly complete_path="$BACKUP_WORK_DIR/dump-complete.json"
 readonly manifest_path="$BACKUP_WORK_DIR/manifest.json"
 readonly dump_failed="$BACKUP_WORK_DIR/dump.failed"
+readonly heartbeat_path="$BACKUP_WORK_DIR/dump.alive"
 readonly hash_pipe="$BACKUP_WORK_DIR/.backup-upload.stream"
 readonly streamed_sum="$BACKUP_WORK_DIR/.backup-upload.sha256"
 readonly streamed_count="$BACKUP_WORK_DIR/.backup-upload.bytes"
 readonly store_ended="$BACKUP_WORK_DIR/.backup-upload.stored"
+readonly follow_status="$BACKUP_WORK_DIR/.backup-upload.follow.status"
+readonly tee_status="$BACKUP_WORK_DIR/.backup-upload.tee.status"
 
 step=wait-for-dump
 await "$plan_path" "plan.json from the dump container" "$dump_failed"
@@ -99,11 +107,11 @@ streamed_sha256='' size_bytes='' store_failure=''
 
 # Write the dump file to standard output as backup-dump.sh writes it, and end when dump-complete.json
 # says it is finished; then write how many bytes were read to $streamed_count. Exit status 2: the dump
-# failed (dump.failed); 3: the file stopped growing for $wait_seconds s without either (the dump
-# container was killed); 4: the store stopped reading (it failed: the caller names its error);
+# failed (dump.failed); 3: for $wait_seconds s the file did not grow and the dump container's heartbeat
+# did not change (it was killed); 4: the store stopped reading (it failed: the caller names its error);
 # 1: the file could not be read.
 follow_dump() {
-  local complete position=0 last_position=0 idle_since=$SECONDS
+  local complete position=0 last_position=0 beat='' last_beat='' idle_since=$SECONDS
   exec 3<"$dump_path"
   while :; do
     # Look for the end BEFORE copying: if the dump was complete already, this copy reads it to its very end.
@@ -122,8 +130,10 @@ follow_dump() {
     elif [ -e "$store_ended" ]; then
       # Writing would tell as much (SIGPIPE), but only once pg_dump writes again.
       return 4
-    elif [ "$position" != "$last_position" ]; then
-      last_position=$position idle_since=$SECONDS
+    fi
+    { read -r beat <"$heartbeat_path"; } 2>/dev/null || beat=''
+    if [ "$position" != "$last_position" ] || [ "$beat" != "$last_beat" ]; then
+      last_position=$position last_beat=$beat idle_since=$SECONDS
     elif [ $((SECONDS - idle_since)) -gt "$wait_seconds" ]; then
       return 3
     fi
@@ -131,7 +141,15 @@ follow_dump() {
   done
 }
 
-# Run the store command ($@) on standard input; when it ends, say so in $store_ended for follow_dump.
+# The exit status a pipeline stage wrote to the file $1; 255 if it wrote none (it was killed).
+stage_status() {
+  local value=''
+  { read -r value <"$1"; } 2>/dev/null || true
+  printf '%s' "${value:-255}"
+}
+
+# Run the store command ($@) on standard input; when it ends, write its exit status to $store_ended, which
+# also tells follow_dump to stop.
 store_stream() {
   local status=0
   "$@" || status=$?
@@ -152,30 +170,46 @@ fd_position() {
 }
 
 # follow_dump | tee (into sha256sum) | the store ($@: the command that stores standard input). Fails naming
-# the first stage that failed; sets streamed_sha256, the sha256 of every byte the store was given.
+# the first stage that failed; sets streamed_sha256, the sha256 of every byte the store was given. The
+# pipeline runs in the background and the script waits for it: bash runs a trap (SIGTERM from the kubelet)
+# only between commands, and `wait` is the one that a signal interrupts.
 stream_dump() {
-  local sum_pid sum_status=0
-  local -a status=(0 0 0)
-  rm -f -- "$hash_pipe" "$streamed_sum" "$streamed_count" "$store_ended"
+  local sum_pid follow=0 tee=0 store=0 sum=0
+  rm -f -- "$hash_pipe" "$streamed_sum" "$streamed_count" "$store_ended" "$follow_status" "$tee_status"
   mkfifo -- "$hash_pipe"
   sha256sum <"$hash_pipe" >"$streamed_sum" &
   sum_pid=$!
-  follow_dump 2>"$errors.follow" | tee -- "$hash_pipe" 2>"$errors.tee" | store_stream "$@" 2>"$errors" ||
-    status=("${PIPESTATUS[@]}")
-  wait "$sum_pid" || sum_status=$?
-  rm -f -- "$hash_pipe" "$store_ended"
-  # A failed or stalled dump first: the store may then have failed for want of it. Then the store: a
-  # failed store stops the stages before it too (broken pipe, or follow_dump's status 4).
-  case ${status[0]} in
+  {
+    follow_dump 2>"$errors.follow" || follow=$?
+    printf '%s\n' "$follow" >"$follow_status"
+  } | {
+    tee -- "$hash_pipe" 2>"$errors.tee" || tee=$?
+    printf '%s\n' "$tee" >"$tee_status"
+  } | store_stream "$@" 2>"$errors" &
+  wait "$!" || true
+  follow=$(stage_status "$follow_status") tee=$(stage_status "$tee_status") store=$(stage_status "$store_ended")
+  # A tee that failed may never have opened the hash pipe, and sha256sum would wait for it for ever.
+  if [ "$tee" -ne 0 ]; then
+    kill "$sum_pid" 2>/dev/null || true
+  fi
+  wait "$sum_pid" || sum=$?
+  rm -f -- "$hash_pipe" "$store_ended" "$follow_status" "$tee_status"
+  # The first cause first: a failed or stalled dump, then a read error, then tee (sha256sum), then the store.
+  # A stage after a failed one sees end of stream; a stage before it, a broken pipe (cat, tee: 141, silent).
+  case $follow in
     2) fail "$(one_line "$dump_failed")" ;;
-    3) fail "$dump_path has not grown for ${wait_seconds} s (BACKUP_WAIT_SECONDS) and the dump container neither finished nor failed (was it killed? see its status)" ;;
+    3) fail "the dump container has stopped: for ${wait_seconds} s (BACKUP_WAIT_SECONDS) $dump_path did not grow and its heartbeat did not change, and it neither finished nor failed (was it killed? see its status)" ;;
   esac
+  if [ "$follow" -ne 0 ] && [ -s "$errors.follow" ]; then
+    fail "reading $dump_path failed: $(one_line "$errors.follow")"
+  fi
+  [ "$tee" -eq 0 ] || [ "$tee" -eq 141 ] || fail "passing the dump to sha256sum failed: $(one_line "$errors.tee")"
   # describe_aws_error names the likely cause of an aws CLI failure; other words pass through it as they are.
-  [ "${status[2]}" -eq 0 ] || fail "$store_failure: $(describe_aws_error)"
-  [ "${status[0]}" -ne 4 ] || fail "$store_failure: it stopped reading before the dump was complete"
-  [ "${status[0]}" -eq 0 ] || fail "reading $dump_path failed: $(one_line "$errors.follow")"
-  [ "${status[1]}" -eq 0 ] || fail "passing the dump to sha256sum failed: $(one_line "$errors.tee")"
-  [ "$sum_status" -eq 0 ] || fail "sha256sum of the stream failed (exit status $sum_status)"
+  [ "$store" -eq 0 ] || fail "$store_failure: $(describe_aws_error)"
+  [ "$follow" -ne 4 ] || fail "$store_failure: it stopped reading before the dump was complete"
+  [ "$tee" -eq 0 ] || fail "passing the dump to sha256sum failed (exit status $tee; sha256sum exit status $sum)"
+  [ "$follow" -eq 0 ] || fail "reading $dump_path failed (exit status $follow)"
+  [ "$sum" -eq 0 ] || fail "sha256sum of the stream failed (exit status $sum)"
   read -r streamed_sha256 _ <"$streamed_sum"
   [[ $streamed_sha256 =~ ^[0-9a-f]{64}$ ]] || fail "sha256sum printed '$streamed_sha256', not a sha256"
   rm -f -- "$errors.follow" "$errors.tee" "$streamed_sum"
@@ -218,6 +252,16 @@ upload_s3() {
     cp_encryption+=(--sse-kms-key-id "$BACKUP_KMS_KEY_ID")
     put_encryption+=(--ssekms-key-id "$BACKUP_KMS_KEY_ID")
   fi
+
+  step=check-bucket
+  # Before streaming: an endpoint that does not answer, a missing bucket or refused credentials fail here, at
+  # once (and stop pg_dump), where the aws CLI would report them from `s3 cp -` only at the end of the stream.
+  # shellcheck disable=SC2016 # the backquotes are a JMESPath literal, not a command substitution
+  aws_call "cannot list $url/$run_prefix/" s3api list-objects-v2 --bucket "$BACKUP_BUCKET" \
+    --prefix "$manifest_key" --query 'length(Contents || `[]`)' --output text
+
+  step=check-run
+  [ "$aws_output" = 0 ] || fail "backup $backup_id is already complete at $url/$manifest_key; refusing to overwrite it"
 
   step=upload-dump
   store_failure="upload of the dump to $url/$dump_key failed"

@@ -7,6 +7,7 @@ backup; a failed restore check must stop the throwaway server. Real PostgreSQL a
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -102,49 +103,86 @@ def test_failed_write_of_the_dump_is_named(rig: Harness, small_database: str) ->
 
 
 def test_unreachable_endpoint_fails_the_upload(rig: Harness, small_database: str, prefix: str) -> None:
-    """An S3 endpoint that does not answer stops the upload at `upload-dump`, naming the endpoint."""
+    """An S3 endpoint that does not answer stops the upload at `check-bucket`, naming the endpoint."""
     endpoint = f"http://127.0.0.1:{free_port()}"
     backup = rig.backup(small_database, rig.s3.store(prefix, endpoint_url=endpoint))
-    upload = assert_failed(backup.upload, f"backup-upload: FAILED at upload-dump: upload of the dump to s3://{BUCKET}/")
+    upload = assert_failed(backup.upload, f"backup-upload: FAILED at check-bucket: cannot list s3://{BUCKET}/")
     assert f"cannot reach the S3 endpoint {endpoint}" in upload.stderr
     assert manifests(rig, prefix) == []
 
 
 def test_missing_bucket_fails_the_upload(rig: Harness, small_database: str, prefix: str) -> None:
-    """A bucket that does not exist stops the upload at `upload-dump`, naming the bucket."""
+    """A bucket that does not exist stops the upload at `check-bucket`, naming the bucket."""
     backup = rig.backup(small_database, rig.s3.store(prefix, bucket="crm-backups-no-such-bucket"))
-    upload = assert_failed(backup.upload, "backup-upload: FAILED at upload-dump: ")
+    upload = assert_failed(backup.upload, "backup-upload: FAILED at check-bucket: ")
     assert "bucket crm-backups-no-such-bucket does not exist" in upload.stderr
     assert manifests(rig, prefix) == []
 
 
 def test_failed_upload_stops_a_running_pg_dump(rig: Harness, small_database: str, store: S3Store) -> None:
-    """When the upload fails, the dump stops pg_dump instead of finishing a dump nobody will store, and says why."""
-    # A pg_dump that would run for two minutes, and an upload the store refuses at once.
+    """When the upload fails (here S3 refuses every call), the dump stops pg_dump instead of finishing a dump
+    nobody will store, and says why."""
+    # A pg_dump that would run for two minutes, and a store that refuses the backup role.
     slow = shim(
         rig, "pg_dump", 'if [ "${1:-}" = --version ]; then echo "pg_dump (PostgreSQL) 16"; exit; fi\nexec sleep 120\n'
     )
     refused = shim(
         rig,
         "aws",
-        'echo "An error occurred (AccessDenied) when calling the CreateMultipartUpload operation: Access Denied" >&2\n'
-        "exit 1\n",
+        'echo "An error occurred (AccessDenied) when calling the ListObjectsV2 operation: Access Denied" >&2\nexit 1\n',
     )
     backup = rig.backup(small_database, store, dump_env=slow, upload_env=refused)
-    upload = assert_failed(backup.upload, "backup-upload: FAILED at upload-dump: upload of the dump to s3://")
+    upload = assert_failed(backup.upload, "backup-upload: FAILED at check-bucket: cannot list s3://")
     assert "access denied (check the IAM role, the bucket policy and the KMS key policy)" in upload.stderr
     assert_failed(
         backup.dump,
         f'backup-dump: FAILED at pg_dump: stopped pg_dump of database "{small_database}" at 127.0.0.1:'
-        f'{rig.postgres.port} as "crm" because the upload failed: backup-upload: FAILED at upload-dump: ',
+        f'{rig.postgres.port} as "crm" because the upload failed: backup-upload: FAILED at check-bucket: ',
     )
     assert backup.seconds < 60, f"the dump ran on for {backup.seconds:.0f} s after the upload had failed"
     assert rig.s3.keys(f"{store.prefix}/") == []
 
 
+def test_store_failing_mid_stream_stops_the_upload_and_the_dump(
+    rig: Harness, small_database: str, store: S3Store
+) -> None:
+    """A store that stops reading while pg_dump still runs ends the stream at once (not at the end of the
+    dump): the upload names the store's error at `upload-dump`, and the dump stops pg_dump."""
+    slow = shim(
+        rig, "pg_dump", 'if [ "${1:-}" = --version ]; then echo "pg_dump (PostgreSQL) 16"; exit; fi\nexec sleep 120\n'
+    )
+    real_aws = rig.tools.python_bin / "aws"
+    broken = shim(
+        rig,
+        "aws",
+        f"""if [ "$1" = s3 ] && [ "$2" = cp ]; then
+  echo "Connection was closed before we received a valid response from endpoint URL" >&2
+  exit 1
+fi
+exec "{real_aws}" "$@"
+""",
+    )
+    backup = rig.backup(small_database, store, dump_env=slow, upload_env=broken)
+    upload = assert_failed(backup.upload, "backup-upload: FAILED at upload-dump: upload of the dump to s3://")
+    assert "cannot reach the S3 endpoint" in upload.stderr
+    assert_failed(backup.dump, "because the upload failed: backup-upload: FAILED at upload-dump: ")
+    assert backup.seconds < 60, f"the stream ran on for {backup.seconds:.0f} s after the store had failed"
+    assert manifests(rig, store.prefix) == []
+
+
+def test_dump_waiting_for_locks_is_not_taken_for_dead(rig: Harness, small_database: str, store: S3Store) -> None:
+    """A pg_dump that writes nothing for longer than BACKUP_WAIT_SECONDS (as while it waits for a table lock)
+    keeps the dump container's heartbeat going, so the upload waits for it and the backup completes."""
+    real = rig.tools.postgres_bin / "pg_dump"
+    quiet = shim(rig, "pg_dump", f'if [ "${{1:-}}" != --version ]; then sleep 4; fi\nexec "{real}" "$@"\n')
+    backup = rig.backup(small_database, store, dump_env=quiet, upload_env={contract.BACKUP_WAIT_SECONDS: "2"})
+    backup.check()
+    assert backup.seconds > 4
+
+
 def test_dump_that_stops_growing_fails_the_upload(rig: Harness, small_database: str, store: S3Store) -> None:
     """A dump container killed mid-dump (a plan and part of a dump, then neither dump-complete.json nor a
-    failure) fails the upload at `upload-dump` once the file has not grown for BACKUP_WAIT_SECONDS."""
+    failure, and no heartbeat) fails the upload at `upload-dump` after BACKUP_WAIT_SECONDS."""
     dump, work_dir = rig.dump(small_database)
     dump.check()
     (work_dir / contract.DUMP_COMPLETE_FILE).unlink()
@@ -153,8 +191,9 @@ def test_dump_that_stops_growing_fails_the_upload(rig: Harness, small_database: 
     upload = rig.upload(store, work_dir, {contract.BACKUP_WAIT_SECONDS: "1"})
     assert_failed(
         upload,
-        f"backup-upload: FAILED at upload-dump: {dump_path} has not grown for 1 s (BACKUP_WAIT_SECONDS) and the "
-        "dump container neither finished nor failed (was it killed? see its status)",
+        "backup-upload: FAILED at upload-dump: the dump container has stopped: for 1 s (BACKUP_WAIT_SECONDS) "
+        f"{dump_path} did not grow and its heartbeat did not change, and it neither finished nor failed (was it "
+        "killed? see its status)",
     )
     assert manifests(rig, store.prefix) == []
 
@@ -198,21 +237,48 @@ def test_malformed_wait_is_refused(rig: Harness, store: S3Store, value: str) -> 
 
 
 def test_complete_backup_is_never_overwritten(rig: Harness, small_backup: BackupRun) -> None:
-    """A second upload of the same backup id (another run of the same second) stores its dump under its own
-    run token and then fails at `upload-manifest`: S3 refuses the conditional put, and the complete backup's
-    manifest and dump stay as they were."""
+    """Uploading the same backup id again stops at `check-run` and leaves the stored backup as it was."""
     dump_key, manifest_key = small_backup.keys
     before = rig.s3.read(manifest_key), rig.s3.read(dump_key)
     again = rig.upload(small_backup.store, small_backup.work_dir)
     assert_failed(
         again,
-        f"backup-upload: FAILED at upload-manifest: upload of {small_backup.work_dir}/manifest.json to "
-        f"s3://{BUCKET}/{manifest_key} failed: the object was written meanwhile, and S3 refused to overwrite it "
-        "(conditional write, If-None-Match: *)",
+        f"backup-upload: FAILED at check-run: backup {small_backup.manifest['backup_id']} is already complete at "
+        f"s3://{BUCKET}/{manifest_key}; refusing to overwrite it",
     )
     assert (rig.s3.read(manifest_key), rig.s3.read(dump_key)) == before
-    dumps = [key for key in rig.s3.keys(f"{small_backup.store.prefix}/") if key.endswith(".dump")]
-    assert len(dumps) == 2 and dump_key in dumps, dumps
+
+
+def test_manifest_written_meanwhile_is_not_overwritten(rig: Harness, small_database: str, store: S3Store) -> None:
+    """A manifest that appears after `check-run` (another run of the same second) makes S3 refuse the
+    conditional put of ours at `upload-manifest`; that run's manifest stays, and our dump, stored under
+    its own run token, replaced nothing."""
+    dump, work_dir = rig.dump(small_database)
+    dump.check()
+    backup_id = json.loads((work_dir / contract.PLAN_FILE).read_text(encoding="utf-8"))["backup_id"]
+    _, manifest_key = contract.run_keys(store.prefix, backup_id, "unused")
+    theirs = work_dir.parent / "their-manifest.json"
+    theirs.write_text('{"written_by": "the other run"}\n', encoding="utf-8")
+    real_aws = rig.tools.python_bin / "aws"
+    race = shim(
+        rig,
+        "aws",
+        f"""if [ "$2" = put-object ]; then
+  "{real_aws}" s3api put-object --bucket {BUCKET} --key {manifest_key} --body {theirs} >/dev/null
+fi
+exec "{real_aws}" "$@"
+""",
+    )
+    upload = rig.upload(store, work_dir, race)
+    assert_failed(
+        upload,
+        f"backup-upload: FAILED at upload-manifest: upload of {work_dir}/manifest.json to s3://{BUCKET}/{manifest_key} "
+        "failed: the object was written meanwhile, and S3 refused to overwrite it "
+        "(conditional write, If-None-Match: *)",
+    )
+    assert rig.s3.read(manifest_key) == theirs.read_bytes()
+    [ours] = [key for key in rig.s3.keys(f"{store.prefix}/") if key.endswith(".dump")]
+    assert re.fullmatch(rf".*/{small_database}\.[0-9a-f]{{16}}\.dump", ours)
 
 
 def test_complete_backup_in_the_store_directory_is_never_overwritten(rig: Harness, small_database: str) -> None:

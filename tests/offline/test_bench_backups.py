@@ -87,7 +87,7 @@ def test_report_gives_the_ratio_at_both_sizes_and_per_mb() -> None:
     assert "What the gap is made of at 250.0 MB: the pipeline takes 4.80 s more than plain pg_dump" in text
     # 1.40 s while pg_dump runs (it ends later than alone), 3.40 s after it.
     assert "1.40 s of it is backup-dump.sh ending later than plain pg_dump" in text
-    assert "(4.20 CPU seconds: three aws CLI start-ups" in text and "moto server (1.40 CPU seconds)" in text
+    assert "(4.20 CPU seconds: four aws CLI start-ups" in text and "moto server (1.40 CPU seconds)" in text
     assert "The other 3.40 s come after pg_dump has ended" in text
     assert "### Restore of the 101,400-row database" in text and "15-minute target" in text
 
