@@ -7,7 +7,8 @@ component builds its CronJobs from these names and the tests in tests/backups/ r
 same scripts with the very same names against a real PostgreSQL and a moto S3 endpoint.
 
 Logical backup pod (CronJob), both containers at once:
-  main  `dump`    official postgres:16     bash backup-dump.sh    pg_dump -Fc into the work emptyDir, then dump-complete.json
+  main  `dump`    official postgres:16     bash backup-dump.sh    pg_dump -Fc into the work emptyDir, then
+                                                                  dump-complete.json
   main  `upload`  official amazon/aws-cli  bash backup-upload.sh  streams the dump while it is written, then the
                                                                   manifest LAST, to S3 (SSE-KMS) or a PVC
 Restore-verification pod (CronJob):
