@@ -247,11 +247,15 @@ def run_command(
         text=True,
         timeout=timeout,
         check=False,
-        user=account.uid if account else None,
-        group=account.gid if account else None,
-        extra_groups=[] if account else None,
-        umask=0o022,
+        **as_account(account),
     )
+
+
+def as_account(account: Account | None) -> dict[str, Any]:
+    """subprocess arguments that run a child as `account` (no supplementary groups), or as we are; umask 022."""
+    if account is None:
+        return {"umask": 0o022}
+    return {"user": account.uid, "group": account.gid, "extra_groups": [], "umask": 0o022}
 
 
 def _children_cpu_seconds() -> float:
@@ -686,10 +690,7 @@ class Harness:
                     stdin=subprocess.DEVNULL,
                     stdout=stdout,
                     stderr=stderr,
-                    user=account.uid if account else None,
-                    group=account.gid if account else None,
-                    extra_groups=[] if account else None,
-                    umask=0o022,
+                    **as_account(account),
                 )
                 processes.append((script, process, stdout, stderr))
             # A script that hangs is killed at the deadline (its run then shows the kill's exit status).
