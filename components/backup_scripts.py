@@ -285,11 +285,14 @@ RESTORE_KMS_ACTIONS: Final = ("kms:Decrypt",)
 # --- store layout and the environment of each store ------------------------------------------
 
 MANIFEST_FILE: Final = "manifest.json"
-# The backup pod's hand-over files on the work emptyDir (backup-dump.sh's header describes them).
+# The backup pod's hand-over files on the work emptyDir (backup-dump.sh's header describes them): one of
+# the two scripts writes each, the other reads it.
 PLAN_FILE: Final = "plan.json"
 DUMP_COMPLETE_FILE: Final = "dump-complete.json"
+HEARTBEAT_FILE: Final = "dump.alive"
 DUMP_FAILED_FILE: Final = "dump.failed"
 UPLOAD_FAILED_FILE: Final = "upload.failed"
+HANDOVER_FILES: Final = (PLAN_FILE, DUMP_COMPLETE_FILE, HEARTBEAT_FILE, DUMP_FAILED_FILE, UPLOAD_FAILED_FILE)
 BACKUP_ID_FORMAT: Final = "%Y%m%dT%H%M%SZ"
 """strftime of a backup id (UTC): ids sort in time order."""
 MANIFEST_FIELDS: Final = (

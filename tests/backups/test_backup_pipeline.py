@@ -227,6 +227,14 @@ def test_script_headers_name_the_container_that_runs_them(container: contract.Co
         assert "main container" in header
 
 
+@pytest.mark.parametrize("name", contract.HANDOVER_FILES)
+def test_both_backup_scripts_use_each_hand_over_file(name: str) -> None:
+    """Each file the two containers of the backup pod exchange is named, under the work directory, in both
+    scripts: one writes it, the other reads it."""
+    for script in (contract.BACKUP_DUMP, contract.BACKUP_UPLOAD):
+        assert f'"$BACKUP_WORK_DIR/{name}"' in contract.script_text(script), (script, name)
+
+
 def test_benchmark_baseline_runs_pg_dump_as_the_dump_script_does() -> None:
     """The benchmark's plain pg_dump (PLAIN_DUMP) has exactly the flags of backup-dump.sh's pg_dump, and both
     write to standard output: the throughput ratio compares the same dump."""
