@@ -24,11 +24,11 @@ render: venv ## run the program offline for STACK into build/STACK/ (no CLI, clu
 	@$(PY) -m offline render --stack $(STACK)
 
 check: venv ## run the policy pack offline over STACK (levels from policies/config/); exit 1 on a mandatory violation
-	@$(PY) -m policies.offline --stack $(STACK)
+	@$(PY) -m offline check --stack $(STACK)
 
 .PHONY: checkov
 checkov: venv ## run Checkov over every stack's render (or STACK); exit 1 on a check policies/checkov-skips.yaml does not accept
-	@$(PY) -m policies.checkov_crosscheck $(if $(filter command line environment,$(origin STACK)),--stack $(STACK))
+	@$(PY) -m offline.checkov $(if $(filter command line environment,$(origin STACK)),--stack $(STACK))
 
 test: venv ## run every test; fails when pytest collects nothing
 	@$(PY) -m pytest $(PYTEST_ARGS); status=$$?; \
@@ -47,7 +47,7 @@ docs: venv ## regenerate Pulumi.yaml, the README configuration reference and pol
 bench: venv ## benchmark the render, the backup pipeline and the policy check into docs/PERFORMANCE.md
 	$(PY) -m offline.bench --output docs/PERFORMANCE.md
 	{ echo; $(PY) -m offline.bench_backups; } >> docs/PERFORMANCE.md
-	{ echo; $(PY) -m policies.bench; } >> docs/PERFORMANCE.md
+	{ echo; $(PY) -m offline.bench_policies; } >> docs/PERFORMANCE.md
 
 lock: venv ## re-lock constraints.txt after changing requirements*.txt
 	rm -rf .lock-venv && "$(PYTHON)" -m venv .lock-venv

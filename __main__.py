@@ -7,25 +7,29 @@ build the components from them, export what operators and later stacks need.
 import pulumi
 
 import stacks
-from components import backups as backups_component
-from components import endpoints
-from components import postgres as postgres_component
-from components import redis as redis_component
-from components.access import Access, AccessArgs
-from components.app_config import AppConfigInputs
-from components.aws_provider import aws_options, aws_provider
-from components.backup_storage import BackupStorage, BackupStorageArgs
-from components.backups import Backups, BackupsArgs, S3Target
-from components.edge import Edge, EdgeArgs
-from components.edge_charts import TRAEFIK_NAMESPACE, TRAEFIK_POD_LABELS
-from components.labels import common_labels
-from components.namespaces import Namespaces, NamespacesArgs
-from components.network_policies import IngressController, NetworkPolicies, NetworkPoliciesArgs, PublishedService
-from components.postgres import Archive, Postgres, PostgresArgs
-from components.provider import kubernetes_options, kubernetes_provider
-from components.redis import Redis, RedisArgs
-from components.secrets import DATABASE_SECRET, RegistryCredentials, Secrets, SecretsArgs, SmtpCredentials
-from components.workloads import AppWorkloads, AppWorkloadsArgs, selector_labels
+from components.app.app_config import AppConfigInputs
+from components.app.workloads import AppWorkloads, AppWorkloadsArgs, selector_labels
+from components.data import backups as backups_component
+from components.data import postgres as postgres_component
+from components.data import redis as redis_component
+from components.data.backup_storage import BackupStorage, BackupStorageArgs
+from components.data.backups import Backups, BackupsArgs, S3Target
+from components.data.postgres import Archive, Postgres, PostgresArgs
+from components.data.redis import Redis, RedisArgs
+from components.edge.charts import TRAEFIK_NAMESPACE, TRAEFIK_POD_LABELS
+from components.edge.edge import Edge, EdgeArgs
+from components.platform.access import Access, AccessArgs
+from components.platform.namespaces import Namespaces, NamespacesArgs
+from components.platform.network_policies import (
+    IngressController,
+    NetworkPolicies,
+    NetworkPoliciesArgs,
+)
+from components.platform.providers import aws_options, aws_provider, kubernetes_options, kubernetes_provider
+from components.platform.secrets import DATABASE_SECRET, RegistryCredentials, Secrets, SecretsArgs, SmtpCredentials
+from components.shared import endpoints
+from components.shared.labels import common_labels
+from components.shared.references import PublishedService
 from stacks.profiles import Environment
 from stacks.services import Role
 from stacks.settings import DATABASE_OWNER

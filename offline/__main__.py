@@ -1,8 +1,12 @@
-"""Command line of the offline render: `python -m offline render --stack staging`.
+"""Command line of the program run offline, under mocks:
 
-Exit status: 0 rendered; 2 the stack or its configuration cannot be used (the message
-names the key, the value and what is allowed); 1 anything else. Errors are one line; add
---debug for a traceback.
+    python -m offline render --stack staging    # manifests, inventory and summary into build/<stack>/
+    python -m offline check --stack staging     # the policy pack at the stack's levels (offline/check.py)
+
+Exit status of render: 0 rendered; 2 the stack or its configuration cannot be used (the
+message names the key, the value and what is allowed); 1 anything else. check: 0 no
+mandatory violation, 1 at least one, 2 unusable input. Errors are one line; add --debug for
+a traceback.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import sys
 import traceback
 from pathlib import Path
 
+from offline import check
 from offline.program import PROJECT_DIR, DefaultProviderError, run_program
 from offline.render import RenderDirectoryError, write_render
 from offline.stack_config import StackConfigError, load_stack_config, read_yaml
@@ -86,9 +91,10 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="YAML map of secret config keys to values to use instead of placeholders",
     )
+    check.add_arguments(commands.add_parser("check", help="run the policy pack over one stack at its levels"))
     arguments = parser.parse_args(argv)
     try:
-        return render_command(arguments)
+        return render_command(arguments) if arguments.command == "render" else check.check_command(arguments)
     except (SettingsError, StackConfigError, DefaultProviderError, RenderDirectoryError) as error:
         if arguments.debug:
             traceback.print_exc()

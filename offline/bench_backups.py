@@ -49,9 +49,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Final
 
-from components import backup_scripts as contract
-from components.backup_scripts import BackupStore, S3Store, TableReport
-from stacks import quantities
+from components.data import backup_contract as contract
+from components.data.backup_contract import BackupStore, S3Store, TableReport
+from kube import quantities
 from stacks.data import BACKUP_JOB_RESOURCES
 
 ROLE: Final = "crm"

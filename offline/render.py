@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -23,12 +23,12 @@ from typing import Any, TypeVar
 
 import yaml
 
+from kube.objects import dig, pod_spec_of
+from kube.quantities import cpu_millicores, format_cores, format_gibibytes, memory_bytes
 from offline.mocks import RecordedResource, is_secret, map_secrets
 from offline.program import PROJECT_DIR, Recording
 from offline.sizes import sizes_table
-from policies.pod_security import pod_spec_of
 from stacks.errors import SECRET_MARKER
-from stacks.quantities import cpu_millicores, memory_bytes
 
 T = TypeVar("T", int, Decimal)
 
@@ -129,20 +129,6 @@ def inventory(recording: Recording) -> dict[str, Any]:
     }
 
 
-def _dig(document: Mapping[str, Any], path: Iterable[str]) -> Any:
-    node: Any = document
-    for step in path:
-        if not isinstance(node, Mapping):
-            return None
-        node = node.get(step)
-    return node
-
-
-def pod_spec(document: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    """The pod template's spec of a pod-bearing object, else None (the policy pack's own reading)."""
-    return pod_spec_of(document)
-
-
 def _pod_counts(document: Mapping[str, Any], autoscaled: Mapping[tuple[str, str], tuple[int, int]]) -> tuple[int, int]:
     """Fewest and most pods an object runs: replicas, or its autoscaler's range."""
     kind = document.get("kind")
@@ -151,13 +137,13 @@ def _pod_counts(document: Mapping[str, Any], autoscaled: Mapping[tuple[str, str]
         scaled = autoscaled.get((str(kind), str(metadata.get("name"))))
         if scaled is not None:
             return scaled
-        replicas = _dig(document, ("spec", "replicas"))
+        replicas = dig(document, ("spec", "replicas"))
         count = int(replicas) if replicas is not None else 1
         return count, count
     if kind == "Job":
-        count = int(_dig(document, ("spec", "parallelism")) or 1)
+        count = int(dig(document, ("spec", "parallelism")) or 1)
     elif kind == "CronJob":
-        count = int(_dig(document, ("spec", "jobTemplate", "spec", "parallelism")) or 1)
+        count = int(dig(document, ("spec", "jobTemplate", "spec", "parallelism")) or 1)
     else:
         count = 1
     return count, count
@@ -193,7 +179,7 @@ def _compute_by_namespace(objects: list[KubernetesObject]) -> dict[str, tuple[_C
         obj.name: (_Compute(), _Compute()) for obj in objects if obj.kind == "Namespace"
     }
     for obj in objects:
-        spec = pod_spec(obj.document)
+        spec = pod_spec_of(obj.document)
         if spec is None:
             continue
         counts = _pod_counts(obj.document, autoscaled)
@@ -217,7 +203,7 @@ def _span(low: T, high: T, shown: Callable[[T], str]) -> str:
 def _images(objects: list[KubernetesObject]) -> dict[tuple[str, str], list[str]]:
     images: dict[tuple[str, str], list[str]] = {}
     for obj in objects:
-        spec = pod_spec(obj.document)
+        spec = pod_spec_of(obj.document)
         if spec is None:
             continue
         for list_name in ("initContainers", "containers", "ephemeralContainers"):
@@ -238,14 +224,6 @@ def split_image(reference: str) -> tuple[str, str]:
         repository, tag = reference.rsplit(":", 1)
         return repository, tag
     return reference, "(none: latest)"
-
-
-def _cores(millicores: Decimal) -> str:
-    return f"{millicores / 1000:.2f}"
-
-
-def _gibibytes(size: Decimal) -> str:
-    return f"{size / 2**30:.2f} Gi"
 
 
 def summary(recording: Recording, objects: list[KubernetesObject]) -> str:
@@ -315,10 +293,10 @@ def summary(recording: Recording, objects: list[KubernetesObject]) -> str:
         )
         lines.append(
             f"| {namespace} | {_span(low.pods, high.pods, str)} "
-            f"| {_span(low.cpu_requests, high.cpu_requests, _cores)} "
-            f"| {_span(low.cpu_limits, high.cpu_limits, _cores)} "
-            f"| {_span(low.memory_requests, high.memory_requests, _gibibytes)} "
-            f"| {_span(low.memory_limits, high.memory_limits, _gibibytes)} | {quota} |"
+            f"| {_span(low.cpu_requests, high.cpu_requests, format_cores)} "
+            f"| {_span(low.cpu_limits, high.cpu_limits, format_cores)} "
+            f"| {_span(low.memory_requests, high.memory_requests, format_gibibytes)} "
+            f"| {_span(low.memory_limits, high.memory_limits, format_gibibytes)} | {quota} |"
         )
 
     images = _images(objects)

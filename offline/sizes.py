@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from kube.quantities import format_cores, format_gibibytes
 from offline.stack_config import StackConfigError, load_stack_config
 from stacks import SettingsError, build
 from stacks.services import Role, ServiceSettings
@@ -82,8 +83,8 @@ def sizes_table(project_dir: Path, current: str, stacks: Sequence[str] = COMPARE
             continue
         peak = peak_usage(settings.app, settings.data)
         peaks.append(
-            f"{peak.pods} pods, CPU {peak.cpu_requests / 1000:.2f}/{peak.cpu_limits / 1000:.2f}, "
-            f"memory {peak.memory_requests / 2**30:.2f}/{peak.memory_limits / 2**30:.2f} Gi"
+            f"{peak.pods} pods, CPU {format_cores(peak.cpu_requests)}/{format_cores(peak.cpu_limits)}, "
+            f"memory {format_gibibytes(peak.memory_requests)}/{format_gibibytes(peak.memory_limits)}"
         )
         quota = settings.quota
         quotas.append(

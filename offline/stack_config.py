@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from stacks.profiles import REVIEW_STACK
+from kube.stack_names import REVIEW_STACK
 from stacks.schema import KEYS, KEYS_BY_NAME, PROJECT
 
 

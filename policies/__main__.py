@@ -2,7 +2,7 @@
 
 Per-stack levels: `--policy-pack-config policies/config/<stack>.json`. The CLI runs this file as the
 analyzer plugin; constructing `PolicyPack` serves it over gRPC and does not return. Everything it serves
-comes from `policies/registry.py`, which the tests and the offline runner (`python -m policies.offline`)
+comes from `policies/registry.py`, which the tests and the offline runner (`python -m policies.runner`)
 use without this file.
 """
 

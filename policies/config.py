@@ -16,6 +16,7 @@ from typing import Any
 
 import jsonschema
 
+from kube.stack_names import is_review_stack
 from policies.registry import POLICIES, POLICIES_BY_NAME, EnforcementLevel, PolicySpec
 
 ENFORCEMENT_LEVELS: tuple[EnforcementLevel, ...] = ("mandatory", "advisory", "disabled")
@@ -54,10 +55,7 @@ def default_config() -> PolicyConfig:
 
 def config_name_for_stack(stack: str) -> str:
     """The config file stem of a stack: its own name, `review` for pr-<number> stacks."""
-    # Imported here: stacks.profiles is light, but keep this module importable without the program's packages.
-    from stacks.profiles import REVIEW_STACK
-
-    return REVIEW_CONFIG if REVIEW_STACK.fullmatch(stack) else stack
+    return REVIEW_CONFIG if is_review_stack(stack) else stack
 
 
 def config_path_for_stack(stack: str) -> Path:

@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from kube.secret_names import looks_secret
 from policies.common import Violation, as_list, as_mapping, as_mappings, matches_any, metadata_of, object_key, show
-from policies.secret_patterns import is_reference, key_looks_secret, secret_shape
+from policies.secret_patterns import is_reference, secret_shape
 
 Options = Mapping[str, Any]
 
@@ -80,7 +81,7 @@ def check_configmap_secrets(obj: Mapping[str, Any], options: Options) -> list[Vi
             shape = secret_shape(text) if section == "data" else None
             if shape is not None:
                 violations.append(Violation("O3", path, f"ConfigMap key {key} holds {shape}; move it to a Secret"))
-            elif key_looks_secret(str(key)) and text and not is_reference(text):
+            elif looks_secret(str(key)) and text and not is_reference(text):
                 violations.append(Violation("O3", path, f"ConfigMap key {key} looks secret; move it to a Secret"))
     return violations
 

@@ -15,6 +15,14 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from kube.objects import (
+    CONTAINER_GROUPS,
+    pod_metadata_of,
+    pod_metadata_path,
+    pod_spec_of,
+    pod_spec_path,
+)
+
 CONTROLS: Mapping[str, str] = {
     "B1": "windowsOptions.hostProcess unset or false",
     "B2": "hostNetwork, hostPID, hostIPC unset or false",
@@ -41,19 +49,6 @@ CONTROLS: Mapping[str, str] = {
 READ_ONLY_ROOT_FILESYSTEM = "P1"
 """Control id of the platform rule beyond PSS: every container has readOnlyRootFilesystem true."""
 
-POD_SPEC_PATHS: Mapping[str, tuple[str, ...]] = {
-    "Pod": ("spec",),
-    "Deployment": ("spec", "template", "spec"),
-    "StatefulSet": ("spec", "template", "spec"),
-    "DaemonSet": ("spec", "template", "spec"),
-    "ReplicaSet": ("spec", "template", "spec"),
-    "ReplicationController": ("spec", "template", "spec"),
-    "Job": ("spec", "template", "spec"),
-    "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
-}
-"""Where each pod-bearing kind keeps its pod spec."""
-
-CONTAINER_GROUPS = ("initContainers", "containers", "ephemeralContainers")
 
 # Values below are pod-security-admission's, policy/check_*.go at `latest` (REFERENCE.md section 3).
 BASELINE_CAPABILITIES = frozenset(
@@ -194,43 +189,11 @@ def _is_truthy_setting(value: object) -> bool:
     return value is not None and value is not False
 
 
-def _dig(obj: Mapping[str, Any], keys: tuple[str, ...]) -> Mapping[str, Any] | None:
-    current: object = obj
-    for key in keys:
-        if not isinstance(current, Mapping):
-            return None
-        current = current.get(key)
-    return current if isinstance(current, Mapping) else None
-
-
-def pod_spec_of(obj: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The pod spec of a pod-bearing object (see POD_SPEC_PATHS), or None for any other kind."""
-    keys = POD_SPEC_PATHS.get(str(obj.get("kind", "")))
-    spec = _dig(obj, keys) if keys else None
-    return dict(spec) if spec is not None else None
-
-
-def _metadata_keys(kind: str) -> tuple[str, ...] | None:
-    keys = POD_SPEC_PATHS.get(kind)
-    if keys is None:
-        return None
-    return ("metadata",) if kind == "Pod" else (*keys[:-1], "metadata")
-
-
-def pod_metadata_of(obj: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The pod-level metadata (a Pod's own, otherwise its template's), or None for other kinds."""
-    keys = _metadata_keys(str(obj.get("kind", "")))
-    if keys is None or pod_spec_of(obj) is None:
-        return None
-    metadata = _dig(obj, keys)
-    return dict(metadata) if metadata is not None else {}
-
-
 def pod_template_of(obj: Mapping[str, Any]) -> PodTemplate | None:
     """The pod template of a pod-bearing object (see POD_SPEC_PATHS), or None for any other kind."""
     kind = str(obj.get("kind", ""))
-    spec_keys = POD_SPEC_PATHS.get(kind)
-    metadata_keys = _metadata_keys(kind)
+    spec_keys = pod_spec_path(kind)
+    metadata_keys = pod_metadata_path(kind)
     spec = pod_spec_of(obj)
     if spec_keys is None or metadata_keys is None or spec is None:
         return None

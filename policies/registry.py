@@ -17,9 +17,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from kube.objects import POD_SPEC_PATHS
 from policies import object_rules, stack_rules, workload_rules
 from policies.common import StackResource, StackViolation, Violation
-from policies.pod_security import POD_SPEC_PATHS, check_read_only_root, check_restricted
+from policies.pod_security import check_read_only_root, check_restricted
 
 Severity = Literal["low", "medium", "high", "critical"]
 EnforcementLevel = Literal["mandatory", "advisory", "disabled"]

@@ -1,6 +1,6 @@
 """When a key or a literal value looks like a secret: the rules for ConfigMaps and container env.
 
-Names are judged by `stacks.services.looks_secret`, the same words the stack settings refuse in
+Names are judged by `kube.secret_names.looks_secret`, the same words the stack settings refuse in
 service env (PASSWORD, TOKEN, ..._API_KEY), so the program and the pack agree. Values are judged by
 shapes that are secrets wherever they appear: private keys, cloud and SaaS token formats, and
 credentials inside a URL. A value that only refers to a secret (`$(DATABASE_PASSWORD)`, a file
@@ -10,8 +10,6 @@ path) is not one. Messages name the key, never the value.
 from __future__ import annotations
 
 import re
-
-from stacks.services import looks_secret
 
 # A Kubernetes dependent-variable reference, `$(NAME)`, or a shell one, `${NAME}` / `$NAME`.
 _REFERENCE = re.compile(r"\$\([A-Za-z_][A-Za-z0-9_]*\)|\$\{[A-Za-z_][A-Za-z0-9_]*\}|\$[A-Za-z_][A-Za-z0-9_]*")
@@ -27,11 +25,6 @@ _SECRET_VALUE_SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = (
 
 # scheme://user:password@host: the password is what must not be literal.
 _URL_CREDENTIALS = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s/:@]*:(?P<password>[^\s/@]+)@")
-
-
-def key_looks_secret(key: str) -> bool:
-    """Whether a ConfigMap key or env name says it holds a secret (`DB_PASSWORD`, `api-token`, `smtp.password`)."""
-    return looks_secret(re.sub(r"[^A-Za-z0-9]+", "_", key))
 
 
 def is_reference(value: str) -> bool:

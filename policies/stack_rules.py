@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from kube.labels import NAMESPACE_ROLE
 from policies.common import (
     StackResource,
     StackViolation,
@@ -28,7 +29,6 @@ from policies.common import (
 Options = Mapping[str, Any]
 Resources = Sequence[StackResource]
 
-NAMESPACE_ROLE_LABEL = "crm-platform/namespace-role"
 SCALABLE_KINDS = frozenset({"Deployment", "StatefulSet", "ReplicaSet", "ReplicationController"})
 ISSUER_ANNOTATIONS = ("cert-manager.io/cluster-issuer", "cert-manager.io/issuer")
 CNPG_API_GROUP = "postgresql.cnpg.io/"
@@ -64,7 +64,7 @@ def check_default_deny(resources: Resources, options: Options) -> list[StackViol
     app_namespaces = [
         namespace
         for namespace in _kubernetes(resources, "Namespace")
-        if as_mapping(metadata_of(namespace.props).get("labels")).get(NAMESPACE_ROLE_LABEL) == "app"
+        if as_mapping(metadata_of(namespace.props).get("labels")).get(NAMESPACE_ROLE) == "app"
         or namespace.object_name in extra
     ]
     protected = {policy.namespace for policy in _kubernetes(resources, "NetworkPolicy") if _is_default_deny(policy)}

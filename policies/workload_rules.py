@@ -11,9 +11,10 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from kube.secret_names import looks_secret
 from policies.common import Violation, as_mapping, as_mappings, matches_any, metadata_of, object_key, show
 from policies.pod_security import Container, PodTemplate, pod_template_of
-from policies.secret_patterns import is_reference, key_looks_secret, secret_shape
+from policies.secret_patterns import is_reference, secret_shape
 
 Options = Mapping[str, Any]
 
@@ -172,7 +173,7 @@ def check_env_secrets(obj: Mapping[str, Any], options: Options) -> list[Violatio
             shape = secret_shape(value)
             if shape is not None:
                 violations.append(Violation("W5", path, f"env {name} holds {shape} as a literal; use secretKeyRef"))
-            elif key_looks_secret(name):
+            elif looks_secret(name):
                 violations.append(
                     Violation(
                         "W5", path, f"env {name} looks secret but has a literal value; use valueFrom.secretKeyRef"

@@ -8,11 +8,11 @@ at minimum size in its own namespaces, on the staging cluster, owning no add-ons
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from kube.stack_names import is_review_stack
 from stacks.data import PostgresSettings, RedisSettings
 from stacks.services import PRODUCTION_WEB_AUTOSCALING, Autoscaling, Role, Scale
 
@@ -22,10 +22,6 @@ class Environment(StrEnum):
     STAGING = "staging"
     PRODUCTION = "production"
     REVIEW = "review"
-
-
-REVIEW_STACK = re.compile(r"pr-(?P<number>[1-9][0-9]{0,6})")
-"""Review stacks are named after their pull request: pr-<number>."""
 
 
 @dataclass(frozen=True)
@@ -160,7 +156,7 @@ PROFILES: dict[Environment, Profile] = {profile.environment: profile for profile
 
 def environment_for_stack(stack: str) -> Environment | None:
     """The environment a stack name implies, or None for names with no profile."""
-    if REVIEW_STACK.fullmatch(stack):
+    if is_review_stack(stack):
         return Environment.REVIEW
     try:
         environment = Environment(stack)

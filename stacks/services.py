@@ -27,6 +27,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from kube.secret_names import looks_secret
 from stacks import validation
 from stacks.validation import InvalidValueError
 
@@ -138,21 +139,6 @@ _BEAT_ALIVE = (
 )
 
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-# Judged by words, so CACHE_KEY_PREFIX or PASSWORD_RESET_TIMEOUT stay allowed.
-_SECRET_LAST_WORDS = frozenset({"PASSWORD", "PASSWD", "PWD", "SECRET", "TOKEN", "CREDENTIAL", "CREDENTIALS", "DSN"})
-_SECRET_KEY_QUALIFIERS = frozenset({"API", "ACCESS", "SECRET", "PRIVATE", "SIGNING", "ENCRYPTION", "MASTER"})
-
-
-def looks_secret(name: str) -> bool:
-    """Whether an environment variable name says it holds a secret (API_TOKEN, STRIPE_SECRET_KEY...)."""
-    words = [word for word in re.split(r"[^A-Z0-9]+", name.upper()) if word]
-    if not words:
-        return False
-    if words[-1] in _SECRET_LAST_WORDS or "SECRET" in words:
-        return True
-    return len(words) >= 2 and words[-1] == "KEY" and words[-2] in _SECRET_KEY_QUALIFIERS
-
-
 PLATFORM_ENV = frozenset(
     {
         "DJANGO_SETTINGS_MODULE",

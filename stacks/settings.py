@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TypeVar
 
-from stacks import quantities, services, validation
+from kube import quantities
+from kube.secret_names import may_hold_secret
+from stacks import services, validation
 from stacks.data import (
     BACKUP_JOB_RESOURCES,
     EXPORTER_RESOURCES,
@@ -44,8 +46,6 @@ T = TypeVar("T")
 
 DATABASE_OWNER = "crm"
 """PostgreSQL role that owns the application database (CloudNativePG bootstrap owner)."""
-
-_SECRET_LOOKING = re.compile(r"pass|secret|token|key|credential", re.IGNORECASE)
 
 # Stack names become the value of the `crm-platform/stack` label on every object.
 _LABEL_VALUE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?")
@@ -368,7 +368,7 @@ def _check_key_names(reader: _Reader) -> None:
             else f"allowed keys: {', '.join(key.name for key in KEYS)}"
         )
         # A misspelt secret key most likely holds the secret: never show its value.
-        looks_secret = bool(close and close[0] in SECRET_KEY_NAMES) or _SECRET_LOOKING.search(name) is not None
+        looks_secret = bool(close and close[0] in SECRET_KEY_NAMES) or may_hold_secret(name)
         reader.problems.append(
             Problem(
                 key=full_key,
@@ -736,6 +736,14 @@ def peak_usage(app: AppSettings, data: DataSettings | None = None) -> PeakUsage:
     return PeakUsage(pods, *totals)
 
 
+def _cpu(millicores: Decimal) -> str:
+    return f"{quantities.format_cores(millicores)} CPU"
+
+
+def _memory(size: Decimal) -> str:
+    return quantities.format_gibibytes(size)
+
+
 def _check_quota_fits(reader: _Reader, quota: QuotaSettings, app: AppSettings, data: DataSettings) -> None:
     """Refuse sizes the namespace's ResourceQuota would stop at scale-up or during a rollout."""
     if reader.problems:
@@ -743,10 +751,20 @@ def _check_quota_fits(reader: _Reader, quota: QuotaSettings, app: AppSettings, d
     peak = peak_usage(app, data)
     checks = (
         ("quotaPods", Decimal(quota.pods), Decimal(peak.pods), str),
-        ("quotaCpuRequests", quantities.cpu_millicores(quota.cpu_requests), peak.cpu_requests, _cores),
-        ("quotaCpuLimits", quantities.cpu_millicores(quota.cpu_limits), peak.cpu_limits, _cores),
-        ("quotaMemoryRequests", quantities.memory_bytes(quota.memory_requests), peak.memory_requests, _mebibytes),
-        ("quotaMemoryLimits", quantities.memory_bytes(quota.memory_limits), peak.memory_limits, _mebibytes),
+        ("quotaCpuRequests", quantities.cpu_millicores(quota.cpu_requests), peak.cpu_requests, _cpu),
+        ("quotaCpuLimits", quantities.cpu_millicores(quota.cpu_limits), peak.cpu_limits, _cpu),
+        (
+            "quotaMemoryRequests",
+            quantities.memory_bytes(quota.memory_requests),
+            peak.memory_requests,
+            quantities.format_gibibytes,
+        ),
+        (
+            "quotaMemoryLimits",
+            quantities.memory_bytes(quota.memory_limits),
+            peak.memory_limits,
+            quantities.format_gibibytes,
+        ),
     )
     for key, allowed, needed, shown in checks:
         if needed > allowed:
@@ -757,14 +775,6 @@ def _check_quota_fits(reader: _Reader, quota: QuotaSettings, app: AppSettings, d
                 "update, with the migration Job, PostgreSQL, Redis and the backup jobs; allowed: a "
                 "larger quota, or smaller services",
             )
-
-
-def _cores(millicores: Decimal) -> str:
-    return f"{(millicores / 1000).normalize():f} CPU"
-
-
-def _mebibytes(size: Decimal) -> str:
-    return f"{size / 2**20:.0f}Mi"
 
 
 def _size(reader: _Reader, name: str, parser: Callable[[str], Decimal], default: str) -> str:

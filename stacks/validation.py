@@ -12,7 +12,7 @@ import json
 import re
 from decimal import Decimal
 
-from stacks import quantities
+from kube import quantities
 
 
 class InvalidValueError(ValueError):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from policies.pod_security import POD_SPEC_PATHS
+from kube.objects import POD_SPEC_PATHS
 
 POD_BEARING_KINDS = tuple(POD_SPEC_PATHS)
 

@@ -6,14 +6,13 @@ from dataclasses import dataclass
 
 import pytest
 
+from kube.objects import pod_metadata_of, pod_spec_of
 from policies.pod_security import (
     CONTROLS,
     READ_ONLY_ROOT_FILESYSTEM,
     Violation,
     check_read_only_root,
     check_restricted,
-    pod_metadata_of,
-    pod_spec_of,
 )
 from tests.conftest import STACKS, RunStack
 from tests.policies.pod_fixtures import (

@@ -183,7 +183,7 @@ def test_non_production_may_relax_best_practice_and_disable_production_rules(tmp
     assert config.levels["production-backups"] == "disabled"
 
 
-@pytest.mark.parametrize("module", ["policies.registry", "policies.offline", "policies.pulumi_adapter"])
+@pytest.mark.parametrize("module", ["policies.registry", "policies.runner", "policies.pulumi_adapter"])
 def test_import_does_not_load_pulumi_policy(module: str) -> None:
     """Importing the module (and its listing of POLICIES) in a fresh interpreter never imports pulumi_policy."""
     code = (

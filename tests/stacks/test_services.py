@@ -13,10 +13,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from kube.secret_names import looks_secret
 from stacks import Settings, SettingsError, build
 from stacks.errors import Problem
 from stacks.schema import PROJECT
-from stacks.services import Autoscaling, Role, Scale, ServiceSettings, looks_secret
+from stacks.services import Autoscaling, Role, Scale, ServiceSettings
 from stacks.settings import peak_usage
 from tests.stacks.test_settings import PLANTED_SECRET, SECRETS, VALID_STAGING, full
 

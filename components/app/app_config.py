@@ -1,0 +1,103 @@
+"""The application's configuration: plain settings in a ConfigMap, secrets by reference.
+
+Pure functions. The ConfigMap holds only non-secret values; every secret reaches the
+container as a `secretKeyRef`, and the connection URLs are composed by Kubernetes from
+those references (`$(DATABASE_PASSWORD)`), so no secret value is ever written into a
+Deployment, a ConfigMap or the render. The ConfigMap is named after its content and a keyed
+checksum of the secrets sits in the pod template, so a change of either rolls the pods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi_kubernetes as k8s
+
+from components.shared import endpoints
+from components.shared.references import SecretKeyRef
+from stacks.settings import DATABASE_OWNER, SmtpSettings
+
+
+@dataclass(frozen=True)
+class AppConfigInputs:
+    """What the ConfigMap is made from."""
+
+    django_settings_module: str
+    api_host: str
+    app_host: str | None
+    smtp: SmtpSettings | None
+    extra: Mapping[str, str]
+    """Non-secret variables every service shares (none by default)."""
+
+
+def config_map_data(inputs: AppConfigInputs) -> dict[str, str]:
+    """Non-secret settings every service reads through `envFrom`."""
+    hosts = [inputs.api_host] + ([inputs.app_host] if inputs.app_host else [])
+    data = {
+        "DJANGO_SETTINGS_MODULE": inputs.django_settings_module,
+        "DEBUG": "false",
+        "ALLOWED_HOSTS": ",".join(hosts),
+        "CSRF_TRUSTED_ORIGINS": ",".join(f"https://{host}" for host in hosts),
+        "DATABASE_HOST": endpoints.DATABASE_HOST,
+        "DATABASE_READ_HOST": endpoints.DATABASE_READ_HOST,
+        "DATABASE_PORT": str(endpoints.POSTGRES_PORT),
+        "DATABASE_NAME": endpoints.DATABASE_NAME,
+        "DATABASE_USER": DATABASE_OWNER,
+        "REDIS_CACHE_HOST": endpoints.REDIS_CACHE_HOST,
+        "REDIS_BROKER_HOST": endpoints.REDIS_BROKER_HOST,
+        "REDIS_PORT": str(endpoints.REDIS_PORT),
+    }
+    if inputs.app_host:
+        # The browser app calls the API from its own origin.
+        data["CORS_ALLOWED_ORIGINS"] = f"https://{inputs.app_host}"
+    if inputs.smtp is not None:
+        data.update(
+            {
+                "EMAIL_HOST": inputs.smtp.host,
+                "EMAIL_PORT": str(inputs.smtp.port),
+                "EMAIL_HOST_USER": inputs.smtp.username,
+                # 465 is implicit TLS; every other submission port upgrades with STARTTLS.
+                "EMAIL_USE_SSL": "true" if inputs.smtp.port == 465 else "false",
+                "EMAIL_USE_TLS": "false" if inputs.smtp.port == 465 else "true",
+            }
+        )
+    data.update(inputs.extra)
+    return data
+
+
+# Composed by the kubelet from variables defined before them ($(NAME) expansion), so the
+# Deployment holds the recipe and never the password. The generated passwords are letters
+# and digits only, so they need no URL escaping.
+COMPOSED_URLS: tuple[tuple[str, str], ...] = (
+    (
+        "DATABASE_URL",
+        "postgres://$(DATABASE_USER):$(DATABASE_PASSWORD)@$(DATABASE_HOST):$(DATABASE_PORT)/$(DATABASE_NAME)",
+    ),
+    (
+        "DATABASE_READ_URL",
+        "postgres://$(DATABASE_USER):$(DATABASE_PASSWORD)@$(DATABASE_READ_HOST):$(DATABASE_PORT)/$(DATABASE_NAME)",
+    ),
+    ("REDIS_URL", "redis://:$(REDIS_CACHE_PASSWORD)@$(REDIS_CACHE_HOST):$(REDIS_PORT)/0"),
+    ("CELERY_BROKER_URL", "redis://:$(REDIS_BROKER_PASSWORD)@$(REDIS_BROKER_HOST):$(REDIS_PORT)/0"),
+)
+
+
+def container_env(
+    secrets: Mapping[str, SecretKeyRef], service_env: Sequence[tuple[str, str]]
+) -> list[k8s.core.v1.EnvVarArgsDict]:
+    """A container's `env`: secret references first, then the URLs built from them, then its own."""
+    env: list[k8s.core.v1.EnvVarArgsDict] = [
+        {"name": variable, "value_from": {"secret_key_ref": {"name": ref.name, "key": ref.key}}}
+        for variable, ref in sorted(secrets.items())
+    ]
+    variables = set(secrets)
+    for name, recipe in COMPOSED_URLS:
+        # Only URLs whose password is present (an app without Redis would get a broken URL).
+        if all(f"$({needed})" not in recipe for needed in _SECRET_VARIABLES - variables):
+            env.append({"name": name, "value": recipe})
+    env.extend({"name": name, "value": value} for name, value in service_env)
+    return env
+
+
+_SECRET_VARIABLES = frozenset({"DATABASE_PASSWORD", "REDIS_CACHE_PASSWORD", "REDIS_BROKER_PASSWORD"})

@@ -1,0 +1,293 @@
+"""Edge: how the world reaches the CRM over TLS.
+
+The stack that owns the cluster add-ons installs Traefik (the one LoadBalancer Service of
+the platform) and cert-manager as pinned Helm charts, each in its own restricted namespace,
+and the three ClusterIssuers every stack chooses from. Every stack then declares, in its
+app namespace, the Traefik middlewares (security headers, a 50 MB request body limit) and
+the Ingress objects of its hosts, each host with TLS from its chosen issuer.
+
+WebSocket paths get an Ingress of their own without the body-limit middleware: Traefik's
+buffering middleware holds a request until its body is complete, which an upgraded
+connection never is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.edge import charts as edge_charts
+from components.shared.charts import addon_namespace, install_chart
+from components.shared.labels import with_component
+from stacks.settings import EdgeSettings
+
+REQUEST_BODY_LIMIT_BYTES = 50 * 1024 * 1024
+"""The seeds' largest upload (001): 50 MB."""
+REQUEST_BODY_MEMORY_BYTES = 2 * 1024 * 1024
+"""Bodies above this are buffered on Traefik's /tmp emptyDir rather than in memory."""
+HSTS_SECONDS = 63072000
+"""Two years, the preload list's recommendation."""
+SECURITY_HEADERS = "crm-security-headers"
+BODY_LIMIT = "crm-request-body-limit"
+CLUSTER_ONLY = "crm-cluster-only"
+INTERNAL_PATHS = ("/metrics",)
+"""Paths of the API host only Prometheus may read: it scrapes pods directly, never through Traefik."""
+
+ACME_DIRECTORIES = {
+    "letsencrypt-production": "https://acme-v02.api.letsencrypt.org/directory",
+    "letsencrypt-staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
+}
+SELF_SIGNED_ISSUER = "selfsigned"
+TRAEFIK_RESOURCES: edge_charts.ContainerResources = {
+    "requests": {"cpu": "100m", "memory": "128Mi"},
+    "limits": {"cpu": "1", "memory": "512Mi"},
+}
+
+
+def cluster_issuer_specs(acme_email: str | None) -> dict[str, dict[str, object]]:
+    """The ClusterIssuers by name: ACME production and staging (HTTP-01 through Traefik), self-signed."""
+    specs: dict[str, dict[str, object]] = {}
+    for issuer, directory in ACME_DIRECTORIES.items():
+        acme: dict[str, object] = {
+            "server": directory,
+            "privateKeySecretRef": {"name": f"{issuer}-account-key"},
+            "solvers": [{"http01": {"ingress": {"ingressClassName": edge_charts.INGRESS_CLASS}}}],
+        }
+        if acme_email:
+            acme["email"] = acme_email
+        specs[issuer] = {"acme": acme}
+    specs[SELF_SIGNED_ISSUER] = {"selfSigned": {}}
+    return specs
+
+
+def security_headers(hsts: bool) -> dict[str, object]:
+    """Traefik `headers` middleware: no framing, no MIME sniffing, HSTS where certificates are trusted."""
+    headers: dict[str, object] = {
+        "frameDeny": True,
+        "contentTypeNosniff": True,
+        "referrerPolicy": "strict-origin-when-cross-origin",
+        # Do not advertise the server software.
+        "customResponseHeaders": {"Server": "", "X-Powered-By": ""},
+    }
+    if hsts:
+        headers.update({"stsSeconds": HSTS_SECONDS, "stsIncludeSubdomains": True, "forceSTSHeader": True})
+    return headers
+
+
+def cluster_only() -> dict[str, object]:
+    """Traefik `ipAllowList` middleware that answers 403 to every client through the ingress."""
+    return {"sourceRange": ["127.0.0.1/32"]}
+
+
+def body_limit() -> dict[str, object]:
+    """Traefik `buffering` middleware: refuse request bodies above 50 MB with 413."""
+    return {"maxRequestBodyBytes": REQUEST_BODY_LIMIT_BYTES, "memRequestBodyBytes": REQUEST_BODY_MEMORY_BYTES}
+
+
+@dataclass(frozen=True)
+class Route:
+    """One Ingress: a host, the path prefixes it serves and the Service behind them."""
+
+    name: str
+    host: str
+    paths: Sequence[str]
+    service: str
+    port: int
+    middlewares: Sequence[str]
+    tls_secret: str
+    issues_certificate: bool
+    """Whether cert-manager issues `tls_secret` from this Ingress (exactly one per secret)."""
+
+
+def routes(edge: EdgeSettings, services: Mapping[str, tuple[str, int]]) -> list[Route]:
+    """The stack's Ingresses. services: "web"/"frontend" -> (Service name, port)."""
+    web_service, web_port = services["web"]
+    api_tls = "crm-api-tls"
+    result = [
+        Route("crm-api", edge.api_host, ["/"], web_service, web_port, [SECURITY_HEADERS, BODY_LIMIT], api_tls, True),
+    ]
+    result.append(
+        Route(
+            "crm-api-internal",
+            edge.api_host,
+            list(INTERNAL_PATHS),
+            web_service,
+            web_port,
+            [SECURITY_HEADERS, CLUSTER_ONLY],
+            api_tls,
+            False,
+        )
+    )
+    if edge.websocket_paths:
+        result.append(
+            Route(
+                "crm-api-websocket",
+                edge.api_host,
+                list(edge.websocket_paths),
+                web_service,
+                web_port,
+                [SECURITY_HEADERS],
+                api_tls,
+                False,
+            )
+        )
+    if edge.app_host is not None and "frontend" in services:
+        frontend_service, frontend_port = services["frontend"]
+        result.append(
+            Route(
+                "crm-frontend",
+                edge.app_host,
+                ["/"],
+                frontend_service,
+                frontend_port,
+                # No buffering: it would hold streamed pages (and the frontend takes no uploads).
+                [SECURITY_HEADERS],
+                "crm-app-tls",
+                True,
+            )
+        )
+    return result
+
+
+def ingress_annotations(route: Route, namespace: str, issuer: str) -> dict[str, str]:
+    middlewares = ",".join(f"{namespace}-{middleware}@kubernetescrd" for middleware in route.middlewares)
+    annotations = {
+        "traefik.ingress.kubernetes.io/router.entrypoints": edge_charts.WEBSECURE_ENTRYPOINT,
+        "traefik.ingress.kubernetes.io/router.tls": "true",
+        "traefik.ingress.kubernetes.io/router.middlewares": middlewares,
+    }
+    if route.issues_certificate:
+        annotations["cert-manager.io/cluster-issuer"] = issuer
+    return annotations
+
+
+@dataclass(frozen=True)
+class EdgeArgs:
+    namespace: pulumi.Input[str]
+    """The app namespace (an Output, so objects wait for it)."""
+    namespace_name: str
+    """Its name as text: Traefik's middleware references embed it."""
+    edge: EdgeSettings
+    services: Mapping[str, tuple[str, int]]
+    """"web" and optionally "frontend" -> (Service name, port)."""
+    installs_addons: bool
+    """Install Traefik, cert-manager and the ClusterIssuers (the add-on owning stack)."""
+    addon_replicas: int
+    """Replicas of the add-on controllers: 1 on a laptop, 2+ where a node may be drained."""
+    load_balancer: bool
+    """Expose Traefik through a LoadBalancer Service (false on laptop clusters)."""
+    environment: str
+    protect_namespaces: bool
+    """Refuse to delete the add-ons' namespaces (production): it would take the ingress down."""
+    labels: Mapping[str, str]
+
+
+class Edge(pulumi.ComponentResource):
+    """Ingress controller and cert-manager (add-on owner), middlewares and TLS Ingresses."""
+
+    def __init__(self, name: str, args: EdgeArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("crm:edge:Edge", name, None, opts)
+        labels = with_component(args.labels, "edge")
+        child = pulumi.ResourceOptions(parent=self)
+        traefik_chart: list[pulumi.Resource] = []
+        self.cert_manager: list[pulumi.Resource] = []
+        """The cert-manager chart, for what needs certificates issued (empty without add-ons)."""
+        if args.installs_addons:
+            traefik_chart, cert_manager_chart = self._addons(name, args)
+            self.cert_manager = cert_manager_chart
+            for issuer, spec in cluster_issuer_specs(args.edge.acme_email).items():
+                k8s.apiextensions.CustomResource(
+                    f"{name}-issuer-{issuer}",
+                    api_version="cert-manager.io/v1",
+                    kind="ClusterIssuer",
+                    metadata={"name": issuer, "labels": labels},
+                    spec=spec,
+                    # The chart's CRDs and webhook must exist before a ClusterIssuer can.
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=cert_manager_chart),
+                )
+        middleware_options = pulumi.ResourceOptions(parent=self, depends_on=traefik_chart)
+        middlewares: dict[str, dict[str, object]] = {
+            SECURITY_HEADERS: {"headers": security_headers(args.edge.hsts)},
+            BODY_LIMIT: {"buffering": body_limit()},
+            CLUSTER_ONLY: {"ipAllowList": cluster_only()},
+        }
+        for middleware, middleware_spec in middlewares.items():
+            k8s.apiextensions.CustomResource(
+                f"{name}-{middleware}",
+                api_version="traefik.io/v1alpha1",
+                kind="Middleware",
+                metadata={"name": middleware, "namespace": args.namespace, "labels": labels},
+                spec=middleware_spec,
+                opts=middleware_options,
+            )
+        self.hosts = args.edge.hosts
+        for route in routes(args.edge, args.services):
+            k8s.networking.v1.Ingress(
+                f"{name}-{route.name}",
+                metadata={
+                    "name": route.name,
+                    "namespace": args.namespace,
+                    "labels": labels,
+                    "annotations": ingress_annotations(route, args.namespace_name, args.edge.tls_issuer),
+                },
+                spec={
+                    "ingress_class_name": edge_charts.INGRESS_CLASS,
+                    "tls": [{"hosts": [route.host], "secret_name": route.tls_secret}],
+                    "rules": [
+                        {
+                            "host": route.host,
+                            "http": {
+                                "paths": [
+                                    {
+                                        "path": path,
+                                        "path_type": "Prefix",
+                                        "backend": {"service": {"name": route.service, "port": {"number": route.port}}},
+                                    }
+                                    for path in route.paths
+                                ]
+                            },
+                        }
+                    ],
+                },
+                opts=child,
+            )
+        self.register_outputs({"hosts": list(self.hosts)})
+
+    def _addons(self, name: str, args: EdgeArgs) -> tuple[list[pulumi.Resource], list[pulumi.Resource]]:
+        """Namespaces and charts of Traefik and cert-manager."""
+        production = args.environment == "production"
+        installs = (
+            (
+                edge_charts.TRAEFIK_CHART,
+                edge_charts.TRAEFIK_NAMESPACE,
+                edge_charts.traefik_values(
+                    replicas=args.addon_replicas,
+                    resources=TRAEFIK_RESOURCES,
+                    production=production,
+                    load_balancer=args.load_balancer,
+                ),
+            ),
+            (
+                edge_charts.CERT_MANAGER_CHART,
+                edge_charts.CERT_MANAGER_NAMESPACE,
+                edge_charts.cert_manager_values(replicas=args.addon_replicas),
+            ),
+        )
+        charts: list[list[pulumi.Resource]] = []
+        for source, namespace, values in installs:
+            namespace_resource = addon_namespace(
+                f"{name}-{source.name}-namespace",
+                namespace,
+                labels=args.labels,
+                environment=args.environment,
+                protect=args.protect_namespaces,
+                parent=self,
+            )
+            chart = install_chart(
+                f"{name}-{source.name}", source, namespace, values, parent=self, depends_on=[namespace_resource]
+            )
+            charts.append([chart])
+        return charts[0], charts[1]

@@ -1,0 +1,234 @@
+"""Secrets: generated credentials, config secrets and the registry pull secret.
+
+Generated with pulumi-random, each keyed on `secretsRotation` so that raising it replaces
+every generated value: the Django SECRET_KEY, the database owner's password, the two Redis
+passwords and the Grafana admin password. SMTP and registry credentials come from stack
+config. Every value stays a Pulumi secret from its source to the Kubernetes Secret, and
+each Kubernetes Secret has the type its consumers expect.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from components.shared.labels import with_component
+from components.shared.references import AppSecret, SecretKeyRef
+
+ROTATION_ANNOTATION = "crm-platform/secrets-rotation"
+
+# Punctuation for the Django SECRET_KEY that stays literal wherever the key may end up: an
+# unquoted shell word or assignment, a YAML plain scalar, a .env line (no #, quotes, $, ~,
+# globs, brackets, ':' or '%').
+DJANGO_KEY_SPECIALS = "-_.+="
+
+
+@dataclass(frozen=True)
+class GeneratedSecret:
+    """How one generated value is made."""
+
+    name: str
+    length: int
+    special: bool
+    """Punctuation as well as letters and digits; off for values that end up in URLs."""
+
+
+DJANGO_SECRET_KEY = GeneratedSecret("django-secret-key", 64, special=True)  # Django asks for >= 50
+DATABASE_PASSWORD = GeneratedSecret("database-password", 32, special=False)
+REDIS_CACHE_PASSWORD = GeneratedSecret("redis-cache-password", 32, special=False)
+REDIS_BROKER_PASSWORD = GeneratedSecret("redis-broker-password", 32, special=False)
+GRAFANA_ADMIN_PASSWORD = GeneratedSecret("grafana-admin-password", 32, special=False)
+GENERATED = (DJANGO_SECRET_KEY, DATABASE_PASSWORD, REDIS_CACHE_PASSWORD, REDIS_BROKER_PASSWORD, GRAFANA_ADMIN_PASSWORD)
+
+# Kubernetes Secret names, fixed so that workloads can refer to them.
+DJANGO_SECRET = "crm-django"
+DATABASE_SECRET = "crm-database-owner"
+REDIS_CACHE_SECRET = "crm-redis-cache"
+REDIS_BROKER_SECRET = "crm-redis-broker"
+SMTP_SECRET = "crm-smtp"
+REGISTRY_SECRET = "crm-registry"
+GRAFANA_ADMIN_SECRET = "grafana-admin"
+GRAFANA_ADMIN_USER = "admin"
+
+
+@dataclass(frozen=True)
+class SmtpCredentials:
+    """Login of the SMTP relay; the host and port are not secret and go to the app's ConfigMap."""
+
+    username: str
+    password: pulumi.Output[str]
+    """A Pulumi secret, from `pulumi config set --secret smtpPassword`."""
+
+
+@dataclass(frozen=True)
+class RegistryCredentials:
+    """Login of the private image registry, for the image pull secret."""
+
+    server: str
+    """Registry host[:port], the key of the `auths` map."""
+    username: str
+    password: pulumi.Output[str]
+    """A Pulumi secret, from `pulumi config set --secret registryPassword`."""
+
+
+@dataclass(frozen=True)
+class SecretsArgs:
+    app_namespace: pulumi.Input[str]
+    """Namespace of the application's Secrets."""
+    monitoring_namespace: pulumi.Input[str]
+    """Namespace of the Grafana admin Secret."""
+    rotation: int
+    """Generation of the generated values; changing it rotates them all."""
+    database_owner: str
+    """PostgreSQL role that owns the application database."""
+    smtp: SmtpCredentials | None
+    """SMTP login, or None when the stack sends no mail."""
+    registry: RegistryCredentials | None
+    """Registry login, or None when images are public."""
+    labels: Mapping[str, str]
+    """Common labels of the stack."""
+
+
+def docker_config_json(server: str, username: str, password: str) -> str:
+    """The `.dockerconfigjson` document of a `kubernetes.io/dockerconfigjson` Secret."""
+    auth = base64.b64encode(f"{username}:{password}".encode()).decode()
+    return json.dumps({"auths": {server: {"username": username, "password": password, "auth": auth}}}, sort_keys=True)
+
+
+class Secrets(pulumi.ComponentResource):
+    """Generated and configured credentials as typed Kubernetes Secrets."""
+
+    django_secret_key: pulumi.Output[str]
+    database_password: pulumi.Output[str]
+    redis_cache_password: pulumi.Output[str]
+    redis_broker_password: pulumi.Output[str]
+    grafana_admin_password: pulumi.Output[str]
+    refs: dict[str, SecretKeyRef]
+    """Secret values workloads read, by purpose (django_secret_key, database_password, ...)."""
+    image_pull_secret: str | None
+    """Name of the registry pull secret, when a registry is configured."""
+    app_env: dict[str, AppSecret]
+    """Environment variable name -> the secret the application's containers read into it."""
+
+    def __init__(self, name: str, args: SecretsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("crm:core:Secrets", name, None, opts)
+        self._name = name
+        self._args = args
+        self._labels = with_component(args.labels, "secrets")
+
+        generated = {spec.name: self._generate(spec) for spec in GENERATED}
+        self.django_secret_key = generated[DJANGO_SECRET_KEY.name]
+        self.database_password = generated[DATABASE_PASSWORD.name]
+        self.redis_cache_password = generated[REDIS_CACHE_PASSWORD.name]
+        self.redis_broker_password = generated[REDIS_BROKER_PASSWORD.name]
+        self.grafana_admin_password = generated[GRAFANA_ADMIN_PASSWORD.name]
+
+        self._secret("django", DJANGO_SECRET, args.app_namespace, "Opaque", {"secret-key": self.django_secret_key})
+        # CloudNativePG bootstraps the database owner from a basic-auth Secret.
+        self._secret(
+            "database-owner",
+            DATABASE_SECRET,
+            args.app_namespace,
+            "kubernetes.io/basic-auth",
+            {"username": args.database_owner, "password": self.database_password},
+        )
+        self._secret(
+            "redis-cache", REDIS_CACHE_SECRET, args.app_namespace, "Opaque", {"password": self.redis_cache_password}
+        )
+        self._secret(
+            "redis-broker", REDIS_BROKER_SECRET, args.app_namespace, "Opaque", {"password": self.redis_broker_password}
+        )
+        self._secret(
+            "grafana-admin",
+            GRAFANA_ADMIN_SECRET,
+            args.monitoring_namespace,
+            "kubernetes.io/basic-auth",
+            {"username": GRAFANA_ADMIN_USER, "password": self.grafana_admin_password},
+        )
+        self.refs = {
+            "django_secret_key": SecretKeyRef(DJANGO_SECRET, "secret-key"),
+            "database_password": SecretKeyRef(DATABASE_SECRET, "password"),
+            "redis_cache_password": SecretKeyRef(REDIS_CACHE_SECRET, "password"),
+            "redis_broker_password": SecretKeyRef(REDIS_BROKER_SECRET, "password"),
+        }
+
+        if args.smtp is not None:
+            self._secret(
+                "smtp",
+                SMTP_SECRET,
+                args.app_namespace,
+                "kubernetes.io/basic-auth",
+                {"username": args.smtp.username, "password": args.smtp.password},
+            )
+            self.refs["smtp_password"] = SecretKeyRef(SMTP_SECRET, "password")
+
+        self.app_env = {
+            "SECRET_KEY": AppSecret(self.refs["django_secret_key"], self.django_secret_key),
+            "DATABASE_PASSWORD": AppSecret(self.refs["database_password"], self.database_password),
+            "REDIS_CACHE_PASSWORD": AppSecret(self.refs["redis_cache_password"], self.redis_cache_password),
+            "REDIS_BROKER_PASSWORD": AppSecret(self.refs["redis_broker_password"], self.redis_broker_password),
+        }
+        if args.smtp is not None:
+            self.app_env["EMAIL_HOST_PASSWORD"] = AppSecret(self.refs["smtp_password"], args.smtp.password)
+
+        self.image_pull_secret = None
+        if args.registry is not None:
+            registry = args.registry
+            config_json = registry.password.apply(
+                lambda password: docker_config_json(registry.server, registry.username, password)
+            )
+            self._secret(
+                "registry",
+                REGISTRY_SECRET,
+                args.app_namespace,
+                "kubernetes.io/dockerconfigjson",
+                {".dockerconfigjson": config_json},
+            )
+            self.image_pull_secret = REGISTRY_SECRET
+
+        self.register_outputs({"image_pull_secret": self.image_pull_secret})
+
+    def _generate(self, spec: GeneratedSecret) -> pulumi.Output[str]:
+        password = random.RandomPassword(
+            f"{self._name}-{spec.name}",
+            length=spec.length,
+            special=spec.special,
+            override_special=DJANGO_KEY_SPECIALS if spec.special else None,
+            min_lower=1,
+            min_upper=1,
+            min_numeric=1,
+            min_special=1 if spec.special else 0,
+            # A changed keeper replaces the RandomPassword, that is, generates a new value.
+            keepers={"rotation": str(self._args.rotation)},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return pulumi.Output.secret(password.result)
+
+    def _secret(
+        self,
+        role: str,
+        secret_name: str,
+        namespace: pulumi.Input[str],
+        secret_type: str,
+        values: Mapping[str, pulumi.Input[str]],
+    ) -> k8s.core.v1.Secret:
+        return k8s.core.v1.Secret(
+            f"{self._name}-{role}",
+            metadata={
+                "name": secret_name,
+                "namespace": namespace,
+                "labels": self._labels,
+                "annotations": {ROTATION_ANNOTATION: str(self._args.rotation)},
+            },
+            type=secret_type,
+            # Wrapping the whole map keeps even the non-secret parts (user names) out of
+            # plain state, and makes the secrecy independent of where each value came from.
+            string_data=pulumi.Output.secret(values),
+            opts=pulumi.ResourceOptions(parent=self),
+        )

@@ -1,0 +1,46 @@
+"""How one component points at what another made, without importing it: typed references.
+
+A workload reads a secret through a `SecretKeyRef` (and hashes its `AppSecret` value into a
+rollout checksum, never writing it out); the network policies let traffic in to a
+`PublishedService` by its pods' labels and port. The component that makes the object hands
+out the reference; the one that uses it takes it in its args.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pulumi
+
+
+@dataclass(frozen=True)
+class SecretKeyRef:
+    """Where a workload finds one secret value: `secretKeyRef` name and key."""
+
+    name: str
+    """The Kubernetes Secret's name."""
+    key: str
+    """The key in its data."""
+
+
+@dataclass(frozen=True)
+class AppSecret:
+    """A secret a container reads from an environment variable."""
+
+    ref: SecretKeyRef
+    """Where the container reads it."""
+    value: pulumi.Output[str]
+    """The value, a Pulumi secret; only ever hashed (rollout checksum), never written out."""
+
+
+@dataclass(frozen=True)
+class PublishedService:
+    """A Service other pods may reach: its name, the labels of the pods behind it, its port."""
+
+    name: str
+    """The Service's name, which also names the network policies of its flows."""
+    pod_labels: Mapping[str, str]
+    """Labels of the pods behind it, which the network policies select."""
+    port: int
+    """The port the flows open."""

@@ -1,0 +1,190 @@
+"""NetworkPolicies: everything denied in the app namespace, then each allowed flow named and narrow."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from components.shared import endpoints
+from tests.conftest import STACKS, RunStack
+
+APP = {"matchLabels": {endpoints.NETWORK_ROLE: endpoints.APP_ROLE}}
+TRAEFIK_PEER = {
+    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "traefik"}},
+    "podSelector": {"matchLabels": {"app.kubernetes.io/instance": "traefik", "app.kubernetes.io/name": "traefik"}},
+}
+
+
+UNRESTRICTED_DESTINATIONS = {"allow-postgres-to-api-server-and-object-storage", "allow-backup-to-object-storage"}
+"""Policies allowed to open ports to any address: the Kubernetes API server and S3 have no selector."""
+
+
+def policies(run_stack: RunStack, stack: str, **kwargs: Any) -> dict[str, dict[str, Any]]:
+    run = run_stack(stack, **kwargs)
+    return {document["metadata"]["name"]: document["spec"] for document in run.kind("NetworkPolicy")}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_app_namespace_denies_all_traffic_by_default(run_stack: RunStack, stack: str) -> None:
+    """default-deny selects every pod of the app namespace for ingress and egress and allows nothing."""
+    run = run_stack(stack)
+    deny = run.named("NetworkPolicy", "default-deny")
+    assert deny["metadata"]["namespace"] == f"crm-{stack}"
+    assert deny["spec"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_allowed_flow_is_a_named_policy_of_one_direction(run_stack: RunStack, stack: str) -> None:
+    """Apart from default-deny, each policy opens one direction and names its flow (allow-...)."""
+    for name, spec in policies(run_stack, stack).items():
+        if name == "default-deny":
+            continue
+        assert name.startswith("allow-"), name
+        assert len(spec["policyTypes"]) == 1, name
+        direction = spec["policyTypes"][0].lower()
+        assert spec[direction], name
+        for rule in spec[direction]:
+            assert rule["ports"], f"{name} opens every port"
+            peers = rule.get("from" if direction == "ingress" else "to")
+            assert peers or name in UNRESTRICTED_DESTINATIONS, f"{name} opens to everyone"
+
+
+def test_the_expected_flows_exist_and_nothing_else(run_stack: RunStack) -> None:
+    """Production allows exactly: DNS, ingress to web and frontend, app to PostgreSQL and Redis (both ends),
+    monitoring to web and Redis metrics, the ACME solver, the external networks, and the data layer's own."""
+    assert set(policies(run_stack, "production")) == {
+        "default-deny",
+        "allow-dns",
+        "allow-ingress-controller-to-crm-web",
+        "allow-ingress-controller-to-crm-frontend",
+        "allow-app-to-postgres",
+        "allow-postgres-from-app",
+        "allow-app-to-redis",
+        "allow-redis-from-app",
+        "allow-monitoring-to-crm-web-metrics",
+        "allow-ingress-controller-to-acme-solver",
+        "allow-app-to-external-networks",
+        "allow-crm-frontend-to-crm-web",
+        "allow-crm-web-from-crm-frontend",
+        "allow-postgres-from-operator-and-peers",
+        "allow-postgres-to-peers",
+        "allow-postgres-to-api-server-and-object-storage",
+        "allow-backup-to-postgres",
+        "allow-postgres-from-backup",
+        "allow-backup-to-object-storage",
+        # Redis: exporters scraped, and (production's Sentinel trios) replication, Sentinel and proxies.
+        "allow-monitoring-to-crm-redis-cache-metrics",
+        "allow-monitoring-to-crm-redis-broker-metrics",
+        *(
+            f"allow-redis-{role}-{flow}"
+            for role in ("cache", "broker")
+            for flow in ("from-peers-and-proxies", "to-peers", "proxies-to-servers")
+        ),
+    }
+
+
+def test_dns_goes_only_to_the_cluster_dns(run_stack: RunStack) -> None:
+    """DNS egress reaches kube-dns pods in kube-system, or a node-local resolver, on port 53 only."""
+    [rule] = policies(run_stack, "staging")["allow-dns"]["egress"]
+    assert rule["to"] == [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+        },
+        {"ipBlock": {"cidr": "169.254.20.10/32"}},
+        {"ipBlock": {"cidr": "169.254.169.254/32"}},
+    ]
+    assert sorted((port["protocol"], port["port"]) for port in rule["ports"]) == [("TCP", 53), ("UDP", 53)]
+
+
+def test_only_the_ingress_controller_reaches_web_and_frontend_on_their_ports(run_stack: RunStack) -> None:
+    """web accepts the Traefik pods on 8000, the frontend on 3000; nothing else reaches them."""
+    specs = policies(run_stack, "production")
+    for name, port in (("crm-web", 8000), ("crm-frontend", 3000)):
+        spec = specs[f"allow-ingress-controller-to-{name}"]
+        assert spec["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == name
+        assert spec["ingress"] == [{"from": [TRAEFIK_PEER], "ports": [{"protocol": "TCP", "port": port}]}]
+
+
+@pytest.mark.parametrize(("server", "port"), [("postgres", 5432), ("redis", 6379)])
+def test_the_app_reaches_its_data_servers_on_their_port_only(run_stack: RunStack, server: str, port: int) -> None:
+    """App pods may open connections to pods labelled postgres/redis on 5432/6379, and those accept only app pods."""
+    specs = policies(run_stack, "staging")
+    server_selector = {"matchLabels": {endpoints.NETWORK_ROLE: server}}
+    egress = specs[f"allow-app-to-{server}"]
+    assert egress["podSelector"] == APP
+    assert egress["egress"] == [
+        {"to": [{"podSelector": server_selector}], "ports": [{"protocol": "TCP", "port": port}]}
+    ]
+    ingress = specs[f"allow-{server}-from-app"]
+    assert ingress["podSelector"] == server_selector
+    assert ingress["ingress"] == [{"from": [{"podSelector": APP}], "ports": [{"protocol": "TCP", "port": port}]}]
+
+
+def test_app_pods_carry_the_label_the_policies_select(run_stack: RunStack) -> None:
+    """Every app pod template, including the migration Job's, has the app network role."""
+    run = run_stack("production")
+    app_names = {"crm-web", "crm-worker", "crm-beat", "crm-frontend"}
+    for kind in ("Deployment", "Job"):
+        for document in run.kind(kind):
+            name = document["metadata"]["name"]
+            if not (name in app_names or name.startswith("crm-migrate-")):
+                continue
+            labels = document["spec"]["template"]["metadata"]["labels"]
+            assert labels[endpoints.NETWORK_ROLE] == endpoints.APP_ROLE, document["metadata"]["name"]
+
+
+def test_acme_solver_pods_are_reachable_from_the_ingress_controller_on_8089(run_stack: RunStack) -> None:
+    """cert-manager's HTTP-01 solver pods accept the ingress controller on 8089."""
+    spec = policies(run_stack, "staging")["allow-ingress-controller-to-acme-solver"]
+    assert spec["podSelector"] == {"matchLabels": {"acme.cert-manager.io/http01-solver": "true"}}
+    assert spec["ingress"] == [{"from": [TRAEFIK_PEER], "ports": [{"protocol": "TCP", "port": 8089}]}]
+
+
+def test_monitoring_reaches_the_metrics_port_from_its_namespace_only(run_stack: RunStack) -> None:
+    """Prometheus in the stack's monitoring namespace may scrape web's port; no other namespace may."""
+    spec = policies(run_stack, "production")["allow-monitoring-to-crm-web-metrics"]
+    assert spec["ingress"] == [
+        {
+            "from": [
+                {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "crm-production-monitoring"}}}
+            ],
+            "ports": [{"protocol": "TCP", "port": 8000}],
+        }
+    ]
+    for role in ("cache", "broker"):
+        redis = policies(run_stack, "production")[f"allow-monitoring-to-crm-redis-{role}-metrics"]
+        assert redis["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 9121}]
+        assert redis["ingress"][0]["from"] == spec["ingress"][0]["from"]
+        assert redis["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == f"crm-redis-{role}"
+
+
+def test_external_egress_is_https_and_smtp_to_the_listed_networks_only(run_stack: RunStack) -> None:
+    """The app reaches the configured CIDRs on 443 and the SMTP port, and no other address."""
+    spec = policies(run_stack, "production")["allow-app-to-external-networks"]
+    assert spec["podSelector"] == APP
+    [rule] = spec["egress"]
+    assert rule["to"] == [{"ipBlock": {"cidr": "203.0.113.0/24"}}, {"ipBlock": {"cidr": "198.51.100.0/24"}}]
+    assert rule["ports"] == [{"protocol": "TCP", "port": 443}, {"protocol": "TCP", "port": 587}]
+
+
+def test_without_egress_cidrs_there_is_no_internet_egress(run_stack: RunStack) -> None:
+    """dev lists no networks, so no policy opens egress to any IP block."""
+    specs = policies(run_stack, "dev")
+    assert "allow-app-to-external-networks" not in specs
+    external = [peer for spec in specs.values() for rule in spec.get("egress", []) for peer in rule.get("to", [])]
+    assert {peer["ipBlock"]["cidr"] for peer in external if "ipBlock" in peer} == {
+        "169.254.20.10/32",
+        "169.254.169.254/32",
+    }
+
+
+def test_a_frontend_may_call_the_api_inside_the_cluster(run_stack: RunStack) -> None:
+    """Server-side rendering: frontend pods reach web pods on 8000, both ends allowed, nothing else."""
+    specs = policies(run_stack, "production")
+    egress = specs["allow-crm-frontend-to-crm-web"]
+    assert egress["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == "crm-frontend"
+    assert egress["egress"][0]["ports"] == [{"protocol": "TCP", "port": 8000}]
+    ingress = specs["allow-crm-web-from-crm-frontend"]
+    assert ingress["ingress"][0]["from"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == "crm-frontend"
