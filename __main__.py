@@ -1,38 +1,54 @@
 """crm-platform: everything a Django + Celery CRM needs on Kubernetes, one stack per environment.
 
 Composition root: validate the stack's settings (nothing is declared if they are wrong),
-build the components from them, export what operators and later stacks need.
+build the components from them, export what operators and later stacks need. It wires and
+decides nothing: every environment choice is a field of the settings (stacks/profiles.py).
 """
 
 import pulumi
 
 import stacks
-from components.app.app_config import AppConfigInputs
-from components.app.workloads import AppWorkloads, AppWorkloadsArgs, selector_labels
-from components.data import backups as backups_component
-from components.data import postgres as postgres_component
-from components.data import redis as redis_component
-from components.data.backup_storage import BackupStorage, BackupStorageArgs
-from components.data.backups import Backups, BackupsArgs, S3Target
-from components.data.postgres import Archive, Postgres, PostgresArgs
-from components.data.redis import Redis, RedisArgs
-from components.edge.charts import TRAEFIK_NAMESPACE, TRAEFIK_POD_LABELS
-from components.edge.edge import Edge, EdgeArgs
-from components.platform.access import Access, AccessArgs
-from components.platform.namespaces import Namespaces, NamespacesArgs
-from components.platform.network_policies import (
-    IngressController,
+from components.app import AppConfigInputs, AppWorkloads, AppWorkloadsArgs
+from components.data import (
+    BACKUP_SERVICE_ACCOUNT,
+    PHYSICAL_PREFIX,
+    POSTGRES_SERVICE_ACCOUNT,
+    STORE_PREFIX,
+    Archive,
+    Backups,
+    BackupsArgs,
+    BackupStorage,
+    BackupStorageArgs,
+    Postgres,
+    PostgresArgs,
+    Redis,
+    RedisArgs,
+    S3Target,
+    backup_network_policies,
+    postgres_network_policies,
+    redis_metrics_targets,
+    redis_network_policies,
+)
+from components.edge import INGRESS_CONTROLLER, Edge, EdgeArgs
+from components.platform import (
+    Access,
+    AccessArgs,
+    Namespaces,
+    NamespacesArgs,
     NetworkPolicies,
     NetworkPoliciesArgs,
+    RegistryCredentials,
+    Secrets,
+    SecretsArgs,
+    SmtpCredentials,
+    aws_options,
+    aws_provider,
+    kubernetes_options,
+    kubernetes_provider,
 )
-from components.platform.providers import aws_options, aws_provider, kubernetes_options, kubernetes_provider
-from components.platform.secrets import DATABASE_SECRET, RegistryCredentials, Secrets, SecretsArgs, SmtpCredentials
-from components.shared import endpoints
 from components.shared.labels import common_labels
-from components.shared.references import PublishedService
-from stacks.profiles import Environment
+from stacks.model import DATABASE_OWNER
 from stacks.services import Role
-from stacks.settings import DATABASE_OWNER
 
 settings = stacks.load()
 config_secrets = stacks.config_secrets(settings)
@@ -85,9 +101,8 @@ secrets = Secrets(
     on_cluster,
 )
 
-# Cluster-scoped add-ons (cert-manager, Traefik, CloudNativePG, kube-prometheus-stack) are
-# installed only by the stack whose settings own them: settings.cluster.owns_addons.
-
+# Cluster-scoped add-ons (cert-manager, Traefik, CloudNativePG) are installed only by the
+# stack whose settings own them: settings.cluster.owns_addons.
 edge = Edge(
     "edge",
     EdgeArgs(
@@ -98,9 +113,9 @@ edge = Edge(
             service.role.value: (service.name, service.port) for service in settings.app.services if service.port
         },
         installs_addons=settings.cluster.owns_addons,
-        addon_replicas=1 if settings.environment is Environment.DEV else 2,
-        # A laptop cluster has no load balancer controller: port-forward to Traefik instead.
-        load_balancer=settings.environment is not Environment.DEV,
+        addon_replicas=settings.cluster.addon_replicas,
+        load_balancer=settings.cluster.ingress_load_balancer,
+        strict_node_spread=settings.strict_node_spread,
         environment=settings.environment.value,
         protect_namespaces=settings.namespaces.protect,
         labels=labels,
@@ -108,10 +123,8 @@ edge = Edge(
     on_cluster,
 )
 
-# Backups leave the cluster for S3 where the profile says so (staging, production); dev and
-# review stacks keep them on a volume and have no AWS provider at all.
-BACKUP_PREFIX = "backups"
-BACKUP_SERVICE_ACCOUNT = "crm-backup"
+# Backups leave the cluster for S3 where the settings name an AWS account (staging,
+# production); dev and review stacks keep them on a volume and have no AWS provider at all.
 aws_settings = settings.data.aws
 backup_storage = None
 if aws_settings is not None:
@@ -121,24 +134,16 @@ if aws_settings is not None:
             stack=settings.stack,
             namespace=settings.namespaces.app,
             service_account=BACKUP_SERVICE_ACCOUNT,
-            prefix=BACKUP_PREFIX,
+            prefix=STORE_PREFIX,
             retention_days=settings.data.backups.retention_days,
-            object_lock=settings.environment is Environment.PRODUCTION,
+            object_lock=settings.data.backups.object_lock,
             kms_key_arn=aws_settings.kms_key_arn,
             oidc_provider_arn=aws_settings.oidc_provider_arn,
             oidc_issuer=aws_settings.oidc_issuer,
-            ephemeral=False,
             tags={"environment": settings.environment.value},
-            # CloudNativePG runs the instances as a ServiceAccount named after the cluster.
-            other_service_accounts=(endpoints.POSTGRES_CLUSTER,),
+            other_service_accounts=(POSTGRES_SERVICE_ACCOUNT,),
         ),
-        aws_options(
-            aws_provider(
-                aws_settings.region,
-                settings.stack,
-                account_id=aws_settings.oidc_provider_arn.split(":")[4],
-            )
-        ),
+        aws_options(aws_provider(aws_settings.region, settings.stack, account_id=aws_settings.account_id)),
     )
 
 postgres = Postgres(
@@ -146,23 +151,21 @@ postgres = Postgres(
     PostgresArgs(
         namespace=namespaces.app,
         settings=settings.data.postgres,
-        owner_secret=DATABASE_SECRET,
+        owner_secret=secrets.database_owner_secret,
         storage_class=settings.data.storage_class,
         installs_operator=settings.cluster.owns_addons,
-        operator_replicas=1 if settings.environment is Environment.DEV else 2,
-        required_anti_affinity=settings.environment is Environment.PRODUCTION,
-        # Continuous WAL archiving and daily base backups (point-in-time recovery) in production.
+        operator_replicas=settings.cluster.addon_replicas,
+        strict_node_spread=settings.strict_node_spread,
         archive=(
             Archive(
                 bucket=backup_storage.bucket_name,
-                prefix=f"{BACKUP_PREFIX}/physical",
+                prefix=PHYSICAL_PREFIX,
                 role_arn=backup_storage.role_arn,
                 retention_days=settings.data.backups.retention_days,
             )
-            if backup_storage is not None and settings.environment is Environment.PRODUCTION
+            if backup_storage is not None and settings.data.postgres.wal_archiving
             else None
         ),
-        image_pull_secret=None,
         environment=settings.environment.value,
         protect_namespaces=settings.namespaces.protect,
         labels=labels,
@@ -178,8 +181,8 @@ redis = Redis(
         namespace=namespaces.app,
         stack=settings.stack,
         settings=settings.data.redis,
-        cache_password=secrets.app_env["REDIS_CACHE_PASSWORD"],
-        broker_password=secrets.app_env["REDIS_BROKER_PASSWORD"],
+        cache_password=secrets.app.redis_cache_password,
+        broker_password=secrets.app.redis_broker_password,
         storage_class=settings.data.storage_class,
         labels=labels,
         waits_for=[secrets],
@@ -193,7 +196,7 @@ backups = Backups(
         namespace=namespaces.app,
         stack=settings.stack,
         settings=settings.data.backups,
-        database_secret=secrets.refs["database_password"],
+        database_secret=secrets.app.database_password.ref,
         s3=(
             S3Target(
                 bucket=backup_storage.bucket_name,
@@ -207,8 +210,7 @@ backups = Backups(
         store_size=settings.data.postgres.storage,
         storage_class=settings.data.storage_class,
         work_size=settings.data.postgres.storage,
-        # Production backs up before every release's migrations (the seeds' "backup before deploy").
-        pre_migration_image=(settings.app.migration_image if settings.environment is Environment.PRODUCTION else None),
+        pre_migration_image=settings.app.migration_image if settings.data.backups.pre_migration_backup else None,
         labels=labels,
     ),
     pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[postgres])),
@@ -225,14 +227,13 @@ workloads = AppWorkloads(
             api_host=settings.edge.api_host,
             app_host=settings.edge.app_host,
             smtp=settings.smtp,
-            extra={},
         ),
-        secrets=secrets.app_env,
-        checksum_key=secrets.django_secret_key,
+        secrets=secrets.app.environment(),
+        checksum_key=secrets.app.secret_key.value,
         image_pull_secret=secrets.image_pull_secret,
-        strict_node_spread=settings.environment is Environment.PRODUCTION,
+        strict_node_spread=settings.strict_node_spread,
         labels=labels,
-        # Migrations start once the database is Ready (and, in production, after the pre-migration backup).
+        # Migrations start once the database is Ready (and after the pre-migration backup, where there is one).
         before_migration=[
             postgres.cluster,
             postgres.pooler,
@@ -242,32 +243,24 @@ workloads = AppWorkloads(
     on_cluster,
 )
 
-published_by_role = {
-    role: PublishedService(name, selector_labels(settings.stack, role), workloads.ports[role])
-    for role, name in workloads.service_names.items()
-}
-published = list(published_by_role.values())
+published = workloads.published
 network_policies = NetworkPolicies(
     "network-policies",
     NetworkPoliciesArgs(
         namespace=namespaces.app,
-        ingress_controller=IngressController(TRAEFIK_NAMESPACE, TRAEFIK_POD_LABELS),
-        published=published,
+        ingress_controller=INGRESS_CONTROLLER,
+        published=list(published.values()),
         # Django exports /metrics on its own port (django-prometheus); Redis through its exporters.
-        metrics=[published_by_role[Role.WEB], *redis_component.metrics_targets(settings.stack)],
-        internal_calls=(
-            [(published_by_role[Role.FRONTEND], published_by_role[Role.WEB])]
-            if Role.FRONTEND in published_by_role
-            else []
-        ),
+        metrics=[published[Role.WEB], *redis_metrics_targets(settings.stack)],
+        internal_calls=[(published[Role.FRONTEND], published[Role.WEB])] if Role.FRONTEND in published else [],
         monitoring_namespace=settings.namespaces.monitoring,
         egress_cidrs=settings.egress_cidrs,
         egress_ports=[443] + ([settings.smtp.port] if settings.smtp else []),
         labels=labels,
         extra={
-            **postgres_component.network_policy_specs(),
-            **backups_component.network_policy_specs(object_storage=backup_storage is not None),
-            **redis_component.network_policy_specs(settings.stack, high_availability=redis.high_availability),
+            **postgres_network_policies(),
+            **backup_network_policies(object_storage=backup_storage is not None),
+            **redis_network_policies(settings.stack, high_availability=redis.high_availability),
         },
     ),
     on_cluster,

@@ -12,8 +12,9 @@ from pathlib import Path
 from kube.quantities import format_cores, format_gibibytes
 from offline.stack_config import StackConfigError, load_stack_config
 from stacks import SettingsError, build
+from stacks.capacity import peak_usage
+from stacks.model import Settings
 from stacks.services import Role, ServiceSettings
-from stacks.settings import Settings, peak_usage
 
 COMPARED_STACKS = ("dev", "staging", "production")
 

@@ -10,10 +10,11 @@ from dataclasses import dataclass
 import pulumi
 from pulumi.runtime import config as runtime_config
 
+from stacks.build import build
 from stacks.errors import SettingsError
+from stacks.model import Settings
 from stacks.profiles import Environment
 from stacks.schema import PROJECT
-from stacks.settings import Settings, build
 
 __all__ = ["ConfigSecrets", "Environment", "Settings", "SettingsError", "build", "config_secrets", "load"]
 

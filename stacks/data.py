@@ -1,6 +1,6 @@
 """Settings of the data layer: PostgreSQL, Redis, backups and the AWS account they go to.
 
-Plain frozen dataclasses, filled by `stacks.settings.build()` from the profile and the
+Plain frozen dataclasses, filled by `stacks.build.build()` from the profile and the
 stack's keys (postgres*, redis*, backup*, aws*). Also the pure sizing rules the
 components share, so the quota check counts exactly what will be declared.
 """
@@ -23,6 +23,8 @@ class PostgresSettings:
     storage: str
     wal_storage: str
     pooler_instances: int
+    wal_archiving: bool
+    """Archive WAL continuously and take daily base backups to the stack's bucket (point-in-time recovery)."""
 
 
 @dataclass(frozen=True)
@@ -38,11 +40,19 @@ class RedisSettings:
 
 @dataclass(frozen=True)
 class BackupSettings:
+    """The logical backups, their verification and their bucket's protections."""
+
     schedule: str
+    """Cron schedule (UTC) of the daily logical backup."""
     restore_test_schedule: str
+    """Cron schedule (UTC) of the restore verification."""
     retention_days: int
     minimum_rows: Mapping[str, int]
     """Table -> fewest rows the restored copy must hold."""
+    object_lock: bool
+    """The bucket refuses to delete or overwrite an object version before its retention ends (GOVERNANCE)."""
+    pre_migration_backup: bool
+    """Every release's migration waits for a logical backup taken just before it."""
 
 
 @dataclass(frozen=True)
@@ -51,8 +61,14 @@ class AwsSettings:
 
     region: str
     oidc_provider_arn: str
+    """The cluster's IAM OIDC provider (arn:aws:iam::<account>:oidc-provider/<issuer>)."""
     kms_key_arn: str | None
     """None: the stack creates a dedicated key with rotation."""
+
+    @property
+    def account_id(self) -> str:
+        """The AWS account of the OIDC provider: the only account the stack's AWS provider may touch."""
+        return self.oidc_provider_arn.split(":")[4]
 
     @property
     def oidc_issuer(self) -> str:
@@ -62,6 +78,8 @@ class AwsSettings:
 
 @dataclass(frozen=True)
 class DataSettings:
+    """The data layer as a whole."""
+
     postgres: PostgresSettings
     redis: RedisSettings
     backups: BackupSettings

@@ -60,6 +60,17 @@ class Profile:
     redis: RedisSettings
     backups_to_s3: bool
     """Backups go to an S3 bucket (needs awsRegion); dev keeps them on a volume."""
+    addon_replicas: int
+    """Replicas of the cluster add-ons' controllers: 1 on a laptop, 2 where a node may be drained."""
+    ingress_load_balancer: bool
+    """The ingress controller gets a LoadBalancer Service (a laptop cluster has no load-balancer controller)."""
+    strict_node_spread: bool
+    """A replicated service never puts two pods on one node while another has fewer (hard spread, required
+    anti-affinity for PostgreSQL)."""
+    object_lock: bool
+    """The backup bucket locks every object version for the retention period (needs backups_to_s3)."""
+    pre_migration_backup: bool
+    """A logical backup runs before every release's migrations."""
 
 
 ISSUERS = ("letsencrypt-production", "letsencrypt-staging", "selfsigned")
@@ -80,10 +91,22 @@ DEV = Profile(
     tls_issuer="selfsigned",  # a laptop cluster cannot answer Let's Encrypt's HTTP-01 challenge
     hsts=False,
     postgres=PostgresSettings(
-        instances=1, cpu="500m", memory="1Gi", storage="5Gi", wal_storage="2Gi", pooler_instances=1
+        instances=1,
+        cpu="500m",
+        memory="1Gi",
+        storage="5Gi",
+        wal_storage="2Gi",
+        pooler_instances=1,
+        wal_archiving=False,
     ),
     redis=RedisSettings(cache_memory="256Mi", broker_memory="256Mi", broker_storage="1Gi", replicas=1),
     backups_to_s3=False,
+    addon_replicas=1,
+    # kind, k3d and minikube have no load-balancer controller: the Service would never get an address.
+    ingress_load_balancer=False,
+    strict_node_spread=False,
+    object_lock=False,
+    pre_migration_backup=False,
 )
 
 STAGING = Profile(
@@ -106,10 +129,22 @@ STAGING = Profile(
     hsts=False,
     # Primary + one replica: failover and the -ro service behave as in production.
     postgres=PostgresSettings(
-        instances=2, cpu="1", memory="2Gi", storage="20Gi", wal_storage="5Gi", pooler_instances=2
+        instances=2,
+        cpu="1",
+        memory="2Gi",
+        storage="20Gi",
+        wal_storage="5Gi",
+        pooler_instances=2,
+        wal_archiving=False,
     ),
     redis=RedisSettings(cache_memory="512Mi", broker_memory="512Mi", broker_storage="2Gi", replicas=1),
     backups_to_s3=True,
+    addon_replicas=2,
+    ingress_load_balancer=True,
+    # Two nodes may be all a staging cluster has: a second pod on a node beats a Pending one.
+    strict_node_spread=False,
+    object_lock=False,
+    pre_migration_backup=False,
 )
 
 PRODUCTION = Profile(
@@ -132,10 +167,24 @@ PRODUCTION = Profile(
     hsts=True,
     # Three instances, one per node (required anti-affinity): a node can fail during maintenance.
     postgres=PostgresSettings(
-        instances=3, cpu="2", memory="8Gi", storage="100Gi", wal_storage="20Gi", pooler_instances=3
+        instances=3,
+        cpu="2",
+        memory="8Gi",
+        storage="100Gi",
+        wal_storage="20Gi",
+        pooler_instances=3,
+        # Continuous WAL archiving and daily base backups: recovery to any point of the retention window.
+        wal_archiving=True,
     ),
     redis=RedisSettings(cache_memory="2Gi", broker_memory="1Gi", broker_storage="10Gi", replicas=3),
     backups_to_s3=True,
+    addon_replicas=2,
+    ingress_load_balancer=True,
+    strict_node_spread=True,
+    # Backups nobody (and no compromised credential) can delete before their retention ends.
+    object_lock=True,
+    # The seeds' "backup before deploy": every release's migrations wait for a fresh dump.
+    pre_migration_backup=True,
 )
 
 REVIEW = dataclasses.replace(

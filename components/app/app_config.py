@@ -16,7 +16,7 @@ import pulumi_kubernetes as k8s
 
 from components.shared import endpoints
 from components.shared.references import SecretKeyRef
-from stacks.settings import DATABASE_OWNER, SmtpSettings
+from stacks.model import DATABASE_OWNER, SmtpSettings
 
 
 @dataclass(frozen=True)
@@ -24,11 +24,13 @@ class AppConfigInputs:
     """What the ConfigMap is made from."""
 
     django_settings_module: str
+    """DJANGO_SETTINGS_MODULE of every service."""
     api_host: str
+    """The API's host: ALLOWED_HOSTS, CSRF_TRUSTED_ORIGINS."""
     app_host: str | None
+    """The frontend's host (CORS_ALLOWED_ORIGINS), None without a frontend."""
     smtp: SmtpSettings | None
-    extra: Mapping[str, str]
-    """Non-secret variables every service shares (none by default)."""
+    """The SMTP relay (EMAIL_*), None when the stack sends no mail."""
 
 
 def config_map_data(inputs: AppConfigInputs) -> dict[str, str]:
@@ -62,7 +64,6 @@ def config_map_data(inputs: AppConfigInputs) -> dict[str, str]:
                 "EMAIL_USE_TLS": "false" if inputs.smtp.port == 465 else "true",
             }
         )
-    data.update(inputs.extra)
     return data
 
 

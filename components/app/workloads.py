@@ -23,9 +23,9 @@ from components.app.app_config import AppConfigInputs
 from components.shared import checksums, endpoints, pods
 from components.shared.checksums import release_id
 from components.shared.labels import COMPONENT, INSTANCE, NAME, with_component
-from components.shared.references import AppSecret
+from components.shared.references import AppSecret, PublishedService
+from stacks.model import AppSettings
 from stacks.services import Role, ServiceSettings
-from stacks.settings import AppSettings
 
 CONFIG_MAP_PREFIX = "crm-app-config"
 JOB_TIMEOUT = "30m"
@@ -78,6 +78,8 @@ class AppWorkloads(pulumi.ComponentResource):
     service_names: dict[Role, str]
     """Kubernetes Service of each listening service (web, frontend)."""
     ports: dict[Role, int]
+    published: dict[Role, PublishedService]
+    """Each listening service as the network policies let traffic in to it (web, frontend)."""
 
     def __init__(self, name: str, args: AppWorkloadsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("crm:app:AppWorkloads", name, None, opts)
@@ -111,6 +113,7 @@ class AppWorkloads(pulumi.ComponentResource):
         self.deployments = {}
         self.service_names = {}
         self.ports = {}
+        self.published = {}
         for service in args.app.services:
             account = k8s.core.v1.ServiceAccount(
                 f"{name}-{service.role.value}",
@@ -283,6 +286,9 @@ class AppWorkloads(pulumi.ComponentResource):
         )
         self.service_names[service.role] = service.name
         self.ports[service.role] = service.port
+        self.published[service.role] = PublishedService(
+            service.name, selector_labels(self._args.stack, service.role), service.port
+        )
 
     def _scaling(self, service: ServiceSettings) -> None:
         child = pulumi.ResourceOptions(parent=self, depends_on=[self.deployments[service.role]])

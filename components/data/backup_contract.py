@@ -284,6 +284,13 @@ RESTORE_KMS_ACTIONS: Final = ("kms:Decrypt",)
 
 # --- store layout and the environment of each store ------------------------------------------
 
+STORE_PREFIX: Final = "backups"
+"""Every backup of a stack's bucket lives under this key prefix; the backup role may touch nothing else."""
+LOGICAL_PREFIX: Final = f"{STORE_PREFIX}/logical"
+"""The logical dumps and their manifests."""
+PHYSICAL_PREFIX: Final = f"{STORE_PREFIX}/physical"
+"""CloudNativePG's base backups and WAL (Barman Cloud plugin, production)."""
+
 MANIFEST_FILE: Final = "manifest.json"
 # The backup pod's hand-over files on the work emptyDir (backup-dump.sh's header describes them): one of
 # the two scripts writes each, the other reads it.

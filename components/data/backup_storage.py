@@ -22,9 +22,11 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.data import backup_contract as contract
 from components.shared.labels import with_component
 
 POLICY_VERSION = "2012-10-17"
+LIST_BUCKET = "s3:ListBucket"
 WEB_IDENTITY_AUDIENCE = "sts.amazonaws.com"
 """The `aud` of the projected ServiceAccount token the EKS pod identity webhook mounts."""
 
@@ -87,8 +89,6 @@ class BackupStorageArgs:
     """ARN of the cluster's IAM OIDC provider, the only principal the role trusts."""
     oidc_issuer: str
     """Issuer host/path as IAM condition keys spell it (AwsSettings.oidc_issuer)."""
-    ephemeral: bool
-    """A review stack: `pulumi destroy` may delete the bucket with its objects."""
     tags: Mapping[str, str]
     """Tags of the bucket, key and role, besides the provider's default tags."""
     other_service_accounts: tuple[str, ...] = ()
@@ -141,8 +141,6 @@ def args_problems(args: BackupStorageArgs) -> list[str]:
         problems.append(
             f"kms_key_arn {args.kms_key_arn!r} is not a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)"
         )
-    if args.ephemeral and args.object_lock:
-        problems.append("an ephemeral stack cannot use object_lock: locked objects outlive `pulumi destroy`")
     return problems
 
 
@@ -192,27 +190,33 @@ def access_policy(bucket_arn: str, prefix: str, kms_key_arn: str) -> dict[str, A
     kms:Decrypt. s3:AbortMultipartUpload is left out on purpose: the lifecycle rule discards
     an abandoned upload's parts after a day, and the role keeps no way at all to make
     anything in the bucket disappear, not even an upload in progress of another backup run.
+
+    The actions are exactly what the scripts call (components/data/backup_contract.py), so a
+    script that starts calling something new fails against moto's IAM evaluation in the tests.
     """
+    s3_actions = _unique(contract.BACKUP_S3_ACTIONS + contract.RESTORE_S3_ACTIONS)
+    if LIST_BUCKET not in s3_actions:
+        raise ValueError("the backup scripts list the prefix to find backups: the contract must name s3:ListBucket")
     return {
         "Version": POLICY_VERSION,
         "Statement": [
             {
                 "Sid": "WriteAndReadBackups",
                 "Effect": "Allow",
-                "Action": ["s3:PutObject", "s3:GetObject"],
+                "Action": [action for action in s3_actions if action != LIST_BUCKET],
                 "Resource": f"{bucket_arn}/{prefix}/*",
             },
             {
                 "Sid": "ListBackups",
                 "Effect": "Allow",
-                "Action": "s3:ListBucket",
+                "Action": LIST_BUCKET,
                 "Resource": bucket_arn,
                 "Condition": {"StringLike": {"s3:prefix": f"{prefix}/*"}},
             },
             {
                 "Sid": "UseBackupKey",
                 "Effect": "Allow",
-                "Action": ["kms:GenerateDataKey", "kms:Encrypt", "kms:Decrypt"],
+                "Action": _unique(contract.BACKUP_KMS_ACTIONS + contract.RESTORE_KMS_ACTIONS),
                 "Resource": kms_key_arn,
             },
             {
@@ -223,6 +227,11 @@ def access_policy(bucket_arn: str, prefix: str, kms_key_arn: str) -> dict[str, A
             },
         ],
     }
+
+
+def _unique(actions: tuple[str, ...]) -> list[str]:
+    """The actions in their first order, each once."""
+    return list(dict.fromkeys(actions))
 
 
 def bucket_policy(bucket_arn: str, kms_key_arn: str) -> dict[str, Any]:
@@ -376,8 +385,8 @@ class BackupStorage(pulumi.ComponentResource):
         bucket = aws.s3.Bucket(
             f"{name}-bucket",
             bucket_prefix=bucket_prefix(args.stack),
-            # A stack's backups must outlive a `pulumi destroy`; only a review stack's may not.
-            force_destroy=args.ephemeral,
+            # A stack's backups must outlive a `pulumi destroy` (review stacks have no bucket).
+            force_destroy=False,
             # Set when the bucket is made, so no object is ever written unlocked. Flipping it
             # later replaces the bucket (the provider marks it force-new); to lock an existing
             # versioned bucket in place, drop this and keep the BucketObjectLockConfiguration.

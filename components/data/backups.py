@@ -201,7 +201,7 @@ class Backups(pulumi.ComponentResource):
         }
 
     def _store(self) -> dict[str, pulumi.Input[str]]:
-        prefix = "backups/logical"
+        prefix = contract.LOGICAL_PREFIX
         s3 = self._args.s3
         if s3 is None:
             return dict(contract.DirectoryStore(prefix=prefix).environment())

@@ -35,6 +35,9 @@ BARMAN_PLUGIN_CHART = ChartSource(
 OPERATOR_NAMESPACE = "cnpg-system"
 OPERATOR_POD_LABELS = {"app.kubernetes.io/name": "cloudnative-pg"}
 BARMAN_PLUGIN = "barman-cloud.cloudnative-pg.io"
+INSTANCE_SERVICE_ACCOUNT = endpoints.POSTGRES_CLUSTER
+"""CloudNativePG runs a Cluster's instances as a ServiceAccount named after the Cluster: the account the
+backup role must trust for WAL archiving."""
 
 # PostgreSQL 16 (the seeds' major), the operator project's image pinned by digest
 # (postgres-containers ClusterImageCatalog-bookworm, 2026-02-26).
@@ -92,9 +95,13 @@ class Archive:
     """Where WAL and base backups go (production): the stack's bucket, reached with an IAM role."""
 
     bucket: pulumi.Input[str]
+    """The stack's backup bucket."""
     prefix: str
+    """Key prefix of the base backups and WAL (no slash at either end)."""
     role_arn: pulumi.Input[str]
+    """The IAM role the instances' archiver assumes through their ServiceAccount (IRSA)."""
     retention_days: int
+    """How long the bucket keeps them; the point-in-time window (object_store_spec)."""
 
 
 def cluster_spec(
@@ -102,10 +109,9 @@ def cluster_spec(
     *,
     owner_secret: str,
     storage_class: str | None,
-    required_anti_affinity: bool,
+    strict_node_spread: bool,
     labels: Mapping[str, str],
     archive: Archive | None,
-    image_pull_secret: str | None,
 ) -> dict[str, object]:
     """The CloudNativePG Cluster's spec (camelCase: custom resources are passed through as is)."""
     resources = {"cpu": settings.cpu, "memory": settings.memory}
@@ -149,15 +155,13 @@ def cluster_spec(
         "resources": {"requests": resources, "limits": resources},
         "affinity": {
             "enablePodAntiAffinity": True,
-            "podAntiAffinityType": "required" if required_anti_affinity else "preferred",
+            "podAntiAffinityType": "required" if strict_node_spread else "preferred",
             "topologyKey": "kubernetes.io/hostname",
         },
         # Every pod the operator creates carries the label the network policies select on.
         "inheritedMetadata": {"labels": {**labels, endpoints.NETWORK_ROLE: endpoints.POSTGRES_ROLE}},
         "monitoring": {"enablePodMonitor": False},
     }
-    if image_pull_secret:
-        spec["imagePullSecrets"] = [{"name": image_pull_secret}]
     if archive is not None:
         spec["plugins"] = [
             {"name": BARMAN_PLUGIN, "isWALArchiver": True, "parameters": {"barmanObjectName": ARCHIVE_OBJECT_STORE}}
@@ -256,20 +260,25 @@ class PostgresArgs:
     namespace: pulumi.Input[str]
     """The app namespace."""
     settings: PostgresSettings
+    """Instances, their size and volumes, the pooler's size."""
     owner_secret: str
     """basic-auth Secret with the database owner's user name and password."""
     storage_class: str | None
+    """StorageClass of the data and WAL volumes; None uses the cluster's default."""
     installs_operator: bool
     """Install the operator and the Barman Cloud plugin charts (the add-on owning stack)."""
     operator_replicas: int
-    required_anti_affinity: bool
-    """Never two instances on one node (production)."""
+    """Replicas of the operator; above one, a PodDisruptionBudget keeps one through drains."""
+    strict_node_spread: bool
+    """Never two instances on one node (required anti-affinity); otherwise preferred."""
     archive: Archive | None
-    """WAL archiving and base backups to S3 (production), or None."""
-    image_pull_secret: str | None
+    """WAL archiving and base backups to S3, or None."""
     environment: str
+    """Value of the `environment` label of the operator's namespace."""
     protect_namespaces: bool
+    """Refuse to delete the operator's namespace (it would take every database's operator with it)."""
     labels: Mapping[str, str]
+    """Common labels of the stack."""
     cert_manager: Sequence[pulumi.Resource] = ()
     """The plugin's certificates come from cert-manager: wait for it."""
 
@@ -317,10 +326,9 @@ class Postgres(pulumi.ComponentResource):
                 args.settings,
                 owner_secret=args.owner_secret,
                 storage_class=args.storage_class,
-                required_anti_affinity=args.required_anti_affinity,
+                strict_node_spread=args.strict_node_spread,
                 labels=args.labels,
                 archive=archive,
-                image_pull_secret=args.image_pull_secret,
             ),
             opts=pulumi.ResourceOptions(
                 parent=self,

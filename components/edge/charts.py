@@ -19,6 +19,7 @@ from typing import Any, TypedDict
 
 from components.shared import pods
 from components.shared.charts import ChartSource
+from components.shared.references import IngressController
 
 TRAEFIK_CHART = ChartSource(name="traefik", version="41.3.0", repository="https://traefik.github.io/charts")
 """Traefik chart 41.3.0 ships Traefik v3.7.11 (its appVersion)."""
@@ -46,6 +47,8 @@ TRAEFIK_POD_LABELS: Mapping[str, str] = MappingProxyType(
     }
 )
 """Labels on every Traefik pod, for NetworkPolicy peers and spread constraints."""
+INGRESS_CONTROLLER = IngressController(TRAEFIK_NAMESPACE, TRAEFIK_POD_LABELS)
+"""Where the ingress controller runs: the only peer the app's published services accept traffic from."""
 
 # Container ports of the entrypoints (the chart's defaults, set explicitly so policies that
 # use these constants cannot drift from the pods). All are above 1024: no NET_BIND_SERVICE.
@@ -125,7 +128,7 @@ def _resources(resources: ContainerResources) -> dict[str, dict[str, str]]:
     return {"requests": dict(resources["requests"]), "limits": dict(resources["limits"])}
 
 
-def _traefik_spread(*, production: bool) -> list[dict[str, Any]]:
+def _traefik_spread(*, strict_node_spread: bool) -> list[dict[str, Any]]:
     # pod-template-hash limits the count to one ReplicaSet, so the surge pod of a rolling update
     # is placed by its own revision and a hard constraint cannot block the rollout.
     # nodeTaintsPolicy Honor: a cordoned or tainted node is not an empty domain to fill, so a
@@ -141,7 +144,7 @@ def _traefik_spread(*, production: bool) -> list[dict[str, Any]]:
             "topologyKey": "kubernetes.io/hostname",
             # Production must lose at most one Traefik pod with a node; elsewhere (a one-node
             # dev cluster) a second pod on the same node beats a Pending pod.
-            "whenUnsatisfiable": "DoNotSchedule" if production else "ScheduleAnyway",
+            "whenUnsatisfiable": "DoNotSchedule" if strict_node_spread else "ScheduleAnyway",
             **selector,
         },
         {
@@ -155,13 +158,13 @@ def _traefik_spread(*, production: bool) -> list[dict[str, Any]]:
 
 
 def traefik_values(
-    *, replicas: int, resources: ContainerResources, production: bool, load_balancer: bool = True
+    *, replicas: int, resources: ContainerResources, strict_node_spread: bool, load_balancer: bool = True
 ) -> dict[str, Any]:
     """Values for the Traefik chart: the platform's only LoadBalancer, TLS on 443, 80 redirected to it.
 
     `replicas` is the Deployment's fixed size; above one, a PodDisruptionBudget keeps all but one
     pod through voluntary disruptions and the pods spread over nodes and zones (a hard node
-    spread in `production`). `resources` are the Traefik container's requests and limits
+    spread with `strict_node_spread`). `resources` are the Traefik container's requests and limits
     (cpu and memory both required). Without `load_balancer` (a laptop cluster with no load
     balancer controller) the Service is ClusterIP, reached with `kubectl port-forward`, and
     Ingresses report `localhost` as their address: Pulumi waits for an Ingress address, which
@@ -174,7 +177,7 @@ def traefik_values(
         "instanceLabelOverride": TRAEFIK_INSTANCE,
         "deployment": {"replicas": replicas},
         "podDisruptionBudget": {"enabled": True, "maxUnavailable": 1} if highly_available else {"enabled": False},
-        "topologySpreadConstraints": _traefik_spread(production=production) if highly_available else [],
+        "topologySpreadConstraints": _traefik_spread(strict_node_spread=strict_node_spread) if highly_available else [],
         "resources": _resources(resources),
         "podSecurityContext": pods.chart_pod_security_context(NON_ROOT_ID),
         "securityContext": pods.chart_container_security_context(),

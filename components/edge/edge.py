@@ -22,7 +22,7 @@ import pulumi_kubernetes as k8s
 from components.edge import charts as edge_charts
 from components.shared.charts import addon_namespace, install_chart
 from components.shared.labels import with_component
-from stacks.settings import EdgeSettings
+from stacks.model import EdgeSettings
 
 REQUEST_BODY_LIMIT_BYTES = 50 * 1024 * 1024
 """The seeds' largest upload (001): 50 MB."""
@@ -171,6 +171,7 @@ class EdgeArgs:
     namespace_name: str
     """Its name as text: Traefik's middleware references embed it."""
     edge: EdgeSettings
+    """Hosts, issuer, WebSocket paths, HSTS."""
     services: Mapping[str, tuple[str, int]]
     """"web" and optionally "frontend" -> (Service name, port)."""
     installs_addons: bool
@@ -179,10 +180,14 @@ class EdgeArgs:
     """Replicas of the add-on controllers: 1 on a laptop, 2+ where a node may be drained."""
     load_balancer: bool
     """Expose Traefik through a LoadBalancer Service (false on laptop clusters)."""
+    strict_node_spread: bool
+    """Traefik's pods never share a node while another has fewer (a hard spread constraint)."""
     environment: str
+    """Value of the `environment` label of the add-ons' namespaces."""
     protect_namespaces: bool
     """Refuse to delete the add-ons' namespaces (production): it would take the ingress down."""
     labels: Mapping[str, str]
+    """Common labels of the stack."""
 
 
 class Edge(pulumi.ComponentResource):
@@ -258,7 +263,6 @@ class Edge(pulumi.ComponentResource):
 
     def _addons(self, name: str, args: EdgeArgs) -> tuple[list[pulumi.Resource], list[pulumi.Resource]]:
         """Namespaces and charts of Traefik and cert-manager."""
-        production = args.environment == "production"
         installs = (
             (
                 edge_charts.TRAEFIK_CHART,
@@ -266,7 +270,7 @@ class Edge(pulumi.ComponentResource):
                 edge_charts.traefik_values(
                     replicas=args.addon_replicas,
                     resources=TRAEFIK_RESOURCES,
-                    production=production,
+                    strict_node_spread=args.strict_node_spread,
                     load_balancer=args.load_balancer,
                 ),
             ),

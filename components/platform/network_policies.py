@@ -16,7 +16,7 @@ import pulumi_kubernetes as k8s
 
 from components.shared import endpoints
 from components.shared.labels import with_component
-from components.shared.references import PublishedService
+from components.shared.references import IngressController, PublishedService
 from kube.labels import NAMESPACE_NAME
 
 ACME_SOLVER_LABEL = "acme.cert-manager.io/http01-solver"
@@ -28,14 +28,6 @@ CLUSTER_DNS_POD_LABELS = {"k8s-app": "kube-dns"}
 NODE_LOCAL_DNS = ("169.254.20.10/32", "169.254.169.254/32")
 """Resolvers a pod selector cannot match: NodeLocal DNSCache's link-local address, and the
 metadata server GKE's Cloud DNS answers on (tektoncd/operator#4000)."""
-
-
-@dataclass(frozen=True)
-class IngressController:
-    """Where the ingress controller's pods run, to let them reach the app."""
-
-    namespace: str
-    pod_labels: Mapping[str, str]
 
 
 @dataclass(frozen=True)

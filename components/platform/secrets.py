@@ -101,20 +101,44 @@ def docker_config_json(server: str, username: str, password: str) -> str:
     return json.dumps({"auths": {server: {"username": username, "password": password, "auth": auth}}}, sort_keys=True)
 
 
+@dataclass(frozen=True)
+class AppSecrets:
+    """The application's secrets, each read by the containers into one environment variable."""
+
+    secret_key: AppSecret
+    """Django's SECRET_KEY."""
+    database_password: AppSecret
+    """The database owner's password (DATABASE_PASSWORD); the backup pods read it too."""
+    redis_cache_password: AppSecret
+    """The cache Redis's password (REDIS_CACHE_PASSWORD); its servers read it too."""
+    redis_broker_password: AppSecret
+    """The broker Redis's password (REDIS_BROKER_PASSWORD); its servers read it too."""
+    email_host_password: AppSecret | None
+    """The SMTP password (EMAIL_HOST_PASSWORD), when the stack sends mail."""
+
+    def environment(self) -> dict[str, AppSecret]:
+        """Environment variable -> secret, as the application's containers read them."""
+        variables = {
+            "SECRET_KEY": self.secret_key,
+            "DATABASE_PASSWORD": self.database_password,
+            "REDIS_CACHE_PASSWORD": self.redis_cache_password,
+            "REDIS_BROKER_PASSWORD": self.redis_broker_password,
+        }
+        if self.email_host_password is not None:
+            variables["EMAIL_HOST_PASSWORD"] = self.email_host_password
+        return variables
+
+
 class Secrets(pulumi.ComponentResource):
     """Generated and configured credentials as typed Kubernetes Secrets."""
 
-    django_secret_key: pulumi.Output[str]
-    database_password: pulumi.Output[str]
-    redis_cache_password: pulumi.Output[str]
-    redis_broker_password: pulumi.Output[str]
+    app: AppSecrets
+    """The application's secrets, by purpose."""
+    database_owner_secret: str
+    """The basic-auth Secret CloudNativePG bootstraps and keeps the database owner from."""
     grafana_admin_password: pulumi.Output[str]
-    refs: dict[str, SecretKeyRef]
-    """Secret values workloads read, by purpose (django_secret_key, database_password, ...)."""
     image_pull_secret: str | None
     """Name of the registry pull secret, when a registry is configured."""
-    app_env: dict[str, AppSecret]
-    """Environment variable name -> the secret the application's containers read into it."""
 
     def __init__(self, name: str, args: SecretsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("crm:core:Secrets", name, None, opts)
@@ -123,26 +147,26 @@ class Secrets(pulumi.ComponentResource):
         self._labels = with_component(args.labels, "secrets")
 
         generated = {spec.name: self._generate(spec) for spec in GENERATED}
-        self.django_secret_key = generated[DJANGO_SECRET_KEY.name]
-        self.database_password = generated[DATABASE_PASSWORD.name]
-        self.redis_cache_password = generated[REDIS_CACHE_PASSWORD.name]
-        self.redis_broker_password = generated[REDIS_BROKER_PASSWORD.name]
+        django_secret_key = generated[DJANGO_SECRET_KEY.name]
+        database_password = generated[DATABASE_PASSWORD.name]
+        redis_cache_password = generated[REDIS_CACHE_PASSWORD.name]
+        redis_broker_password = generated[REDIS_BROKER_PASSWORD.name]
         self.grafana_admin_password = generated[GRAFANA_ADMIN_PASSWORD.name]
 
-        self._secret("django", DJANGO_SECRET, args.app_namespace, "Opaque", {"secret-key": self.django_secret_key})
+        self._secret("django", DJANGO_SECRET, args.app_namespace, "Opaque", {"secret-key": django_secret_key})
         # CloudNativePG bootstraps the database owner from a basic-auth Secret.
         self._secret(
             "database-owner",
             DATABASE_SECRET,
             args.app_namespace,
             "kubernetes.io/basic-auth",
-            {"username": args.database_owner, "password": self.database_password},
+            {"username": args.database_owner, "password": database_password},
         )
         self._secret(
-            "redis-cache", REDIS_CACHE_SECRET, args.app_namespace, "Opaque", {"password": self.redis_cache_password}
+            "redis-cache", REDIS_CACHE_SECRET, args.app_namespace, "Opaque", {"password": redis_cache_password}
         )
         self._secret(
-            "redis-broker", REDIS_BROKER_SECRET, args.app_namespace, "Opaque", {"password": self.redis_broker_password}
+            "redis-broker", REDIS_BROKER_SECRET, args.app_namespace, "Opaque", {"password": redis_broker_password}
         )
         self._secret(
             "grafana-admin",
@@ -151,13 +175,8 @@ class Secrets(pulumi.ComponentResource):
             "kubernetes.io/basic-auth",
             {"username": GRAFANA_ADMIN_USER, "password": self.grafana_admin_password},
         )
-        self.refs = {
-            "django_secret_key": SecretKeyRef(DJANGO_SECRET, "secret-key"),
-            "database_password": SecretKeyRef(DATABASE_SECRET, "password"),
-            "redis_cache_password": SecretKeyRef(REDIS_CACHE_SECRET, "password"),
-            "redis_broker_password": SecretKeyRef(REDIS_BROKER_SECRET, "password"),
-        }
 
+        email_host_password = None
         if args.smtp is not None:
             self._secret(
                 "smtp",
@@ -166,16 +185,16 @@ class Secrets(pulumi.ComponentResource):
                 "kubernetes.io/basic-auth",
                 {"username": args.smtp.username, "password": args.smtp.password},
             )
-            self.refs["smtp_password"] = SecretKeyRef(SMTP_SECRET, "password")
+            email_host_password = AppSecret(SecretKeyRef(SMTP_SECRET, "password"), args.smtp.password)
 
-        self.app_env = {
-            "SECRET_KEY": AppSecret(self.refs["django_secret_key"], self.django_secret_key),
-            "DATABASE_PASSWORD": AppSecret(self.refs["database_password"], self.database_password),
-            "REDIS_CACHE_PASSWORD": AppSecret(self.refs["redis_cache_password"], self.redis_cache_password),
-            "REDIS_BROKER_PASSWORD": AppSecret(self.refs["redis_broker_password"], self.redis_broker_password),
-        }
-        if args.smtp is not None:
-            self.app_env["EMAIL_HOST_PASSWORD"] = AppSecret(self.refs["smtp_password"], args.smtp.password)
+        self.database_owner_secret = DATABASE_SECRET
+        self.app = AppSecrets(
+            secret_key=AppSecret(SecretKeyRef(DJANGO_SECRET, "secret-key"), django_secret_key),
+            database_password=AppSecret(SecretKeyRef(DATABASE_SECRET, "password"), database_password),
+            redis_cache_password=AppSecret(SecretKeyRef(REDIS_CACHE_SECRET, "password"), redis_cache_password),
+            redis_broker_password=AppSecret(SecretKeyRef(REDIS_BROKER_SECRET, "password"), redis_broker_password),
+            email_host_password=email_host_password,
+        )
 
         self.image_pull_secret = None
         if args.registry is not None:

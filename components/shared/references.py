@@ -35,6 +35,14 @@ class AppSecret:
 
 
 @dataclass(frozen=True)
+class IngressController:
+    """Where the ingress controller's pods run, so the network policies let exactly them in."""
+
+    namespace: str
+    pod_labels: Mapping[str, str]
+
+
+@dataclass(frozen=True)
 class PublishedService:
     """A Service other pods may reach: its name, the labels of the pods behind it, its port."""
 

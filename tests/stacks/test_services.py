@@ -15,10 +15,10 @@ from hypothesis import strategies as st
 
 from kube.secret_names import looks_secret
 from stacks import Settings, SettingsError, build
+from stacks.capacity import peak_usage
 from stacks.errors import Problem
 from stacks.schema import PROJECT
 from stacks.services import Autoscaling, Role, Scale, ServiceSettings
-from stacks.settings import peak_usage
 from tests.stacks.test_settings import PLANTED_SECRET, SECRETS, VALID_STAGING, full
 
 APP_IMAGE = "ghcr.io/acme/crm-backend:2.4.1"

@@ -19,6 +19,7 @@ from pulumi.runtime.mocks import MockResourceArgs
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from components.data import backup_contract as contract
 from components.data.backup_storage import (
     BackupStorage,
     BackupStorageArgs,
@@ -72,7 +73,6 @@ def storage_args(stack: str, **changes: Any) -> BackupStorageArgs:
         kms_key_arn=None,
         oidc_provider_arn=OIDC_PROVIDER_ARN,
         oidc_issuer=ISSUER,
-        ephemeral=False,
         tags=TAGS,
     )
     return replace(args, **changes)
@@ -81,7 +81,7 @@ def storage_args(stack: str, **changes: Any) -> BackupStorageArgs:
 KINDS = {
     "production": storage_args("production", object_lock=True, retention_days=35),
     "staging": storage_args("staging"),
-    "review": storage_args("pr-7", ephemeral=True, retention_days=3, kms_key_arn=SHARED_KEY_ARN),
+    "shared-key": storage_args("qa", retention_days=3, kms_key_arn=SHARED_KEY_ARN),
 }
 
 
@@ -177,7 +177,7 @@ def declared(kind: str) -> Declared:
 EXPECTED_TYPES = {
     "production": BUCKET_TYPES | {OBJECT_LOCK, KEY, ALIAS, ROLE, ROLE_POLICY},
     "staging": BUCKET_TYPES | {KEY, ALIAS, ROLE, ROLE_POLICY},
-    "review": BUCKET_TYPES | {ROLE, ROLE_POLICY},
+    "shared-key": BUCKET_TYPES | {ROLE, ROLE_POLICY},
 }
 
 
@@ -265,7 +265,7 @@ def test_dedicated_key_rotates_and_can_be_recovered_for_thirty_days() -> None:
 
 def test_a_given_key_is_used_everywhere_and_no_key_is_made() -> None:
     """With kms_key_arn the encryption, bucket policy and role policy all name that key."""
-    run = declared("review")
+    run = declared("shared-key")
     assert run.kms_key_arn == SHARED_KEY_ARN
     assert not run.of_type(KEY) and not run.of_type(ALIAS)
     assert run.policy(BUCKET_POLICY) == bucket_policy(run.bucket_arn, SHARED_KEY_ARN)
@@ -305,7 +305,7 @@ def test_production_bucket_is_locked_in_governance_mode_for_the_retention() -> N
     assert lock["rule"] == {"defaultRetention": {"mode": "GOVERNANCE", "days": 35}}
 
 
-@pytest.mark.parametrize("kind", ["staging", "review"])
+@pytest.mark.parametrize("kind", ["staging", "shared-key"])
 def test_object_lock_is_off_unless_asked_for(kind: str) -> None:
     """A stack without object_lock gets neither a locked bucket nor a lock configuration."""
     run = declared(kind)
@@ -314,16 +314,13 @@ def test_object_lock_is_off_unless_asked_for(kind: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("kind", "prefix", "force_destroy"),
-    [("production", "crm-production-backups-", False), ("review", "crm-pr-7-backups-", True)],
+    ("kind", "prefix"), [("production", "crm-production-backups-"), ("shared-key", "crm-qa-backups-")]
 )
-def test_bucket_is_named_after_the_stack_and_only_a_review_bucket_may_be_destroyed_full(
-    kind: str, prefix: str, force_destroy: bool
-) -> None:
-    """The bucket name starts crm-<stack>-backups-; only an ephemeral stack's bucket is force-destroyed."""
+def test_bucket_is_named_after_the_stack_and_never_destroyed_full(kind: str, prefix: str) -> None:
+    """The bucket name starts crm-<stack>-backups-; `pulumi destroy` never deletes a bucket that holds backups."""
     bucket = declared(kind).one(BUCKET)
     assert bucket["bucketPrefix"] == prefix
-    assert bucket["forceDestroy"] is force_destroy
+    assert bucket["forceDestroy"] is False
 
 
 def test_bucket_key_and_role_carry_the_stack_tags() -> None:
@@ -502,12 +499,29 @@ def test_backup_role_gets_no_iam_sts_or_key_administration(action: str) -> None:
 
 
 def test_backup_role_uses_only_the_bucket_key() -> None:
-    """kms:GenerateDataKey, Encrypt and Decrypt are allowed on the bucket's key and no other."""
+    """kms:GenerateDataKey and Decrypt (what SSE-KMS uploads and downloads need) are allowed on the bucket's key
+    and no other; kms:Encrypt, which no script calls, is not allowed at all."""
     run, policy = role_policy()
     other_key = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/99999999-9999-9999-9999-999999999999"
-    for action in ("kms:GenerateDataKey", "kms:Encrypt", "kms:Decrypt"):
+    for action in ("kms:GenerateDataKey", "kms:Decrypt"):
         assert evaluate(policy, action, run.kms_key_arn, {}) == "allow", action
         assert evaluate(policy, action, other_key, {}) == "implicit-deny", action
+    assert evaluate(policy, "kms:Encrypt", run.kms_key_arn, {}) == "implicit-deny"
+
+
+def test_backup_role_allows_exactly_what_the_scripts_call() -> None:
+    """Every S3 and KMS action the backup contract says a script calls is allowed where the scripts use it, and
+    the role's Allow statements name nothing else: a script that starts calling something new must change the
+    contract, and the role follows."""
+    _run, policy = role_policy()
+    called = set(contract.BACKUP_S3_ACTIONS + contract.RESTORE_S3_ACTIONS + contract.BACKUP_KMS_ACTIONS)
+    called |= set(contract.RESTORE_KMS_ACTIONS)
+    allowed: set[str] = set()
+    for statement in policy["Statement"]:
+        if statement["Effect"] == "Allow":
+            actions = statement["Action"]
+            allowed |= {actions} if isinstance(actions, str) else set(actions)
+    assert allowed == called
 
 
 # --- who may assume the role ----------------------------------------------------------------------
@@ -633,7 +647,6 @@ def test_key_can_only_be_used_through_s3_and_the_account_keeps_control() -> None
         ({"oidc_issuer": "https://" + ISSUER}, "oidc_issuer"),
         ({"oidc_provider_arn": "arn:aws:iam::1:role/x"}, "oidc_provider_arn"),
         ({"kms_key_arn": "alias/crm"}, "kms_key_arn"),
-        ({"ephemeral": True, "object_lock": True}, "object_lock"),
     ],
 )
 def test_invalid_arguments_are_refused_naming_the_field(changes: dict[str, Any], message: str) -> None:

@@ -31,8 +31,8 @@ TRAEFIK_CONTEXT_KEYS = {"podSecurityContext": "pod", "securityContext": "contain
 CERT_MANAGER_CONTEXT_KEYS = {"securityContext": "pod", "containerSecurityContext": "container"}
 
 
-def traefik(replicas: int = 1, *, production: bool = False) -> dict[str, Any]:
-    return traefik_values(replicas=replicas, resources=TRAEFIK_RESOURCES, production=production)
+def traefik(replicas: int = 1, *, strict_node_spread: bool = False) -> dict[str, Any]:
+    return traefik_values(replicas=replicas, resources=TRAEFIK_RESOURCES, strict_node_spread=strict_node_spread)
 
 
 def found_under(values: Any, key: str, path: str = "") -> Iterator[tuple[str, Any]]:
@@ -82,7 +82,10 @@ def security_context_problems(values: dict[str, Any], keys: dict[str, str]) -> t
 @pytest.mark.parametrize("production", [False, True])
 def test_traefik_values_validate_against_the_chart_schema(replicas: int, production: bool) -> None:
     """Traefik values are accepted by chart 41.3.0's values.schema.json at any size."""
-    assert helm_values_errors(TRAEFIK_CHART.name, TRAEFIK_CHART.version, traefik(replicas, production=production)) == []
+    assert (
+        helm_values_errors(TRAEFIK_CHART.name, TRAEFIK_CHART.version, traefik(replicas, strict_node_spread=production))
+        == []
+    )
 
 
 @pytest.mark.parametrize("replicas", [1, 3])
@@ -147,7 +150,7 @@ def test_traefik_requires_cpu_and_memory_requests_and_limits() -> None:
     """A Traefik size without a memory limit is refused with a message naming what is missing."""
     incomplete: ContainerResources = {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "1"}}
     with pytest.raises(ValueError, match=r"resources\.limits lacks memory"):
-        traefik_values(replicas=1, resources=incomplete, production=False)
+        traefik_values(replicas=1, resources=incomplete, strict_node_spread=False)
 
 
 def test_zero_replicas_are_refused() -> None:
@@ -221,7 +224,7 @@ def test_single_traefik_replica_has_no_disruption_budget_or_spread() -> None:
 @pytest.mark.parametrize(("production", "node_spread"), [(True, "DoNotSchedule"), (False, "ScheduleAnyway")])
 def test_replicated_traefik_has_a_budget_and_spreads_over_nodes(production: bool, node_spread: str) -> None:
     """Several Traefik pods lose at most one to a drain and spread over nodes, strictly in production."""
-    values = traefik(3, production=production)
+    values = traefik(3, strict_node_spread=production)
     assert values["deployment"]["replicas"] == 3
     assert values["podDisruptionBudget"] == {"enabled": True, "maxUnavailable": 1}
     by_key = {constraint["topologyKey"]: constraint for constraint in values["topologySpreadConstraints"]}

@@ -1,51 +1,42 @@
-"""The validated, immutable settings of one stack, built from raw Pulumi config.
+"""Build the validated settings of one stack from raw Pulumi config.
 
 `build()` is pure: it takes the stack name, the config as Pulumi hands it to the program
 (every value a string, arrays as JSON) and the set of keys stored as secrets. It collects
 every problem before raising one `SettingsError`, so a stack file is fixed in one pass.
 Secret values are checked for presence and storage here, but never kept: `Settings` holds
-no secret, so it can be printed, compared and exported safely. The values themselves are
-read as Pulumi secrets by `stacks.config_secrets()`.
+no secret. The values themselves are read as Pulumi secrets by `stacks.config_secrets()`.
 """
 
 from __future__ import annotations
 
 import difflib
 import json
-import math
 import re
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import TypeVar
 
 from kube import quantities
 from kube.secret_names import may_hold_secret
-from stacks import services, validation
-from stacks.data import (
-    BACKUP_JOB_RESOURCES,
-    EXPORTER_RESOURCES,
-    POOLER_RESOURCES,
-    PROXY_REPLICAS,
-    PROXY_RESOURCES,
-    REDIS_CPU,
-    SENTINEL_RESOURCES,
-    AwsSettings,
-    BackupSettings,
-    DataSettings,
-    PostgresSettings,
-    RedisSettings,
-)
+from stacks import capacity, services, validation
+from stacks.data import AwsSettings, BackupSettings, DataSettings, PostgresSettings, RedisSettings
 from stacks.errors import Problem, SettingsError
+from stacks.model import (
+    AccessSettings,
+    AppSettings,
+    ClusterSettings,
+    EdgeSettings,
+    NamespaceSettings,
+    RegistrySettings,
+    Settings,
+    SmtpSettings,
+)
 from stacks.profiles import ISSUERS, PROFILES, Environment, Profile, QuotaSettings, environment_for_stack
 from stacks.schema import KEYS, KEYS_BY_NAME, PROJECT, SECRET_KEY_NAMES
 from stacks.services import Role, ServiceSettings
 from stacks.validation import InvalidValueError
 
 T = TypeVar("T")
-
-DATABASE_OWNER = "crm"
-"""PostgreSQL role that owns the application database (CloudNativePG bootstrap owner)."""
 
 # Stack names become the value of the `crm-platform/stack` label on every object.
 _LABEL_VALUE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?")
@@ -56,159 +47,6 @@ _IGNORED_PROVIDER_KEYS = {
     "kubernetes:kubeconfig": "kubeconfig",
     "kubernetes:namespace": "appNamespace",
 }
-
-
-@dataclass(frozen=True)
-class ClusterSettings:
-    kubeconfig: str | None
-    """Path to a kubeconfig file; None leaves it to $KUBECONFIG / ~/.kube/config."""
-    context: str | None
-    """kubeconfig context; None is the current context (dev only)."""
-    owns_addons: bool
-    """Whether this stack installs the cluster-scoped charts."""
-
-
-@dataclass(frozen=True)
-class NamespaceSettings:
-    app: str
-    monitoring: str
-    protect: bool
-    """Pulumi refuses to delete protected namespaces."""
-
-
-@dataclass(frozen=True)
-class AccessSettings:
-    deployer_groups: tuple[str, ...]
-    read_only_groups: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class SmtpSettings:
-    host: str
-    port: int
-    username: str
-
-
-@dataclass(frozen=True)
-class RegistrySettings:
-    server: str
-    username: str
-
-
-@dataclass(frozen=True)
-class AppSettings:
-    """The Django application: its services and how they are configured."""
-
-    django_project: str
-    django_settings_module: str
-    services: tuple[ServiceSettings, ...]
-    """The services that run, in Role order; web always."""
-
-    def service(self, role: Role) -> ServiceSettings | None:
-        return next((service for service in self.services if service.role is role), None)
-
-    @property
-    def web(self) -> ServiceSettings:
-        return self.services[0]
-
-    @property
-    def migration_image(self) -> str:
-        """The migration Job runs the web image: the code whose migrations must be applied first."""
-        return self.web.image
-
-
-@dataclass(frozen=True)
-class EdgeSettings:
-    """Hosts, certificates and routing at the ingress."""
-
-    api_host: str
-    app_host: str | None
-    """None when no frontend runs."""
-    tls_issuer: str
-    acme_email: str | None
-    websocket_paths: tuple[str, ...]
-    hsts: bool
-
-    @property
-    def hosts(self) -> tuple[str, ...]:
-        return (self.api_host,) if self.app_host is None else (self.api_host, self.app_host)
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Everything the program needs to know about one stack, validated."""
-
-    project: str
-    stack: str
-    environment: Environment
-    domain: str
-    """Base domain of this stack's hosts (review stacks: pr-<n>.<domain>)."""
-    cluster: ClusterSettings
-    namespaces: NamespaceSettings
-    quota: QuotaSettings
-    access: AccessSettings
-    secrets_rotation: int
-    smtp: SmtpSettings | None
-    registry: RegistrySettings | None
-    egress_cidrs: tuple[str, ...]
-    app: AppSettings
-    edge: EdgeSettings
-    data: DataSettings
-
-    def describe(self) -> dict[str, object]:
-        """The resolved settings as plain data, for stack outputs and the render summary."""
-        return {
-            "environment": self.environment.value,
-            "domain": self.domain,
-            "kubeContext": self.cluster.context or "(current context)",
-            "clusterAddons": self.cluster.owns_addons,
-            "appNamespace": self.namespaces.app,
-            "monitoringNamespace": self.namespaces.monitoring,
-            "protectNamespaces": self.namespaces.protect,
-            "quota": {
-                "cpuRequests": self.quota.cpu_requests,
-                "cpuLimits": self.quota.cpu_limits,
-                "memoryRequests": self.quota.memory_requests,
-                "memoryLimits": self.quota.memory_limits,
-                "pods": self.quota.pods,
-            },
-            "deployerGroups": list(self.access.deployer_groups),
-            "readOnlyGroups": list(self.access.read_only_groups),
-            "secretsRotation": self.secrets_rotation,
-            "smtp": f"{self.smtp.host}:{self.smtp.port}" if self.smtp else "(none)",
-            "registry": self.registry.server if self.registry else "(none)",
-            "egressCidrs": list(self.egress_cidrs),
-            "services": {service.role.value: describe_service(service) for service in self.app.services},
-            "hosts": list(self.edge.hosts),
-            "tlsIssuer": self.edge.tls_issuer,
-            "postgres": (
-                f"{self.data.postgres.instances} x {self.data.postgres.cpu}/{self.data.postgres.memory}, "
-                f"{self.data.postgres.storage} + WAL {self.data.postgres.wal_storage}; "
-                f"pooler x {self.data.postgres.pooler_instances}"
-            ),
-            "redis": (
-                f"{self.data.redis.replicas} per role; cache {self.data.redis.cache_memory}, "
-                f"broker {self.data.redis.broker_memory} + {self.data.redis.broker_storage}"
-            ),
-            "backups": (
-                f"{self.data.backups.schedule} to "
-                + (f"S3 ({self.data.aws.region})" if self.data.aws else "a volume")
-                + f", kept {self.data.backups.retention_days} days; "
-                + f"restore test {self.data.backups.restore_test_schedule}"
-            ),
-        }
-
-
-def describe_service(service: ServiceSettings) -> dict[str, object]:
-    """One service's image and size as plain data."""
-    scale = service.scale
-    resources = service.resources
-    return {
-        "image": service.image,
-        "replicas": f"{scale.minimum}-{scale.maximum} (autoscaled)" if scale.autoscaling else scale.replicas,
-        "requests": f"{resources.cpu_request}/{resources.memory_request}",
-        "limits": f"{resources.cpu_limit}/{resources.memory_limit}",
-    }
 
 
 class _Reader:
@@ -341,6 +179,7 @@ def build(stack: str, raw: Mapping[str, str], secret_keys: Collection[str] = ())
         app=app,
         edge=edge,
         data=data,
+        strict_node_spread=profile.strict_node_spread,
     )
 
 
@@ -473,6 +312,8 @@ def _cluster(reader: _Reader, profile: Profile) -> ClusterSettings:
         kubeconfig=kubeconfig or None,
         context=context or None,
         owns_addons=profile.owns_cluster_addons if owns_addons is None else owns_addons,
+        addon_replicas=profile.addon_replicas,
+        ingress_load_balancer=profile.ingress_load_balancer,
     )
 
 
@@ -667,75 +508,6 @@ def _edge(reader: _Reader, profile: Profile, domain: str, *, frontend: bool) -> 
     )
 
 
-ROLLING_SURGE = Decimal("0.25")
-"""maxSurge of every rolling update: a quarter more pods while a new version starts."""
-
-
-@dataclass(frozen=True)
-class PeakUsage:
-    """What the application's pods ask of the namespace at their largest."""
-
-    pods: int
-    cpu_requests: Decimal
-    cpu_limits: Decimal
-    memory_requests: Decimal
-    memory_limits: Decimal
-
-
-def _pod(cpu_request: str, cpu_limit: str, memory_request: str, memory_limit: str) -> tuple[Decimal, ...]:
-    return (
-        quantities.cpu_millicores(cpu_request),
-        quantities.cpu_millicores(cpu_limit),
-        quantities.memory_bytes(memory_request),
-        quantities.memory_bytes(memory_limit),
-    )
-
-
-def data_pods(data: DataSettings) -> list[tuple[str, int, tuple[Decimal, ...]]]:
-    """(what, how many, per-pod requests and limits) of every data-layer pod at its largest."""
-    postgres, redis = data.postgres, data.redis
-    exporter = _pod(*EXPORTER_RESOURCES)
-    sentinel = _pod(*SENTINEL_RESOURCES) if redis.replicas > 1 else (Decimal(0),) * 4
-
-    def redis_pod(memory: str) -> tuple[Decimal, ...]:
-        server = _pod(REDIS_CPU[0], REDIS_CPU[1], memory, memory)
-        return tuple(a + b + c for a, b, c in zip(server, exporter, sentinel, strict=True))
-
-    backup_job = tuple(2 * value for value in _pod(*BACKUP_JOB_RESOURCES))
-    proxies = [("redis proxies", 2 * PROXY_REPLICAS, _pod(*PROXY_RESOURCES))] if redis.replicas > 1 else []
-    return [
-        *proxies,
-        ("postgres", postgres.instances, _pod(postgres.cpu, postgres.cpu, postgres.memory, postgres.memory)),
-        ("pooler", postgres.pooler_instances, _pod(*POOLER_RESOURCES)),
-        ("redis cache", redis.replicas, redis_pod(data.redis.cache_memory)),
-        ("redis broker", redis.replicas, redis_pod(data.redis.broker_memory)),
-        # The backup and the restore verification may overlap; each pod has two containers.
-        ("backup jobs", 2, backup_job),
-    ]
-
-
-def peak_usage(app: AppSettings, data: DataSettings | None = None) -> PeakUsage:
-    """Every service at its maximum scale during a rolling update, the migration Job and the data layer."""
-    counts = []
-    for service in app.services:
-        count = service.scale.maximum
-        if service.role is not Role.BEAT:  # beat is replaced with Recreate: never two at once
-            count += math.ceil(count * ROLLING_SURGE)
-        counts.append((service, count))
-    counts.append((app.web, 1))  # the migration Job's one pod, sized like web
-    pods = 0
-    totals = [Decimal(0)] * 4
-    for service, count in counts:
-        pods += count
-        resources = service.resources
-        sizes = _pod(resources.cpu_request, resources.cpu_limit, resources.memory_request, resources.memory_limit)
-        totals = [total + size * count for total, size in zip(totals, sizes, strict=True)]
-    for _what, data_count, data_sizes in data_pods(data) if data else []:
-        pods += data_count
-        totals = [total + size * data_count for total, size in zip(totals, data_sizes, strict=True)]
-    return PeakUsage(pods, *totals)
-
-
 def _cpu(millicores: Decimal) -> str:
     return f"{quantities.format_cores(millicores)} CPU"
 
@@ -748,7 +520,7 @@ def _check_quota_fits(reader: _Reader, quota: QuotaSettings, app: AppSettings, d
     """Refuse sizes the namespace's ResourceQuota would stop at scale-up or during a rollout."""
     if reader.problems:
         return  # sizes or quota are already wrong; their own problems say so
-    peak = peak_usage(app, data)
+    peak = capacity.peak_usage(app, data)
     checks = (
         ("quotaPods", Decimal(quota.pods), Decimal(peak.pods), str),
         ("quotaCpuRequests", quantities.cpu_millicores(quota.cpu_requests), peak.cpu_requests, _cpu),
@@ -827,6 +599,7 @@ def _data(reader: _Reader, profile: Profile) -> DataSettings:
         storage=_size(reader, "postgresStorage", validation.memory_quantity, defaults.storage),
         wal_storage=_size(reader, "postgresWalStorage", validation.memory_quantity, defaults.wal_storage),
         pooler_instances=_count(reader, "poolerInstances", 20, defaults.pooler_instances),
+        wal_archiving=defaults.wal_archiving,
     )
     if quantities.memory_bytes(postgres.memory if not reader.problems else "1Gi") < 512 * 2**20:
         reader.report("postgresMemory", postgres.memory, "is too small for PostgreSQL; allowed: 512Mi or more")
@@ -841,6 +614,8 @@ def _data(reader: _Reader, profile: Profile) -> DataSettings:
         restore_test_schedule=reader.parse("restoreTestSchedule", validation.cron_schedule, "0 4 * * 0"),
         retention_days=reader.parse("backupRetentionDays", lambda text: validation.integer(text, 0, 3650), 0) or 30,
         minimum_rows=_minimum_rows(reader),
+        object_lock=profile.object_lock,
+        pre_migration_backup=profile.pre_migration_backup,
     )
     storage_class = reader.optional("storageClass", validation.dns_label)
     return DataSettings(

@@ -1,0 +1,198 @@
+"""The validated, immutable settings of one stack: what the components are built from.
+
+Plain frozen dataclasses, made by `stacks.build.build()` and never by hand elsewhere. They
+hold no secret, so they can be printed, compared and exported safely (`describe()` is the
+`settings` stack output and the render summary's Settings section).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from stacks.data import DataSettings
+from stacks.profiles import Environment, QuotaSettings
+from stacks.services import Role, ServiceSettings
+
+DATABASE_OWNER = "crm"
+"""PostgreSQL role that owns the application database (CloudNativePG bootstrap owner)."""
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """Which cluster the stack deploys to, and what it installs there for every stack."""
+
+    kubeconfig: str | None
+    """Path to a kubeconfig file; None leaves it to $KUBECONFIG / ~/.kube/config."""
+    context: str | None
+    """kubeconfig context; None is the current context (dev only)."""
+    owns_addons: bool
+    """Whether this stack installs the cluster-scoped charts."""
+    addon_replicas: int
+    """Replicas of the add-on controllers (Traefik, cert-manager, CloudNativePG): 1 on a laptop,
+    2 wherever a node may be drained."""
+    ingress_load_balancer: bool
+    """Expose the ingress controller through a LoadBalancer Service (false on laptop clusters,
+    which have no load-balancer controller: port-forward instead)."""
+
+
+@dataclass(frozen=True)
+class NamespaceSettings:
+    """The stack's own namespaces."""
+
+    app: str
+    """The application and its data."""
+    monitoring: str
+    """The stack's monitoring objects."""
+    protect: bool
+    """Pulumi refuses to delete protected namespaces."""
+
+
+@dataclass(frozen=True)
+class AccessSettings:
+    """Identity-provider groups bound to the namespaced Roles."""
+
+    deployer_groups: tuple[str, ...]
+    read_only_groups: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """The SMTP relay; its password is a config secret, read by `stacks.config_secrets()`."""
+
+    host: str
+    port: int
+    username: str
+
+
+@dataclass(frozen=True)
+class RegistrySettings:
+    """The private image registry; its password is a config secret."""
+
+    server: str
+    username: str
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    """The Django application: its services and how they are configured."""
+
+    django_project: str
+    django_settings_module: str
+    services: tuple[ServiceSettings, ...]
+    """The services that run, in Role order; web always."""
+
+    def service(self, role: Role) -> ServiceSettings | None:
+        return next((service for service in self.services if service.role is role), None)
+
+    @property
+    def web(self) -> ServiceSettings:
+        return self.services[0]
+
+    @property
+    def migration_image(self) -> str:
+        """The migration Job runs the web image: the code whose migrations must be applied first."""
+        return self.web.image
+
+
+@dataclass(frozen=True)
+class EdgeSettings:
+    """Hosts, certificates and routing at the ingress."""
+
+    api_host: str
+    app_host: str | None
+    """None when no frontend runs."""
+    tls_issuer: str
+    acme_email: str | None
+    websocket_paths: tuple[str, ...]
+    hsts: bool
+
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        return (self.api_host,) if self.app_host is None else (self.api_host, self.app_host)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the program needs to know about one stack, validated."""
+
+    project: str
+    stack: str
+    environment: Environment
+    domain: str
+    """Base domain of this stack's hosts (review stacks: pr-<n>.<domain>)."""
+    cluster: ClusterSettings
+    namespaces: NamespaceSettings
+    quota: QuotaSettings
+    access: AccessSettings
+    secrets_rotation: int
+    smtp: SmtpSettings | None
+    registry: RegistrySettings | None
+    egress_cidrs: tuple[str, ...]
+    app: AppSettings
+    edge: EdgeSettings
+    data: DataSettings
+    strict_node_spread: bool
+    """Pods of a replicated service never share a node while another has fewer: the app's services and
+    Traefik spread over nodes as a hard constraint, PostgreSQL instances by required anti-affinity
+    (production, where losing a node must never take most of a service with it)."""
+
+    def describe(self) -> dict[str, object]:
+        """The resolved settings as plain data, for stack outputs and the render summary."""
+        return {
+            "environment": self.environment.value,
+            "domain": self.domain,
+            "kubeContext": self.cluster.context or "(current context)",
+            "clusterAddons": self.cluster.owns_addons,
+            "addonReplicas": self.cluster.addon_replicas,
+            "ingressLoadBalancer": self.cluster.ingress_load_balancer,
+            "strictNodeSpread": self.strict_node_spread,
+            "appNamespace": self.namespaces.app,
+            "monitoringNamespace": self.namespaces.monitoring,
+            "protectNamespaces": self.namespaces.protect,
+            "quota": {
+                "cpuRequests": self.quota.cpu_requests,
+                "cpuLimits": self.quota.cpu_limits,
+                "memoryRequests": self.quota.memory_requests,
+                "memoryLimits": self.quota.memory_limits,
+                "pods": self.quota.pods,
+            },
+            "deployerGroups": list(self.access.deployer_groups),
+            "readOnlyGroups": list(self.access.read_only_groups),
+            "secretsRotation": self.secrets_rotation,
+            "smtp": f"{self.smtp.host}:{self.smtp.port}" if self.smtp else "(none)",
+            "registry": self.registry.server if self.registry else "(none)",
+            "egressCidrs": list(self.egress_cidrs),
+            "services": {service.role.value: describe_service(service) for service in self.app.services},
+            "hosts": list(self.edge.hosts),
+            "tlsIssuer": self.edge.tls_issuer,
+            "postgres": (
+                f"{self.data.postgres.instances} x {self.data.postgres.cpu}/{self.data.postgres.memory}, "
+                f"{self.data.postgres.storage} + WAL {self.data.postgres.wal_storage}; "
+                f"pooler x {self.data.postgres.pooler_instances}"
+            ),
+            "redis": (
+                f"{self.data.redis.replicas} per role; cache {self.data.redis.cache_memory}, "
+                f"broker {self.data.redis.broker_memory} + {self.data.redis.broker_storage}"
+            ),
+            "backups": (
+                f"{self.data.backups.schedule} to "
+                + (f"S3 ({self.data.aws.region})" if self.data.aws else "a volume")
+                + f", kept {self.data.backups.retention_days} days; "
+                + f"restore test {self.data.backups.restore_test_schedule}"
+            ),
+            "walArchiving": self.data.postgres.wal_archiving,
+            "objectLock": self.data.backups.object_lock,
+            "preMigrationBackup": self.data.backups.pre_migration_backup,
+        }
+
+
+def describe_service(service: ServiceSettings) -> dict[str, object]:
+    """One service's image and size as plain data."""
+    scale = service.scale
+    resources = service.resources
+    return {
+        "image": service.image,
+        "replicas": f"{scale.minimum}-{scale.maximum} (autoscaled)" if scale.autoscaling else scale.replicas,
+        "requests": f"{resources.cpu_request}/{resources.memory_request}",
+        "limits": f"{resources.cpu_limit}/{resources.memory_limit}",
+    }
