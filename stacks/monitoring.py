@@ -1,0 +1,90 @@
+"""Settings of a stack's monitoring: what Prometheus keeps, when alerts fire, where they go.
+
+Plain frozen dataclasses, filled by `stacks.build.build()` from the profile and the stack's
+monitoring keys. The thresholds' defaults are the seeds' (002: CPU 80 %, memory 90 % of the
+limit, 5xx above 5 %; 003: disk 90 %, response time 2 s, database pool 80 %; 004: 99.9 %
+availability). Receivers are described without their credentials: the chat webhook URL, the
+pager routing key and the database team's webhook are config secrets, read as Pulumi secrets
+by `stacks.config_secrets()` and never held here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class AlertThresholds:
+    """Where an alert starts firing; a team tunes these per stack (`alertThresholds`)."""
+
+    cpu_percent_of_limit: int = 80
+    """A container's CPU use against its limit, sustained 10 minutes (seed 002, 003)."""
+    memory_percent_of_limit: int = 90
+    """A container's working set against its memory limit, sustained 10 minutes (seed 002)."""
+    disk_percent: int = 90
+    """A PersistentVolume's used share (PostgreSQL data and WAL, Redis broker, Prometheus) (seed 003)."""
+    error_ratio_percent: float = 5.0
+    """The web's share of 5xx responses over 5 minutes (seed 002)."""
+    latency_p95_seconds: float = 2.0
+    """The web's 95th-percentile response time over 5 minutes (seed 003)."""
+    database_connections_percent: int = 80
+    """Server connections in use against max_connections (seed 003: database pool 80 %)."""
+    replication_lag_seconds: int = 30
+    """How far a PostgreSQL replica may trail its primary."""
+    queue_backlog: int = 1000
+    """Tasks waiting in one Celery queue, sustained 15 minutes."""
+    task_failure_percent: float = 10.0
+    """The share of Celery tasks that fail over 15 minutes."""
+    broker_memory_percent: int = 80
+    """The broker Redis's memory against its maxmemory: it refuses writes when full."""
+    availability_slo_percent: float = 99.9
+    """The web's availability objective over 30 days, for the burn-rate alerts (seed 004)."""
+    certificate_expiry_days: int = 14
+    """A TLS certificate this close to expiry (cert-manager renews at 30 days) means renewal is failing."""
+
+
+@dataclass(frozen=True)
+class Receivers:
+    """Who is told: which receivers the stack configured (their credentials are config secrets)."""
+
+    chat: bool
+    """A chat webhook (alertChatWebhookUrl, Slack-compatible) gets warnings, and criticals where nothing pages."""
+    pager: bool
+    """A pager (alertPagerRoutingKey, PagerDuty Events v2) gets criticals, where the profile pages."""
+    database_team: bool
+    """A separate chat webhook (alertDatabaseChatWebhookUrl) gets the database alerts."""
+    email_to: tuple[str, ...]
+    """Addresses that get criticals by mail through the stack's SMTP relay (needs smtpHost)."""
+    pages: bool
+    """Whether this environment may page anyone at all: production does, staging never does."""
+
+
+@dataclass(frozen=True)
+class BusinessMetric:
+    """A counter the application exports that the business dashboard plots (seed 002: registrations)."""
+
+    title: str
+    """What the panel is called: "User registrations"."""
+    counter: str
+    """The Prometheus counter, with its `_total` suffix: `user_registrations_total`."""
+
+
+@dataclass(frozen=True)
+class MonitoringSettings:
+    """The stack's monitoring as a whole."""
+
+    prometheus_retention: str
+    """How long Prometheus keeps samples ("15d")."""
+    prometheus_retention_size: str
+    """The most disk the samples may use before the oldest go ("40GB"); below the volume's size."""
+    prometheus_storage: str
+    """Prometheus's PersistentVolumeClaim ("50Gi")."""
+    alertmanager_replicas: int
+    """Alertmanager pods: 2 in production, so an alert survives a node."""
+    managed_control_plane: bool
+    """The cluster hides its control plane (EKS, GKE, AKS): no scrape, and no alert, of etcd, the
+    scheduler, the controller-manager or kube-proxy, which nobody using the cluster can fix."""
+    thresholds: AlertThresholds
+    receivers: Receivers
+    business_metrics: tuple[BusinessMetric, ...]
+    """Counters of the application's own that the business dashboard plots, in order."""
