@@ -419,7 +419,7 @@ def verify_environment(
     }
 
 
-# --- script texts and the verification report -----------------------------------------------
+# --- script texts -----------------------------------------------
 
 
 @cache
@@ -433,47 +433,3 @@ def script_text(script: str) -> str:
 def script_texts() -> dict[str, str]:
     """ConfigMap data: file name -> text of every script and of the library they source."""
     return {script: script_text(script) for script in (*SCRIPTS, LIBRARY)}
-
-
-@cache
-def table_report_sql() -> str:
-    """The per-table row count and checksum statement restore-verify.sh runs (its <<'SQL' here-document).
-
-    Run it with `psql --no-psqlrc --quiet --tuples-only --no-align --field-separator='|' --command=<sql>`:
-    one `schema.table|rows|checksum` line per user table.
-    """
-    match = re.search(r"<<'SQL'\n(.*?)\nSQL\n", script_text(RESTORE_VERIFY), re.DOTALL)
-    if match is None:
-        raise ValueError(f"{RESTORE_VERIFY} has no <<'SQL' here-document")
-    return match.group(1)
-
-
-@dataclass(frozen=True)
-class TableReport:
-    rows: int
-    checksum: str
-
-
-_REPORT_LINE = re.compile(
-    r"restore-verify: table (?P<table>\S+) rows=(?P<rows>\d+) checksum=(?P<checksum>[0-9a-f]{32})"
-)
-_PSQL_LINE = re.compile(r"(?P<table>[^|]+)\|(?P<rows>\d+)\|(?P<checksum>[0-9a-f]{32})")
-
-
-def parse_verify_report(output: str) -> dict[str, TableReport]:
-    """The `restore-verify: table ... rows=... checksum=...` lines of restore-verify.sh's output."""
-    return _parse(_REPORT_LINE, output)
-
-
-def parse_table_report(psql_output: str) -> dict[str, TableReport]:
-    """The `schema.table|rows|checksum` lines of table_report_sql() run by psql (see its docstring)."""
-    return _parse(_PSQL_LINE, psql_output)
-
-
-def _parse(pattern: re.Pattern[str], output: str) -> dict[str, TableReport]:
-    report = {}
-    for line in output.splitlines():
-        match = pattern.fullmatch(line.strip())
-        if match:
-            report[match["table"]] = TableReport(rows=int(match["rows"]), checksum=match["checksum"])
-    return report

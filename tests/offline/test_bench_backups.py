@@ -4,16 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from offline.bench_backups import (
-    LARGE_SEED,
-    PLAIN_DUMP,
-    Cost,
-    Measurements,
-    Series,
-    SizeMeasurements,
-    main,
-    report,
-)
+from offline.bench_backups import PLAIN_DUMP, Cost, Measurements, Series, SizeMeasurements, main, report
+from tests.support.backup_harness import LARGE_SEED
 
 
 def size(scale: int, dump_mb: float, **medians: float) -> SizeMeasurements:

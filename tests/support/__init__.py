@@ -1,0 +1,1 @@
+"""What the tests share and the program does not: real-server harnesses, tool lookup, component builds."""

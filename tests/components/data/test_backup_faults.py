@@ -15,7 +15,7 @@ import pytest
 
 from components.data import backup_contract as contract
 from components.data.backup_contract import DirectoryStore, S3Store
-from offline.bench_backups import BUCKET, SMALL_SEED, BackupRun, Harness, ScriptRun, free_port, seed
+from tests.support.backup_harness import BUCKET, SMALL_SEED, BackupRun, Harness, ScriptRun, free_port, seed
 
 pytestmark = pytest.mark.timeout(300)
 

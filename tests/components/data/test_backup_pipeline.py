@@ -21,16 +21,17 @@ from datetime import UTC, datetime
 import pytest
 
 from components.data import backup_contract as contract
-from components.data.backup_contract import DirectoryStore, TableReport
-from offline.bench_backups import (
+from components.data.backup_contract import DirectoryStore
+from offline.bench_backups import PLAIN_DUMP
+from tests.support.backup_harness import (
     BUCKET,
     LARGE_SEED,
-    PLAIN_DUMP,
     ROLE,
     SMALL_SEED,
     BackupRun,
     Harness,
     RestoreRun,
+    TableReport,
     seed,
 )
 

@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import RunStack
+from tests.support.tools import require_tool
 
 
 def haproxy() -> str:
-    found = shutil.which("haproxy") or ("/usr/sbin/haproxy" if Path("/usr/sbin/haproxy").exists() else None)
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail("haproxy is missing: `apt-get install haproxy` (scripts/bootstrap.sh does)")
-        pytest.skip("haproxy is not installed")
-    return found
+    return require_tool("haproxy", package="haproxy")
 
 
 def check(config: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:

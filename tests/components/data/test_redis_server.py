@@ -19,7 +19,6 @@ What the broker's `appendfsync everysec` guarantees, and what the tests assert:
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -33,18 +32,14 @@ import pytest
 
 from components.data import redis_config
 from components.data.redis_config import RedisRole
+from tests.support.tools import require_tool, unavailable
 
 PASSWORD = "testPassw0rdForRedisRealServer"
 MASTER_SET = "crm-redis-broker"
 
 
 def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{name} is missing: `apt-get install redis-server` (scripts/bootstrap.sh does)")
-        pytest.skip(f"{name} is not installed")
-    return path
+    return require_tool(name, package="redis-server")
 
 
 @pytest.fixture(scope="module")
@@ -353,9 +348,7 @@ def sentinel_set(redis_server: str, tmp_path: Path) -> Iterator[list[Node]]:
             with socket.socket() as probe:
                 probe.bind((host, 0))
         except OSError:
-            if os.environ.get("CI"):
-                pytest.fail(f"cannot bind {host}: the failover test needs Linux loopback addresses")
-            pytest.skip(f"cannot bind {host} on this machine")
+            unavailable(f"cannot bind {host}: the failover test needs Linux's 127.0.0.0/8 loopback addresses")
     port, sentinel_port = free_port(), free_port()
     nodes = [Node(tmp_path / f"pod-{index}", host, port, sentinel_port, hosts) for index, host in enumerate(hosts)]
     yield nodes
