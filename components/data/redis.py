@@ -267,7 +267,7 @@ class Redis(pulumi.ComponentResource):
 
         data = {
             "redis.conf": config.redis_conf(role, memory, replicated=self.high_availability),
-            **config.SCRIPTS,
+            **config.scripts(),
         }
         if self.high_availability:
             data["sentinel.conf"] = config.sentinel_conf(server_name(role))
@@ -360,6 +360,7 @@ class Redis(pulumi.ComponentResource):
 
     def _set_env(self, role: RedisRole, password: AppSecret) -> list[k8s.core.v1.EnvVarArgsDict]:
         env = [_secret_env(config.PASSWORD_VARIABLE, password)]
+        env += [{"name": name, "value": value} for name, value in config.script_environment().items()]
         if self.high_availability:
             domain = f"{headless_name(role)}.$(POD_NAMESPACE).svc.{self._args.cluster_domain}"
             peers = " ".join(

@@ -5,8 +5,9 @@
 - `sentinel_conf`: sentinel.conf of one role's Sentinels (production), with the first master
   left as a placeholder the start script fills in.
 - `proxy_conf`: haproxy.cfg of the proxy that keeps the role's Service on the current master.
-- `SCRIPTS`: the start scripts (which server is master after a restart), the hand-over before
-  a master stops, and what they share.
+- `scripts()`: components/data/scripts/{start-redis,start-sentinel,hand-over,sentinel-lib}.sh,
+  the start scripts (which server is master after a restart), the hand-over before a master
+  stops, and what they share; `script_environment()` is what they read.
 
 No file holds a password. redis.conf ends with `include /run/redis/runtime.conf`, which the
 start script writes at start from REDISCLI_AUTH (a secretKeyRef to the role's Secret, key
@@ -25,6 +26,8 @@ from __future__ import annotations
 
 from decimal import ROUND_FLOOR, Decimal
 from enum import StrEnum
+from functools import cache
+from pathlib import Path
 from typing import Final
 
 from components.shared import endpoints
@@ -282,208 +285,34 @@ frontend health
 """
 
 
-SENTINEL_LIB = f"""\
-# sentinel-lib.sh: sourced by start-redis.sh, start-sentinel.sh and hand-over.sh, which set
-# `set -euo pipefail`. The environment names this pod and its set:
-#   REDIS_SELF        this pod's name in the headless Service
-#   REDIS_PEERS       every pod's name, the first pod's first (space-separated)
-#   REDIS_MASTER_SET  the name the Sentinels know the set by
-redis_port=${{REDIS_SERVER_PORT:-{REDIS_PORT}}}
-sentinel_port=${{REDIS_SENTINEL_PORT:-{SENTINEL_PORT}}}
-: "${{REDIS_SELF:?REDIS_SELF must name this pod}}"
-: "${{REDIS_PEERS:?REDIS_PEERS must list the pods of the set}}"
-: "${{REDIS_MASTER_SET:?REDIS_MASTER_SET must name the Sentinel master set}}"
+SCRIPTS_DIR: Final = Path(__file__).resolve().parent / "scripts"
+SCRIPT_NAMES: Final = ("sentinel-lib.sh", "start-redis.sh", "start-sentinel.sh", "hand-over.sh")
+"""The Redis pods' scripts (components/data/scripts/), shell as shell: the start scripts (which server is
+master after a restart), the hand-over before a master stops, and the library they share. Each reads what
+it needs from the environment (`script_environment`), as the backup scripts do; none holds a constant of
+its own."""
 
-# Prints the master named by the first Sentinel of another pod that answers; fails when none does.
-ask_sentinels() {{
-  local peer reply host
-  for peer in $REDIS_PEERS; do
-    [ "$peer" != "$REDIS_SELF" ] || continue
-    reply=$(timeout 3 redis-cli -h "$peer" -p "$sentinel_port" --raw \\
-      SENTINEL get-master-addr-by-name "$REDIS_MASTER_SET" 2>/dev/null) || continue
-    host=${{reply%%$'\\n'*}}
-    # An error (NOAUTH, LOADING) or an empty reply (no master known yet) is no answer.
-    if [[ $host =~ ^[A-Za-z0-9.-]+$ ]]; then
-      printf '%s\\n' "$host"
-      return 0
-    fi
-  done
-  return 1
-}}
 
-# The master to start with: what the Sentinels say (they may have failed over while this pod
-# was away), else, when none answers because the whole set is starting, the first pod.
-current_master() {{
-  ask_sentinels || printf '%s\\n' "${{REDIS_PEERS%% *}}"
-}}
+@cache
+def script_text(name: str) -> str:
+    """One script's text, as the role's ConfigMap carries it."""
+    if name not in SCRIPT_NAMES:
+        raise ValueError(f"{name!r} is not one of the Redis scripts: {', '.join(SCRIPT_NAMES)}")
+    return (SCRIPTS_DIR / name).read_text(encoding="utf-8")
 
-# This server's role (master, slave), or nothing when it does not answer.
-own_role() {{
-  local reply
-  reply=$(timeout 3 redis-cli -p "$redis_port" --raw ROLE 2>/dev/null) || return 0
-  printf '%s\\n' "${{reply%%$'\\n'*}}"
-}}
-"""
 
-START_REDIS = f"""\
-#!/bin/bash
-# start-redis.sh: starts one Redis server of a role. Writes the password (and, with Sentinel,
-# this server's name and whom it replicates) into the file redis.conf includes, then becomes
-# redis-server. A returning old master asks the Sentinels first, so it comes back as a
-# replica of the server they promoted instead of as a second master.
-set -euo pipefail
+def scripts() -> dict[str, str]:
+    """ConfigMap key -> script; run with `/bin/bash <CONFIG_DIR>/<key>` (a ConfigMap file is not executable)."""
+    return {name: script_text(name) for name in SCRIPT_NAMES}
 
-config_dir=${{REDIS_CONFIG_DIR:-{CONFIG_DIR}}}
-runtime_dir=${{REDIS_RUNTIME_DIR:-{RUNTIME_DIR}}}
-: "${{{PASSWORD_VARIABLE}:?{PASSWORD_VARIABLE} must hold the role password (secretKeyRef, key password)}}"
 
-umask 077  # the runtime files hold the password
-# A copy Redis may rewrite (Sentinel sends CONFIG REWRITE); the ConfigMap is read-only.
-cp "$config_dir/redis.conf" "$runtime_dir/redis.conf"
-{{
-  printf 'requirepass "%s"\\n' "${PASSWORD_VARIABLE}"
-  printf 'masterauth "%s"\\n' "${PASSWORD_VARIABLE}"
-}} >"$runtime_dir/runtime.conf"
-
-if [ -n "${{REDIS_PEERS:-}}" ]; then
-  # shellcheck source=/dev/null
-  source "$config_dir/sentinel-lib.sh"
-  master=$(current_master)
-  printf 'replica-announce-ip "%s"\\n' "$REDIS_SELF" >>"$runtime_dir/runtime.conf"
-  if [ "$master" = "$REDIS_SELF" ]; then
-    echo "start-redis: starting as the master of $REDIS_MASTER_SET" >&2
-  else
-    echo "start-redis: starting as a replica of $master" >&2
-    printf 'replicaof "%s" %s\\n' "$master" "$redis_port" >>"$runtime_dir/runtime.conf"
-  fi
-fi
-
-exec redis-server "$runtime_dir/redis.conf"
-"""
-
-START_SENTINEL = f"""\
-#!/bin/bash
-# start-sentinel.sh: starts the Sentinel of one pod, monitoring the master the other
-# Sentinels name (or the first pod, when none answers).
-set -euo pipefail
-
-config_dir=${{REDIS_CONFIG_DIR:-{CONFIG_DIR}}}
-sentinel_dir=${{REDIS_SENTINEL_DIR:-{SENTINEL_DIR}}}
-: "${{{PASSWORD_VARIABLE}:?{PASSWORD_VARIABLE} must hold the role password (secretKeyRef, key password)}}"
-# shellcheck source=/dev/null
-source "$config_dir/sentinel-lib.sh"
-
-master=$(current_master)
-# Sentinel refuses a monitor line whose host does not resolve: wait for the pod's DNS record.
-attempt=0
-until getent hosts "$master" >/dev/null; do
-  attempt=$((attempt + 1))
-  if [ "$attempt" -ge 60 ]; then
-    echo "start-sentinel: $master does not resolve after 120 s" >&2
-    exit 1
-  fi
-  sleep 2
-done
-
-umask 077  # the file holds the password
-sed "s/{MASTER_HOST_PLACEHOLDER}/$master/" "$config_dir/sentinel.conf" >"$sentinel_dir/sentinel.conf"
-# A stable id per pod: a restarted Sentinel is the same voter, not one more stale entry.
-sentinel_id=$(printf '%s' "$REDIS_SELF" | sha1sum)
-{{
-  printf 'sentinel announce-ip "%s"\\n' "$REDIS_SELF"
-  printf 'sentinel myid %s\\n' "${{sentinel_id:0:40}}"
-  printf 'sentinel auth-pass %s "%s"\\n' "$REDIS_MASTER_SET" "${PASSWORD_VARIABLE}"
-  printf 'requirepass "%s"\\n' "${PASSWORD_VARIABLE}"
-  printf 'sentinel sentinel-pass "%s"\\n' "${PASSWORD_VARIABLE}"
-}} >>"$sentinel_dir/sentinel.conf"
-echo "start-sentinel: monitoring $REDIS_MASTER_SET at $master" >&2
-
-exec redis-server "$sentinel_dir/sentinel.conf" --sentinel
-"""
-
-HAND_OVER = f"""\
-#!/bin/bash
-# hand-over.sh: the preStop hook of a Redis server with Sentinel. A master about to stop
-# hands its role over first, so a rolling update or a node drain loses no acknowledged write
-# and switches masters in about two seconds instead of {DOWN_AFTER_MILLISECONDS} ms of silence and a failover:
-#   1. pause writes (they wait instead of landing on a master that is about to stop),
-#   2. wait until every replica has acknowledged the master's last write; if one has not
-#      (down, or still in its first sync), stop here and leave it to the Sentinels, which
-#      might otherwise promote a replica that lacks data,
-#   3. ask another pod's Sentinel to fail over, and wait until it names the new master,
-#   4. become that master's replica at once (Sentinel would take 10 s), so the proxies drop
-#      this server, then unpause: the waiting writes fail as READONLY and the clients
-#      reconnect through the proxy to the new master.
-# It never holds the shutdown for long: any failure unpauses and lets the pod stop.
-set -euo pipefail
-
-config_dir=${{REDIS_CONFIG_DIR:-{CONFIG_DIR}}}
-: "${{{PASSWORD_VARIABLE}:?{PASSWORD_VARIABLE} must hold the role password (secretKeyRef, key password)}}"
-# shellcheck source=/dev/null
-source "$config_dir/sentinel-lib.sh"
-
-local_cli() {{
-  timeout 5 redis-cli -p "$redis_port" --raw "$@" >/dev/null 2>&1 || true
-}}
-
-replicas=$(($(wc -w <<<"$REDIS_PEERS") - 1))
-
-# True when every replica is online at the master's replication offset (writes are paused,
-# so the offset stands still; replicas acknowledge every second).
-replicas_caught_up() {{
-  local info offset line caught=0
-  info=$(timeout 3 redis-cli -p "$redis_port" --raw INFO replication 2>/dev/null) || return 1
-  offset=$(sed -n 's/^master_repl_offset:\\([0-9]*\\).*/\\1/p' <<<"$info")
-  [ -n "$offset" ] || return 1
-  while IFS= read -r line; do
-    if [[ $line =~ ^slave[0-9]+:.*state=online,offset=([0-9]+), ]] && [ "${{BASH_REMATCH[1]}}" = "$offset" ]; then
-      caught=$((caught + 1))
-    fi
-  done <<<"$info"
-  [ "$caught" -eq "$replicas" ]
-}}
-
-[ "$(own_role)" = master ] || exit 0
-local_cli CLIENT PAUSE 15000 WRITE
-trap 'local_cli CLIENT UNPAUSE' EXIT
-
-attempt=0
-until replicas_caught_up; do
-  attempt=$((attempt + 1))
-  if [ "$attempt" -ge 15 ]; then
-    echo "hand-over: not every replica has every write; leaving the failover to the Sentinels" >&2
-    exit 0
-  fi
-  sleep 0.2
-done
-
-new_master=""
-for peer in $REDIS_PEERS; do
-  [ "$peer" != "$REDIS_SELF" ] || continue
-  reply=$(timeout 3 redis-cli -h "$peer" -p "$sentinel_port" --raw \\
-    SENTINEL FAILOVER "$REDIS_MASTER_SET" 2>/dev/null) || continue
-  [ "$reply" = OK ] || continue
-  echo "hand-over: the Sentinel at $peer is failing $REDIS_MASTER_SET over" >&2
-  for _ in $(seq 1 20); do
-    new_master=$(ask_sentinels) || new_master=""
-    [ -z "$new_master" ] || [ "$new_master" = "$REDIS_SELF" ] || break
-    new_master=""
-    sleep 0.5
-  done
-  break
-done
-if [ -z "$new_master" ]; then
-  echo "hand-over: no Sentinel promoted a replica; stopping as master" >&2
-  exit 0
-fi
-local_cli REPLICAOF "$new_master" "$redis_port"
-echo "hand-over: now a replica of $new_master" >&2
-"""
-
-SCRIPTS: Final = {
-    "sentinel-lib.sh": SENTINEL_LIB,
-    "start-redis.sh": START_REDIS,
-    "start-sentinel.sh": START_SENTINEL,
-    "hand-over.sh": HAND_OVER,
-}
-"""ConfigMap key -> script; run with `/bin/bash <CONFIG_DIR>/<key>` (a ConfigMap file is not executable)."""
+def script_environment() -> dict[str, str]:
+    """The variables every script reads besides the password and the pod's names: where things are mounted
+    and which ports the server and its Sentinel listen on."""
+    return {
+        "REDIS_CONFIG_DIR": CONFIG_DIR,
+        "REDIS_RUNTIME_DIR": RUNTIME_DIR,
+        "REDIS_SENTINEL_DIR": SENTINEL_DIR,
+        "REDIS_SERVER_PORT": str(REDIS_PORT),
+        "REDIS_SENTINEL_PORT": str(SENTINEL_PORT),
+    }

@@ -50,6 +50,7 @@ set -euo pipefail
 readonly SCRIPT=backup-dump
 # The shared library: fail, require, one_line, json_string, read_manifest_field, and the exit trap.
 # shellcheck source=backup-common.sh
+# shellcheck source=backup-common.sh
 source "$(dirname -- "${BASH_SOURCE[0]}")/backup-common.sh"
 
 require BACKUP_WORK_DIR "the shared work directory (emptyDir) the dump is written to"

@@ -65,6 +65,7 @@ readonly SCRIPT=backup-upload
 # The shared library: fail, require, require_store, await, one_line, json_string, write_json,
 # read_manifest_field, aws_call, the exit trap.
 # shellcheck source=backup-common.sh
+# shellcheck source=backup-common.sh
 source "$(dirname -- "${BASH_SOURCE[0]}")/backup-common.sh"
 
 # From here on a failure is also written where the dump container looks for it (a misconfigured store
@@ -303,7 +304,8 @@ base64_sha256() {
   local hex
   hex=$(sha256sum -- "$1")
   hex=${hex%% *}
-  # shellcheck disable=SC2059 # the format is the digest spelled as \xHH escapes, on purpose
+  # shellcheck disable=SC2001,SC2059 # sed doubles as a hex-to-escape converter; the format is the digest
+  # spelled as \xHH escapes, on purpose
   printf "$(sed 's/../\\x&/g' <<<"$hex")" | base64
 }
 

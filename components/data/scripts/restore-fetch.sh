@@ -28,6 +28,7 @@ set -euo pipefail
 readonly SCRIPT=restore-fetch
 # The shared library: fail, require, require_store, one_line, read_manifest_field, aws_call, the exit trap.
 # shellcheck source=backup-common.sh
+# shellcheck source=backup-common.sh
 source "$(dirname -- "${BASH_SOURCE[0]}")/backup-common.sh"
 
 readonly backup_id_pattern='^[0-9]{8}T[0-9]{6}Z$'

@@ -39,6 +39,7 @@ set -euo pipefail
 readonly SCRIPT=restore-verify
 # The shared library: fail, require, one_line, read_manifest_field, aws_call, and the exit trap.
 # shellcheck source=backup-common.sh
+# shellcheck source=backup-common.sh
 source "$(dirname -- "${BASH_SOURCE[0]}")/backup-common.sh"
 server_started=
 data_dir=

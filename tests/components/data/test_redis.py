@@ -9,6 +9,7 @@ import shutil
 import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -29,7 +30,7 @@ from components.data.redis import (
     proxy_selector,
     server_selector,
 )
-from components.data.redis_config import RedisRole
+from components.data.redis_config import SCRIPTS_DIR, RedisRole
 from components.shared import endpoints
 from components.shared.references import AppSecret, SecretKeyRef
 from kube.objects import pod_spec_of
@@ -248,8 +249,9 @@ def test_each_config_map_holds_the_exact_role_config_and_scripts(build: Build, e
         data = config_map["data"]
         assert data["redis.conf"] == redis_config.redis_conf(role, memory, replicated=replicated)
         assert ("sentinel.conf" in data) is replicated
-        for script in redis_config.SCRIPTS:
-            assert data[script] == redis_config.SCRIPTS[script]
+        for script in redis_config.SCRIPT_NAMES:
+            # The very file shellcheck and the real-server tests check, byte for byte.
+            assert data[script] == (SCRIPTS_DIR / script).read_text(encoding="utf-8")
         redis = spec["containers"][0]
         assert redis["resources"]["requests"]["memory"] == redis["resources"]["limits"]["memory"] == memory
 
@@ -454,11 +456,34 @@ def test_role_configs_say_what_each_role_promises() -> None:
         assert not any(line.startswith(("requirepass", "masterauth", "rename-command")) for line in lines)
 
 
+@pytest.mark.parametrize("environment", ["dev", "production"])
+def test_every_variable_a_script_requires_is_in_its_container(build: Build, environment: str) -> None:
+    """Each script stops at once on a missing variable (`${NAME:?...}`); every such variable of the scripts a
+    container runs (its command, its preStop hook and the library they source) is in that container's env."""
+    required = {
+        name: set(re.findall(r"\$\{([A-Z_][A-Z0-9_]*):\?", redis_config.script_text(name)))
+        for name in redis_config.SCRIPT_NAMES
+    }
+    library = required["sentinel-lib.sh"]
+    for document in build(environment).kind("StatefulSet"):
+        for container in document["spec"]["template"]["spec"]["containers"]:
+            commands = [container.get("command", [])]
+            commands.append(container.get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command", []))
+            scripts = {Path(part).name for command in commands for part in command if part.endswith(".sh")}
+            if not scripts:
+                continue
+            names = {variable["name"] for variable in container.get("env", [])}
+            needed = set().union(*(required[script] for script in scripts))
+            if any("source" in redis_config.script_text(script) for script in scripts):
+                needed |= library if environment == "production" else set()
+            assert needed <= names, (container["name"], sorted(needed - names))
+
+
 def test_scripts_are_strict_bash_that_parses() -> None:
     """Every script runs under set -euo pipefail (the library is sourced by them) and bash -n accepts it."""
     bash = shutil.which("bash")
     assert bash is not None
-    for name, text in redis_config.SCRIPTS.items():
+    for name, text in redis_config.scripts().items():
         if name != "sentinel-lib.sh":
             assert text.startswith("#!/bin/bash\n") and "\nset -euo pipefail\n" in text, name
         result = subprocess.run([bash, "-n"], input=text, capture_output=True, text=True, check=False)

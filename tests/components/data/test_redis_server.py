@@ -168,7 +168,7 @@ class Node:
                     },
                 )
             )
-        for name, script in redis_config.SCRIPTS.items():
+        for name, script in redis_config.scripts().items():
             (self.config_dir / name).write_text(script)
 
     def environment(self) -> dict[str, str]:
