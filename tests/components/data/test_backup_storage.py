@@ -12,12 +12,8 @@ import json
 from dataclasses import dataclass, replace
 from typing import Any
 
-import pulumi
 import pytest
-from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.mocks import MockResourceArgs
-from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
 
 from components.data import backup_contract as contract
 from components.data.backup_storage import (
@@ -30,7 +26,8 @@ from components.data.backup_storage import (
 )
 from components.platform.providers import aws_options, aws_provider
 from offline.iam import UnsupportedPolicyError, arn_match, evaluate, wildcard_match
-from offline.mocks import RecordedResource, RecordingMocks, RecordingMonitor
+from offline.mocks import RecordedResource, RecordingMocks
+from tests.support.components import Declared, declare
 
 ACCOUNT = "444455556666"
 REGION = "eu-west-1"
@@ -110,21 +107,31 @@ class AwsMocks(RecordingMocks):
 
 
 @dataclass(frozen=True)
-class Declared:
-    """What one BackupStorage declared, and its resolved outputs."""
+class StorageRun:
+    """What one BackupStorage declared (built the one way components are, tests/support/components.py),
+    and its resolved outputs."""
 
     args: BackupStorageArgs
-    resources: tuple[RecordedResource, ...]
+    declared: Declared[BackupStorage]
     outputs: dict[str, Any]
-    component_urn: str
-    provider_urn: str
+
+    @property
+    def resources(self) -> tuple[RecordedResource, ...]:
+        return self.declared.resources
+
+    @property
+    def component_urn(self) -> str:
+        return self.declared.of_type("crm:data:BackupStorage")[0].urn
+
+    @property
+    def provider_urn(self) -> str:
+        return self.declared.of_type("pulumi:providers:aws")[0].urn
 
     def of_type(self, pulumi_type: str) -> list[RecordedResource]:
-        return [resource for resource in self.resources if resource.type == pulumi_type]
+        return self.declared.of_type(pulumi_type)
 
     def one(self, pulumi_type: str) -> dict[str, Any]:
-        [resource] = self.of_type(pulumi_type)
-        return resource.inputs
+        return self.declared.one(pulumi_type)
 
     def policy(self, pulumi_type: str, field: str = "policy") -> dict[str, Any]:
         document: dict[str, Any] = json.loads(self.one(pulumi_type)[field])
@@ -143,33 +150,19 @@ class Declared:
 
 
 @functools.cache
-def declared(kind: str) -> Declared:
+def declared(kind: str) -> StorageRun:
     """Build BackupStorage for one stack kind through the explicit AWS provider, under recording mocks."""
     args = KINDS[kind]
-    mocks = AwsMocks()
-    runtime_settings.reset_options(project="crm-platform", stack=args.stack, preview=False)
-    pulumi.runtime.set_mocks(
-        mocks, project="crm-platform", stack=args.stack, preview=False, monitor=RecordingMonitor(mocks)
+    run = declare(
+        lambda: BackupStorage("backups", args, aws_options(aws_provider(REGION, args.stack))),
+        stack=args.stack,
+        mocks=AwsMocks(),
     )
-    built: list[BackupStorage] = []
-
-    def program() -> None:
-        built.append(BackupStorage("backups", args, aws_options(aws_provider(REGION, args.stack))))
-
-    _sync_await(run_pulumi_func(program))
-    [storage] = built
     outputs = {
-        name: _sync_await(getattr(storage, name).future())
+        name: run.output(getattr(run.component, name))
         for name in ("bucket_name", "bucket_arn", "role_arn", "kms_key_arn")
     }
-    by_type = {resource.type: resource for resource in mocks.resources}
-    return Declared(
-        args=args,
-        resources=tuple(mocks.resources),
-        outputs=outputs,
-        component_urn=by_type["crm:data:BackupStorage"].urn,
-        provider_urn=by_type["pulumi:providers:aws"].urn,
-    )
+    return StorageRun(args=args, declared=run, outputs=outputs)
 
 
 # --- what each stack kind declares ---------------------------------------------------------------
@@ -427,7 +420,7 @@ NEVER_ALLOWED = [
 ]
 
 
-def role_policy() -> tuple[Declared, dict[str, Any]]:
+def role_policy() -> tuple[StorageRun, dict[str, Any]]:
     run = declared("production")
     return run, run.policy(ROLE_POLICY)
 
@@ -571,7 +564,7 @@ def test_only_the_clusters_provider_and_only_web_identity_are_trusted() -> None:
 # --- the bucket's own policy ----------------------------------------------------------------------
 
 
-def bucket_guard() -> tuple[Declared, dict[str, Any], dict[str, str | bool]]:
+def bucket_guard() -> tuple[StorageRun, dict[str, Any], dict[str, str | bool]]:
     run = declared("production")
     good_upload: dict[str, str | bool] = {
         "aws:SecureTransport": True,

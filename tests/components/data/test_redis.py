@@ -8,15 +8,12 @@ import re
 import shutil
 import subprocess
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pulumi
 import pytest
-from pulumi.runtime import settings as runtime_settings
-from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
 
 from components.data import redis_config
 from components.data.redis import (
@@ -34,11 +31,11 @@ from components.data.redis_config import SCRIPTS_DIR, RedisRole
 from components.shared import endpoints
 from components.shared.references import AppSecret, SecretKeyRef
 from kube.objects import pod_spec_of
-from offline.mocks import RecordedResource, RecordingMocks, RecordingMonitor, unwrap_secrets
-from offline.render import masked, normalized
+from offline.mocks import unwrap_secrets
 from offline.schemas import core_errors
 from stacks.data import RedisSettings
 from stacks.profiles import DEV, PRODUCTION
+from tests.support.components import Declared, declare
 
 PLANTED = {RedisRole.CACHE: "plantedCachePassw0rd4e1c", RedisRole.BROKER: "plantedBrokerPassw0rd9b7a"}
 COMPONENT_TYPE = "crm:data:Redis"
@@ -46,43 +43,15 @@ ALLOWED_VOLUME_TYPES = {"configMap", "emptyDir", "persistentVolumeClaim", "secre
 SECRET_NAMES = {RedisRole.CACHE: "crm-redis-cache", RedisRole.BROKER: "crm-redis-broker"}
 
 
-@dataclass(frozen=True)
-class Built:
-    """What one Redis component declared: the raw registrations and the rendered Kubernetes objects."""
-
-    resources: tuple[RecordedResource, ...]
-    objects: tuple[dict[str, Any], ...]
-
-    def kind(self, kind: str) -> list[dict[str, Any]]:
-        return [document for document in self.objects if document["kind"] == kind]
-
-    def named(self, kind: str, name: str) -> dict[str, Any]:
-        matches = [document for document in self.kind(kind) if document["metadata"]["name"] == name]
-        assert len(matches) == 1, f"expected one {kind} {name}, found {len(matches)}"
-        return matches[0]
+Build = Callable[..., Declared[Redis]]
 
 
-Build = Callable[..., Built]
-
-
-def _render(resource: RecordedResource) -> dict[str, Any]:
-    document: dict[str, Any] = normalized(masked(resource.inputs))
-    document.setdefault("metadata", {}).setdefault("name", resource.outputs.get("metadata", {}).get("name"))
-    return document
-
-
-def _build(settings: RedisSettings, passwords: Mapping[RedisRole, str], storage_class: str | None) -> Built:
-    mocks = RecordingMocks()
-    runtime_settings.reset_options(project="crm-platform", stack="test", preview=False)
-    pulumi.runtime.set_mocks(
-        mocks, project="crm-platform", stack="test", preview=False, monitor=RecordingMonitor(mocks)
-    )
-
+def _build(settings: RedisSettings, passwords: Mapping[RedisRole, str], storage_class: str | None) -> Declared[Redis]:
     def secret(role: RedisRole) -> AppSecret:
         return AppSecret(SecretKeyRef(SECRET_NAMES[role], "password"), pulumi.Output.secret(passwords[role]))
 
-    def program() -> None:
-        Redis(
+    return declare(
+        lambda: Redis(
             "redis",
             RedisArgs(
                 namespace="crm-test",
@@ -94,21 +63,17 @@ def _build(settings: RedisSettings, passwords: Mapping[RedisRole, str], storage_
                 labels={"app.kubernetes.io/part-of": "crm-platform"},
             ),
         )
-
-    _sync_await(run_pulumi_func(program))
-    resources = tuple(sorted(mocks.resources, key=lambda resource: resource.urn))
-    objects = tuple(_render(resource) for resource in resources if "kind" in resource.inputs)
-    return Built(resources, objects)
+    )
 
 
 @pytest.fixture(scope="module")
 def build() -> Build:
     """Build the component under recording mocks: `build("dev" | "production", storage_class=..., passwords=...)`."""
-    cache: dict[str, Built] = {}
+    cache: dict[str, Declared[Redis]] = {}
 
     def run(
         environment: str, storage_class: str | None = None, passwords: Mapping[RedisRole, str] | None = None
-    ) -> Built:
+    ) -> Declared[Redis]:
         settings = DEV.redis if environment == "dev" else PRODUCTION.redis
         if storage_class is not None or passwords is not None:
             return _build(settings, passwords or PLANTED, storage_class)
@@ -129,7 +94,7 @@ def containers(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [*spec.get("initContainers", []), *spec["containers"]]
 
 
-def pod_templates(built: Built) -> list[tuple[str, dict[str, Any]]]:
+def pod_templates(built: Declared[Redis]) -> list[tuple[str, dict[str, Any]]]:
     templates = []
     for document in built.objects:
         spec = pod_spec_of(document)
