@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,6 +19,7 @@ from components.edge.charts import (
     traefik_values,
 )
 from offline.schemas import helm_values_errors
+from tests.support.charts import found_under, security_context_problems
 
 TRAEFIK_RESOURCES: ContainerResources = {
     "requests": {"cpu": "100m", "memory": "128Mi"},
@@ -33,49 +33,6 @@ CERT_MANAGER_CONTEXT_KEYS = {"securityContext": "pod", "containerSecurityContext
 
 def traefik(replicas: int = 1, *, strict_node_spread: bool = False) -> dict[str, Any]:
     return traefik_values(replicas=replicas, resources=TRAEFIK_RESOURCES, strict_node_spread=strict_node_spread)
-
-
-def found_under(values: Any, key: str, path: str = "") -> Iterator[tuple[str, Any]]:
-    """Every (path, value) stored under `key` anywhere in nested values."""
-    if isinstance(values, dict):
-        for name, child in values.items():
-            child_path = f"{path}.{name}" if path else name
-            if name == key:
-                yield child_path, child
-            yield from found_under(child, key, child_path)
-    elif isinstance(values, list):
-        for index, item in enumerate(values):
-            yield from found_under(item, key, f"{path}[{index}]")
-
-
-def security_context_problems(values: dict[str, Any], keys: dict[str, str]) -> tuple[list[str], int]:
-    """Violations of the restricted profile (REFERENCE.md section 3) plus read-only root, and contexts checked."""
-    problems: list[str] = []
-    checked = 0
-    for key, level in keys.items():
-        for path, context in found_under(values, key):
-            checked += 1
-            if context.get("runAsNonRoot") is not True:
-                problems.append(f"{path}: runAsNonRoot is not true")
-            if context.get("runAsUser") == 0:
-                problems.append(f"{path}: runAsUser is 0")
-            if context.get("seccompProfile", {}).get("type") not in ("RuntimeDefault", "Localhost"):
-                problems.append(f"{path}: seccompProfile is not RuntimeDefault")
-            if level == "pod" and not isinstance(context.get("runAsUser"), int):
-                problems.append(f"{path}: no numeric runAsUser for the kubelet to verify")
-            if level == "container":
-                capabilities = context.get("capabilities", {})
-                if context.get("allowPrivilegeEscalation") is not False:
-                    problems.append(f"{path}: allowPrivilegeEscalation is not false")
-                if context.get("privileged"):
-                    problems.append(f"{path}: privileged")
-                if context.get("readOnlyRootFilesystem") is not True:
-                    problems.append(f"{path}: root filesystem is writable")
-                if "ALL" not in capabilities.get("drop", []):
-                    problems.append(f"{path}: capabilities.drop lacks ALL")
-                if set(capabilities.get("add", [])) - {"NET_BIND_SERVICE"}:
-                    problems.append(f"{path}: adds capabilities {capabilities['add']}")
-    return problems, checked
 
 
 @pytest.mark.parametrize("replicas", [1, 3])
@@ -125,15 +82,14 @@ def test_every_cert_manager_pod_and_container_is_restricted(replicas: int) -> No
 
 
 def test_security_context_check_catches_a_violation() -> None:
-    """The security-context check reports a writable root and a missing seccomp profile."""
+    """The check reports a writable root, and a seccomp profile missing at both levels (one level is enough for
+    Pod Security, so both are removed)."""
     values = traefik()
     values["securityContext"]["readOnlyRootFilesystem"] = False
     del values["podSecurityContext"]["seccompProfile"]
+    del values["securityContext"]["seccompProfile"]
     problems, _ = security_context_problems(values, TRAEFIK_CONTEXT_KEYS)
-    assert problems == [
-        "podSecurityContext: seccompProfile is not RuntimeDefault",
-        "securityContext: root filesystem is writable",
-    ]
+    assert [problem.split(": ", 1)[1].split(" ", 1)[0] for problem in problems] == ["R5", "P1"]
 
 
 def test_every_container_has_cpu_and_memory_requests_and_limits() -> None:
