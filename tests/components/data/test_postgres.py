@@ -8,7 +8,7 @@ import pytest
 
 from components.data.postgres import BARMAN_PLUGIN_CHART, OPERATOR_CHART, barman_plugin_values, operator_values
 from components.shared import endpoints
-from offline.schemas import helm_values_errors
+from offline.schemas import HELM_VALUES_SCHEMAS_DIR, helm_values_errors
 from tests.conftest import STACKS, RunStack
 from tests.support.charts import security_context_problems
 
@@ -108,13 +108,15 @@ def test_migrations_wait_for_a_ready_database(run_stack: RunStack) -> None:
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_only_the_addon_owner_installs_the_operator_and_plugin(run_stack: RunStack, stack: str) -> None:
-    """cloudnative-pg 0.29.0 and plugin-barman-cloud 0.7.0 in cnpg-system, for the add-on owner only."""
+    """The operator and plugin charts, at exactly the versions whose values schemas the values are validated
+    against, in cnpg-system, for the add-on owner only."""
     charts = {r.inputs["name"]: r.inputs for r in run_stack(stack).of_type(CHART)}
     owner = not stack.startswith("pr-")
     assert ({"cloudnative-pg", "plugin-barman-cloud"} <= set(charts)) is owner
     if owner:
-        assert charts["cloudnative-pg"]["version"] == "0.29.0"
-        assert charts["plugin-barman-cloud"]["version"] == "0.7.0"
+        for source in (OPERATOR_CHART, BARMAN_PLUGIN_CHART):
+            assert charts[source.name]["version"] == source.version
+            assert (HELM_VALUES_SCHEMAS_DIR / f"{source.name}-{source.version}.values.schema.json").is_file()
         assert charts["cloudnative-pg"]["namespace"] == charts["plugin-barman-cloud"]["namespace"] == "cnpg-system"
 
 

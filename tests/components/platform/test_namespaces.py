@@ -49,13 +49,29 @@ def test_production_namespaces_are_protected_from_deletion(run_stack: RunStack) 
     assert not any(resource.protect for resource in run_stack("staging").of_type("kubernetes:core/v1:Namespace"))
 
 
-def test_quota_follows_the_profile_and_lives_in_the_app_namespace(run_stack: RunStack) -> None:
-    """The app namespace's quota is production's full size and a review stack's minimum."""
-    production = run_stack("production").named("ResourceQuota", "crm-quota")
-    review = run_stack("pr-7").named("ResourceQuota", "crm-quota")
-    assert production["metadata"]["namespace"] == "crm-production"
-    assert production["spec"]["hard"]["pods"] == "200"
-    assert review["spec"]["hard"]["pods"] == "30"
+@pytest.mark.parametrize("stack", ["dev", "staging", "production", "pr-7"])
+def test_quota_follows_the_settings_and_lives_in_the_app_namespace(run_stack: RunStack, stack: str) -> None:
+    """The app namespace's quota is exactly the stack's resolved quota, in the app namespace."""
+    run = run_stack(stack)
+    settings = run.recording.stack_outputs["settings"]
+    quota = run.named("ResourceQuota", "crm-quota")
+    assert quota["metadata"]["namespace"] == settings["appNamespace"]
+    hard = quota["spec"]["hard"]
+    described = settings["quota"]
+    assert (hard["requests.cpu"], hard["limits.cpu"]) == (described["cpuRequests"], described["cpuLimits"])
+    assert (hard["requests.memory"], hard["limits.memory"]) == (described["memoryRequests"], described["memoryLimits"])
+    assert hard["pods"] == str(described["pods"])
+
+
+def test_quotas_grow_from_review_to_production(run_stack: RunStack) -> None:
+    """Production gets the most room, a review stack the least: every total grows review <= staging <= production."""
+    hard = {
+        stack: run_stack(stack).named("ResourceQuota", "crm-quota")["spec"]["hard"]
+        for stack in ("pr-7", "staging", "production")
+    }
+    for resource in ("requests.cpu", "limits.cpu", "requests.memory", "limits.memory", "pods"):
+        sizes = [quantity(hard[stack][resource]) for stack in ("pr-7", "staging", "production")]
+        assert sizes == sorted(sizes) and sizes[0] < sizes[-1], resource
 
 
 def test_quota_can_be_overridden_from_config(run_stack: RunStack) -> None:
