@@ -30,7 +30,9 @@ class ConfigSecrets:
     """Secrets that come from stack config, as Pulumi secret Outputs."""
 
     smtp_password: pulumi.Output[str] | None
+    """The SMTP password, when the stack sends mail."""
     registry_password: pulumi.Output[str] | None
+    """The registry password or token, when images come from a private registry."""
 
 
 def config_secrets(settings: Settings) -> ConfigSecrets:

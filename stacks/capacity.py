@@ -35,10 +35,15 @@ class PeakUsage:
     """What the application's pods ask of the namespace at their largest."""
 
     pods: int
+    """Pods at once."""
     cpu_requests: Decimal
+    """CPU requested, in millicores."""
     cpu_limits: Decimal
+    """CPU limits, in millicores."""
     memory_requests: Decimal
+    """Memory requested, in bytes."""
     memory_limits: Decimal
+    """Memory limits, in bytes."""
 
 
 def _pod(cpu_request: str, cpu_limit: str, memory_request: str, memory_limit: str) -> tuple[Decimal, ...]:

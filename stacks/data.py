@@ -18,11 +18,15 @@ class PostgresSettings:
     instances: int
     """Primary plus streaming replicas."""
     cpu: str
+    """CPU of each instance (request = limit)."""
     memory: str
     """Request = limit for both: PostgreSQL's memory settings assume the memory is there."""
     storage: str
+    """Data volume of each instance."""
     wal_storage: str
+    """Separate WAL volume of each instance."""
     pooler_instances: int
+    """PgBouncer pods of the read-write Pooler."""
     wal_archiving: bool
     """Archive WAL continuously and take daily base backups to the stack's bucket (point-in-time recovery)."""
 
@@ -32,8 +36,11 @@ class RedisSettings:
     """The two Redis roles: a cache that may lose data, a broker that must not."""
 
     cache_memory: str
+    """Memory limit of each cache server; maxmemory is a share of it."""
     broker_memory: str
+    """Memory limit of each broker server (it never evicts: size it for the queues)."""
     broker_storage: str
+    """Volume of each broker server for its append-only file."""
     replicas: int
     """Redis servers per role: 1, or 3 with Sentinel failover (production)."""
 
@@ -47,6 +54,7 @@ class BackupSettings:
     restore_test_schedule: str
     """Cron schedule (UTC) of the restore verification."""
     retention_days: int
+    """Days a backup stays current in the bucket (or on the volume)."""
     minimum_rows: Mapping[str, int]
     """Table -> fewest rows the restored copy must hold."""
     object_lock: bool
@@ -60,6 +68,7 @@ class AwsSettings:
     """Where backups go; None (dev) keeps them on a PersistentVolumeClaim instead."""
 
     region: str
+    """The bucket's region; the AWS provider's only region."""
     oidc_provider_arn: str
     """The cluster's IAM OIDC provider (arn:aws:iam::<account>:oidc-provider/<issuer>)."""
     kms_key_arn: str | None
@@ -81,10 +90,15 @@ class DataSettings:
     """The data layer as a whole."""
 
     postgres: PostgresSettings
+    """The CloudNativePG cluster and its pooler."""
     redis: RedisSettings
+    """The cache and broker roles."""
     backups: BackupSettings
+    """Logical backups and their verification."""
     aws: AwsSettings | None
+    """Where backups go in S3; None keeps them on a volume (dev, review stacks)."""
     storage_class: str | None
+    """StorageClass of every volume; None uses the cluster's default."""
 
 
 # Pods of the data layer besides PostgreSQL and Redis themselves, sized once here.

@@ -52,7 +52,9 @@ class AccessSettings:
     """Identity-provider groups bound to the namespaced Roles."""
 
     deployer_groups: tuple[str, ...]
+    """Bound to the namespaced deployer Role."""
     read_only_groups: tuple[str, ...]
+    """Bound to the namespaced read-only Role (no Secrets)."""
 
 
 @dataclass(frozen=True)
@@ -60,8 +62,11 @@ class SmtpSettings:
     """The SMTP relay; its password is a config secret, read by `stacks.config_secrets()`."""
 
     host: str
+    """The relay's host name."""
     port: int
+    """Its submission port (587 STARTTLS, 465 implicit TLS)."""
     username: str
+    """The SMTP user."""
 
 
 @dataclass(frozen=True)
@@ -69,7 +74,9 @@ class RegistrySettings:
     """The private image registry; its password is a config secret."""
 
     server: str
+    """Registry host[:port], the key of the pull secret's `auths`."""
     username: str
+    """The registry user."""
 
 
 @dataclass(frozen=True)
@@ -77,7 +84,9 @@ class AppSettings:
     """The Django application: its services and how they are configured."""
 
     django_project: str
+    """Python package of the Django project (<project>.wsgi, celery -A <project>)."""
     django_settings_module: str
+    """DJANGO_SETTINGS_MODULE of every service."""
     services: tuple[ServiceSettings, ...]
     """The services that run, in Role order; web always."""
 
@@ -99,12 +108,17 @@ class EdgeSettings:
     """Hosts, certificates and routing at the ingress."""
 
     api_host: str
+    """Host of the Django API (web)."""
     app_host: str | None
     """None when no frontend runs."""
     tls_issuer: str
+    """The ClusterIssuer of the stack's certificates."""
     acme_email: str | None
+    """Contact address of the ACME account; None registers without one."""
     websocket_paths: tuple[str, ...]
+    """Path prefixes of the API host routed as WebSockets (no buffering)."""
     hsts: bool
+    """Send Strict-Transport-Security (only where certificates are publicly trusted)."""
 
     @property
     def hosts(self) -> tuple[str, ...]:
@@ -116,21 +130,35 @@ class Settings:
     """Everything the program needs to know about one stack, validated."""
 
     project: str
+    """The Pulumi project, `crm-platform`."""
     stack: str
+    """The stack's name; the `crm-platform/stack` label of every object."""
     environment: Environment
+    """The profile the stack started from."""
     domain: str
     """Base domain of this stack's hosts (review stacks: pr-<n>.<domain>)."""
     cluster: ClusterSettings
+    """Which cluster, and what the stack installs there for everyone."""
     namespaces: NamespaceSettings
+    """The stack's namespaces."""
     quota: QuotaSettings
+    """Totals of the app namespace's ResourceQuota."""
     access: AccessSettings
+    """Groups bound to the namespaced Roles."""
     secrets_rotation: int
+    """Generation of every generated secret; raising it rotates them all."""
     smtp: SmtpSettings | None
+    """The SMTP relay; None when the stack sends no mail."""
     registry: RegistrySettings | None
+    """The private registry; None pulls without a pull secret."""
     egress_cidrs: tuple[str, ...]
+    """Networks outside the cluster the app may reach (443 and the SMTP port)."""
     app: AppSettings
+    """The application's services."""
     edge: EdgeSettings
+    """Hosts, TLS and routing."""
     data: DataSettings
+    """PostgreSQL, Redis, backups."""
     strict_node_spread: bool
     """Pods of a replicated service never share a node while another has fewer: the app's services and
     Traefik spread over nodes as a hard constraint, PostgreSQL instances by required anti-affinity

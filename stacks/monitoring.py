@@ -85,6 +85,8 @@ class MonitoringSettings:
     """The cluster hides its control plane (EKS, GKE, AKS): no scrape, and no alert, of etcd, the
     scheduler, the controller-manager or kube-proxy, which nobody using the cluster can fix."""
     thresholds: AlertThresholds
+    """Where the alerts start firing."""
     receivers: Receivers
+    """Who is told."""
     business_metrics: tuple[BusinessMetric, ...]
     """Counters of the application's own that the business dashboard plots, in order."""

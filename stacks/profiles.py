@@ -29,10 +29,15 @@ class QuotaSettings:
     """Namespace-wide totals for the app namespace's ResourceQuota."""
 
     cpu_requests: str
+    """Total CPU all pods may request."""
     cpu_limits: str
+    """Total CPU limit of all pods."""
     memory_requests: str
+    """Total memory all pods may request."""
     memory_limits: str
+    """Total memory limit of all pods."""
     pods: int
+    """Most pods at once."""
 
 
 @dataclass(frozen=True)
@@ -40,16 +45,19 @@ class Profile:
     """Defaults and rules of one environment."""
 
     environment: Environment
+    """The environment this profile is."""
     domain: str | None
     """Base domain; None means the stack must set `domain`."""
     requires_kube_context: bool
     """False only for dev: a laptop may deploy to its current context."""
     owns_cluster_addons: bool
+    """Install the cluster-scoped charts (cert-manager, Traefik, operators)."""
     requires_email: bool
     """A deployed CRM sends password resets and notifications: staging and production need SMTP."""
     protect_namespaces: bool
     """Pulumi refuses to delete protected namespaces (and everything in them)."""
     quota: QuotaSettings
+    """The app namespace's default quota."""
     scales: Mapping[Role, Scale]
     """How many pods each application service runs (beat is always one)."""
     tls_issuer: str
@@ -57,7 +65,9 @@ class Profile:
     hsts: bool
     """Send Strict-Transport-Security; only where certificates are publicly trusted."""
     postgres: PostgresSettings
+    """Default PostgreSQL size and WAL archiving."""
     redis: RedisSettings
+    """Default Redis sizes and servers per role."""
     backups_to_s3: bool
     """Backups go to an S3 bucket (needs awsRegion); dev keeps them on a volume."""
     addon_replicas: int

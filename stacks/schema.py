@@ -25,11 +25,15 @@ class ConfigKey:
     """One key of the `crm-platform:` config namespace."""
 
     name: str
+    """The key without the project prefix (`smtpPort`)."""
     type: ConfigType
+    """Its Pulumi config type."""
     description: str
+    """What it means: Pulumi.yaml's description and the README's configuration table."""
     default: str | int | list[str] | dict[str, object]
     """The `Pulumi.yaml` default; "" or 0 means the profile decides."""
     secret: bool = False
+    """Set only with `pulumi config set --secret`; never shown."""
     needed_when_set: str = ""
     """For a secret: the key whose being set makes this secret required."""
 

@@ -46,9 +46,13 @@ class Resources:
     """Requests and limits of one container, as Kubernetes quantities."""
 
     cpu_request: str
+    """CPU the container is guaranteed."""
     cpu_limit: str
+    """CPU it may use at most."""
     memory_request: str
+    """Memory it is guaranteed."""
     memory_limit: str
+    """Memory at which it is killed."""
 
 
 @dataclass(frozen=True)
@@ -56,12 +60,15 @@ class Autoscaling:
     """A HorizontalPodAutoscaler (autoscaling/v2) owning the replica count."""
 
     min_replicas: int
+    """Fewest pods."""
     max_replicas: int
+    """Most pods."""
     cpu_utilization: int
     """Target average CPU, percent of the request."""
     memory_utilization: int
     """Target average memory, percent of the request."""
     scale_down_stabilization_seconds: int
+    """How long load must stay low before pods are removed."""
 
 
 @dataclass(frozen=True)
@@ -69,7 +76,9 @@ class Scale:
     """How many pods a service runs: a fixed count, or an autoscaler's range."""
 
     replicas: int
+    """The fixed count, or the starting count under an autoscaler."""
     autoscaling: Autoscaling | None = None
+    """The autoscaler's range and targets; None keeps `replicas` fixed."""
 
     @property
     def minimum(self) -> int:
@@ -85,7 +94,9 @@ class Probe:
     """An HTTP GET on the service's port, or a command run in the container."""
 
     http_path: str | None = None
+    """An HTTP GET on the container's `http` port; None for a command probe."""
     command: tuple[str, ...] = ()
+    """A command run in the container; empty for an HTTP probe."""
 
 
 @dataclass(frozen=True)
@@ -93,15 +104,21 @@ class ServiceSettings:
     """One application service, fully resolved."""
 
     role: Role
+    """Which service this is."""
     image: str
     """Image reference with a pinned tag or digest."""
     command: tuple[str, ...]
+    """The container's command (its image's entrypoint when empty)."""
     args: tuple[str, ...]
+    """The container's arguments."""
     port: int | None
     """Container port of a service that listens; None for worker and beat."""
     liveness: Probe
+    """What tells the kubelet the container is alive."""
     readiness: Probe
+    """What tells the Service the container may take traffic."""
     resources: Resources
+    """Requests and limits of its container."""
     scale: Scale = Scale(1)
     """The profile's scale replaces this default."""
     env: tuple[tuple[str, str], ...] = ()
@@ -111,6 +128,7 @@ class ServiceSettings:
     run_as_user: int = 10001
     """A UID outside the range of any host account (Checkov CKV_K8S_40 asks for >= 10000)."""
     termination_grace_seconds: int = 30
+    """How long a stopping pod may finish its work before it is killed."""
 
     @property
     def name(self) -> str:

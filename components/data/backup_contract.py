@@ -90,8 +90,11 @@ class Store(StrEnum):
 @dataclass(frozen=True)
 class EnvironmentVariable:
     name: str
+    """The variable's name, as the scripts and the containers spell it."""
     meaning: str
+    """What it holds, for the scripts' headers and the README."""
     need: Need
+    """When a script needs it."""
     scripts: tuple[str, ...]
     """The scripts that read it."""
     secret: bool = False
@@ -195,8 +198,11 @@ class Mount:
     volume: str
     """Volume name in the pod spec."""
     path: str
+    """Where the containers mount it."""
     kind: VolumeKind
+    """What kind of volume backs it."""
     meaning: str
+    """What it holds and how large it must be."""
 
 
 SCRIPTS_MOUNT: Final = Mount(
@@ -229,13 +235,17 @@ CLUSTER_MOUNT: Final = Mount(
 @dataclass(frozen=True)
 class Container:
     name: str
+    """The container's name in the pod."""
     image_repository: str
+    """The official image it runs (the tag is the component's choice)."""
     init: bool
     """An init container: it must succeed before the main container starts."""
     script: str
+    """The script it runs with `bash <SCRIPTS_MOUNT>/<script>`."""
     mounts: tuple[Mount, ...]
     """Always mounted; STORE_MOUNT is added in directory mode where `mounts_store`."""
     mounts_store: bool
+    """Whether it reads or writes the store itself (directory mode only)."""
 
     @property
     def command(self) -> list[str]:
@@ -340,8 +350,11 @@ def run_keys(prefix: str, backup_id: str, dump_file: str) -> tuple[str, str]:
 @dataclass(frozen=True)
 class S3Store:
     bucket: str
+    """The stack's backup bucket."""
     region: str
+    """The bucket's region."""
     prefix: str
+    """Key prefix of the logical backups (no slash at either end)."""
     kms_key_id: str | None = None
     """None: the bucket's default encryption key (still SSE-KMS)."""
     endpoint_url: str | None = None
@@ -364,7 +377,9 @@ class S3Store:
 @dataclass(frozen=True)
 class DirectoryStore:
     prefix: str
+    """Directory under the store's mount that holds the backups."""
     directory: str = STORE_MOUNT.path
+    """Where the store's PersistentVolumeClaim is mounted."""
 
     def environment(self) -> dict[str, str]:
         return {

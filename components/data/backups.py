@@ -46,28 +46,37 @@ RESTORE_DEADLINE_SECONDS = 4 * 3600
 @dataclass(frozen=True)
 class S3Target:
     bucket: pulumi.Input[str]
+    """The stack's backup bucket."""
     region: str
+    """The bucket's region (the aws CLI's AWS_REGION)."""
     kms_key_arn: pulumi.Input[str]
     """Every upload names this key: the bucket policy refuses any other."""
     role_arn: pulumi.Input[str]
+    """The backup IAM role the pods assume through their ServiceAccount's web identity."""
 
 
 @dataclass(frozen=True)
 class BackupsArgs:
     namespace: pulumi.Input[str]
+    """The app namespace: the database's, and where the backup pods run."""
     stack: str
+    """Stack name, the `app.kubernetes.io/instance` of every pod."""
     settings: BackupSettings
+    """Schedules, retention, the restore test's minimum rows, the pre-migration backup."""
     database_secret: SecretKeyRef
     """The database owner's password (it owns every table, so it can dump them)."""
     s3: S3Target | None
     """None: backups go to a PersistentVolumeClaim of `store_size`."""
     store_size: str
+    """Size of the backup volume where there is no S3 bucket (dev, review stacks)."""
     storage_class: str | None
+    """StorageClass of that volume; None uses the cluster's default."""
     work_size: str
     """Scratch space of each pod: the dump, and the restored copy for the verification."""
     pre_migration_image: str | None
     """The release's image in production: a one-off backup runs before its migration. None elsewhere."""
     labels: Mapping[str, str]
+    """Common labels of the stack."""
 
 
 def pod_labels(labels: Mapping[str, str], component: str) -> dict[str, str]:

@@ -92,12 +92,19 @@ class Route:
     """One Ingress: a host, the path prefixes it serves and the Service behind them."""
 
     name: str
+    """The Ingress's name."""
     host: str
+    """The host it serves."""
     paths: Sequence[str]
+    """Path prefixes it routes (Prefix matching)."""
     service: str
+    """The Service behind it."""
     port: int
+    """That Service's port."""
     middlewares: Sequence[str]
+    """Traefik Middlewares of the app namespace applied in order."""
     tls_secret: str
+    """The Secret holding the host's certificate."""
     issues_certificate: bool
     """Whether cert-manager issues `tls_secret` from this Ingress (exactly one per secret)."""
 

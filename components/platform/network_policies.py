@@ -35,6 +35,7 @@ class NetworkPoliciesArgs:
     namespace: pulumi.Input[str]
     """The app namespace."""
     ingress_controller: IngressController
+    """Where the ingress controller's pods run: the only peer the published services accept."""
     published: Sequence[PublishedService]
     """Services reachable through the ingress (web, frontend)."""
     metrics: Sequence[PublishedService]
@@ -42,11 +43,13 @@ class NetworkPoliciesArgs:
     internal_calls: Sequence[tuple[PublishedService, PublishedService]]
     """(caller, callee) pairs of app services that talk inside the namespace (frontend -> web)."""
     monitoring_namespace: str
+    """Namespace whose pods may scrape the `metrics` services."""
     egress_cidrs: Sequence[str]
     """Networks outside the cluster the app may reach."""
     egress_ports: Sequence[int]
     """Ports open towards egress_cidrs: 443 and the SMTP port."""
     labels: Mapping[str, str]
+    """Common labels of the stack."""
     extra: Mapping[str, k8s.networking.v1.NetworkPolicySpecArgsDict] = field(default_factory=dict)
     """Flows other components need among their own pods (PostgreSQL, Redis), by policy name."""
 

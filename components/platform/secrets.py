@@ -34,7 +34,9 @@ class GeneratedSecret:
     """How one generated value is made."""
 
     name: str
+    """Names the RandomPassword resource (and so its URN)."""
     length: int
+    """Characters; long enough that guessing is hopeless."""
     special: bool
     """Punctuation as well as letters and digits; off for values that end up in URLs."""
 
@@ -62,6 +64,7 @@ class SmtpCredentials:
     """Login of the SMTP relay; the host and port are not secret and go to the app's ConfigMap."""
 
     username: str
+    """The SMTP user name."""
     password: pulumi.Output[str]
     """A Pulumi secret, from `pulumi config set --secret smtpPassword`."""
 
@@ -73,6 +76,7 @@ class RegistryCredentials:
     server: str
     """Registry host[:port], the key of the `auths` map."""
     username: str
+    """The registry user name."""
     password: pulumi.Output[str]
     """A Pulumi secret, from `pulumi config set --secret registryPassword`."""
 

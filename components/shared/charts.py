@@ -26,7 +26,9 @@ class ChartSource:
     """Where a Helm chart comes from, pinned to one version."""
 
     name: str
+    """The chart's name; also its release name, which the charts derive object names and pod labels from."""
     version: str
+    """The exact chart version (never a range)."""
     repository: str
     """An HTTP(S) chart repository, or an OCI registry path (`oci://...`) holding the chart."""
 

@@ -39,7 +39,9 @@ class IngressController:
     """Where the ingress controller's pods run, so the network policies let exactly them in."""
 
     namespace: str
+    """The controller's namespace."""
     pod_labels: Mapping[str, str]
+    """Labels every controller pod carries."""
 
 
 @dataclass(frozen=True)
