@@ -52,7 +52,7 @@ from tests.support.backup_harness import (
 # --- the benchmark -----------------------------------------------------------------------------
 
 PLAIN_DUMP: Final = ("pg_dump", "--format=custom", "--no-password")
-"""The baseline: pg_dump with exactly the flags backup-dump.sh gives it (tests/backups checks that they
+"""The baseline: pg_dump with exactly the flags backup-dump.sh gives it (tests/components/data checks that they
 match), writing to its standard output as in the script, here redirected to /dev/null."""
 DEFAULT_SCALES: Final = (10,)
 """The benchmark's larger databases: LARGE_SEED times these (10: a 256 MB dump; 40, a 1 GB one, takes another

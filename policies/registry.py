@@ -2,9 +2,9 @@
 
 Two consumers read this catalogue: `policies/__main__.py` turns each spec into a pulumi_policy
 `ResourceValidationPolicy` or `StackValidationPolicy` for `pulumi preview --policy-pack policies`, and
-`policies/offline.py` runs the same checks over the offline render or plain manifests. Importing it never
-imports pulumi_policy: constructing a `PolicyPack` starts the analyzer's gRPC server and blocks, so only
-`policies/pulumi_adapter.py` (lazily) and `__main__` touch it.
+`policies/runner.py` runs the same checks over plain manifests (`offline/check.py` over a stack's render).
+Importing it never imports pulumi_policy: constructing a `PolicyPack` starts the analyzer's gRPC server and
+blocks, so only `policies/pulumi_adapter.py` (lazily) and `__main__` touch it.
 
 Levels: `security` policies stay mandatory on every stack; `best-practice` ones may be advisory outside
 production; `production` ones are disabled outside production. Production keeps every policy mandatory
@@ -264,7 +264,7 @@ POLICIES: tuple[PolicySpec, ...] = (
         "selecting every pod with policyTypes Ingress and Egress and no rules (S1).",
         severity="high",
         remediation="Declare a default-deny NetworkPolicy in the namespace, then one policy per allowed flow "
-        "(components/network_policies.py).",
+        "(components/platform/network_policies.py).",
         category="security",
         stack_check=stack_rules.check_default_deny,
         config_schema={"namespaces": _patterns("More namespaces that must have a default deny.")},
@@ -295,7 +295,7 @@ POLICIES: tuple[PolicySpec, ...] = (
         severity="critical",
         remediation="Declare BucketPublicAccessBlock, BucketServerSideEncryptionConfiguration (aws:kms), "
         "BucketVersioning (Enabled), BucketLifecycleConfiguration and a BucketPolicy denying "
-        "aws:SecureTransport false (components/backup_storage.py).",
+        "aws:SecureTransport false (components/data/backup_storage.py).",
         category="security",
         stack_check=stack_rules.check_bucket_controls,
         config_schema={

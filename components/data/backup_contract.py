@@ -1,9 +1,9 @@
 """The logical backup and restore-verification scripts, and the contract for running them.
 
-Pure data and functions, no resources: the texts of components/scripts/*.sh (the ConfigMap
+Pure data and functions, no resources: the texts of components/data/scripts/*.sh (the ConfigMap
 data), the environment variables each script reads, the volumes and mount paths, which
 container of which pod runs which script, and how the store is laid out. The Backups
-component builds its CronJobs from these names and the tests in tests/backups/ run the very
+component builds its CronJobs from these names and the tests in tests/components/data/ run the very
 same scripts with the very same names against a real PostgreSQL and a moto S3 endpoint.
 
 Logical backup pod (CronJob), both containers at once:

@@ -1,7 +1,7 @@
 """Backups: the logical backup CronJob, the weekly restore verification, the pre-migration backup.
 
 Built only from official upstream images (postgres, amazon/aws-cli) and the scripts in
-components/scripts/, mounted from a ConfigMap; components/backup_scripts.py is the contract
+components/data/scripts/, mounted from a ConfigMap; components/data/backup_contract.py is the contract
 (variables, mounts, which container runs which script) these pods and the tests share.
 
 Where the stack has an S3 bucket (staging, production) the pods reach it as the backup IAM

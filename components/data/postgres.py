@@ -3,7 +3,7 @@
 The Cluster `crm-postgres` runs a primary and streaming replicas of PostgreSQL 16 on their
 own data and WAL volumes, bootstraps the application database and its owner from the
 Secrets component's basic-auth Secret, and takes its settings from the instance memory
-(components/postgres_parameters.py). The application writes through a PgBouncer Pooler
+(components/data/postgres_parameters.py). The application writes through a PgBouncer Pooler
 (`crm-postgres-pooler-rw`) and reads from the replicas' `crm-postgres-ro` Service.
 
 In production the Barman Cloud plugin archives WAL continuously and takes a daily base

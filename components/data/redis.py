@@ -2,10 +2,10 @@
 
 Per role (RedisRole.CACHE, RedisRole.BROKER): a StatefulSet of official `redis` servers with a
 `redis_exporter` sidecar, a ConfigMap with redis.conf and the scripts (no password: it comes
-from the role's Secret at start, components/redis_config.py), a ServiceAccount without a
+from the role's Secret at start, components/data/redis_config.py), a ServiceAccount without a
 token, the headless Service that gives each pod a stable name, and the Service the
 application connects to, `crm-redis-cache` / `crm-redis-broker` on 6379
-(components/endpoints.py). The broker keeps its append-only file on a PersistentVolumeClaim
+(components/shared/endpoints.py). The broker keeps its append-only file on a PersistentVolumeClaim
 per pod; the cache keeps nothing.
 
 One server per role (dev, staging, review): the Service selects the server itself.

@@ -173,7 +173,7 @@ def redis_conf(role: RedisRole, memory_limit: str, *, replicated: bool) -> str:
     """redis.conf of a role; `memory_limit` is the container's limit, `replicated` adds replication."""
     role_part = _CACHE if role is RedisRole.CACHE else _BROKER
     parts = [
-        f"# redis.conf of the {role} role, made by components/redis_config.py.\n",
+        f"# redis.conf of the {role} role, made by components/data/redis_config.py.\n",
         _COMMON,
         role_part.format(maxmemory=maxmemory_bytes(role, memory_limit)),
     ]
@@ -186,7 +186,7 @@ def redis_conf(role: RedisRole, memory_limit: str, *, replicated: bool) -> str:
 def sentinel_conf(master_set: str) -> str:
     """sentinel.conf of one role; start-sentinel.sh fills in the first master and appends the secrets."""
     return f"""\
-# sentinel.conf of {master_set}, made by components/redis_config.py. start-sentinel.sh copies
+# sentinel.conf of {master_set}, made by components/data/redis_config.py. start-sentinel.sh copies
 # it to {SENTINEL_DIR} (Sentinel rewrites its file), puts the current master in place of
 # {MASTER_HOST_PLACEHOLDER}, and appends this Sentinel's name and id and the passwords.
 port {SENTINEL_PORT}
@@ -228,7 +228,7 @@ def proxy_conf(server_names: list[str], server_hosts: list[str]) -> str:
         f'  server {name} "{host}:{REDIS_PORT}"' for name, host in zip(server_names, server_hosts, strict=True)
     )
     return f"""\
-# haproxy.cfg made by components/redis_config.py: clients reach the current master only.
+# haproxy.cfg made by components/data/redis_config.py: clients reach the current master only.
 global
   log stdout format raw local0 info
   maxconn 4096
