@@ -155,7 +155,8 @@ def policy_types(spec: Mapping[str, Any]) -> tuple[str, ...]:
 def _block_contains(block: Mapping[str, Any], network: IPNetwork) -> bool:
     """An ipBlock holds every address of `network`: inside `cidr`, and sharing none with any `except`."""
     cidr = ipaddress.ip_network(block["cidr"], strict=False)
-    if cidr.version != network.version or not network.subnet_of(cidr):  # type: ignore[arg-type]
+    # An address of the other IP version is in no network of this one.
+    if network.network_address not in cidr or network.broadcast_address not in cidr:
         return False
     excepted = (ipaddress.ip_network(item, strict=False) for item in block.get("except") or [])
     return not any(item.version == network.version and item.overlaps(network) for item in excepted)

@@ -113,6 +113,8 @@ def test_test_network_policy_ingress_is_one_port_and_one_protocol() -> None:
         (External.at("10.0.0.7"), 5978, True),  # "to CIDR 10.0.0.0/24 on TCP port 5978"
         (External.at("10.0.0.7"), 5979, False),
         (External.at("10.0.1.7"), 5978, False),
+        (External.at("10.0.0.128/25"), 5978, True),
+        (External.at("10.0.0.0/23"), 5978, False),  # half of it lies outside 10.0.0.0/24
         (pod("default", "frontend", role="frontend"), 5978, False),  # isolated for egress: pods too
     ],
     ids=str,
