@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, TypedDict
 
+import pulumi_kubernetes as k8s
+
 from components.shared import pods
 from components.shared.charts import ChartSource
 from components.shared.references import IngressController
@@ -295,7 +297,69 @@ def cert_manager_values(*, replicas: int) -> dict[str, Any]:
         "prometheus": {"enabled": True, "servicemonitor": {"enabled": False}, "podmonitor": {"enabled": False}},
         "webhook": _cert_manager_component("webhook", replicas),
         "cainjector": {"enabled": True, **_cert_manager_component("cainjector", leader_elected)},
-        # A post-install Helm hook. helm.v4.Chart does not deploy hooks (it renders with hooks
-        # disabled), so under Pulumi this Job never runs; hardened for a Helm CLI install.
-        "startupapicheck": _cert_manager_component("startupapicheck", None),
+        # The chart's API check is a post-install Helm hook, which helm.v4.Chart never runs; the
+        # platform runs the same check as a plain Job instead (cert_manager_api_check_job), which
+        # everything that creates a cert-manager resource waits for.
+        "startupapicheck": {"enabled": False},
+    }
+
+
+CERT_MANAGER_API_CHECK = "cert-manager-api-check"
+"""ServiceAccount, Role and RoleBinding of the API check; its Job's name adds the chart version."""
+CERT_MANAGER_API_CHECK_IMAGE = f"quay.io/jetstack/cert-manager-startupapicheck:{CERT_MANAGER_CHART.version}"
+"""The image the chart's own startupapicheck hook runs, at the chart's version."""
+CERT_MANAGER_API_CHECK_UID = 10001
+"""Any UID works (the binary looks up no user); 10000 and above keeps it clear of host accounts."""
+CERT_MANAGER_API_CHECK_WAIT = "5m"
+"""How long the check polls (every 5 s) before it gives up: a fresh cluster pulls images first."""
+
+
+def cert_manager_api_check_name() -> str:
+    """The Job's name: one per chart version, so an upgrade checks the API again before anything uses it."""
+    return f"{CERT_MANAGER_API_CHECK}-{CERT_MANAGER_CHART.version.replace('.', '-')}"
+
+
+def cert_manager_api_check_rules() -> list[k8s.rbac.v1.PolicyRuleArgsDict]:
+    """The check's only permission: create (as a server-side dry run) CertificateRequests in its own namespace."""
+    return [{"api_groups": ["cert-manager.io"], "resources": ["certificaterequests"], "verbs": ["create"]}]
+
+
+def cert_manager_api_check_job() -> k8s.batch.v1.JobSpecArgsDict:
+    """The Job spec (SDK spelling) that does what cert-manager's startupapicheck hook does.
+
+    `check api --wait` dry-runs a CertificateRequest until the API answers, which proves the CRDs
+    are served, the webhook is up and the cainjector has put its CA into the webhook
+    configurations; before that, every cert-manager resource is refused with an x509 error
+    (cert-manager's `cmd/startupapicheck`). Pulumi waits for the Job to complete, so a resource
+    that depends on it is created only once cert-manager can admit it.
+    """
+    resources = CERT_MANAGER_RESOURCES["startupapicheck"]
+    return {
+        "backoff_limit": 2,
+        "active_deadline_seconds": 900,
+        "template": {
+            "metadata": {"labels": {"app.kubernetes.io/name": CERT_MANAGER_API_CHECK}},
+            "spec": {
+                "service_account_name": CERT_MANAGER_API_CHECK,
+                # The check calls the API server as its ServiceAccount: the token is its only credential.
+                "automount_service_account_token": True,
+                "restart_policy": "Never",
+                "enable_service_links": False,
+                "security_context": pods.pod_security_context(CERT_MANAGER_API_CHECK_UID),
+                "containers": [
+                    {
+                        "name": "check",
+                        "image": CERT_MANAGER_API_CHECK_IMAGE,
+                        "image_pull_policy": pods.IMAGE_PULL_POLICY,
+                        "args": ["check", "api", f"--wait={CERT_MANAGER_API_CHECK_WAIT}", "-v"],
+                        # The dry-run CertificateRequest goes to the check's own namespace.
+                        "env": [
+                            {"name": "POD_NAMESPACE", "value_from": {"field_ref": {"field_path": "metadata.namespace"}}}
+                        ],
+                        "resources": {"requests": dict(resources["requests"]), "limits": dict(resources["limits"])},
+                        "security_context": pods.container_security_context(),
+                    }
+                ],
+            },
+        },
     }

@@ -206,10 +206,11 @@ class Edge(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         traefik_chart: list[pulumi.Resource] = []
         self.cert_manager: list[pulumi.Resource] = []
-        """The cert-manager chart, for what needs certificates issued (empty without add-ons)."""
+        """What a cert-manager resource must wait for: the API check that proves cert-manager admits them
+        (empty where the stack installs no add-ons, as cert-manager is already there)."""
         if args.installs_addons:
             traefik_chart, cert_manager_chart = self._addons(name, args)
-            self.cert_manager = cert_manager_chart
+            self.cert_manager = [self._cert_manager_api_check(name, labels, cert_manager_chart)]
             for issuer, spec in cluster_issuer_specs(args.edge.acme_email).items():
                 k8s.apiextensions.CustomResource(
                     f"{name}-issuer-{issuer}",
@@ -217,8 +218,8 @@ class Edge(pulumi.ComponentResource):
                     kind="ClusterIssuer",
                     metadata={"name": issuer, "labels": labels},
                     spec=spec,
-                    # The chart's CRDs and webhook must exist before a ClusterIssuer can.
-                    opts=pulumi.ResourceOptions(parent=self, depends_on=cert_manager_chart),
+                    # cert-manager's webhook refuses every resource until its CA is injected.
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=self.cert_manager),
                 )
         middleware_options = pulumi.ResourceOptions(parent=self, depends_on=traefik_chart)
         middlewares: dict[str, dict[str, object]] = {
@@ -267,6 +268,62 @@ class Edge(pulumi.ComponentResource):
                 opts=child,
             )
         self.register_outputs({"hosts": list(self.hosts)})
+
+    def _cert_manager_api_check(
+        self, name: str, labels: Mapping[str, str], chart: Sequence[pulumi.Resource]
+    ) -> k8s.batch.v1.Job:
+        """The plain Job that replaces the chart's startupapicheck hook, with the least RBAC it needs."""
+        metadata: k8s.meta.v1.ObjectMetaArgsDict = {
+            "name": edge_charts.CERT_MANAGER_API_CHECK,
+            "namespace": edge_charts.CERT_MANAGER_NAMESPACE,
+            "labels": dict(labels),
+        }
+        after_chart = pulumi.ResourceOptions(parent=self, depends_on=list(chart))
+        account = k8s.core.v1.ServiceAccount(
+            f"{name}-cert-manager-api-check",
+            metadata=metadata,
+            automount_service_account_token=False,
+            opts=after_chart,
+        )
+        role = k8s.rbac.v1.Role(
+            f"{name}-cert-manager-api-check",
+            metadata=metadata,
+            rules=edge_charts.cert_manager_api_check_rules(),
+            opts=after_chart,
+        )
+        binding = k8s.rbac.v1.RoleBinding(
+            f"{name}-cert-manager-api-check",
+            metadata=metadata,
+            role_ref={
+                "api_group": "rbac.authorization.k8s.io",
+                "kind": "Role",
+                "name": edge_charts.CERT_MANAGER_API_CHECK,
+            },
+            subjects=[
+                {
+                    "kind": "ServiceAccount",
+                    "name": edge_charts.CERT_MANAGER_API_CHECK,
+                    "namespace": edge_charts.CERT_MANAGER_NAMESPACE,
+                }
+            ],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[account, role]),
+        )
+        return k8s.batch.v1.Job(
+            f"{name}-cert-manager-api-check",
+            metadata={
+                "name": edge_charts.cert_manager_api_check_name(),
+                "namespace": edge_charts.CERT_MANAGER_NAMESPACE,
+                "labels": dict(labels),
+                # A check that timed out (say, images were slow to pull) runs again on the next `pulumi up`.
+                "annotations": {"pulumi.com/replaceUnready": "true"},
+            },
+            spec=edge_charts.cert_manager_api_check_job(),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[*chart, binding],
+                custom_timeouts=pulumi.CustomTimeouts(create="20m", update="20m"),
+            ),
+        )
 
     def _addons(self, name: str, args: EdgeArgs) -> tuple[list[pulumi.Resource], list[pulumi.Resource]]:
         """Namespaces and charts of Traefik and cert-manager."""
