@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv render check test lint docs bench lock preview up clean
+.PHONY: help venv render check diff test lint docs bench lock preview up clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -25,6 +25,11 @@ render: venv ## run the program offline for STACK into build/STACK/ (no CLI, clu
 
 check: venv ## run the policy pack offline over STACK (levels from policies/config/); exit 1 on a mandatory violation
 	@$(PY) -m offline check --stack $(STACK)
+
+diff: venv ## compare every stack's render (or STACK's) at BASE=<git ref> with the working tree (or HEAD=<ref>) into build/diff/
+	@if [ -z '$(BASE)' ]; then echo "make diff: give the base, e.g. make diff BASE=origin/main" >&2; exit 2; fi
+	@$(PY) -m offline diff --base '$(BASE)' $(if $(HEAD),--head '$(HEAD)') \
+		$(if $(filter command line environment,$(origin STACK)),--stack $(STACK))
 
 .PHONY: checkov
 checkov: venv ## run Checkov over every stack's render (or STACK); exit 1 on a check policies/checkov-skips.yaml does not accept

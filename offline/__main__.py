@@ -2,11 +2,12 @@
 
     python -m offline render --stack staging    # manifests, inventory and summary into build/<stack>/
     python -m offline check --stack staging     # the policy pack at the stack's levels (offline/check.py)
+    python -m offline diff --base origin/main   # each stack's render, base against head (offline/diff.py)
 
 Exit status of render: 0 rendered; 2 the stack or its configuration cannot be used (the
 message names the key, the value and what is allowed); 1 anything else. check: 0 no
-mandatory violation, 1 at least one, 2 unusable input. Errors are one line; add --debug for
-a traceback.
+mandatory violation, 1 at least one, 2 unusable input. diff: 0 the reports were written, 2
+unusable input. Errors are one line; add --debug for a traceback.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from offline import check
+from offline import check, diff
 from offline.program import PROJECT_DIR, DefaultProviderError, run_program
 from offline.render import RenderDirectoryError, write_render
 from offline.stack_config import StackConfigError, load_stack_config, read_yaml
@@ -92,7 +93,12 @@ def main(argv: list[str] | None = None) -> int:
         help="YAML map of secret config keys to values to use instead of placeholders",
     )
     check.add_arguments(commands.add_parser("check", help="run the policy pack over one stack at its levels"))
+    diff.add_arguments(
+        commands.add_parser("diff", help="compare each stack's render at two commits (or the work tree)")
+    )
     arguments = parser.parse_args(argv)
+    if arguments.command == "diff":
+        return diff.diff_command(arguments)
     try:
         return render_command(arguments) if arguments.command == "render" else check.check_command(arguments)
     except (SettingsError, StackConfigError, DefaultProviderError, RenderDirectoryError) as error:
