@@ -49,10 +49,11 @@ docs: venv ## regenerate Pulumi.yaml, the README configuration reference and pol
 	$(PY) -m stacks.reference
 	$(PY) -m policies.reference
 
-bench: venv ## benchmark the render, the backup pipeline and the policy check into docs/PERFORMANCE.md
+bench: venv ## benchmark the render, the backup pipeline, the policy check and the render diff into docs/PERFORMANCE.md
 	$(PY) -m offline.bench --output docs/PERFORMANCE.md
 	{ echo; $(PY) -m offline.bench_backups; } >> docs/PERFORMANCE.md
 	{ echo; $(PY) -m offline.bench_policies; } >> docs/PERFORMANCE.md
+	{ echo; $(PY) -m offline.bench_diff; } >> docs/PERFORMANCE.md
 
 lock: venv ## re-lock constraints.txt after changing requirements*.txt
 	rm -rf .lock-venv && "$(PYTHON)" -m venv .lock-venv
