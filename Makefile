@@ -20,6 +20,17 @@ $(INSTALLED): requirements.txt requirements-dev.txt constraints.txt requirements
 
 venv: $(INSTALLED) ## create ./venv and .venv-checkov with the pinned requirements (and OS packages, as root)
 
+# What the Pulumi CLI runs (the program and the policy pack), without the test tools and OS
+# packages: the deploy, preview and drift jobs need no more.
+PROGRAM_INSTALLED := $(VENV)/.program-installed
+$(PROGRAM_INSTALLED): requirements.txt constraints.txt
+	@test -x $(PY) || "$(PYTHON)" -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
+	@touch $@
+
+.PHONY: program-venv
+program-venv: $(PROGRAM_INSTALLED) ## create ./venv with only what the Pulumi CLI runs: the program and the policy pack
+
 render: venv ## run the program offline for STACK into build/STACK/ (no CLI, cluster or cloud)
 	@$(PY) -m offline render --stack $(STACK)
 
@@ -64,10 +75,12 @@ lock: venv ## re-lock constraints.txt after changing requirements*.txt
 # The stack's policy config: policies/config/<stack>.json, review.json for pr-<number> stacks.
 POLICY_CONFIG = policies/config/$(if $(filter pr-%,$(STACK)),review,$(STACK)).json
 
-preview: venv ## pulumi preview of STACK with the policy pack at STACK's levels (needs the Pulumi CLI and the cluster)
+preview: program-venv ## pulumi preview of STACK with the policy pack at STACK's levels (needs the Pulumi CLI and the cluster)
+	@scripts/check-pulumi-version.sh
 	pulumi preview --stack $(STACK) --diff --policy-pack policies --policy-pack-config $(POLICY_CONFIG)
 
-up: venv ## pulumi up of STACK with the policy pack at STACK's levels (needs the Pulumi CLI and the cluster)
+up: program-venv ## pulumi up of STACK with the policy pack at STACK's levels (needs the Pulumi CLI and the cluster)
+	@scripts/check-pulumi-version.sh
 	pulumi up --stack $(STACK) --policy-pack policies --policy-pack-config $(POLICY_CONFIG)
 
 clean: ## remove build output and caches (keeps ./venv)
