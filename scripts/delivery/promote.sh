@@ -19,6 +19,7 @@
 # transient. The final file is the job's output; the workflow commits the three settings to the
 # branch with set_stack_config.py, so git keeps describing what runs (docs/delivery.md).
 # Settings (environment): PROMOTION_STEPS (default "5 20 50 100"), PROMOTION_STEP_SECONDS,
+# PROMOTION_WINDOW_SECONDS (the 5xx comparison's window; default the step's seconds),
 # PROMETHEUS_LOCAL_PORT (default 19090), and canary-5xx-check.sh's CANARY_TOLERANCE and
 # CANARY_MIN_REQUESTS.
 # Outputs (GITHUB_OUTPUT): image, the image promoted.
@@ -36,8 +37,10 @@ export PULUMI_SKIP_CONFIRMATIONS=true
 
 steps=${PROMOTION_STEPS:-5 20 50 100}
 step_seconds=${PROMOTION_STEP_SECONDS:-600}
+window_seconds=${PROMOTION_WINDOW_SECONDS:-$step_seconds}
 local_port=${PROMETHEUS_LOCAL_PORT:-19090}
 [[ "$step_seconds" =~ ^[1-9][0-9]*$ ]] || fail "PROMOTION_STEP_SECONDS '$step_seconds' is not a positive number of seconds"
+[[ "$window_seconds" =~ ^[1-9][0-9]*$ ]] || fail "PROMOTION_WINDOW_SECONDS '$window_seconds' is not a positive number of seconds"
 [[ "$local_port" =~ ^[1-9][0-9]{0,4}$ ]] || fail "PROMETHEUS_LOCAL_PORT '$local_port' is not a port"
 previous=0
 for share in $steps; do
@@ -92,7 +95,7 @@ for share in $steps; do
   sleep "$step_seconds"
   "$scripts/smoke-test.sh" --stack "$stack" || stop "the smoke test at $share % failed"
   status=0
-  CANARY_NAMESPACE="$app_namespace" CANARY_WINDOW="${step_seconds}s" \
+  CANARY_NAMESPACE="$app_namespace" CANARY_WINDOW="${window_seconds}s" \
     CANARY_BASELINE_OFFSET="$((SECONDS - started))s" "$scripts/canary-5xx-check.sh" || status=$?
   case "$status" in
     0) ;;

@@ -31,9 +31,10 @@ if [ "${1:-}" = "--stack" ]; then
   if ! output=$(pulumi stack output smokeTargets --stack "$stack" --json 2>&1); then
     fail "cannot read the smokeTargets output of stack $stack: $(tail -n 1 <<<"$output")"
   fi
-  if ! mapfile -t targets < <(jq -er 'if type == "array" then .[] else error("not a list") end' <<<"$output"); then
+  # Checked first: a process substitution's failure would not reach mapfile.
+  jq -e 'type == "array" and all(.[]; type == "string")' <<<"$output" >/dev/null 2>&1 ||
     fail "the smokeTargets output of stack $stack is not a list of URLs"
-  fi
+  mapfile -t targets < <(jq -r '.[]' <<<"$output")
 else
   targets=("$@")
 fi
