@@ -6,6 +6,7 @@ Every workflow under .github/workflows is read as YAML (the YAML 1.1 loader woul
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -375,3 +376,59 @@ SHELL_SCRIPTS = sorted((PROJECT_DIR / "scripts").rglob("*.sh"))
 def test_every_script_passes_shellcheck(path: Path) -> None:
     result = shellcheck(path)
     assert result.returncode == 0, result.stdout
+
+
+# --- docs/delivery.md tells a team what to create ------------------------------------------------
+
+DELIVERY_DOC = PROJECT_DIR / "docs" / "delivery.md"
+
+
+def environment_names(job: Job) -> set[str]:
+    """The GitHub environments a job can run in, its matrix and choice inputs expanded."""
+    name = job.body.get("environment")
+    if not name:
+        return set()
+    matrix = job.body.get("strategy", {}).get("matrix", {}).get("stack", [])
+    workflow = load(WORKFLOWS_DIR / job.workflow)
+    dispatch = workflow["on"].get("workflow_dispatch") if isinstance(workflow["on"], dict) else None
+    options = ((dispatch or {}).get("inputs") or {}).get("stack", {}).get("options", [])
+    if "${{ matrix.stack }}" in name:
+        return {name.replace("${{ matrix.stack }}", stack) for stack in matrix}
+    if "${{ inputs.stack }}" in name:
+        return {name.replace("${{ inputs.stack }}", stack) for stack in options}
+    return {name}
+
+
+def test_every_environment_has_its_trust_policy_in_the_docs() -> None:
+    """Each environment whose jobs authenticate has a trust policy in docs/delivery.md for exactly its subject."""
+    blocks = re.findall(r"```json\n(.*?)```", DELIVERY_DOC.read_text(encoding="utf-8"), re.DOTALL)
+    subjects = set()
+    for block in blocks:
+        policy = json.loads(block)
+        [statement] = policy["Statement"]
+        assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
+        assert statement["Principal"]["Federated"].endswith(":oidc-provider/token.actions.githubusercontent.com")
+        equals = statement["Condition"]["StringEquals"]
+        assert equals["token.actions.githubusercontent.com:aud"] == "sts.amazonaws.com"
+        assert set(statement["Condition"]) == {"StringEquals"}, "no wildcard subject"
+        subjects.add(equals["token.actions.githubusercontent.com:sub"])
+    needed = {
+        f"repo:acme/crm-platform:environment:{environment}"
+        for job in JOBS
+        if job.permissions.get("id-token") == "write"
+        for environment in environment_names(job)
+    }
+    assert needed == subjects
+
+
+def test_every_variable_and_secret_the_workflows_read_is_documented() -> None:
+    doc = DELIVERY_DOC.read_text(encoding="utf-8")
+    used = set()
+    for path in WORKFLOW_FILES:
+        used |= set(re.findall(r"\$\{\{\s*(?:vars|secrets)\.([A-Z0-9_]+)\s*\}\}", path.read_text(encoding="utf-8")))
+    assert used
+    for name in used:
+        assert f"| `{name}` |" in doc, f"{name} is read by a workflow but not in docs/delivery.md's tables"
+    for job in JOBS:
+        for environment in environment_names(job):
+            assert f"| `{environment}` |" in doc, f"environment {environment} is not in docs/delivery.md"
