@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv render check test lint docs bench lock preview up clean
+.PHONY: help venv render check diff test lint docs bench lock preview up clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -20,11 +20,27 @@ $(INSTALLED): requirements.txt requirements-dev.txt constraints.txt requirements
 
 venv: $(INSTALLED) ## create ./venv and .venv-checkov with the pinned requirements (and OS packages, as root)
 
+# What the Pulumi CLI runs (the program and the policy pack), without the test tools and OS
+# packages: the deploy, preview and drift jobs need no more.
+PROGRAM_INSTALLED := $(VENV)/.program-installed
+$(PROGRAM_INSTALLED): requirements.txt constraints.txt
+	@test -x $(PY) || "$(PYTHON)" -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
+	@touch $@
+
+.PHONY: program-venv
+program-venv: $(PROGRAM_INSTALLED) ## create ./venv with only what the Pulumi CLI runs: the program and the policy pack
+
 render: venv ## run the program offline for STACK into build/STACK/ (no CLI, cluster or cloud)
 	@$(PY) -m offline render --stack $(STACK)
 
 check: venv ## run the policy pack offline over STACK (levels from policies/config/); exit 1 on a mandatory violation
 	@$(PY) -m offline check --stack $(STACK)
+
+diff: venv ## compare every stack's render (or STACK's) at BASE=<git ref> with the working tree (or HEAD=<ref>) into build/diff/
+	@if [ -z '$(BASE)' ]; then echo "make diff: give the base, e.g. make diff BASE=origin/main" >&2; exit 2; fi
+	@$(PY) -m offline diff --base '$(BASE)' $(if $(HEAD),--head '$(HEAD)') \
+		$(if $(filter command line environment,$(origin STACK)),--stack $(STACK))
 
 .PHONY: checkov
 checkov: venv ## run Checkov over every stack's render (or STACK); exit 1 on a check policies/checkov-skips.yaml does not accept
@@ -44,10 +60,11 @@ docs: venv ## regenerate Pulumi.yaml, the README configuration reference and pol
 	$(PY) -m stacks.reference
 	$(PY) -m policies.reference
 
-bench: venv ## benchmark the render, the backup pipeline and the policy check into docs/PERFORMANCE.md
+bench: venv ## benchmark the render, the backup pipeline, the policy check and the render diff into docs/PERFORMANCE.md
 	$(PY) -m offline.bench --output docs/PERFORMANCE.md
 	{ echo; $(PY) -m offline.bench_backups; } >> docs/PERFORMANCE.md
 	{ echo; $(PY) -m offline.bench_policies; } >> docs/PERFORMANCE.md
+	{ echo; $(PY) -m offline.bench_diff; } >> docs/PERFORMANCE.md
 
 lock: venv ## re-lock constraints.txt after changing requirements*.txt
 	rm -rf .lock-venv && "$(PYTHON)" -m venv .lock-venv
@@ -58,10 +75,12 @@ lock: venv ## re-lock constraints.txt after changing requirements*.txt
 # The stack's policy config: policies/config/<stack>.json, review.json for pr-<number> stacks.
 POLICY_CONFIG = policies/config/$(if $(filter pr-%,$(STACK)),review,$(STACK)).json
 
-preview: venv ## pulumi preview of STACK with the policy pack at STACK's levels (needs the Pulumi CLI and the cluster)
+preview: program-venv ## pulumi preview of STACK with the policy pack at STACK's levels (needs the Pulumi CLI and the cluster)
+	@scripts/check-pulumi-version.sh
 	pulumi preview --stack $(STACK) --diff --policy-pack policies --policy-pack-config $(POLICY_CONFIG)
 
-up: venv ## pulumi up of STACK with the policy pack at STACK's levels (needs the Pulumi CLI and the cluster)
+up: program-venv ## pulumi up of STACK with the policy pack at STACK's levels (needs the Pulumi CLI and the cluster)
+	@scripts/check-pulumi-version.sh
 	pulumi up --stack $(STACK) --policy-pack policies --policy-pack-config $(POLICY_CONFIG)
 
 clean: ## remove build output and caches (keeps ./venv)

@@ -2,11 +2,12 @@
 
     python -m offline render --stack staging    # manifests, inventory and summary into build/<stack>/
     python -m offline check --stack staging     # the policy pack at the stack's levels (offline/check.py)
+    python -m offline diff --base origin/main   # each stack's render, base against head (offline/diff.py)
 
 Exit status of render: 0 rendered; 2 the stack or its configuration cannot be used (the
 message names the key, the value and what is allowed); 1 anything else. check: 0 no
-mandatory violation, 1 at least one, 2 unusable input. Errors are one line; add --debug for
-a traceback.
+mandatory violation, 1 at least one, 2 unusable input. diff: 0 the reports were written, 2
+unusable input. Errors are one line; add --debug for a traceback.
 """
 
 from __future__ import annotations
@@ -18,17 +19,14 @@ import sys
 import traceback
 from pathlib import Path
 
-from offline import check
-from offline.program import PROJECT_DIR, DefaultProviderError, run_program
-from offline.render import RenderDirectoryError, write_render
-from offline.stack_config import StackConfigError, load_stack_config, read_yaml
-from stacks.errors import SettingsError
-from stacks.schema import PROJECT
+from offline import diff
 
 EXIT_UNUSABLE_INPUT = 2
 
 
 def _supplied_secrets(path: Path | None) -> dict[str, str]:
+    from offline.stack_config import StackConfigError, read_yaml
+
     if path is None:
         return {}
     document = read_yaml(path)
@@ -39,6 +37,9 @@ def _supplied_secrets(path: Path | None) -> dict[str, str]:
 
 def _overrides(pairs: list[str]) -> dict[str, str]:
     """`--config key=value` pairs, as `pulumi up --config` takes them (project keys may be short)."""
+    from offline.stack_config import StackConfigError
+    from stacks.schema import PROJECT
+
     overrides: dict[str, str] = {}
     for pair in pairs:
         key, separator, value = pair.partition("=")
@@ -49,6 +50,10 @@ def _overrides(pairs: list[str]) -> dict[str, str]:
 
 
 def render_command(arguments: argparse.Namespace) -> int:
+    from offline.program import PROJECT_DIR, run_program
+    from offline.render import write_render
+    from offline.stack_config import load_stack_config
+
     out_dir = arguments.out or PROJECT_DIR / "build" / arguments.stack
     config = load_stack_config(PROJECT_DIR, arguments.stack, _supplied_secrets(arguments.secrets_file))
     if arguments.config:
@@ -73,6 +78,21 @@ def render_command(arguments: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    arguments_given = sys.argv[1:] if argv is None else argv
+    if arguments_given[:1] == ["diff"]:
+        # The render diff renders in child processes and needs none of the Pulumi SDK that the
+        # other commands import (half a second before anything happens).
+        diff_parser = argparse.ArgumentParser(prog="python -m offline diff", description=diff.__doc__.splitlines()[0])
+        diff.add_arguments(diff_parser)
+        return diff.diff_command(diff_parser.parse_args(arguments_given[1:]))
+
+    # Imported here, after the diff's early return (see above).
+    from offline import check
+    from offline.program import DefaultProviderError
+    from offline.render import RenderDirectoryError
+    from offline.stack_config import StackConfigError
+    from stacks.errors import SettingsError
+
     parser = argparse.ArgumentParser(prog="python -m offline", description="Run the program offline under mocks.")
     parser.add_argument("--debug", action="store_true", help="show a traceback on failure")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -92,7 +112,12 @@ def main(argv: list[str] | None = None) -> int:
         help="YAML map of secret config keys to values to use instead of placeholders",
     )
     check.add_arguments(commands.add_parser("check", help="run the policy pack over one stack at its levels"))
-    arguments = parser.parse_args(argv)
+    diff.add_arguments(
+        commands.add_parser("diff", help="compare each stack's render at two commits (or the work tree)")
+    )
+    arguments = parser.parse_args(arguments_given)
+    if arguments.command == "diff":
+        return diff.diff_command(arguments)
     try:
         return render_command(arguments) if arguments.command == "render" else check.check_command(arguments)
     except (SettingsError, StackConfigError, DefaultProviderError, RenderDirectoryError) as error:

@@ -2,6 +2,7 @@
 
     python -m offline.checkov                    # every stack: dev, staging, production, pr-7
     python -m offline.checkov --stack staging    # one stack (repeatable)
+    python -m offline.checkov --stack staging --sarif build/sarif/checkov-staging.sarif
 
 Each stack is rendered offline as `make render` does (offline/render.py: one object per file
 under manifests/<namespace>/) into build/checkov/<stack>/, and Checkov, from its own virtualenv
@@ -26,6 +27,10 @@ in their values; a real `pulumi preview` hands their objects to the policy pack)
 (CloudNativePG Cluster, Pooler, ObjectStore, ScheduledBackup; ClusterIssuers; Traefik
 Middlewares) are in the render, but Checkov's Kubernetes checks look only at built-in kinds,
 so the PostgreSQL pods the operator makes from the Cluster are not checked either.
+
+With --sarif (one stack), Checkov's own SARIF 2.1.0 report is kept for code scanning, less the
+failures the skip file accepts (they are reviewed there, with their reasons), each location
+pointing at the rendered manifest by its path from the project directory.
 
 Exit status: 0 every failure accepted and no stale skip; 1 a failure not accepted or a stale
 skip, each listed (check id, name, object, file); 2 unusable input (no Checkov, output that is
@@ -59,6 +64,8 @@ STACKS = ("dev", "staging", "production", "pr-7")
 
 RESULTS_FILE = "results_json.json"
 """What `--output json --output-file-path DIR` writes into DIR."""
+SARIF_FILE = "results_sarif.sarif"
+"""What `--output sarif --output-file-path DIR` writes into DIR."""
 CHECKOV_TIMEOUT_SECONDS = 600
 CHECK_ID = re.compile(r"CKV2?_K8S_[0-9]+")
 REASON_MAX_LENGTH = 300
@@ -184,7 +191,7 @@ def parse_report(text: str, manifests: Path, source: str = "Checkov's output") -
 # --- running Checkov --------------------------------------------------------------------------
 
 
-def checkov_command(checkov: Path, manifests: Path, output_dir: Path) -> list[str]:
+def checkov_command(checkov: Path, manifests: Path, output_dir: Path, *, sarif: bool = False) -> list[str]:
     return [
         str(checkov),
         "--directory",
@@ -196,6 +203,7 @@ def checkov_command(checkov: Path, manifests: Path, output_dir: Path) -> list[st
         "--compact",
         "--output",
         "json",
+        *(["--output", "sarif"] if sarif else []),
         "--output-file-path",
         str(output_dir),
     ]
@@ -212,8 +220,8 @@ def missing_checkov_message(checkov: Path) -> str:
     return f"Checkov not found at {checkov}: `make venv` (scripts/bootstrap.sh) installs it into .venv-checkov"
 
 
-def run_checkov(checkov: Path, manifests: Path, output_dir: Path) -> tuple[Report, float]:
-    """Checkov's report over `manifests` and its wall time in seconds; its JSON goes to `output_dir`."""
+def run_checkov(checkov: Path, manifests: Path, output_dir: Path, *, sarif: bool = False) -> tuple[Report, float]:
+    """Checkov's report over `manifests` and its wall time in seconds; its JSON (and SARIF) go to `output_dir`."""
     if not os.access(checkov, os.X_OK):
         raise CrossCheckError(missing_checkov_message(checkov))
     if not manifests.is_dir():
@@ -221,9 +229,10 @@ def run_checkov(checkov: Path, manifests: Path, output_dir: Path) -> tuple[Repor
     output_dir.mkdir(parents=True, exist_ok=True)
     results = output_dir / RESULTS_FILE
     results.unlink(missing_ok=True)
+    (output_dir / SARIF_FILE).unlink(missing_ok=True)
     started = time.perf_counter()
     completed = subprocess.run(
-        checkov_command(checkov, manifests, output_dir),
+        checkov_command(checkov, manifests, output_dir, sarif=sarif),
         # Its own directory: no .checkov.yaml of the caller's is read.
         cwd=output_dir,
         env=checkov_environment(os.environ),
@@ -384,11 +393,69 @@ class StackResult:
         )
 
 
-def check_stack(stack: str, skips: Sequence[Skip], checkov: Path, build_dir: Path) -> StackResult:
+def check_stack(
+    stack: str, skips: Sequence[Skip], checkov: Path, build_dir: Path, *, sarif: bool = False
+) -> StackResult:
     out_dir = build_dir / stack
     manifests = render_stack(stack, out_dir)
-    report, seconds = run_checkov(checkov, manifests, out_dir / "checkov")
+    report, seconds = run_checkov(checkov, manifests, out_dir / "checkov", sarif=sarif)
     return StackResult(stack, manifests, report, compare(report.failures, skips), seconds)
+
+
+# --- SARIF for code scanning --------------------------------------------------------------------
+
+
+def _manifest_file(manifests: Path, uri: str) -> str:
+    """The manifest a SARIF location names, relative to `manifests` (Checkov writes it from another base)."""
+    parts = [part for part in uri.split("/") if part not in ("", ".")]
+    for start in range(len(parts)):
+        candidate = "/".join(parts[start:])
+        if (manifests / candidate).is_file():
+            return candidate
+    raise CrossCheckError(f"Checkov's SARIF names {uri!r}, which is no manifest under {manifests}")
+
+
+def code_scanning_sarif(sarif_text: str, manifests: Path, skips: Sequence[Skip], source: str) -> dict[str, Any]:
+    """Checkov's SARIF without the failures `skips` accept, each location a path from the project directory."""
+    try:
+        document = json.loads(sarif_text)
+        runs = document["runs"]
+        if not isinstance(runs, list) or not all(isinstance(run.get("results", []), list) for run in runs):
+            raise TypeError
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise CrossCheckError(f"{source} is not a SARIF report (no list of runs with results)") from None
+    for run in runs:
+        kept = []
+        for result in run.get("results", []):
+            locations = result.get("locations") or []
+            artifact = locations[0].get("physicalLocation", {}).get("artifactLocation", {}) if locations else {}
+            uri = artifact.get("uri")
+            if not isinstance(uri, str) or not isinstance(result.get("ruleId"), str):
+                raise CrossCheckError(f"{source}: a result has no ruleId or no location")
+            file = _manifest_file(manifests, uri)
+            kind, namespace, name = _manifest_object(manifests, file)
+            message = result.get("message", {}).get("text", "")
+            failure = Failure(result["ruleId"], str(message), "", file, kind, namespace, name)
+            if any(skip.patterns_accepting(failure) for skip in skips):
+                continue
+            artifact["uri"] = os.path.relpath(manifests / file, PROJECT_DIR)
+            artifact.pop("uriBaseId", None)
+            kept.append(result)
+        run["results"] = kept
+    return dict(document)
+
+
+def write_sarif(result: StackResult, skips: Sequence[Skip], target: Path) -> int:
+    """Write the stack's code-scanning SARIF to `target`; how many results it holds."""
+    source = result.manifests.parent / "checkov" / SARIF_FILE
+    try:
+        text = source.read_text(encoding="utf-8")
+    except OSError:
+        raise CrossCheckError(f"Checkov wrote no SARIF report at {source}") from None
+    document = code_scanning_sarif(text, result.manifests, skips, str(source))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    return sum(len(run["results"]) for run in document["runs"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -399,19 +466,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--out", type=Path, default=BUILD_DIR, help="renders and reports go here (default: %(default)s)"
     )
+    parser.add_argument(
+        "--sarif", type=Path, help="write the failures not accepted as SARIF here, for code scanning (one --stack)"
+    )
     arguments = parser.parse_args(argv)
     stacks: list[str] = arguments.stack or list(STACKS)
 
     try:
+        if arguments.sarif is not None and len(stacks) != 1:
+            raise CrossCheckError("--sarif writes one stack's report: give exactly one --stack")
         skips = load_skips(arguments.skips)
         if not os.access(arguments.checkov, os.X_OK):
             raise CrossCheckError(missing_checkov_message(arguments.checkov))
         results = []
         for stack in stacks:
-            result = check_stack(stack, skips, arguments.checkov, arguments.out)
+            result = check_stack(stack, skips, arguments.checkov, arguments.out, sarif=arguments.sarif is not None)
             print(result.summary(), flush=True)
             for failure in result.comparison.not_accepted:
                 print(f"  not accepted: {failure.describe(result.manifests)}")
+            if arguments.sarif is not None:
+                count = write_sarif(result, skips, arguments.sarif)
+                print(f"  SARIF for code scanning: {os.path.relpath(arguments.sarif)} ({count} results)")
             results.append(result)
     except CrossCheckError as error:
         print(f"offline.checkov: {error}", file=sys.stderr)

@@ -13,20 +13,30 @@ checkov_venv=${3:-$here/.venv-checkov}
 
 # OS packages the tests use. Checked one by one: a present package costs nothing.
 # Real servers for the data-layer tests: PostgreSQL 15 (initdb, pg_ctl, pg_dump, pg_restore)
-# redis-server 7 and haproxy (the Redis proxies); shellcheck for every script. CI must run
-# those tests, not skip them.
-apt_packages=(postgresql redis-server haproxy shellcheck)
+# redis-server 7 and haproxy (the Redis proxies); CI must run those tests, not skip them.
+# shellcheck over every script and workflow `run:` block; a real Prometheus
+# and promtool for the canary query, jq and curl that the delivery scripts call.
+apt_packages=(postgresql redis-server haproxy shellcheck prometheus jq curl)
 
+# As root, or with passwordless sudo (GitHub's hosted runners); elsewhere name what is missing.
 need_apt() {
-  if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
+  local as_root=()
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+      as_root=(sudo -n)
+    else
+      as_root=(none)
+    fi
+  fi
+  if [ "${as_root[0]:-}" = none ] || ! command -v apt-get >/dev/null; then
     echo "bootstrap: missing OS packages: $*; install them (e.g. sudo apt-get install $*) and retry" >&2
     exit 1
   fi
   if [ -z "${apt_updated:-}" ]; then
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
     apt_updated=1
   fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
 if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
