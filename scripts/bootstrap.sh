@@ -14,7 +14,7 @@ checkov_venv=${3:-$here/.venv-checkov}
 # OS packages the tests use. Checked one by one: a present package costs nothing.
 # Real servers for the data-layer tests: PostgreSQL 15 (initdb, pg_ctl, pg_dump, pg_restore)
 # redis-server 7 and haproxy (the Redis proxies); CI must run those tests, not skip them.
-# shellcheck over every script and workflow `run:` block; a real Prometheus
+# For every script and workflow `run:` block, shellcheck; a real Prometheus
 # and promtool for the canary query, jq and curl that the delivery scripts call.
 apt_packages=(postgresql redis-server haproxy shellcheck prometheus jq curl)
 

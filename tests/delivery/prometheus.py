@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.delivery.tools import require_tool
+from tests.support.tools import require_tool
 
 METRIC = "django_http_responses_total_by_status_view_method_total"
 STEP_SECONDS = 15
@@ -89,9 +89,9 @@ class Server:
 
 
 def started_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    promtool, server = require_tool("promtool"), require_tool("prometheus")
-    require_tool("jq")
-    require_tool("curl")
+    promtool, server = require_tool("promtool", package="prometheus"), require_tool("prometheus", package="prometheus")
+    require_tool("jq", package="jq")
+    require_tool("curl", package="curl")
     directory = tmp_path_factory.mktemp("prometheus")
     # Recent enough for the default retention; old enough to be in blocks, not the head.
     start_time = (int(time.time()) // 3_600 - 6) * 3_600

@@ -17,7 +17,7 @@ import yaml
 
 from offline.program import PROJECT_DIR
 from tests.delivery.fakes import Fakes, Site, copy_scripts, make_fakes, web_site
-from tests.delivery.tools import require_tool
+from tests.support.tools import require_tool
 
 SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
 
@@ -32,8 +32,8 @@ def run(
 
 @pytest.fixture
 def fakes(tmp_path: Path) -> Fakes:
-    require_tool("jq")
-    require_tool("curl")
+    require_tool("jq", package="jq")
+    require_tool("curl", package="curl")
     return make_fakes(tmp_path / "fakes")
 
 

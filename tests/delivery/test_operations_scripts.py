@@ -17,7 +17,7 @@ from offline.program import PROJECT_DIR
 from offline.stack_config import load_stack_config
 from tests.delivery.fakes import Fakes, Site, make_fakes, web_site
 from tests.delivery.prometheus import Server
-from tests.delivery.tools import require_tool
+from tests.support.tools import require_tool
 
 SCRIPTS = PROJECT_DIR / "scripts" / "delivery"
 QUICK_SMOKE = {"SMOKE_DEADLINE_SECONDS": "3", "SMOKE_INTERVAL_SECONDS": "1"}
@@ -33,8 +33,8 @@ def run(
 
 @pytest.fixture
 def fakes(tmp_path: Path) -> Fakes:
-    require_tool("jq")
-    require_tool("curl")
+    require_tool("jq", package="jq")
+    require_tool("curl", package="curl")
     return make_fakes(tmp_path / "fakes")
 
 
