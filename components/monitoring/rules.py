@@ -472,7 +472,10 @@ def _container_alert(
 def _platform(settings: MonitoringSettings, facts: StackFacts) -> RuleGroup:
     namespace = facts.app_namespace
     thresholds = settings.thresholds
-    restarts = f"max by (namespace, pod, container) (increase(kube_pod_container_status_restarts_total{_selector(namespace)}[15m]))"
+    restarts = (
+        "max by (namespace, pod, container) "
+        f"(increase(kube_pod_container_status_restarts_total{_selector(namespace)}[15m]))"
+    )
     waiting = f"max by (namespace, pod, container) (kube_pod_container_status_waiting_reason{_selector(namespace)})"
     crash_looping = (
         "max by (namespace, pod, container) "
@@ -556,8 +559,7 @@ def _celery(settings: MonitoringSettings, facts: StackFacts) -> RuleGroup:
     queue = f"max by (namespace, queue_name) (celery_queue_length{_selector(namespace)})"
     failed = f"sum by (namespace) (rate(celery_task_failed_total{_selector(namespace)}[15m]))"
     finished = (
-        "sum by (namespace) "
-        f'(rate({{namespace="{namespace}", __name__=~"celery_task_(succeeded|failed)_total"}}[15m]))'
+        f'sum by (namespace) (rate({{namespace="{namespace}", __name__=~"celery_task_(succeeded|failed)_total"}}[15m]))'
     )
     received = f"sum(increase(celery_task_received_total{_selector(namespace)}[{BEAT_SILENCE_WINDOW}]))"
     beat_available = (
@@ -743,7 +745,9 @@ def _postgres(settings: MonitoringSettings, facts: StackFacts) -> RuleGroup:
             ),
         ]
     if facts.wal_archiving:
-        since_archival = f"max by (namespace, pod) (cnpg_pg_stat_archiver_seconds_since_last_archival{_selector(namespace)})"
+        since_archival = (
+            f"max by (namespace, pod) (cnpg_pg_stat_archiver_seconds_since_last_archival{_selector(namespace)})"
+        )
         last_failed = f"max by (namespace, pod) (cnpg_pg_stat_archiver_last_failed_time{_selector(namespace)})"
         last_archived = f"max by (namespace, pod) (cnpg_pg_stat_archiver_last_archived_time{_selector(namespace)})"
         backup_age = f"time() - max by (namespace) ({BARMAN_LAST_BACKUP}{_selector(namespace)})"
@@ -779,9 +783,7 @@ def _postgres(settings: MonitoringSettings, facts: StackFacts) -> RuleGroup:
             ),
             Alert(
                 name="PostgresBaseBackupFailed",
-                expr=(
-                    f"time() - {failed_backup} and on (namespace) {failed_backup} > {available_backup}"
-                ),
+                expr=(f"time() - {failed_backup} and on (namespace) {failed_backup} > {available_backup}"),
                 for_="5m",
                 severity=Severity.WARNING,
                 service="postgres",
@@ -1022,9 +1024,7 @@ def _certificates(settings: MonitoringSettings, facts: StackFacts) -> RuleGroup:
                     "Certificate {{ $labels.name }} has reported Ready={{ $labels.condition }} for 15 minutes: "
                     "cert-manager cannot issue or renew it (see its CertificateRequest and Order)."
                 ),
-                signals=(
-                    f"certmanager_certificate_ready_status{certificates}",
-                ),
+                signals=(f"certmanager_certificate_ready_status{certificates}",),
             ),
         ],
     )

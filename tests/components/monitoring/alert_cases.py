@@ -138,7 +138,10 @@ def container(kind: str, resource_name: str, used_firing: str, used_healthy: str
     return AlertCases(
         firing=lambda c: (
             Firing(
-                (cadvisor(c.namespace, metric, values(used_firing)), resource(c.namespace, kind, resource_name, reference)),
+                (
+                    cadvisor(c.namespace, metric, values(used_firing)),
+                    resource(c.namespace, kind, resource_name, reference),
+                ),
                 "45m",
                 {**WEB_POD, "service": "web"},
                 share(used_firing),
@@ -159,16 +162,25 @@ TASK = {"name": "crm.tasks.send_digest", "queue_name": "celery", **WORKER}
 
 def postgres_up(ns: str, instances: int, down: int) -> tuple[Series, ...]:
     return tuple(
-        s("cnpg_collector_up", "0x60" if index < down else "1x60", namespace=ns, cluster="crm-postgres",
-          pod=f"crm-postgres-{index + 1}")
+        s(
+            "cnpg_collector_up",
+            "0x60" if index < down else "1x60",
+            namespace=ns,
+            cluster="crm-postgres",
+            pod=f"crm-postgres-{index + 1}",
+        )
         for index in range(instances)
     )
 
 
 def in_recovery(ns: str, instances: int, primary: bool) -> tuple[Series, ...]:
     return tuple(
-        s("cnpg_pg_replication_in_recovery", "0x60" if primary and index == 0 else "1x60", namespace=ns,
-          pod=f"crm-postgres-{index + 1}")
+        s(
+            "cnpg_pg_replication_in_recovery",
+            "0x60" if primary and index == 0 else "1x60",
+            namespace=ns,
+            pod=f"crm-postgres-{index + 1}",
+        )
         for index in range(instances)
     )
 
@@ -202,8 +214,16 @@ def redis_servers(ns: str, server: str, up: int, master: bool) -> tuple[Series, 
         series.append(s("redis_up", f"{up}x60", namespace=ns, pod=pod))
         role = "master" if master and ordinal == 0 else "slave"
         series.append(
-            s("redis_instance_info", "1x60", namespace=ns, pod=pod, role=role, redis_version="7.4.11",
-              redis_mode="standalone", maxmemory_policy="noeviction")
+            s(
+                "redis_instance_info",
+                "1x60",
+                namespace=ns,
+                pod=pod,
+                role=role,
+                redis_version="7.4.11",
+                redis_mode="standalone",
+                maxmemory_policy="noeviction",
+            )
         )
     return tuple(series)
 
@@ -247,27 +267,40 @@ def failed_job(ns: str, job: str, cronjob_name: str, last_success: str) -> tuple
 
 def job_failure(job: str, cronjob_name: str) -> AlertCases:
     return AlertCases(
-        firing=lambda c: (
-            Firing(failed_job(c.namespace, job, cronjob_name, "0"), "30m", {"job_name": job}, "20m 0s"),
-        ),
+        firing=lambda c: (Firing(failed_job(c.namespace, job, cronjob_name, "0"), "30m", {"job_name": job}, "20m 0s"),),
         # The same failure, but the CronJob has succeeded since (at 1200 s).
         healthy=lambda c: failed_job(c.namespace, job, cronjob_name, "1200"),
     )
 
 
-CERTIFICATE = {"name": "crm-api-tls", "issuer_name": "letsencrypt-production", "issuer_kind": "ClusterIssuer",
-               "issuer_group": "cert-manager.io"}
+CERTIFICATE = {
+    "name": "crm-api-tls",
+    "issuer_name": "letsencrypt-production",
+    "issuer_kind": "ClusterIssuer",
+    "issuer_group": "cert-manager.io",
+}
 
 
 def certificate_expiry(ns: str, expires: int) -> Series:
-    return s("certmanager_certificate_expiration_timestamp_seconds", f"{expires}x180", namespace="cert-manager",
-             exported_namespace=ns, **CERTIFICATE)
+    return s(
+        "certmanager_certificate_expiration_timestamp_seconds",
+        f"{expires}x180",
+        namespace="cert-manager",
+        exported_namespace=ns,
+        **CERTIFICATE,
+    )
 
 
 def certificate_ready(ns: str, condition: str) -> tuple[Series, ...]:
     return tuple(
-        s("certmanager_certificate_ready_status", "1x60" if state == condition else "0x60", namespace="cert-manager",
-          exported_namespace=ns, condition=state, **CERTIFICATE)
+        s(
+            "certmanager_certificate_ready_status",
+            "1x60" if state == condition else "0x60",
+            namespace="cert-manager",
+            exported_namespace=ns,
+            condition=state,
+            **CERTIFICATE,
+        )
         for state in ("True", "False", "Unknown")
     )
 
@@ -299,10 +332,23 @@ CASES: dict[str, AlertCases] = {
         firing=lambda c: (
             Firing(
                 (
-                    s("kube_pod_container_status_restarts_total", "0+0.2x60", namespace=c.namespace,
-                      pod="crm-postgres-2", container="postgres", uid="9a7e"),
-                    s("kube_pod_container_status_waiting_reason", "1x60", namespace=c.namespace, pod="crm-postgres-2",
-                      container="postgres", uid="9a7e", reason="CrashLoopBackOff"),
+                    s(
+                        "kube_pod_container_status_restarts_total",
+                        "0+0.2x60",
+                        namespace=c.namespace,
+                        pod="crm-postgres-2",
+                        container="postgres",
+                        uid="9a7e",
+                    ),
+                    s(
+                        "kube_pod_container_status_waiting_reason",
+                        "1x60",
+                        namespace=c.namespace,
+                        pod="crm-postgres-2",
+                        container="postgres",
+                        uid="9a7e",
+                        reason="CrashLoopBackOff",
+                    ),
                 ),
                 "30m",
                 {"pod": "crm-postgres-2", "container": "postgres", "service": "postgres"},
@@ -310,10 +356,23 @@ CASES: dict[str, AlertCases] = {
             ),
         ),
         healthy=lambda c: (
-            s("kube_pod_container_status_restarts_total", "2x60", namespace=c.namespace, pod="crm-postgres-2",
-              container="postgres", uid="9a7e"),
-            s("kube_pod_container_status_waiting_reason", "1x60", namespace=c.namespace,
-              pod="crm-backup-29000000-q8w7e", container="dump", uid="77b1", reason="ContainerCreating"),
+            s(
+                "kube_pod_container_status_restarts_total",
+                "2x60",
+                namespace=c.namespace,
+                pod="crm-postgres-2",
+                container="postgres",
+                uid="9a7e",
+            ),
+            s(
+                "kube_pod_container_status_waiting_reason",
+                "1x60",
+                namespace=c.namespace,
+                pod="crm-backup-29000000-q8w7e",
+                container="dump",
+                uid="77b1",
+                reason="ContainerCreating",
+            ),
         ),
     ),
     "ContainerCpuNearLimit": container("limits", "cpu", "0.45", "0.2", "0.5"),
@@ -324,10 +383,18 @@ CASES: dict[str, AlertCases] = {
         firing=lambda c: (
             Firing(
                 (
-                    s("kubelet_volume_stats_used_bytes", "95x60", namespace=c.namespace,
-                      persistentvolumeclaim="crm-postgres-1-wal"),
-                    s("kubelet_volume_stats_capacity_bytes", "100x60", namespace=c.namespace,
-                      persistentvolumeclaim="crm-postgres-1-wal"),
+                    s(
+                        "kubelet_volume_stats_used_bytes",
+                        "95x60",
+                        namespace=c.namespace,
+                        persistentvolumeclaim="crm-postgres-1-wal",
+                    ),
+                    s(
+                        "kubelet_volume_stats_capacity_bytes",
+                        "100x60",
+                        namespace=c.namespace,
+                        persistentvolumeclaim="crm-postgres-1-wal",
+                    ),
                 ),
                 "15m",
                 {"persistentvolumeclaim": "crm-postgres-1-wal", "service": "postgres"},
@@ -335,10 +402,18 @@ CASES: dict[str, AlertCases] = {
             ),
             Firing(
                 (
-                    s("kubelet_volume_stats_used_bytes", "99x60", namespace=c.namespace,
-                      persistentvolumeclaim="data-crm-redis-broker-0"),
-                    s("kubelet_volume_stats_capacity_bytes", "100x60", namespace=c.namespace,
-                      persistentvolumeclaim="data-crm-redis-broker-0"),
+                    s(
+                        "kubelet_volume_stats_used_bytes",
+                        "99x60",
+                        namespace=c.namespace,
+                        persistentvolumeclaim="data-crm-redis-broker-0",
+                    ),
+                    s(
+                        "kubelet_volume_stats_capacity_bytes",
+                        "100x60",
+                        namespace=c.namespace,
+                        persistentvolumeclaim="data-crm-redis-broker-0",
+                    ),
                 ),
                 "15m",
                 {"persistentvolumeclaim": "data-crm-redis-broker-0", "service": "redis"},
@@ -346,20 +421,36 @@ CASES: dict[str, AlertCases] = {
             ),
         ),
         healthy=lambda c: (
-            s("kubelet_volume_stats_used_bytes", "50x60", namespace=c.namespace,
-              persistentvolumeclaim="crm-postgres-1-wal"),
-            s("kubelet_volume_stats_capacity_bytes", "100x60", namespace=c.namespace,
-              persistentvolumeclaim="crm-postgres-1-wal"),
+            s(
+                "kubelet_volume_stats_used_bytes",
+                "50x60",
+                namespace=c.namespace,
+                persistentvolumeclaim="crm-postgres-1-wal",
+            ),
+            s(
+                "kubelet_volume_stats_capacity_bytes",
+                "100x60",
+                namespace=c.namespace,
+                persistentvolumeclaim="crm-postgres-1-wal",
+            ),
         ),
     ),
     "HpaAtMaximum": AlertCases(
         firing=lambda c: (
             Firing(
                 (
-                    s("kube_horizontalpodautoscaler_status_current_replicas", "20x60", namespace=c.namespace,
-                      horizontalpodautoscaler="crm-web"),
-                    s("kube_horizontalpodautoscaler_spec_max_replicas", "20x60", namespace=c.namespace,
-                      horizontalpodautoscaler="crm-web"),
+                    s(
+                        "kube_horizontalpodautoscaler_status_current_replicas",
+                        "20x60",
+                        namespace=c.namespace,
+                        horizontalpodautoscaler="crm-web",
+                    ),
+                    s(
+                        "kube_horizontalpodautoscaler_spec_max_replicas",
+                        "20x60",
+                        namespace=c.namespace,
+                        horizontalpodautoscaler="crm-web",
+                    ),
                 ),
                 "30m",
                 {"horizontalpodautoscaler": "crm-web", "service": "web"},
@@ -367,10 +458,18 @@ CASES: dict[str, AlertCases] = {
             ),
         ),
         healthy=lambda c: (
-            s("kube_horizontalpodautoscaler_status_current_replicas", "8x60", namespace=c.namespace,
-              horizontalpodautoscaler="crm-web"),
-            s("kube_horizontalpodautoscaler_spec_max_replicas", "20x60", namespace=c.namespace,
-              horizontalpodautoscaler="crm-web"),
+            s(
+                "kube_horizontalpodautoscaler_status_current_replicas",
+                "8x60",
+                namespace=c.namespace,
+                horizontalpodautoscaler="crm-web",
+            ),
+            s(
+                "kube_horizontalpodautoscaler_spec_max_replicas",
+                "20x60",
+                namespace=c.namespace,
+                horizontalpodautoscaler="crm-web",
+            ),
         ),
     ),
     "CeleryWorkersDown": AlertCases(
@@ -452,8 +551,14 @@ CASES: dict[str, AlertCases] = {
         firing=lambda c: (
             Firing(
                 (
-                    s("cnpg_pgbouncer_pools_cl_waiting", "7x60", namespace=c.namespace,
-                      pod="crm-postgres-pooler-rw-6f7d8c9b5-abcde", database="crm", user="crm"),
+                    s(
+                        "cnpg_pgbouncer_pools_cl_waiting",
+                        "7x60",
+                        namespace=c.namespace,
+                        pod="crm-postgres-pooler-rw-6f7d8c9b5-abcde",
+                        database="crm",
+                        user="crm",
+                    ),
                 ),
                 "15m",
                 {"pod": "crm-postgres-pooler-rw-6f7d8c9b5-abcde"},
@@ -461,8 +566,14 @@ CASES: dict[str, AlertCases] = {
             ),
         ),
         healthy=lambda c: (
-            s("cnpg_pgbouncer_pools_cl_waiting", "0x60", namespace=c.namespace,
-              pod="crm-postgres-pooler-rw-6f7d8c9b5-abcde", database="crm", user="crm"),
+            s(
+                "cnpg_pgbouncer_pools_cl_waiting",
+                "0x60",
+                namespace=c.namespace,
+                pod="crm-postgres-pooler-rw-6f7d8c9b5-abcde",
+                database="crm",
+                user="crm",
+            ),
         ),
     ),
     "PostgresInstanceDown": AlertCases(
@@ -554,8 +665,9 @@ CASES: dict[str, AlertCases] = {
     # Two keys evicted a minute: 10 in 5 minutes.
     "RedisBrokerEvictions": AlertCases(
         firing=lambda c: (
-            Firing((s("redis_evicted_keys_total", "0+2x60", namespace=c.namespace, **BROKER_POD),), "20m", BROKER_POD,
-                   "10"),
+            Firing(
+                (s("redis_evicted_keys_total", "0+2x60", namespace=c.namespace, **BROKER_POD),), "20m", BROKER_POD, "10"
+            ),
         ),
         healthy=lambda c: (
             s("redis_evicted_keys_total", "0x60", namespace=c.namespace, **BROKER_POD),

@@ -210,9 +210,7 @@ def run_unit_tests(promtool: str, paths: list[Path], cwd: Path) -> list[subproce
 
 
 @pytest.mark.parametrize("stack", UNIT_TESTED_STACKS)
-def test_every_alert_fires_on_its_failure_and_stays_silent_otherwise(
-    stack: str, promtool: str, tmp_path: Path
-) -> None:
+def test_every_alert_fires_on_its_failure_and_stays_silent_otherwise(stack: str, promtool: str, tmp_path: Path) -> None:
     """`promtool test rules`: each alert fires with its labels and rendered annotations, and stays silent on a
     healthy stack even while another stack's namespace shows the failure."""
     paths = write_unit_tests(stack, tmp_path)
