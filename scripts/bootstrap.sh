@@ -14,7 +14,9 @@ checkov_venv=${3:-$here/.venv-checkov}
 # OS packages the tests use. Checked one by one: a present package costs nothing.
 # Real servers for the data-layer tests: PostgreSQL 15 (initdb, pg_ctl, pg_dump, pg_restore)
 # redis-server 7 and haproxy (the Redis proxies); CI must run those tests, not skip them.
-apt_packages=(postgresql redis-server haproxy)
+# Monitoring: prometheus (promtool, and a real server for every query), prometheus-alertmanager
+# (amtool, and a real server for inhibition) and prometheus-redis-exporter (real Redis metric names).
+apt_packages=(postgresql redis-server haproxy prometheus prometheus-alertmanager prometheus-redis-exporter)
 
 need_apt() {
   if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then

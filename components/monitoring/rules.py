@@ -175,19 +175,21 @@ def service_from(expr: str, label: str) -> str:
     return result
 
 
-def _selector(namespace: str, *matchers: str) -> str:
+def selector(namespace: str, *matchers: str) -> str:
+    """A series selector of the stack's namespace and further matchers."""
     return "{" + ", ".join((f'namespace="{namespace}"', *matchers)) + "}"
 
 
-def _match(label: str, value: str, operator: str = "=") -> str:
+def match(label: str, value: str, operator: str = "=") -> str:
+    """One label matcher: `label=\"value\"` (or =~, !=, !~)."""
     return f'{label}{operator}"{value}"'
 
 
-SERVER_ERRORS: Final = _match("status", "5..", "=~")
+SERVER_ERRORS: Final = match("status", "5..", "=~")
 
 
 def _redis_pod(server: str) -> str:
-    return _match("pod", f"{server}-[0-9]+", "=~")
+    return match("pod", f"{server}-[0-9]+", "=~")
 
 
 # --- the groups -----------------------------------------------------------------------------------
@@ -292,21 +294,21 @@ LATENCY_BUCKETS: Final = "django_http_requests_latency_seconds_by_view_method_bu
 
 def error_ratio(namespace: str, window: str, by: str = "namespace") -> str:
     """The share of the web's responses that are 5xx over `window`; 0 (not nothing) without any 5xx."""
-    server_errors = _selector(namespace, SERVER_ERRORS)
+    server_errors = selector(namespace, SERVER_ERRORS)
     errors = f"sum by ({by}) (rate({RESPONSES}{server_errors}[{window}]))"
-    total = f"sum by ({by}) (rate({RESPONSES}{_selector(namespace)}[{window}]))"
+    total = f"sum by ({by}) (rate({RESPONSES}{selector(namespace)}[{window}]))"
     return f"({errors} or {total} * 0) / {total}"
 
 
 def latency_quantile(namespace: str, quantile: str, window: str, by: str = "namespace") -> str:
-    buckets = f"sum by ({by}, le) (rate({LATENCY_BUCKETS}{_selector(namespace)}[{window}]))"
+    buckets = f"sum by ({by}, le) (rate({LATENCY_BUCKETS}{selector(namespace)}[{window}]))"
     return f"histogram_quantile({quantile}, {buckets})"
 
 
 def _web(settings: MonitoringSettings, facts: StackFacts) -> RuleGroup:
     namespace = facts.app_namespace
     thresholds = settings.thresholds
-    web_up = f"sum(up{_selector(namespace, _match('container', WEB_CONTAINER))})"
+    web_up = f"sum(up{selector(namespace, match('container', WEB_CONTAINER))})"
     errors = error_ratio(namespace, "5m")
     p95 = latency_quantile(namespace, "0.95", "5m")
     return _group(
@@ -388,10 +390,12 @@ def _availability(settings: MonitoringSettings, facts: StackFacts) -> RuleGroup:
     namespace = facts.app_namespace
     budget = error_budget(settings)
     rules: list[Alert | Recording] = [
-        Recording(RESPONSE_RATE_RECORD, f"sum by (namespace) (rate({RESPONSES}{_selector(namespace)}[5m]))"),
+        Recording(RESPONSE_RATE_RECORD, f"sum by (namespace) (rate({RESPONSES}{selector(namespace)}[5m]))"),
         Recording(
             ERROR_RATE_RECORD,
-            f"sum by (namespace) (rate({RESPONSES}{_selector(namespace, SERVER_ERRORS)}[5m]))",
+            # 0 rather than nothing while no request fails, so the error budget reads 100 %, not "no data".
+            f"sum by (namespace) (rate({RESPONSES}{selector(namespace, SERVER_ERRORS)}[5m])) or "
+            f"sum by (namespace) (rate({RESPONSES}{selector(namespace)}[5m])) * 0",
         ),
         *(Recording(ratio_record(window), error_ratio(namespace, window)) for window in SLO_RATIO_WINDOWS),
     ]
@@ -429,16 +433,16 @@ CONTAINER_MEMORY: Final = "container_memory_working_set_bytes"
 
 def container_usage(namespace: str, resource: str) -> str:
     """cAdvisor's use per container (its per-pod and pause-container series, container "" and "POD", left out)."""
-    selector = _selector(namespace, 'container!=""', 'container!="POD"')
+    containers = selector(namespace, 'container!=""', 'container!="POD"')
     if resource == "cpu":
-        return f"sum by (namespace, pod, container) (rate({CONTAINER_CPU}{selector}[5m]))"
-    return f"max by (namespace, pod, container) ({CONTAINER_MEMORY}{selector})"
+        return f"sum by (namespace, pod, container) (rate({CONTAINER_CPU}{containers}[5m]))"
+    return f"max by (namespace, pod, container) ({CONTAINER_MEMORY}{containers})"
 
 
 def container_resource(namespace: str, kind: str, resource: str) -> str:
     """kube-state-metrics' request or limit per container (`kind` requests|limits)."""
-    selector = _selector(namespace, f'resource="{resource}"')
-    return f"max by (namespace, pod, container) (kube_pod_container_resource_{kind}{selector})"
+    of_resource = selector(namespace, match("resource", resource))
+    return f"max by (namespace, pod, container) (kube_pod_container_resource_{kind}{of_resource})"
 
 
 def _container_alert(
@@ -474,15 +478,15 @@ def _platform(settings: MonitoringSettings, facts: StackFacts) -> RuleGroup:
     thresholds = settings.thresholds
     restarts = (
         "max by (namespace, pod, container) "
-        f"(increase(kube_pod_container_status_restarts_total{_selector(namespace)}[15m]))"
+        f"(increase(kube_pod_container_status_restarts_total{selector(namespace)}[15m]))"
     )
-    waiting = f"max by (namespace, pod, container) (kube_pod_container_status_waiting_reason{_selector(namespace)})"
+    waiting = f"max by (namespace, pod, container) (kube_pod_container_status_waiting_reason{selector(namespace)})"
     crash_looping = (
         "max by (namespace, pod, container) "
-        f"(kube_pod_container_status_waiting_reason{_selector(namespace, _match('reason', 'CrashLoopBackOff'))})"
+        f"(kube_pod_container_status_waiting_reason{selector(namespace, match('reason', 'CrashLoopBackOff'))})"
     )
-    used = f"max by (namespace, persistentvolumeclaim) (kubelet_volume_stats_used_bytes{_selector(namespace)})"
-    capacity = f"max by (namespace, persistentvolumeclaim) (kubelet_volume_stats_capacity_bytes{_selector(namespace)})"
+    used = f"max by (namespace, persistentvolumeclaim) (kubelet_volume_stats_used_bytes{selector(namespace)})"
+    capacity = f"max by (namespace, persistentvolumeclaim) (kubelet_volume_stats_capacity_bytes{selector(namespace)})"
     rules: list[Alert | Recording] = [
         Alert(
             name="PodCrashLooping",
@@ -526,11 +530,11 @@ def _platform(settings: MonitoringSettings, facts: StackFacts) -> RuleGroup:
     if facts.autoscaling:
         current = (
             "max by (namespace, horizontalpodautoscaler) "
-            f"(kube_horizontalpodautoscaler_status_current_replicas{_selector(namespace)})"
+            f"(kube_horizontalpodautoscaler_status_current_replicas{selector(namespace)})"
         )
         maximum = (
             "max by (namespace, horizontalpodautoscaler) "
-            f"(kube_horizontalpodautoscaler_spec_max_replicas{_selector(namespace)})"
+            f"(kube_horizontalpodautoscaler_spec_max_replicas{selector(namespace)})"
         )
         rules.append(
             Alert(
@@ -555,15 +559,15 @@ def _platform(settings: MonitoringSettings, facts: StackFacts) -> RuleGroup:
 def _celery(settings: MonitoringSettings, facts: StackFacts) -> RuleGroup:
     namespace = facts.app_namespace
     thresholds = settings.thresholds
-    workers_up = f"sum(celery_worker_up{_selector(namespace)})"
-    queue = f"max by (namespace, queue_name) (celery_queue_length{_selector(namespace)})"
-    failed = f"sum by (namespace) (rate(celery_task_failed_total{_selector(namespace)}[15m]))"
+    workers_up = f"sum(celery_worker_up{selector(namespace)})"
+    queue = f"max by (namespace, queue_name) (celery_queue_length{selector(namespace)})"
+    failed = f"sum by (namespace) (rate(celery_task_failed_total{selector(namespace)}[15m]))"
     finished = (
         f'sum by (namespace) (rate({{namespace="{namespace}", __name__=~"celery_task_(succeeded|failed)_total"}}[15m]))'
     )
-    received = f"sum(increase(celery_task_received_total{_selector(namespace)}[{BEAT_SILENCE_WINDOW}]))"
+    received = f"sum(increase(celery_task_received_total{selector(namespace)}[{BEAT_SILENCE_WINDOW}]))"
     beat_available = (
-        f"sum(kube_deployment_status_replicas_available{_selector(namespace, _match('deployment', BEAT_DEPLOYMENT))})"
+        f"sum(kube_deployment_status_replicas_available{selector(namespace, match('deployment', BEAT_DEPLOYMENT))})"
     )
     rules: list[Alert | Recording] = []
     if facts.celery_worker:
@@ -652,12 +656,12 @@ BARMAN_LAST_FAILED_BACKUP: Final = "barman_cloud_cloudnative_pg_io_last_failed_b
 def _postgres(settings: MonitoringSettings, facts: StackFacts) -> RuleGroup:
     namespace = facts.app_namespace
     thresholds = settings.thresholds
-    instances_up = f"sum(cnpg_collector_up{_selector(namespace, _match('cluster', POSTGRES_CLUSTER))})"
-    backends = f"sum by (namespace, pod) (cnpg_backends_total{_selector(namespace)})"
+    instances_up = f"sum(cnpg_collector_up{selector(namespace, match('cluster', POSTGRES_CLUSTER))})"
+    backends = f"sum by (namespace, pod) (cnpg_backends_total{selector(namespace)})"
     max_connections = (
-        f"max by (namespace, pod) (cnpg_pg_settings_setting{_selector(namespace, _match('name', 'max_connections'))})"
+        f"max by (namespace, pod) (cnpg_pg_settings_setting{selector(namespace, match('name', 'max_connections'))})"
     )
-    waiting = f"sum by (namespace, pod) (cnpg_pgbouncer_pools_cl_waiting{_selector(namespace)})"
+    waiting = f"sum by (namespace, pod) (cnpg_pgbouncer_pools_cl_waiting{selector(namespace)})"
     rules: list[Alert | Recording] = [
         Alert(
             name="PostgresDown",
@@ -700,8 +704,8 @@ def _postgres(settings: MonitoringSettings, facts: StackFacts) -> RuleGroup:
         ),
     ]
     if facts.postgres_instances > 1:
-        primaries = f"count(cnpg_pg_replication_in_recovery{_selector(namespace)} == 0)"
-        lag = f"max by (namespace, pod) (cnpg_pg_replication_lag{_selector(namespace)})"
+        primaries = f"count(cnpg_pg_replication_in_recovery{selector(namespace)} == 0)"
+        lag = f"max by (namespace, pod) (cnpg_pg_replication_lag{selector(namespace)})"
         rules += [
             Alert(
                 name="PostgresInstanceDown",
@@ -727,7 +731,7 @@ def _postgres(settings: MonitoringSettings, facts: StackFacts) -> RuleGroup:
                     "{{ $value }} PostgreSQL instances have been out of recovery for 2 minutes: no instance accepts "
                     "writes, and the failover has not completed."
                 ),
-                signals=(f"cnpg_pg_replication_in_recovery{_selector(namespace)}",),
+                signals=(f"cnpg_pg_replication_in_recovery{selector(namespace)}",),
             ),
             Alert(
                 name="PostgresReplicationLag",
@@ -746,13 +750,13 @@ def _postgres(settings: MonitoringSettings, facts: StackFacts) -> RuleGroup:
         ]
     if facts.wal_archiving:
         since_archival = (
-            f"max by (namespace, pod) (cnpg_pg_stat_archiver_seconds_since_last_archival{_selector(namespace)})"
+            f"max by (namespace, pod) (cnpg_pg_stat_archiver_seconds_since_last_archival{selector(namespace)})"
         )
-        last_failed = f"max by (namespace, pod) (cnpg_pg_stat_archiver_last_failed_time{_selector(namespace)})"
-        last_archived = f"max by (namespace, pod) (cnpg_pg_stat_archiver_last_archived_time{_selector(namespace)})"
-        backup_age = f"time() - max by (namespace) ({BARMAN_LAST_BACKUP}{_selector(namespace)})"
-        failed_backup = f"max by (namespace) ({BARMAN_LAST_FAILED_BACKUP}{_selector(namespace)})"
-        available_backup = f"max by (namespace) ({BARMAN_LAST_BACKUP}{_selector(namespace)})"
+        last_failed = f"max by (namespace, pod) (cnpg_pg_stat_archiver_last_failed_time{selector(namespace)})"
+        last_archived = f"max by (namespace, pod) (cnpg_pg_stat_archiver_last_archived_time{selector(namespace)})"
+        backup_age = f"time() - max by (namespace) ({BARMAN_LAST_BACKUP}{selector(namespace)})"
+        failed_backup = f"max by (namespace) ({BARMAN_LAST_FAILED_BACKUP}{selector(namespace)})"
+        available_backup = f"max by (namespace) ({BARMAN_LAST_BACKUP}{selector(namespace)})"
         rules += [
             Alert(
                 name="PostgresWalArchivingFailing",
@@ -809,7 +813,7 @@ def _redis(settings: MonitoringSettings, facts: StackFacts) -> RuleGroup:
         (REDIS_CACHE, "cache", "Cache", "pages that read the cache fail or slow down"),
         (REDIS_BROKER, "broker", "Broker", "no Celery task can be queued or run"),
     ):
-        servers_up = f"sum(redis_up{_selector(namespace, _redis_pod(server))})"
+        servers_up = f"sum(redis_up{selector(namespace, _redis_pod(server))})"
         rules.append(
             Alert(
                 name=f"Redis{alert_role}Down",
@@ -825,7 +829,7 @@ def _redis(settings: MonitoringSettings, facts: StackFacts) -> RuleGroup:
             )
         )
         if facts.high_availability_redis:
-            masters = f"count(redis_instance_info{_selector(namespace, _redis_pod(server), _match('role', 'master'))})"
+            masters = f"count(redis_instance_info{selector(namespace, _redis_pod(server), match('role', 'master'))})"
             rules.append(
                 Alert(
                     name=f"Redis{alert_role}NoMaster",
@@ -838,10 +842,10 @@ def _redis(settings: MonitoringSettings, facts: StackFacts) -> RuleGroup:
                         f"{{{{ $value }}}} of the running {server} servers report role master for a minute: the "
                         "Sentinels have not elected one, and every write fails."
                     ),
-                    signals=(f"redis_instance_info{_selector(namespace, _redis_pod(server))}", servers_up),
+                    signals=(f"redis_instance_info{selector(namespace, _redis_pod(server))}", servers_up),
                 )
             )
-    broker = _selector(namespace, _redis_pod(REDIS_BROKER))
+    broker = selector(namespace, _redis_pod(REDIS_BROKER))
     used = f"max by (namespace, pod) (redis_memory_used_bytes{broker})"
     maximum = f"max by (namespace, pod) (redis_memory_max_bytes{broker})"
     evicted = f"sum by (namespace, pod) (increase(redis_evicted_keys_total{broker}[5m]))"
@@ -882,9 +886,9 @@ def _redis(settings: MonitoringSettings, facts: StackFacts) -> RuleGroup:
 
 def cronjob_age(namespace: str, cronjob: str) -> str:
     """Seconds since the CronJob last succeeded; since it was created, if it never has."""
-    selector = _selector(namespace, f'cronjob="{cronjob}"')
-    succeeded = f"max by (namespace) (kube_cronjob_status_last_successful_time{selector})"
-    created = f"max by (namespace) (kube_cronjob_created{selector})"
+    of_cronjob = selector(namespace, match("cronjob", cronjob))
+    succeeded = f"max by (namespace) (kube_cronjob_status_last_successful_time{of_cronjob})"
+    created = f"max by (namespace) (kube_cronjob_created{of_cronjob})"
     return f"(time() - {succeeded} or time() - {created} unless on (namespace) {succeeded})"
 
 
@@ -895,12 +899,12 @@ def failed_job_age(namespace: str, job_pattern: str, cronjob: str) -> str:
     Failed condition (backoff limit or deadline reached); a pod failing while retries remain counts
     with reason "" and is no failure of the Job yet.
     """
-    jobs = _selector(namespace, f'job_name=~"{job_pattern}"')
+    jobs = selector(namespace, f'job_name=~"{job_pattern}"')
     started = f"max by (namespace, job_name) (kube_job_status_start_time{jobs})"
-    failed = f'max by (namespace, job_name) (kube_job_status_failed{jobs[:-1]}, reason!=""}})'
+    failed_jobs = selector(namespace, match("job_name", job_pattern, "=~"), match("reason", "", "!="))
+    failed = f"max by (namespace, job_name) (kube_job_status_failed{failed_jobs})"
     last_success = (
-        "max by (namespace) "
-        f"(kube_cronjob_status_last_successful_time{_selector(namespace, _match('cronjob', cronjob))})"
+        f"max by (namespace) (kube_cronjob_status_last_successful_time{selector(namespace, match('cronjob', cronjob))})"
     )
     return (
         f"time() - {started} and on (namespace, job_name) {failed} > 0 "
@@ -916,11 +920,11 @@ def _backups(facts: StackFacts) -> RuleGroup:
     restore_jobs = f"{RESTORE_VERIFICATION_CRONJOB}-[0-9]+"
 
     def job_signals(pattern: str, cronjob: str) -> tuple[str, ...]:
-        jobs = _selector(namespace, f'job_name=~"{pattern}"')
+        jobs = selector(namespace, f'job_name=~"{pattern}"')
         return (
             f"kube_job_status_start_time{jobs}",
             f"kube_job_status_failed{jobs}",
-            f"kube_cronjob_status_last_successful_time{_selector(namespace, _match('cronjob', cronjob))}",
+            f"kube_cronjob_status_last_successful_time{selector(namespace, match('cronjob', cronjob))}",
         )
 
     return _group(

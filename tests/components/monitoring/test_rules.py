@@ -309,3 +309,13 @@ def test_rule_groups_of_each_stack_follow_its_shape() -> None:
         assert ("PostgresBaseBackupTooOld" in names) is facts.wal_archiving
         assert ("PostgresReplicationLag" in names) is (facts.postgres_instances > 1)
         assert ("HpaAtMaximum" in names) is facts.autoscaling
+
+
+def test_signals_cover_every_series_the_expression_reads() -> None:
+    """Every metric an alert's expression selects is in one of its signals, which the real-Prometheus test runs:
+    no metric can be misspelt in the expression alone."""
+    for stack, alert in all_alerts():
+        read = set(re.findall(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\{", alert.expr))
+        in_signals = {name for signal in alert.signals for name in re.findall(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\{", signal)}
+        assert read <= in_signals, (stack, alert.name, read - in_signals)
+        assert all(signal.count("(") == signal.count(")") for signal in alert.signals), alert.name
