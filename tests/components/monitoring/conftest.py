@@ -17,9 +17,10 @@ import sys
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ from offline.bench_backups import (
     unprivileged_account,
 )
 from tests.components.monitoring import emitters
-from tests.components.monitoring.support import STACKS, require_tool, stack_under_test, tool_version
+from tests.components.monitoring.support import STACKS, announce, require_tool, stack_under_test, tool_version
 
 PROJECT = Path(__file__).resolve().parents[3]
 SCRAPE_INTERVAL = "1s"
@@ -76,7 +77,7 @@ class Prometheus:
             time.sleep(0.5)
 
 
-def _postgres(stack: ExitStack) -> PostgresServer:
+def _postgres(stack: ExitStack, say: Callable[[str], None]) -> PostgresServer:
     try:
         tools = Tools(
             postgres_bin=postgres_bin_dir(), python_bin=Path(sys.executable).parent, account=unprivileged_account()
@@ -90,7 +91,7 @@ def _postgres(stack: ExitStack) -> PostgresServer:
     server.start()
     stack.callback(server.stop)
     server.create_database("crm")
-    print(tools.postgres_version())
+    say(tools.postgres_version())
     return server
 
 
@@ -110,12 +111,12 @@ def _process(stack: ExitStack, arguments: list[str], log: Path, cwd: Path | None
     return process
 
 
-def _redis(stack: ExitStack, directory: Path) -> int:
+def _redis(stack: ExitStack, directory: Path, say: Callable[[str], None]) -> int:
     """A redis-server with a broker's policy and a `celery` queue, and its exporter; the exporter's port."""
     server = require_tool("redis-server")
     exporter = require_tool("prometheus-redis-exporter")
-    print(tool_version(server, "--version"))
-    print(tool_version(exporter, "--version"))
+    say(tool_version(server, "--version"))
+    say(tool_version(exporter, "--version"))
     port = free_port()
     process = _process(
         stack,
@@ -163,7 +164,8 @@ def _redis(stack: ExitStack, directory: Path) -> int:
     return exporter_port
 
 
-def _django(stack: ExitStack, directory: Path) -> int:
+def _django(stack: ExitStack, directory: Path, say: Callable[[str], None]) -> int:
+    say(f"Django {metadata.version('django')}, django-prometheus {metadata.version('django-prometheus')}")
     port = free_port()
     counters = [metric.counter for metric in stack_under_test("production").monitoring.business_metrics]
     process = _process(
@@ -238,15 +240,19 @@ def _rule_files(directory: Path) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
+def prometheus(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Iterator[Prometheus]:
     """A real Prometheus over the emitters, once its first scrapes and rule evaluations are in."""
     binary = require_tool("prometheus")
-    print(f"\n{tool_version(binary, '--version')}")
+
+    def say(line: str) -> None:
+        announce(pytestconfig, line)
+
+    say(tool_version(binary, "--version"))
     directory = tmp_path_factory.mktemp("prometheus")
     with ExitStack() as stack:
         started = time.time()
-        postgres = _postgres(stack)
-        print(f"PostgreSQL up in {time.time() - started:.1f} s")
+        postgres = _postgres(stack, say)
+        say(f"PostgreSQL up in {time.time() - started:.1f} s")
         cnpg = emitters.exposition(
             [
                 emitters.sample(name, labels, value)
@@ -259,10 +265,10 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]
                 {"/cnpg": lambda: cnpg, "/synthetic": lambda: emitters.synthetic_exposition(facts, started)}
             )
         )
-        print(f"CloudNativePG queries run in {time.time() - started:.1f} s")
-        redis_exporter = _redis(stack, directory)
-        django = _django(stack, directory)
-        print(f"Redis and Django up in {time.time() - started:.1f} s")
+        say(f"CloudNativePG queries run in {time.time() - started:.1f} s")
+        redis_exporter = _redis(stack, directory, say)
+        django = _django(stack, directory, say)
+        say(f"Redis and Django up in {time.time() - started:.1f} s")
         scrape_configs = _scrape_config(django, redis_exporter, pages)
         config = {
             "global": {
@@ -287,7 +293,7 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]
         )
         url = f"http://127.0.0.1:{port}"
         emitters.wait_for_http(f"{url}/-/ready", process)
-        print(f"Prometheus up in {time.time() - started:.1f} s")
+        say(f"Prometheus up in {time.time() - started:.1f} s")
         server = Prometheus(url)
         targets = sum(len(job["static_configs"]) for job in scrape_configs)
         # Every target scraped at least twice (rates need two samples) and the recording rules evaluated.
@@ -306,5 +312,5 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]
             time.sleep(0.5)
         else:
             raise RuntimeError(f"Prometheus did not scrape every target:\n{(directory / 'prometheus.log').read_text()}")
-        print(f"real Prometheus ready in {time.time() - started:.1f} s")
+        say(f"real Prometheus ready in {time.time() - started:.1f} s")
         yield server

@@ -30,17 +30,15 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import yaml
 
 from components.monitoring.rules import StackFacts
 from offline.bench_backups import PostgresServer
+from tests.components.monitoring.support import SHARED
 
-CNPG_QUERIES = Path("/work/shared/metrics/cloudnative-pg-1.30.0-default-monitoring.yaml")
-if not CNPG_QUERIES.is_file():  # a clone next to the shared directory
-    CNPG_QUERIES = Path(__file__).resolve().parents[4] / "shared" / "metrics" / CNPG_QUERIES.name
+CNPG_QUERIES = SHARED / "metrics" / "cloudnative-pg-1.30.0-default-monitoring.yaml"
 
 Labels = Mapping[str, str]
 

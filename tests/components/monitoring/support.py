@@ -18,13 +18,17 @@ import pytest
 
 from components.monitoring.rules import StackFacts
 from offline.program import PROJECT_DIR
+from offline.schemas import SHARED_DIR
 from offline.stack_config import load_stack_config
 from stacks import Environment, Settings, build
 from stacks.monitoring import AlertThresholds, BusinessMetric, MonitoringSettings, Receivers
 from stacks.services import Role
 from tests.conftest import STACKS
 
-__all__ = ["STACKS", "StackUnderTest", "require_tool", "stack_under_test", "tool_version"]
+__all__ = ["SHARED", "STACKS", "StackUnderTest", "announce", "require_tool", "stack_under_test", "tool_version"]
+
+SHARED = SHARED_DIR
+"""The shared reference data (schemas, CRDs, metric query sets): beside the checkout, or $CRM_SHARED_DIR."""
 
 BUSINESS_METRICS = (
     BusinessMetric("User registrations", "user_registrations_total"),
@@ -45,9 +49,20 @@ def require_tool(name: str) -> str:
 
 
 def tool_version(path: str, *arguments: str) -> str:
-    """The first line a tool prints about its version (printed into the test output)."""
+    """The first line a tool prints about its version."""
     result = subprocess.run([path, *arguments], capture_output=True, text=True, check=False, timeout=30)
     return (result.stdout or result.stderr).strip().splitlines()[0]
+
+
+def announce(config: pytest.Config, line: str) -> None:
+    """Write a line into the test output, whatever the capture mode (tool versions, set-up times)."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None or capture is None:
+        return
+    with capture.global_and_fixture_disabled():
+        reporter.ensure_newline()
+        reporter.write_line(line)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from components.monitoring.alertmanager import (
     alertmanager_config,
 )
 from offline.bench_backups import free_port
-from tests.components.monitoring.support import STACKS, require_tool, stack_under_test, tool_version
+from tests.components.monitoring.support import STACKS, announce, require_tool, stack_under_test, tool_version
 
 CREDENTIALS = {
     "chat_webhook_url": "https://chat.invalid/hooks/T000/B000/general",
@@ -52,9 +52,9 @@ def config_for(stack: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def amtool() -> str:
+def amtool(pytestconfig: pytest.Config) -> str:
     path = require_tool("amtool")
-    print(f"\n{tool_version(path, '--version')}")
+    announce(pytestconfig, tool_version(path, "--version"))
     return path
 
 
@@ -210,10 +210,12 @@ def test_a_heartbeat_url_makes_the_watchdog_reach_a_dead_mans_switch() -> None:
 
 
 @pytest.fixture(scope="module")
-def alertmanager(config_files: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def alertmanager(
+    config_files: dict[str, Path], tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
+) -> Iterator[str]:
     """A real Alertmanager on 127.0.0.1 with production's configuration; its API's base URL."""
     binary = require_tool("prometheus-alertmanager")
-    print(f"\n{tool_version(binary, '--version')}")
+    announce(pytestconfig, tool_version(binary, "--version"))
     port = free_port()
     storage = tmp_path_factory.mktemp("alertmanager-data")
     log = (storage / "alertmanager.log").open("w")

@@ -11,7 +11,6 @@ import json
 import re
 from dataclasses import replace
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -19,11 +18,9 @@ import pytest
 
 from components.monitoring.dashboards import dashboards
 from stacks.monitoring import BusinessMetric
-from tests.components.monitoring.support import STACKS, stack_under_test
+from tests.components.monitoring.support import SHARED, STACKS, stack_under_test
 
-SCHEMAS = Path("/work/shared/grafana-schemas")
-if not SCHEMAS.is_dir():  # a clone next to the shared directory
-    SCHEMAS = Path(__file__).resolve().parents[4] / "shared" / "grafana-schemas"
+SCHEMAS = SHARED / "grafana-schemas"
 
 
 def stack_dashboards(stack: str) -> dict[str, dict[str, Any]]:

@@ -21,8 +21,17 @@ import yaml
 
 from components.monitoring import rules
 from components.monitoring.rules import Alert, RuleGroup, Severity
+from offline.schemas import CustomResourceSchemas
 from tests.components.monitoring.alert_cases import ALWAYS_FIRING, CASES, OTHER_NAMESPACE, Context, Firing, minutes
-from tests.components.monitoring.support import STACKS, StackUnderTest, require_tool, stack_under_test, tool_version
+from tests.components.monitoring.support import (
+    SHARED,
+    STACKS,
+    StackUnderTest,
+    announce,
+    require_tool,
+    stack_under_test,
+    tool_version,
+)
 
 RUNBOOK = Path(__file__).resolve().parents[3] / rules.RUNBOOK_DOCUMENT
 EVALUATION_INTERVAL = "5m"
@@ -32,9 +41,9 @@ EVALUATION_INTERVAL = "5m"
 
 
 @pytest.fixture(scope="module")
-def promtool() -> str:
+def promtool(pytestconfig: pytest.Config) -> str:
     path = require_tool("promtool")
-    print(f"\n{tool_version(path, '--version')}")
+    announce(pytestconfig, tool_version(path, "--version"))
     return path
 
 
@@ -319,3 +328,16 @@ def test_signals_cover_every_series_the_expression_reads() -> None:
         in_signals = {name for signal in alert.signals for name in re.findall(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\{", signal)}
         assert read <= in_signals, (stack, alert.name, read - in_signals)
         assert all(signal.count("(") == signal.count(")") for signal in alert.signals), alert.name
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_groups_make_a_valid_prometheusrule(stack: str) -> None:
+    """A PrometheusRule carrying the stack's groups passes the prometheus-operator CRD's schema, strictly."""
+    under_test = stack_under_test(stack)
+    document = {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": {"name": f"crm-{stack}-alerts", "namespace": under_test.settings.namespaces.monitoring},
+        "spec": {"groups": [rules.group_spec(group, under_test.facts) for group in groups_of(stack)]},
+    }
+    assert CustomResourceSchemas.load(SHARED / "crds").errors(document) == []
