@@ -117,14 +117,12 @@ class _Board:
         return document
 
 
-def _targets(queries: Sequence[Query], instant: bool = False) -> list[Builder[Any]]:
+def _targets(queries: Sequence[Query]) -> list[Builder[Any]]:
     targets: list[Builder[Any]] = []
     for index, query in enumerate(queries):
         target = prometheus.Dataquery().expr(query.expr).ref_id(chr(ord("A") + index))
         if query.legend:
             target = target.legend_format(query.legend)
-        if instant:
-            target = target.instant()
         targets.append(target)
     return targets
 

@@ -140,8 +140,7 @@ class StackFacts:
 
 def number(value: float | int | Decimal) -> str:
     """A threshold as PromQL reads it: 80, 0.05, 0.001 (never 0.05000000000000001)."""
-    text = format(Decimal(str(value)).normalize(), "f")
-    return text
+    return format(Decimal(str(value)).normalize(), "f")
 
 
 def ratio(percent: float | int) -> str:

@@ -160,7 +160,9 @@ def _redis(stack: ExitStack, directory: Path, say: Callable[[str], None]) -> int
         ],
         directory / "redis-exporter.log",
     )
-    emitters.wait_for_http(f"http://127.0.0.1:{exporter_port}/metrics", exporter_process)
+    emitters.wait_for_http(
+        f"http://127.0.0.1:{exporter_port}/metrics", exporter_process, directory / "redis-exporter.log"
+    )
     return exporter_port
 
 
@@ -174,7 +176,7 @@ def _django(stack: ExitStack, directory: Path, say: Callable[[str], None]) -> in
         directory / "django.log",
         cwd=PROJECT,
     )
-    emitters.wait_for_http(f"http://127.0.0.1:{port}/metrics", process)
+    emitters.wait_for_http(f"http://127.0.0.1:{port}/metrics", process, directory / "django.log")
     return port
 
 
@@ -292,7 +294,7 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Co
             directory / "prometheus.log",
         )
         url = f"http://127.0.0.1:{port}"
-        emitters.wait_for_http(f"{url}/-/ready", process)
+        emitters.wait_for_http(f"{url}/-/ready", process, directory / "prometheus.log")
         say(f"Prometheus up in {time.time() - started:.1f} s")
         server = Prometheus(url)
         targets = sum(len(job["static_configs"]) for job in scrape_configs)

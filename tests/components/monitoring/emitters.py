@@ -27,9 +27,11 @@ import re
 import subprocess
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -310,10 +312,8 @@ def _stack_series(facts: StackFacts, now: float, elapsed: float) -> list[str]:
 # --- real processes --------------------------------------------------------------------------------------
 
 
-def wait_for_http(url: str, process: subprocess.Popen[Any], timeout: float = 60) -> None:
-    """Until `url` answers 200; fails with the process's output if it exits first."""
-    import urllib.request
-
+def wait_for_http(url: str, process: subprocess.Popen[Any], log: Path, timeout: float = 60) -> None:
+    """Until `url` answers 200; fails with the end of the process's log if it exits or times out first."""
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -323,5 +323,6 @@ def wait_for_http(url: str, process: subprocess.Popen[Any], timeout: float = 60)
         except OSError:
             pass
         if process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"{url} did not come up (exit code {process.poll()})")
+            tail = log.read_text(errors="replace")[-3000:] if log.is_file() else "(no log)"
+            raise RuntimeError(f"{url} did not come up (exit code {process.poll()}); {log.name} ends:\n{tail}")
         time.sleep(0.1)

@@ -101,3 +101,21 @@ def test_an_unknown_metric_returns_nothing_and_fails_the_check(prometheus: Prome
         prometheus, ['sum(django_http_responses_total_by_status{namespace="crm-production"})'], retry=1
     )
     assert len(failures) == 1
+
+
+def test_workloads_and_services_are_named_after_their_objects(prometheus: Prometheus) -> None:
+    """The infrastructure dashboard's `workload` (from pod names) is each Deployment, StatefulSet or cluster."""
+    from components.monitoring.dashboards import by_workload
+
+    namespace = stack_under_test("production").facts.app_namespace
+    usage = f'rate(container_cpu_usage_seconds_total{{namespace="{namespace}", container!=""}}[1m])'
+    result = prometheus.eventually(f"sum by (workload) ({by_workload(usage)})", RETRY_SECONDS)
+    assert {series["metric"]["workload"] for series in result} == {
+        "crm-web",
+        "crm-worker",
+        "crm-beat",
+        "crm-postgres",
+        "crm-postgres-pooler-rw",
+        "crm-redis-broker",
+        "crm-redis-cache",
+    }

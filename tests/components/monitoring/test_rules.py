@@ -330,8 +330,13 @@ def test_signals_cover_every_series_the_expression_reads() -> None:
         assert all(signal.count("(") == signal.count(")") for signal in alert.signals), alert.name
 
 
+@pytest.fixture(scope="module")
+def custom_resources() -> CustomResourceSchemas:
+    return CustomResourceSchemas.load(SHARED / "crds")
+
+
 @pytest.mark.parametrize("stack", STACKS)
-def test_the_groups_make_a_valid_prometheusrule(stack: str) -> None:
+def test_the_groups_make_a_valid_prometheusrule(stack: str, custom_resources: CustomResourceSchemas) -> None:
     """A PrometheusRule carrying the stack's groups passes the prometheus-operator CRD's schema, strictly."""
     under_test = stack_under_test(stack)
     document = {
@@ -340,4 +345,4 @@ def test_the_groups_make_a_valid_prometheusrule(stack: str) -> None:
         "metadata": {"name": f"crm-{stack}-alerts", "namespace": under_test.settings.namespaces.monitoring},
         "spec": {"groups": [rules.group_spec(group, under_test.facts) for group in groups_of(stack)]},
     }
-    assert CustomResourceSchemas.load(SHARED / "crds").errors(document) == []
+    assert custom_resources.errors(document) == []
