@@ -16,8 +16,11 @@ kubelet volume stats and cert-manager v1.21.
 
 What the rules assume of the scrape configuration (the Monitoring component's ServiceMonitors
 and PodMonitors): the web's /metrics target is the pod's container `web` (the `container` target
-label prometheus-operator sets from the pod), and each Redis exporter is scraped as a target of
-its server pod (`pod` = `crm-redis-cache-<n>` / `crm-redis-broker-<n>`).
+label prometheus-operator sets from the pod); each Redis exporter is scraped as a target of its
+server pod (`pod` = `crm-redis-cache-<n>` / `crm-redis-broker-<n>`); celery-exporter runs in the
+app namespace (or its monitor sets `namespace` to it), like the PostgreSQL instances and poolers;
+kube-state-metrics and the kubelet are scraped with honorLabels (their series keep the object's
+`namespace`, `pod`, `container`), as kube-prometheus-stack does.
 
 Every alert carries `severity` (critical, warning, info; `none` for the Watchdog), `service`
 (web, worker, beat, postgres, redis, backups, certificates, platform, or the workload an object
