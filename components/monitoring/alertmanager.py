@@ -157,7 +157,8 @@ def alertmanager_config(
             }
         ]
     if chat_configs:
-        critical_receiver["slack_configs"] = chat_configs
+        # A copy, not the same list: a YAML dump would otherwise write an anchor and an alias.
+        critical_receiver["slack_configs"] = [dict(chat) for chat in chat_configs]
     if email_configs:
         critical_receiver["email_configs"] = email_configs
     receiver_list.append(critical_receiver)

@@ -294,3 +294,10 @@ def test_a_critical_inhibits_the_warnings_of_its_service_in_its_stack(alertmanag
         ("ContainerCpuOverRequest", "web", "production"): True,
         ("PostgresConnectionsHigh", "postgres", "staging"): False,
     }
+
+
+def test_the_document_is_plain_yaml() -> None:
+    """No receiver shares a list with another: the Secret's YAML has no anchors or aliases for a reader to chase."""
+    for stack in STACKS:
+        text = yaml.safe_dump(config_for(stack))
+        assert "&id" not in text and "*id" not in text, stack
