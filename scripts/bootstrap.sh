@@ -14,9 +14,11 @@ checkov_venv=${3:-$here/.venv-checkov}
 # OS packages the tests use. Checked one by one: a present package costs nothing.
 # Real servers for the data-layer tests: PostgreSQL 15 (initdb, pg_ctl, pg_dump, pg_restore)
 # redis-server 7 and haproxy (the Redis proxies); CI must run those tests, not skip them.
-# For every script and workflow `run:` block, shellcheck; a real Prometheus
-# and promtool for the canary query, jq and curl that the delivery scripts call.
-apt_packages=(postgresql redis-server haproxy shellcheck prometheus jq curl)
+# For every script and workflow `run:` block, shellcheck; jq and curl that the delivery scripts
+# call; prometheus (promtool, and a real server for every alert and dashboard query and the
+# canary check), prometheus-alertmanager (amtool, and a real server for inhibition) and
+# prometheus-redis-exporter (the real Redis metric names).
+apt_packages=(postgresql redis-server haproxy shellcheck prometheus prometheus-alertmanager prometheus-redis-exporter jq curl)
 
 # As root, or with passwordless sudo (GitHub's hosted runners); elsewhere name what is missing.
 need_apt() {

@@ -1,0 +1,114 @@
+"""What the monitoring tests share: each stack's facts, its monitoring settings, the OS tools.
+
+The stacks' settings are the real ones (their Pulumi.<stack>.yaml through stacks.build). The
+monitoring settings are not wired into `Settings` yet (the Monitoring component's work): until
+they are, `monitoring_settings()` gives each stack the model's default thresholds and the
+receivers its environment would configure (production pages, staging and review stacks never do).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from functools import cache
+
+import pytest
+
+from components.monitoring.rules import StackFacts
+from offline.program import PROJECT_DIR
+from offline.schemas import SHARED_DIR
+from offline.stack_config import load_stack_config
+from stacks import Environment, Settings, build
+from stacks.monitoring import AlertThresholds, BusinessMetric, MonitoringSettings, Receivers
+from stacks.services import Role
+from tests.conftest import STACKS
+
+__all__ = ["SHARED", "STACKS", "StackUnderTest", "announce", "require_tool", "stack_under_test", "tool_version"]
+
+SHARED = SHARED_DIR
+"""The shared reference data (schemas, CRDs, metric query sets): beside the checkout, or $CRM_SHARED_DIR."""
+
+BUSINESS_METRICS = (
+    BusinessMetric("User registrations", "user_registrations_total"),
+    BusinessMetric("Deal conversions", "deal_conversions_total"),
+)
+"""Seed 002's business counters."""
+
+
+def require_tool(name: str) -> str:
+    """The tool's path; a missing tool fails the test under CI and skips it elsewhere."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed (Debian: see scripts/bootstrap.sh apt_packages)"
+        if os.environ.get("CI"):
+            pytest.fail(f"{message}; CI is set: a missing tool fails instead of skipping")
+        pytest.skip(message)
+    return path
+
+
+def tool_version(path: str, *arguments: str) -> str:
+    """The first line a tool prints about its version."""
+    result = subprocess.run([path, *arguments], capture_output=True, text=True, check=False, timeout=30)
+    return (result.stdout or result.stderr).strip().splitlines()[0]
+
+
+def announce(config: pytest.Config, line: str) -> None:
+    """Write a line into the test output, whatever the capture mode (tool versions, set-up times)."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None or capture is None:
+        return
+    with capture.global_and_fixture_disabled():
+        reporter.ensure_newline()
+        reporter.write_line(line)
+
+
+@dataclass(frozen=True)
+class StackUnderTest:
+    settings: Settings
+    monitoring: MonitoringSettings
+    facts: StackFacts
+
+
+def facts_of(settings: Settings) -> StackFacts:
+    """The rules' view of a stack, as the Monitoring component derives it from `Settings`."""
+    return StackFacts(
+        stack=settings.stack,
+        environment=settings.environment.value,
+        app_namespace=settings.namespaces.app,
+        high_availability_redis=settings.data.redis.replicas > 1,
+        wal_archiving=settings.data.postgres.wal_archiving,
+        postgres_instances=settings.data.postgres.instances,
+        celery_worker=settings.app.service(Role.WORKER) is not None,
+        celery_beat=settings.app.service(Role.BEAT) is not None,
+        autoscaling=any(service.scale.autoscaling is not None for service in settings.app.services),
+    )
+
+
+def monitoring_settings(settings: Settings) -> MonitoringSettings:
+    production = settings.environment is Environment.PRODUCTION
+    return MonitoringSettings(
+        prometheus_retention="15d",
+        prometheus_retention_size="40GB",
+        prometheus_storage="50Gi",
+        alertmanager_replicas=2 if production else 1,
+        managed_control_plane=production,
+        thresholds=AlertThresholds(),
+        receivers=Receivers(
+            chat=settings.environment is not Environment.DEV,
+            pager=production,
+            database_team=production,
+            email_to=("oncall@example.com",) if production else (),
+            pages=production,
+        ),
+        business_metrics=BUSINESS_METRICS,
+    )
+
+
+@cache
+def stack_under_test(stack: str) -> StackUnderTest:
+    config = load_stack_config(PROJECT_DIR, stack, {})
+    settings = build(stack, config.values, config.secret_keys)
+    return StackUnderTest(settings=settings, monitoring=monitoring_settings(settings), facts=facts_of(settings))
