@@ -37,8 +37,8 @@ from typing import Any
 import yaml
 
 from components.monitoring.rules import StackFacts
-from offline.bench_backups import PostgresServer
 from tests.components.monitoring.support import SHARED
+from tests.support.backup_harness import PostgresServer
 
 CNPG_QUERIES = SHARED / "metrics" / "cloudnative-pg-1.30.0-default-monitoring.yaml"
 

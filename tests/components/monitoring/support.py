@@ -8,8 +8,6 @@ receivers its environment would configure (production pages, staging and review 
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from dataclasses import dataclass
 from functools import cache
@@ -24,6 +22,7 @@ from stacks import Environment, Settings, build
 from stacks.monitoring import AlertThresholds, BusinessMetric, MonitoringSettings, Receivers
 from stacks.services import Role
 from tests.conftest import STACKS
+from tests.support import tools
 
 __all__ = ["SHARED", "STACKS", "StackUnderTest", "announce", "require_tool", "stack_under_test", "tool_version"]
 
@@ -37,15 +36,20 @@ BUSINESS_METRICS = (
 """Seed 002's business counters."""
 
 
+PACKAGES = {
+    "promtool": "prometheus",
+    "prometheus": "prometheus",
+    "amtool": "prometheus-alertmanager",
+    "prometheus-alertmanager": "prometheus-alertmanager",
+    "prometheus-redis-exporter": "prometheus-redis-exporter",
+    "redis-server": "redis-server",
+}
+"""The Debian package of each tool these tests run (scripts/bootstrap.sh installs them)."""
+
+
 def require_tool(name: str) -> str:
-    """The tool's path; a missing tool fails the test under CI and skips it elsewhere."""
-    path = shutil.which(name)
-    if path is None:
-        message = f"{name} is not installed (Debian: see scripts/bootstrap.sh apt_packages)"
-        if os.environ.get("CI"):
-            pytest.fail(f"{message}; CI is set: a missing tool fails instead of skipping")
-        pytest.skip(message)
-    return path
+    """The tool's path; a missing tool fails the test under CI and skips it elsewhere (tests/support/tools.py)."""
+    return tools.require_tool(name, package=PACKAGES[name])
 
 
 def tool_version(path: str, *arguments: str) -> str:

@@ -24,8 +24,8 @@ from components.monitoring.alertmanager import (
     MailRelay,
     alertmanager_config,
 )
-from offline.bench_backups import free_port
 from tests.components.monitoring.support import STACKS, announce, require_tool, stack_under_test, tool_version
+from tests.support.backup_harness import free_port
 
 CREDENTIALS = {
     "chat_webhook_url": "https://chat.invalid/hooks/T000/B000/general",
