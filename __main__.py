@@ -25,11 +25,19 @@ from components.data import (
     RedisArgs,
     S3Target,
     backup_network_policies,
+    postgres_metrics_targets,
     postgres_network_policies,
+    redis_broker_pods,
     redis_metrics_targets,
     redis_network_policies,
 )
-from components.edge import INGRESS_CONTROLLER, Edge, EdgeArgs
+from components.edge import EDGE_METRICS_TARGETS, INGRESS_CONTROLLER, Edge, EdgeArgs
+from components.monitoring import (
+    SCRAPER,
+    Monitoring,
+    MonitoringArgs,
+    celery_exporter_network_policies,
+)
 from components.platform import (
     Access,
     AccessArgs,
@@ -83,7 +91,6 @@ secrets = Secrets(
     "secrets",
     SecretsArgs(
         app_namespace=namespaces.app,
-        monitoring_namespace=namespaces.monitoring,
         rotation=settings.secrets_rotation,
         database_owner=DATABASE_OWNER,
         smtp=(
@@ -243,6 +250,59 @@ workloads = AppWorkloads(
     on_cluster,
 )
 
+# What Prometheus scrapes in the app namespace: Django's /metrics on its own port (django-prometheus), the
+# PostgreSQL instances and pooler, the Redis exporters; the Celery exporter where a worker runs.
+worker = settings.app.service(Role.WORKER)
+scrape_targets = [workloads.metrics_target, *postgres_metrics_targets(), *redis_metrics_targets(settings.stack)]
+broker_pods = redis_broker_pods(settings.stack, high_availability=redis.high_availability)
+
+# Receiver credentials, for the Alertmanager configuration (keys as alertmanager_config takes them).
+alertmanager_credentials = {
+    key: value
+    for key, value in {
+        "chat_webhook_url": config_secrets.alert_chat_webhook_url,
+        "pager_routing_key": config_secrets.alert_pager_routing_key,
+        "database_chat_webhook_url": config_secrets.alert_database_chat_webhook_url,
+        "smtp_password": config_secrets.smtp_password if settings.monitoring.receivers.email_to else None,
+    }.items()
+    if value is not None
+}
+monitoring = Monitoring(
+    "monitoring",
+    MonitoringArgs(
+        namespace=namespaces.monitoring,
+        app_namespace=namespaces.app,
+        app_namespace_name=settings.namespaces.app,
+        stack=settings.stack,
+        settings=settings.monitoring,
+        installs_stack=settings.cluster.owns_addons,
+        storage_class=settings.data.storage_class,
+        strict_node_spread=settings.strict_node_spread,
+        environment=settings.environment.value,
+        protect_namespaces=settings.namespaces.protect,
+        labels=labels,
+        targets=scrape_targets,
+        addon_targets=EDGE_METRICS_TARGETS,
+        worker_args=worker.args if worker is not None else None,
+        broker_password=secrets.app.redis_broker_password,
+        broker_pods=broker_pods,
+        grafana_admin_password=secrets.grafana_admin_password,
+        alertmanager_credentials=alertmanager_credentials,
+        # Integration points of the monitoring signals (components/monitoring/alertmanager.py, rules.py,
+        # dashboards.py), wired here when they land:
+        #   alertmanager_config=functools.partial(alertmanager_config, settings.monitoring, settings.environment.value)
+        #   rule_groups=<rules.py's groups for settings.monitoring>
+        #   dashboards=<dashboards.py's file name -> JSON for settings.monitoring>
+        # Until then Alertmanager keeps the chart's configuration (every alert to its `null` receiver).
+        alertmanager_config=None,
+        rule_groups=(),
+        dashboards={},
+        cert_manager=edge.cert_manager,
+        waits_for=[redis],
+    ),
+    on_cluster,
+)
+
 published = workloads.published
 network_policies = NetworkPolicies(
     "network-policies",
@@ -250,10 +310,9 @@ network_policies = NetworkPolicies(
         namespace=namespaces.app,
         ingress_controller=INGRESS_CONTROLLER,
         published=list(published.values()),
-        # Django exports /metrics on its own port (django-prometheus); Redis through its exporters.
-        metrics=[published[Role.WEB], *redis_metrics_targets(settings.stack)],
+        metrics=monitoring.scrape_targets,
+        scraper=SCRAPER,
         internal_calls=[(published[Role.FRONTEND], published[Role.WEB])] if Role.FRONTEND in published else [],
-        monitoring_namespace=settings.namespaces.monitoring,
         egress_cidrs=settings.egress_cidrs,
         egress_ports=[443] + ([settings.smtp.port] if settings.smtp else []),
         labels=labels,
@@ -261,6 +320,7 @@ network_policies = NetworkPolicies(
             **postgres_network_policies(),
             **backup_network_policies(object_storage=backup_storage is not None),
             **redis_network_policies(settings.stack, high_availability=redis.high_availability),
+            **(celery_exporter_network_policies(settings.stack, broker_pods) if worker is not None else {}),
         },
     ),
     on_cluster,
@@ -276,4 +336,6 @@ if backup_storage is not None:
     pulumi.export("backupBucket", backup_storage.bucket_name)
     pulumi.export("backupRoleArn", backup_storage.role_arn)
 pulumi.export("migrationJob", workloads.migration_job.metadata.apply(lambda metadata: metadata.name))
-pulumi.export("grafanaAdminPassword", secrets.grafana_admin_password)  # a secret output
+if settings.cluster.owns_addons:
+    # Grafana runs where the add-ons are installed (one per cluster).
+    pulumi.export("grafanaAdminPassword", secrets.grafana_admin_password)  # a secret output

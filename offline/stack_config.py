@@ -99,10 +99,14 @@ def _is_secure(value: Any) -> bool:
 
 
 def _needed(key: str, values: Mapping[str, str]) -> bool:
-    """Whether the program will read this secret: always, unless it belongs to an unset feature."""
+    """Whether the real stack must hold this secret: a secret of another namespace always, one of the project
+    when the key that requires it is set. An optional secret (no such key: a receiver's credential switches
+    its receiver on by being there) is needed only where the stack file stores it."""
     declaration = KEYS_BY_NAME.get(key.split(":", 1)[1]) if key.startswith(f"{PROJECT}:") else None
-    if declaration is None or not declaration.needed_when_set:
+    if declaration is None:
         return True
+    if not declaration.needed_when_set:
+        return False
     return bool(values.get(f"{PROJECT}:{declaration.needed_when_set}"))
 
 
@@ -160,10 +164,12 @@ def load_stack_config(project_dir: Path, stack: str, supplied_secrets: Mapping[s
         short = key.split(":", 1)[1]
         if short in supplied or key in supplied:
             values[key] = supplied.get(short, supplied.get(key, ""))
-        else:
+        elif key in stored_secrets or _needed(key, values):
             values[key] = placeholder(key)
-            if _needed(key, values):
-                placeholders.append(short)
+            placeholders.append(short)
+        else:
+            # Unset on the real stack as far as anyone can tell: the CLI would pass the project default, "".
+            values[key] = ""
         secret_keys.add(key)
     unknown_supplied = sorted(set(supplied) - {key.split(":", 1)[1] for key in secret_keys} - secret_keys)
     if unknown_supplied:

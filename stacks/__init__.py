@@ -33,14 +33,26 @@ class ConfigSecrets:
     """The SMTP password, when the stack sends mail."""
     registry_password: pulumi.Output[str] | None
     """The registry password or token, when images come from a private registry."""
+    alert_chat_webhook_url: pulumi.Output[str] | None
+    """The chat receiver's webhook (alertChatWebhookUrl), where the stack configured one."""
+    alert_pager_routing_key: pulumi.Output[str] | None
+    """The pager receiver's routing key (alertPagerRoutingKey), where the stack configured one."""
+    alert_database_chat_webhook_url: pulumi.Output[str] | None
+    """The database team's chat webhook (alertDatabaseChatWebhookUrl), where the stack configured one."""
 
 
 def config_secrets(settings: Settings) -> ConfigSecrets:
     """Read the config secrets the settings call for; each stays an Output secret."""
     config = pulumi.Config(PROJECT)
+    receivers = settings.monitoring.receivers
     return ConfigSecrets(
         smtp_password=config.require_secret("smtpPassword") if settings.smtp else None,
         registry_password=config.require_secret("registryPassword") if settings.registry else None,
+        alert_chat_webhook_url=config.require_secret("alertChatWebhookUrl") if receivers.chat else None,
+        alert_pager_routing_key=config.require_secret("alertPagerRoutingKey") if receivers.pager else None,
+        alert_database_chat_webhook_url=(
+            config.require_secret("alertDatabaseChatWebhookUrl") if receivers.database_team else None
+        ),
     )
 
 

@@ -9,12 +9,13 @@ no secret. The values themselves are read as Pulumi secrets by `stacks.config_se
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
 import re
 from collections.abc import Callable, Collection, Mapping
 from decimal import Decimal
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from kube import quantities
 from kube.secret_names import may_hold_secret
@@ -30,6 +31,14 @@ from stacks.model import (
     RegistrySettings,
     Settings,
     SmtpSettings,
+)
+from stacks.monitoring import (
+    THRESHOLD_RANGES,
+    AlertThresholds,
+    BusinessMetric,
+    MonitoringSettings,
+    Receivers,
+    threshold_keys,
 )
 from stacks.profiles import ISSUERS, PROFILES, Environment, Profile, QuotaSettings, environment_for_stack
 from stacks.schema import KEYS, KEYS_BY_NAME, PROJECT, SECRET_KEY_NAMES
@@ -159,6 +168,7 @@ def build(stack: str, raw: Mapping[str, str], secret_keys: Collection[str] = ())
     app = _app(reader, profile)
     edge = _edge(reader, profile, domain, frontend=app.service(Role.FRONTEND) is not None)
     data = _data(reader, profile)
+    monitoring = _monitoring(reader, profile, smtp, domain)
     _check_quota_fits(reader, quota, app, data)
 
     if reader.problems or environment is None:
@@ -180,6 +190,7 @@ def build(stack: str, raw: Mapping[str, str], secret_keys: Collection[str] = ())
         edge=edge,
         data=data,
         strict_node_spread=profile.strict_node_spread,
+        monitoring=monitoring,
     )
 
 
@@ -544,8 +555,8 @@ def _check_quota_fits(reader: _Reader, quota: QuotaSettings, app: AppSettings, d
                 key,
                 reader.text(key) if reader.text(key) not in ("", "0") else f"{shown(allowed)} (profile)",
                 f"is below the {shown(needed)} the services need at maximum scale during a rolling "
-                "update, with the migration Job, PostgreSQL, Redis and the backup jobs; allowed: a "
-                "larger quota, or smaller services",
+                "update, with the migration Job, the Celery exporter, PostgreSQL, Redis and the backup jobs; "
+                "allowed: a larger quota, or smaller services",
             )
 
 
@@ -642,3 +653,161 @@ def _aws(reader: _Reader, profile: Profile) -> AwsSettings | None:
             "its ARN (`aws iam list-open-id-connect-providers`)",
         )
     return AwsSettings(region=region or "", oidc_provider_arn=oidc or "", kms_key_arn=kms or None)
+
+
+def _monitoring(reader: _Reader, profile: Profile, smtp: SmtpSettings | None, domain: str) -> MonitoringSettings:
+    defaults = profile.monitoring
+    retention = reader.text("prometheusRetention") or defaults.prometheus_retention
+    retention_size = reader.text("prometheusRetentionSize") or defaults.prometheus_retention_size
+    storage = reader.text("prometheusStorage") or defaults.prometheus_storage
+    reported = len(reader.problems)
+    for key, text, parser in (
+        ("prometheusRetention", retention, validation.prometheus_retention),
+        ("prometheusStorage", storage, validation.memory_quantity),
+        ("prometheusRetentionSize", retention_size, validation.byte_size),
+    ):
+        try:
+            parser(text)
+        except InvalidValueError as invalid:
+            reader.report(key, text, str(invalid))
+    if len(reader.problems) == reported:
+        volume = quantities.memory_bytes(storage)
+        # Compaction writes a new block before it deletes the old ones: samples up to the whole volume
+        # would leave it no room, and Prometheus stops ingesting when its disk is full.
+        if validation.byte_size(retention_size) > volume * Decimal("0.9"):
+            reader.report(
+                "prometheusRetentionSize",
+                retention_size,
+                f"leaves no room on the {storage} volume (prometheusStorage) for compaction and the WAL; "
+                "allowed: at most 90 % of prometheusStorage (Prometheus counts GB in GiB)",
+            )
+    managed = reader.parse("managedControlPlane", validation.tri_state, None)
+    email_to = reader.each("alertEmailTo", validation.email)
+    email_from = reader.optional("alertEmailFrom", validation.email)
+    if email_to and smtp is None:
+        reader.report(
+            "alertEmailTo",
+            reader.text("alertEmailTo"),
+            "alert mail goes through the stack's SMTP relay, and none is set; allowed: [] or set smtpHost, "
+            "smtpUsername and smtpPassword",
+        )
+    credentials = {}
+    for key in ("alertChatWebhookUrl", "alertPagerRoutingKey", "alertDatabaseChatWebhookUrl"):
+        credentials[key] = bool(reader.optional(key, validation.single_token))
+    if credentials["alertDatabaseChatWebhookUrl"] and not credentials["alertChatWebhookUrl"]:
+        reader.missing(
+            "alertChatWebhookUrl",
+            "the database team's webhook (alertDatabaseChatWebhookUrl) takes the database alerts from the "
+            "team chat, and there is none; allowed: set it with "
+            f"`pulumi config set --secret alertChatWebhookUrl <url> --stack {reader.stack}`",
+        )
+    receivers = Receivers(
+        chat=credentials["alertChatWebhookUrl"],
+        pager=credentials["alertPagerRoutingKey"],
+        database_team=credentials["alertDatabaseChatWebhookUrl"],
+        email_to=email_to,
+        pages=defaults.pages,
+        email_smarthost=f"{smtp.host}:{smtp.port}" if email_to and smtp else "",
+        email_username=smtp.username if email_to and smtp else "",
+        email_from=(email_from or f"alertmanager@{domain}") if email_to else "",
+    )
+    return MonitoringSettings(
+        prometheus_retention=retention,
+        prometheus_retention_size=retention_size,
+        prometheus_storage=storage,
+        alertmanager_replicas=defaults.alertmanager_replicas,
+        managed_control_plane=defaults.managed_control_plane if managed is None else managed,
+        thresholds=_thresholds(reader),
+        receivers=receivers,
+        business_metrics=_business_metrics(reader),
+    )
+
+
+def _json_object(reader: _Reader, name: str, allowed: str) -> dict[str, object]:
+    text = reader.text(name)
+    try:
+        decoded = json.loads(text) if text else {}
+    except (ValueError, RecursionError):
+        decoded = None
+    if not isinstance(decoded, dict):
+        reader.report(name, text, f"not an object; {allowed}")
+        return {}
+    return decoded
+
+
+def _thresholds(reader: _Reader) -> AlertThresholds:
+    keys = threshold_keys()
+    allowed_keys = ", ".join(keys)
+    given = _json_object(reader, "alertThresholds", f"allowed: a mapping of any of {allowed_keys} to a number")
+    defaults = AlertThresholds()
+    chosen: dict[str, Any] = {}
+    for key, value in given.items():
+        path = f"alertThresholds.{key}"
+        shown = value if isinstance(value, str) else json.dumps(value)
+        if key not in keys:
+            close = difflib.get_close_matches(key, list(keys), n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]}? " if close else ""
+            reader.report(path, shown, f"unknown threshold; {hint}allowed: {allowed_keys}")
+            continue
+        name = keys[key]
+        lowest, highest, why = THRESHOLD_RANGES[name]
+        whole = isinstance(getattr(defaults, name), int)
+        allowed = (
+            f"allowed: {'a whole number' if whole else 'a number'} from {_plain(lowest)} to {_plain(highest)}{why}"
+        )
+        number = _number(value)
+        if number is None:
+            reader.report(path, shown, f"not a number; {allowed}")
+        elif whole and number != int(number):
+            reader.report(path, shown, f"not a whole number; {allowed}")
+        elif not lowest <= number <= highest:
+            reader.report(path, shown, f"out of range; {allowed}")
+        else:
+            chosen[name] = int(number) if whole else float(number)
+    return dataclasses.replace(defaults, **chosen)
+
+
+def _plain(number: float) -> str:
+    """A bound as people write it: 10000000, 0.01, 99.999."""
+    return str(int(number)) if float(number).is_integer() else str(number)
+
+
+def _number(value: object) -> Decimal | None:
+    """A JSON number, or a number written as text (`pulumi config set --path` stores text); None otherwise."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        number = Decimal(str(value))
+    elif isinstance(value, str) and re.fullmatch(r"[0-9]{1,12}(\.[0-9]{1,6})?", value):
+        number = Decimal(value)
+    else:
+        return None
+    return number if number.is_finite() else None
+
+
+def _business_metrics(reader: _Reader) -> tuple[BusinessMetric, ...]:
+    allowed = (
+        'allowed: a mapping of panel title to counter name, e.g. {"User registrations": "user_registrations_total"}'
+    )
+    given = _json_object(reader, "businessMetrics", allowed)
+    metrics: list[BusinessMetric] = []
+    for title, counter in given.items():
+        path = f"businessMetrics.{title}"
+        try:
+            validation.title(title)
+        except InvalidValueError as invalid:
+            reader.report("businessMetrics", title, f"has a panel title that is {invalid}")
+            continue
+        if not isinstance(counter, str):
+            reader.report(path, json.dumps(counter), f"not a counter name; {allowed}")
+            continue
+        try:
+            validation.counter_name(counter)
+        except InvalidValueError as invalid:
+            reader.report(path, counter, str(invalid))
+            continue
+        if any(metric.counter == counter for metric in metrics):
+            reader.report(path, counter, "is plotted by another panel already; allowed: each counter once")
+            continue
+        metrics.append(BusinessMetric(title=title, counter=counter))
+    return tuple(metrics)

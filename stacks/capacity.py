@@ -24,6 +24,7 @@ from stacks.data import (
     DataSettings,
 )
 from stacks.model import AppSettings
+from stacks.monitoring import CELERY_EXPORTER_REPLICAS, CELERY_EXPORTER_RESOURCES
 from stacks.services import Role
 
 ROLLING_SURGE = Decimal("0.25")
@@ -79,7 +80,8 @@ def data_pods(data: DataSettings) -> list[tuple[str, int, tuple[Decimal, ...]]]:
 
 
 def peak_usage(app: AppSettings, data: DataSettings | None = None) -> PeakUsage:
-    """Every service at its maximum scale during a rolling update, the migration Job and the data layer."""
+    """Every service at its maximum scale during a rolling update, the migration Job, the Celery exporter and the
+    data layer."""
     counts = []
     for service in app.services:
         count = service.scale.maximum
@@ -94,6 +96,11 @@ def peak_usage(app: AppSettings, data: DataSettings | None = None) -> PeakUsage:
         resources = service.resources
         sizes = _pod(resources.cpu_request, resources.cpu_limit, resources.memory_request, resources.memory_limit)
         totals = [total + size * count for total, size in zip(totals, sizes, strict=True)]
+    if app.service(Role.WORKER) is not None:
+        # The Celery exporter watches the workers' events; replaced with Recreate, so never two at once.
+        pods += CELERY_EXPORTER_REPLICAS
+        exporter = _pod(*CELERY_EXPORTER_RESOURCES)
+        totals = [total + size * CELERY_EXPORTER_REPLICAS for total, size in zip(totals, exporter, strict=True)]
     for _what, data_count, data_sizes in data_pods(data) if data else []:
         pods += data_count
         totals = [total + size * data_count for total, size in zip(totals, data_sizes, strict=True)]

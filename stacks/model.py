@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from stacks.data import DataSettings
+from stacks.monitoring import MonitoringSettings, threshold_keys
 from stacks.profiles import Environment, QuotaSettings
 from stacks.services import Role, ServiceSettings
 
@@ -163,6 +164,8 @@ class Settings:
     """Pods of a replicated service never share a node while another has fewer: the app's services and
     Traefik spread over nodes as a hard constraint, PostgreSQL instances by required anti-affinity
     (production, where losing a node must never take most of a service with it)."""
+    monitoring: MonitoringSettings
+    """Prometheus's retention and volume, alert thresholds, receivers (without credentials), business metrics."""
 
     def describe(self) -> dict[str, object]:
         """The resolved settings as plain data, for stack outputs and the render summary."""
@@ -211,6 +214,7 @@ class Settings:
             "walArchiving": self.data.postgres.wal_archiving,
             "objectLock": self.data.backups.object_lock,
             "preMigrationBackup": self.data.backups.pre_migration_backup,
+            "monitoring": describe_monitoring(self.monitoring),
         }
 
 
@@ -223,4 +227,22 @@ def describe_service(service: ServiceSettings) -> dict[str, object]:
         "replicas": f"{scale.minimum}-{scale.maximum} (autoscaled)" if scale.autoscaling else scale.replicas,
         "requests": f"{resources.cpu_request}/{resources.memory_request}",
         "limits": f"{resources.cpu_limit}/{resources.memory_limit}",
+    }
+
+
+def describe_monitoring(monitoring: MonitoringSettings) -> dict[str, object]:
+    """The monitoring settings as plain data: no receiver credential, only which receivers exist."""
+    receivers = monitoring.receivers
+    return {
+        "prometheus": (
+            f"{monitoring.prometheus_retention} or {monitoring.prometheus_retention_size} "
+            f"on {monitoring.prometheus_storage}"
+        ),
+        "alertmanagerReplicas": monitoring.alertmanager_replicas,
+        "managedControlPlane": monitoring.managed_control_plane,
+        "receivers": list(receivers.configured) or "(none)",
+        "alertEmailTo": list(receivers.email_to),
+        "pages": receivers.pages,
+        "alertThresholds": {key: getattr(monitoring.thresholds, name) for key, name in threshold_keys().items()},
+        "businessMetrics": {metric.title: metric.counter for metric in monitoring.business_metrics},
     }

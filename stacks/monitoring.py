@@ -10,6 +10,7 @@ by `stacks.config_secrets()` and never held here.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 
@@ -43,6 +44,36 @@ class AlertThresholds:
     """A TLS certificate this close to expiry (cert-manager renews at 30 days) means renewal is failing."""
 
 
+THRESHOLD_RANGES: dict[str, tuple[float, float, str]] = {
+    "cpu_percent_of_limit": (1, 100, ""),
+    "memory_percent_of_limit": (1, 100, ""),
+    # 100 % full is too late to warn about: the volume is already refusing writes.
+    "disk_percent": (1, 99, ""),
+    "error_ratio_percent": (0.01, 100, ""),
+    "latency_p95_seconds": (0.001, 600, ""),
+    "database_connections_percent": (1, 100, ""),
+    "replication_lag_seconds": (1, 86400, ""),
+    "queue_backlog": (1, 10_000_000, ""),
+    "task_failure_percent": (0.01, 100, ""),
+    # Redis refuses writes at maxmemory: the warning must come before.
+    "broker_memory_percent": (1, 99, ""),
+    # 100 % leaves no error budget, which the burn-rate alerts divide by.
+    "availability_slo_percent": (90, 99.999, " (100 leaves no error budget to burn)"),
+    # cert-manager renews 30 days before expiry: a larger threshold fires on every healthy certificate.
+    "certificate_expiry_days": (1, 29, " (cert-manager renews at 30 days, so more would fire on healthy certificates)"),
+}
+"""Allowed values of each threshold: (lowest, highest, why the bound is there, if not obvious)."""
+
+
+def threshold_keys() -> dict[str, str]:
+    """Each threshold's key inside the `alertThresholds` config object (camelCase) -> its field name."""
+    keys = {}
+    for field in dataclasses.fields(AlertThresholds):
+        first, *rest = field.name.split("_")
+        keys[first + "".join(word.capitalize() for word in rest)] = field.name
+    return keys
+
+
 @dataclass(frozen=True)
 class Receivers:
     """Who is told: which receivers the stack configured (their credentials are config secrets)."""
@@ -57,6 +88,19 @@ class Receivers:
     """Addresses that get criticals by mail through the stack's SMTP relay (needs smtpHost)."""
     pages: bool
     """Whether this environment may page anyone at all: production does, staging never does."""
+    email_smarthost: str = ""
+    """The SMTP relay as host:port (Alertmanager's `smtp_smarthost`) when email_to is set; its password is
+    the smtpPassword config secret."""
+    email_username: str = ""
+    """The SMTP login (smtpUsername) when email_to is set."""
+    email_from: str = ""
+    """The sender of alert mail (alertEmailFrom, or alertmanager@<domain>) when email_to is set."""
+
+    @property
+    def configured(self) -> tuple[str, ...]:
+        """The receivers this stack configured, by name, for the settings summary."""
+        named = (("chat", self.chat), ("pager", self.pager), ("database chat", self.database_team))
+        return tuple(name for name, present in named if present) + (("email",) if self.email_to else ())
 
 
 @dataclass(frozen=True)
@@ -67,6 +111,18 @@ class BusinessMetric:
     """What the panel is called: "User registrations"."""
     counter: str
     """The Prometheus counter, with its `_total` suffix: `user_registrations_total`."""
+
+
+@dataclass(frozen=True)
+class MonitoringProfile:
+    """What an environment's profile gives its monitoring (stacks/profiles.py)."""
+
+    prometheus_retention: str
+    prometheus_retention_size: str
+    prometheus_storage: str
+    alertmanager_replicas: int
+    pages: bool
+    managed_control_plane: bool
 
 
 @dataclass(frozen=True)
@@ -90,3 +146,10 @@ class MonitoringSettings:
     """Who is told."""
     business_metrics: tuple[BusinessMetric, ...]
     """Counters of the application's own that the business dashboard plots, in order."""
+
+
+CELERY_EXPORTER_RESOURCES = ("20m", "100m", "96Mi", "192Mi")
+"""The Celery exporter (one pod in the app namespace, counted against its quota by stacks/capacity.py): a
+Python process holding one broker connection and the task state of the last minutes."""
+CELERY_EXPORTER_REPLICAS = 1
+"""One exporter per stack: two would each count every task event, doubling every rate."""

@@ -14,6 +14,7 @@ from enum import StrEnum
 
 from kube.stack_names import is_review_stack
 from stacks.data import PostgresSettings, RedisSettings
+from stacks.monitoring import MonitoringProfile
 from stacks.services import PRODUCTION_WEB_AUTOSCALING, Autoscaling, Role, Scale
 
 
@@ -81,6 +82,9 @@ class Profile:
     """The backup bucket locks every object version for the retention period (needs backups_to_s3)."""
     pre_migration_backup: bool
     """A logical backup runs before every release's migrations."""
+    monitoring: MonitoringProfile
+    """Prometheus's retention and volume, Alertmanager's replicas, whether alerts may page, and whether the
+    cluster's control plane is out of reach (used by the stack that installs the monitoring add-on)."""
 
 
 ISSUERS = ("letsencrypt-production", "letsencrypt-staging", "selfsigned")
@@ -117,6 +121,16 @@ DEV = Profile(
     strict_node_spread=False,
     object_lock=False,
     pre_migration_backup=False,
+    monitoring=MonitoringProfile(
+        prometheus_retention="3d",
+        prometheus_retention_size="4GB",
+        prometheus_storage="5Gi",
+        alertmanager_replicas=1,
+        pages=False,
+        # kind, k3d and minikube bind the scheduler's, controller-manager's and etcd's metrics to
+        # 127.0.0.1 on the control-plane node: Prometheus cannot reach them, and would alert on it.
+        managed_control_plane=True,
+    ),
 )
 
 STAGING = Profile(
@@ -155,6 +169,16 @@ STAGING = Profile(
     strict_node_spread=False,
     object_lock=False,
     pre_migration_backup=False,
+    monitoring=MonitoringProfile(
+        prometheus_retention="15d",
+        prometheus_retention_size="16GB",
+        prometheus_storage="20Gi",
+        alertmanager_replicas=1,
+        # Staging never pages: its criticals go to chat (seed 004).
+        pages=False,
+        # The platform targets managed clusters (EKS: IRSA for backups), whose control plane is the provider's.
+        managed_control_plane=True,
+    ),
 )
 
 PRODUCTION = Profile(
@@ -195,6 +219,15 @@ PRODUCTION = Profile(
     object_lock=True,
     # The seeds' "backup before deploy": every release's migrations wait for a fresh dump.
     pre_migration_backup=True,
+    monitoring=MonitoringProfile(
+        prometheus_retention="30d",
+        prometheus_retention_size="80GB",
+        prometheus_storage="100Gi",
+        # Two Alertmanagers gossip silences and notifications: an alert survives the loss of a node.
+        alertmanager_replicas=2,
+        pages=True,
+        managed_control_plane=True,
+    ),
 )
 
 REVIEW = dataclasses.replace(

@@ -102,6 +102,10 @@ def _profile_value(key: ConfigKey, profile: Profile) -> str:
         "appHost": "app.<domain>",
         "tlsIssuer": profile.tls_issuer,
         "services": "sizes: see README",
+        "prometheusRetention": profile.monitoring.prometheus_retention,
+        "prometheusRetentionSize": profile.monitoring.prometheus_retention_size,
+        "prometheusStorage": profile.monitoring.prometheus_storage,
+        "managedControlPlane": str(profile.monitoring.managed_control_plane).lower(),
     }
     value = by_key.get(key.name, "—")
     # Placeholders like <stack> would vanish as HTML tags in rendered Markdown.

@@ -35,7 +35,8 @@ class ConfigKey:
     secret: bool = False
     """Set only with `pulumi config set --secret`; never shown."""
     needed_when_set: str = ""
-    """For a secret: the key whose being set makes this secret required."""
+    """For a secret: the key whose being set makes this secret required; "" for an optional secret whose
+    own presence switches its feature on (a receiver's credential)."""
 
     @property
     def full_name(self) -> str:
@@ -357,6 +358,86 @@ KEYS: tuple[ConfigKey, ...] = (
         "allow-list of its egress network policies; empty allows no internet egress. "
         "Required when smtpHost is set.",
         [],
+    ),
+    ConfigKey(
+        "prometheusRetention",
+        "string",
+        "How long Prometheus keeps samples, a Prometheus duration from 2h to 10y (15d, 12h). Used by the stack "
+        'that installs the cluster add-ons (Prometheus is one per cluster). "" takes the profile value.',
+        PROFILE_DECIDES,
+    ),
+    ConfigKey(
+        "prometheusRetentionSize",
+        "string",
+        "The most disk Prometheus's samples may use before the oldest go (40GB; Prometheus counts GB in "
+        'GiB), at most 90 % of prometheusStorage. "" takes the profile value.',
+        PROFILE_DECIDES,
+    ),
+    ConfigKey(
+        "prometheusStorage",
+        "string",
+        'Prometheus\'s PersistentVolumeClaim (100Gi), in storageClass. "" takes the profile value.',
+        PROFILE_DECIDES,
+    ),
+    ConfigKey(
+        "managedControlPlane",
+        "string",
+        "Whether the cluster hides its control plane (EKS, GKE, AKS; kind binds it to localhost): "
+        '"true" scrapes and alerts on none of etcd, the scheduler, the controller-manager or kube-proxy, '
+        '"false" scrapes them; "" takes the profile value.',
+        PROFILE_DECIDES,
+    ),
+    ConfigKey(
+        "alertThresholds",
+        "object",
+        "Where alerts start firing, any of: cpuPercentOfLimit (80), memoryPercentOfLimit (90), "
+        "diskPercent (90), errorRatioPercent (5), latencyP95Seconds (2), databaseConnectionsPercent (80), "
+        "replicationLagSeconds (30), queueBacklog (1000), taskFailurePercent (10), brokerMemoryPercent (80), "
+        "availabilitySloPercent (99.9), certificateExpiryDays (14). {} keeps the seeds' values.",
+        {},
+    ),
+    ConfigKey(
+        "alertEmailTo",
+        "array",
+        "Addresses that get critical alerts by mail through the stack's SMTP relay (needs smtpHost).",
+        [],
+    ),
+    ConfigKey(
+        "alertEmailFrom",
+        "string",
+        'Sender address of alert mail; "" gives alertmanager@<domain>.',
+        "",
+    ),
+    ConfigKey(
+        "alertChatWebhookUrl",
+        "string",
+        "Chat webhook (Slack-compatible) for warnings, and criticals where nothing pages; "
+        '"" sends no chat. Set with `pulumi config set --secret`.',
+        "",
+        secret=True,
+    ),
+    ConfigKey(
+        "alertPagerRoutingKey",
+        "string",
+        "PagerDuty Events v2 routing key that critical alerts page, in the environments that page "
+        '(production); "" pages nobody. Set with `pulumi config set --secret`.',
+        "",
+        secret=True,
+    ),
+    ConfigKey(
+        "alertDatabaseChatWebhookUrl",
+        "string",
+        'Chat webhook of the database team, for the database alerts; "" sends them with the rest. '
+        "Set with `pulumi config set --secret`.",
+        "",
+        secret=True,
+    ),
+    ConfigKey(
+        "businessMetrics",
+        "object",
+        "Counters of the application's own that the business dashboard plots, panel title to counter name "
+        '(with its _total suffix), e.g. {"User registrations": "user_registrations_total"}.',
+        {},
     ),
 )
 

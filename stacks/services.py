@@ -168,6 +168,9 @@ PLATFORM_ENV = frozenset(
         "DATABASE_READ_URL",
         "REDIS_URL",
         "CELERY_BROKER_URL",
+        # Web's metrics (components/app/app_config.py web_metrics_env).
+        "POD_IP",
+        "PROMETHEUS_MULTIPROC_DIR",
     }
 )
 """Variables the platform sets; a service may not override them (they would go stale)."""
@@ -201,7 +204,9 @@ def default_services(django_project: str, app_image: str, frontend_image: str) -
             role=Role.WORKER,
             image=app_image,
             command=celery,
-            args=("worker", "--loglevel=INFO", "--concurrency=2"),
+            # --task-events (-E): the workers publish task events, which the Celery exporter counts
+            # (celery_task_*_total); without them only queue lengths and worker liveness are seen.
+            args=("worker", "--loglevel=INFO", "--concurrency=2", "--task-events"),
             port=None,
             liveness=Probe(command=worker_ping),
             readiness=Probe(command=worker_ping),

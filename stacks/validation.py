@@ -277,3 +277,80 @@ def kms_key_arn(text: str) -> str:
             "not a KMS key ARN; allowed: arn:aws:kms:<region>:<account>:key/<key id> or alias/<name>"
         )
     return text
+
+
+# Prometheus's duration syntax (prometheus/common model.ParseDuration): units from years down to
+# milliseconds, each at most once and in this order.
+_PROMETHEUS_DURATION = re.compile(
+    r"(?:(?P<y>[0-9]+)y)?(?:(?P<w>[0-9]+)w)?(?:(?P<d>[0-9]+)d)?(?:(?P<h>[0-9]+)h)?"
+    r"(?:(?P<m>[0-9]+)m)?(?:(?P<s>[0-9]+)s)?(?:(?P<ms>[0-9]+)ms)?"
+)
+_DURATION_SECONDS = {"y": 365 * 86400, "w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1}
+MIN_RETENTION_SECONDS = 2 * 3600
+"""Prometheus cuts its blocks every two hours: a shorter retention would keep less than one block."""
+MAX_RETENTION_SECONDS = 10 * 365 * 86400
+
+
+def prometheus_retention(text: str) -> int:
+    """A Prometheus retention time ("15d", "12h", "1y"); returns seconds."""
+    allowed = 'allowed: a Prometheus duration from 2h to 10y, such as "15d" or "12h" (units y, w, d, h, m, s)'
+    match = _PROMETHEUS_DURATION.fullmatch(text)
+    if not text or match is None or len(text) > 20:
+        raise InvalidValueError(f"not a duration; {allowed}")
+    seconds = sum(
+        int(value) * _DURATION_SECONDS[unit] for unit, value in match.groupdict().items() if value and unit != "ms"
+    )
+    seconds += int(match["ms"] or 0) // 1000
+    if not MIN_RETENTION_SECONDS <= seconds <= MAX_RETENTION_SECONDS:
+        raise InvalidValueError(f"out of range; {allowed}")
+    return seconds
+
+
+# The sizes Prometheus's --storage.tsdb.retention.size takes (alecthomas/units ParseBase2Bytes, as the
+# operator's ByteSize passes them through): every unit counts in powers of 1024, KB as KiB.
+_BYTE_SIZE = re.compile(r"(?P<number>[0-9]{1,7})(?P<unit>[KMGTP]i?B)")
+_BYTE_UNITS = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40, "P": 2**50}
+
+
+def byte_size(text: str) -> int:
+    """A Prometheus retention size ("40GB", "512MiB"); returns bytes (Prometheus counts KB, MB, GB in 1024s)."""
+    match = _BYTE_SIZE.fullmatch(text)
+    if match is None:
+        raise InvalidValueError(
+            'not a size; allowed: a whole number with KB, MB, GB, TB or PB (or KiB..PiB), e.g. "40GB"'
+        )
+    size = int(match["number"]) * _BYTE_UNITS[match["unit"][0]]
+    if size < 2**20:
+        raise InvalidValueError('too small; allowed: 1MB or more, e.g. "40GB"')
+    return size
+
+
+# Prometheus metric names (https://prometheus.io/docs/concepts/data_model/); names starting with two
+# underscores are reserved for Prometheus itself.
+_METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+
+
+def counter_name(text: str) -> str:
+    """A Prometheus counter as exported, `_total` suffix included: user_registrations_total."""
+    allowed = "allowed: a Prometheus counter name ending in _total, such as user_registrations_total"
+    if not _METRIC_NAME.fullmatch(text) or len(text) > 200 or text.startswith("__"):
+        raise InvalidValueError(f"not a Prometheus metric name; {allowed}")
+    if not text.endswith("_total") or text == "_total":
+        raise InvalidValueError(
+            f"does not end in _total, which prometheus-client adds to every counter it exports; {allowed}"
+        )
+    return text
+
+
+def title(text: str) -> str:
+    """A human-readable title (a dashboard panel's): 1-80 printable characters."""
+    if not text.strip() or len(text) > 80 or _CONTROL_OR_SPACE.search(text.replace(" ", "")):
+        raise InvalidValueError("not a title; allowed: 1-80 printable characters, e.g. User registrations")
+    return text
+
+
+def single_token(text: str) -> str:
+    """A credential as one token: no white space or line break (a pasted newline breaks the receiver)."""
+    if _CONTROL_OR_SPACE.search(text):
+        raise InvalidValueError("contains white space or a line break; allowed: the value alone, on one line")
+    return text

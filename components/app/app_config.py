@@ -33,13 +33,42 @@ class AppConfigInputs:
     """The SMTP relay (EMAIL_*), None when the stack sends no mail."""
 
 
+def _hosts(inputs: AppConfigInputs) -> list[str]:
+    return [inputs.api_host] + ([inputs.app_host] if inputs.app_host else [])
+
+
+def allowed_hosts(inputs: AppConfigInputs) -> str:
+    """ALLOWED_HOSTS: the stack's public hosts, comma-separated."""
+    return ",".join(_hosts(inputs))
+
+
+POD_IP_VARIABLE = "POD_IP"
+
+
+def web_metrics_env(inputs: AppConfigInputs, multiprocess_directory: str) -> list[k8s.core.v1.EnvVarArgsDict]:
+    """What web's containers add so Prometheus can read django-prometheus's /metrics from every pod.
+
+    PROMETHEUS_MULTIPROC_DIR: each gunicorn worker is its own process, and prometheus-client sums the workers'
+    series only when they write them to a shared directory (its multiprocess mode). ALLOWED_HOSTS gains the
+    pod's own IP: Prometheus scrapes the pod directly and sends `Host: <pod IP>:<port>` (neither PodMonitor
+    nor Prometheus can set another Host), which Django would refuse with 400. Only Prometheus and the ingress
+    controller may reach the pod at all (network policies), and Traefik forwards the public Host.
+    An `env` entry wins over the ConfigMap's (`envFrom`) value of the same name.
+    """
+    return [
+        {"name": POD_IP_VARIABLE, "value_from": {"field_ref": {"field_path": "status.podIP"}}},
+        {"name": "ALLOWED_HOSTS", "value": f"{allowed_hosts(inputs)},$({POD_IP_VARIABLE})"},
+        {"name": "PROMETHEUS_MULTIPROC_DIR", "value": multiprocess_directory},
+    ]
+
+
 def config_map_data(inputs: AppConfigInputs) -> dict[str, str]:
     """Non-secret settings every service reads through `envFrom`."""
-    hosts = [inputs.api_host] + ([inputs.app_host] if inputs.app_host else [])
+    hosts = _hosts(inputs)
     data = {
         "DJANGO_SETTINGS_MODULE": inputs.django_settings_module,
         "DEBUG": "false",
-        "ALLOWED_HOSTS": ",".join(hosts),
+        "ALLOWED_HOSTS": allowed_hosts(inputs),
         "CSRF_TRUSTED_ORIGINS": ",".join(f"https://{host}" for host in hosts),
         "DATABASE_HOST": endpoints.DATABASE_HOST,
         "DATABASE_READ_HOST": endpoints.DATABASE_READ_HOST,

@@ -23,7 +23,7 @@ from components.app.app_config import AppConfigInputs
 from components.shared import checksums, endpoints, pods
 from components.shared.checksums import release_id
 from components.shared.labels import COMPONENT, INSTANCE, NAME, with_component
-from components.shared.references import AppSecret, PublishedService
+from components.shared.references import AppSecret, PublishedService, ScrapeTarget
 from stacks.model import AppSettings
 from stacks.services import Role, ServiceSettings
 
@@ -34,6 +34,12 @@ never gives up (and later replaces) a Job that is still migrating."""
 MIGRATION_COMMAND = ("python", "manage.py", "migrate", "--noinput")
 MIGRATION_DEADLINE_SECONDS = 1200
 """A migration still running after 20 minutes is stuck (or locked): fail and stop the rollout."""
+METRICS_PATH = "/metrics"
+"""django-prometheus's view (`django_prometheus.urls`), which the application routes."""
+MULTIPROCESS_DIRECTORY = "/var/run/prometheus-multiproc"
+"""Where web's gunicorn workers write their metrics for each other (PROMETHEUS_MULTIPROC_DIR): an emptyDir,
+fresh with every pod, that prometheus-client finds existing and writable at import."""
+MULTIPROCESS_SIZE_LIMIT = "64Mi"
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,8 @@ class AppWorkloads(pulumi.ComponentResource):
     ports: dict[Role, int]
     published: dict[Role, PublishedService]
     """Each listening service as the network policies let traffic in to it (web, frontend)."""
+    metrics_target: ScrapeTarget
+    """Web's /metrics (django-prometheus), for its PodMonitor and the Prometheus flow."""
 
     def __init__(self, name: str, args: AppWorkloadsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("crm:app:AppWorkloads", name, None, opts)
@@ -114,6 +122,11 @@ class AppWorkloads(pulumi.ComponentResource):
         self.service_names = {}
         self.ports = {}
         self.published = {}
+        web = args.app.web
+        assert web.port is not None, "web always listens"
+        self.metrics_target = ScrapeTarget(
+            web.name, selector_labels(args.stack, Role.WEB), web.port, "http", path=METRICS_PATH
+        )
         for service in args.app.services:
             account = k8s.core.v1.ServiceAccount(
                 f"{name}-{service.role.value}",
@@ -145,9 +158,18 @@ class AppWorkloads(pulumi.ComponentResource):
         }
 
     def _pod_spec(
-        self, service: ServiceSettings, container: k8s.core.v1.ContainerArgsDict, *, restart_never: bool = False
+        self,
+        service: ServiceSettings,
+        container: k8s.core.v1.ContainerArgsDict,
+        *,
+        restart_never: bool = False,
+        scratch: Sequence[tuple[str, str, str]] = (),
     ) -> k8s.core.v1.PodSpecArgsDict:
+        """The pod around `container`; `scratch` adds (volume name, mount path, size limit) emptyDirs."""
         volumes, mounts = pods.writable_directories(service.writable_paths)
+        for name, path, size_limit in scratch:
+            volumes.append({"name": name, "empty_dir": {"size_limit": size_limit}})
+            mounts.append({"name": name, "mount_path": path})
         container["volume_mounts"] = mounts
         spec: k8s.core.v1.PodSpecArgsDict = {
             "service_account_name": service.name,
@@ -171,6 +193,7 @@ class AppWorkloads(pulumi.ComponentResource):
         command: Sequence[str],
         args: Sequence[str],
         env_first: Sequence[k8s.core.v1.EnvVarArgsDict] = (),
+        env_last: Sequence[k8s.core.v1.EnvVarArgsDict] = (),
     ) -> k8s.core.v1.ContainerArgsDict:
         container: k8s.core.v1.ContainerArgsDict = {
             "name": service.role.value,
@@ -182,6 +205,7 @@ class AppWorkloads(pulumi.ComponentResource):
                 *app_config.container_env(
                     {variable: secret.ref for variable, secret in self._args.secrets.items()}, service.env
                 ),
+                *env_last,
             ],
             "resources": pods.resource_requirements(service.resources),
             "security_context": pods.container_security_context(),
@@ -231,7 +255,13 @@ class AppWorkloads(pulumi.ComponentResource):
 
     def _deployment(self, service: ServiceSettings, waits_for: list[pulumi.Resource]) -> k8s.apps.v1.Deployment:
         labels = self._labels(service.role)
-        container = self._container(service, service.command, service.args)
+        metrics = service.role is Role.WEB
+        container = self._container(
+            service,
+            service.command,
+            service.args,
+            env_last=app_config.web_metrics_env(self._args.config, MULTIPROCESS_DIRECTORY) if metrics else (),
+        )
         host = self._args.config.app_host if service.role is Role.FRONTEND else self._args.config.api_host
         if service.port is not None:
             container["ports"] = [{"name": "http", "container_port": service.port, "protocol": "TCP"}]
@@ -239,7 +269,11 @@ class AppWorkloads(pulumi.ComponentResource):
         container["liveness_probe"] = pods.probe(service.liveness, service.port, host, liveness=True)
         container["readiness_probe"] = pods.probe(service.readiness, service.port, host, liveness=False)
 
-        pod_spec = self._pod_spec(service, container)
+        pod_spec = self._pod_spec(
+            service,
+            container,
+            scratch=[("prometheus-multiproc", MULTIPROCESS_DIRECTORY, MULTIPROCESS_SIZE_LIMIT)] if metrics else (),
+        )
         if service.scale.maximum > 1:
             pod_spec["topology_spread_constraints"] = pods.topology_spread(
                 selector_labels(self._args.stack, service.role), strict_nodes=self._args.strict_node_spread

@@ -12,8 +12,10 @@ from components.data.backups import Backups, BackupsArgs, S3Target
 from components.data.backups import network_policy_specs as backup_network_policies
 from components.data.postgres import INSTANCE_SERVICE_ACCOUNT as POSTGRES_SERVICE_ACCOUNT
 from components.data.postgres import Archive, Postgres, PostgresArgs
+from components.data.postgres import metrics_targets as postgres_metrics_targets
 from components.data.postgres import network_policy_specs as postgres_network_policies
 from components.data.redis import Redis, RedisArgs
+from components.data.redis import broker_pods as redis_broker_pods
 from components.data.redis import metrics_targets as redis_metrics_targets
 from components.data.redis import network_policy_specs as redis_network_policies
 
@@ -34,7 +36,9 @@ __all__ = [
     "RedisArgs",
     "S3Target",
     "backup_network_policies",
+    "postgres_metrics_targets",
     "postgres_network_policies",
+    "redis_broker_pods",
     "redis_metrics_targets",
     "redis_network_policies",
 ]

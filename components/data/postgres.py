@@ -22,6 +22,7 @@ from components.data import postgres_parameters
 from components.shared import endpoints, pods
 from components.shared.charts import ChartSource, addon_namespace, install_chart
 from components.shared.labels import with_component
+from components.shared.references import ScrapeTarget
 from kube import quantities
 from kube.labels import NAMESPACE_NAME
 from stacks.data import POOLER_RESOURCES, PostgresSettings
@@ -70,7 +71,9 @@ def operator_values(replicas: int) -> dict[str, object]:
         "podSecurityContext": CHART_POD_SECURITY_CONTEXT,
         "containerSecurityContext": {**CHART_CONTAINER_SECURITY_CONTEXT, "runAsUser": 10001, "runAsGroup": 10001},
         "resources": OPERATOR_RESOURCES,
-        # The monitoring stack (kube-prometheus-stack) is not installed yet; its CRDs would be missing.
+        # The databases are scraped through the instances' and poolers' PodMonitors (metrics_targets); the
+        # chart's PodMonitor of the operator would be applied before kube-prometheus-stack has made its CRD,
+        # and dashboards are the monitoring area's.
         "monitoring": {"podMonitorEnabled": False, "grafanaDashboard": {"create": False}},
     }
 
@@ -220,6 +223,34 @@ def object_store_spec(archive: Archive) -> dict[str, object]:
             "data": {"compression": "gzip", "jobs": 2},
         },
     }
+
+
+# CloudNativePG's own pod labels (pkg/utils/labels_annotations.go, 1.30): poolers carry the cluster label
+# too, so the instances are told apart by their role.
+CLUSTER_LABEL = "cnpg.io/cluster"
+POD_ROLE_LABEL = "cnpg.io/podRole"
+POOLER_LABEL = "cnpg.io/poolerName"
+INSTANCE_METRICS_PORT = 9187
+"""The instance manager's exporter (`metrics` port of the postgres container: pg_*, cnpg_*)."""
+POOLER_METRICS_PORT = 9127
+"""The pooler's exporter (`metrics` port of the pgbouncer container: cnpg_pgbouncer_*)."""
+
+
+def metrics_targets() -> list[ScrapeTarget]:
+    """The instances' and the read-write pooler's exporters, for their PodMonitors and the Prometheus flows.
+
+    The operator's own PodMonitor (`spec.monitoring.enablePodMonitor`) is deprecated since 1.26: these are
+    declared by hand, as its documentation recommends (docs/src/monitoring.md).
+    """
+    return [
+        ScrapeTarget(
+            endpoints.POSTGRES_CLUSTER,
+            {CLUSTER_LABEL: endpoints.POSTGRES_CLUSTER, POD_ROLE_LABEL: "instance"},
+            INSTANCE_METRICS_PORT,
+            "metrics",
+        ),
+        ScrapeTarget(endpoints.DATABASE_HOST, {POOLER_LABEL: endpoints.DATABASE_HOST}, POOLER_METRICS_PORT, "metrics"),
+    ]
 
 
 def network_policy_specs() -> dict[str, k8s.networking.v1.NetworkPolicySpecArgsDict]:

@@ -31,7 +31,7 @@ from components.data import redis_config as config
 from components.data.redis_config import RedisRole
 from components.shared import checksums, endpoints, pods
 from components.shared.labels import COMPONENT, INSTANCE, NAME, with_component
-from components.shared.references import AppSecret, PublishedService
+from components.shared.references import AppSecret, ScrapeTarget
 from stacks.data import (
     EXPORTER_RESOURCES,
     PROXY_REPLICAS,
@@ -121,11 +121,20 @@ def _tcp(*ports: int) -> list[k8s.networking.v1.NetworkPolicyPortArgsDict]:
     return [{"protocol": "TCP", "port": port} for port in ports]
 
 
-def metrics_targets(stack: str) -> list[PublishedService]:
-    """Each role's exporter port, for the shared monitoring-to-metrics policies (NetworkPoliciesArgs.metrics)."""
+def metrics_targets(stack: str) -> list[ScrapeTarget]:
+    """Each role's exporter sidecar (port `metrics`), for its PodMonitor and the Prometheus-to-metrics flow."""
     return [
-        PublishedService(f"crm-redis-{role}", server_selector(stack, role), config.EXPORTER_PORT) for role in RedisRole
+        ScrapeTarget(f"crm-redis-{role}", server_selector(stack, role), config.EXPORTER_PORT, "metrics")
+        for role in RedisRole
     ]
+
+
+def broker_pods(stack: str, *, high_availability: bool) -> dict[str, dict[str, str]]:
+    """Name -> selector of the pods behind the broker's Service, which its clients' flows must reach: the
+    server, or (with failover) the HAProxy pods in front of the servers."""
+    if high_availability:
+        return {proxy_name(RedisRole.BROKER): proxy_selector(stack, RedisRole.BROKER)}
+    return {server_name(RedisRole.BROKER): server_selector(stack, RedisRole.BROKER)}
 
 
 def network_policy_specs(

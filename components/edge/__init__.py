@@ -5,6 +5,7 @@ ClusterIssuers, and every stack's middlewares and TLS Ingresses.
 """
 
 from components.edge.charts import INGRESS_CONTROLLER
+from components.edge.charts import METRICS_TARGETS as EDGE_METRICS_TARGETS
 from components.edge.edge import Edge, EdgeArgs
 
-__all__ = ["INGRESS_CONTROLLER", "Edge", "EdgeArgs"]
+__all__ = ["EDGE_METRICS_TARGETS", "INGRESS_CONTROLLER", "Edge", "EdgeArgs"]

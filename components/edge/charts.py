@@ -21,7 +21,7 @@ import pulumi_kubernetes as k8s
 
 from components.shared import pods
 from components.shared.charts import ChartSource
-from components.shared.references import IngressController
+from components.shared.references import IngressController, ScrapeTarget
 
 TRAEFIK_CHART = ChartSource(name="traefik", version="41.3.0", repository="https://traefik.github.io/charts")
 """Traefik chart 41.3.0 ships Traefik v3.7.11 (its appVersion)."""
@@ -63,6 +63,31 @@ _TRAEFIK_INTERNAL_PORT = 8080
 WEB_ENTRYPOINT = "web"
 WEBSECURE_ENTRYPOINT = "websecure"
 METRICS_ENTRYPOINT = "metrics"
+
+CERT_MANAGER_CONTROLLER_LABELS: Mapping[str, str] = MappingProxyType(
+    {
+        # The chart's controller pod labels (deploy/charts/cert-manager/templates/deployment.yaml): name and
+        # instance are the chart's and the release's, both cert-manager here.
+        "app.kubernetes.io/name": "cert-manager",
+        "app.kubernetes.io/instance": "cert-manager",
+        "app.kubernetes.io/component": "controller",
+    }
+)
+CERT_MANAGER_METRICS_PORT = 9402
+"""The controller's `http-metrics` port: certmanager_certificate_* (expiry, readiness) come from it."""
+
+METRICS_TARGETS = (
+    ScrapeTarget("traefik", TRAEFIK_POD_LABELS, TRAEFIK_METRICS_PORT, METRICS_ENTRYPOINT, namespace=TRAEFIK_NAMESPACE),
+    ScrapeTarget(
+        "cert-manager",
+        CERT_MANAGER_CONTROLLER_LABELS,
+        CERT_MANAGER_METRICS_PORT,
+        "http-metrics",
+        namespace=CERT_MANAGER_NAMESPACE,
+    ),
+)
+"""The edge add-ons' metrics (the chart names Traefik's container port after its entrypoint): scraped where
+the add-ons are installed."""
 
 NON_ROOT_ID = 65532
 """UID/GID of the pods: Traefik chart's default and cert-manager's image user since v1.20
@@ -241,8 +266,9 @@ def traefik_values(
             if load_balancer
             else {"type": "ClusterIP"},
         },
-        # Prometheus metrics on the unexposed metrics entrypoint; the chart annotates the pods
-        # for scraping while no ServiceMonitor exists (the monitoring stack comes later).
+        # Prometheus metrics on the unexposed metrics entrypoint, scraped through the monitoring area's
+        # PodMonitor (METRICS_TARGETS): the chart's own ServiceMonitor would be applied with this chart,
+        # before kube-prometheus-stack (installed after cert-manager) has made its CRD.
         "metrics": {"prometheus": {"entryPoint": METRICS_ENTRYPOINT, "serviceMonitor": {"enabled": False}}},
         "api": {"dashboard": False},
         "ingressRoute": {"dashboard": {"enabled": False}},
@@ -292,8 +318,8 @@ def cert_manager_values(*, replicas: int) -> dict[str, Any]:
         # which would give its Roles (and this stack) a foothold there.
         "global": {"leaderElection": {"namespace": CERT_MANAGER_NAMESPACE}},
         **controller,
-        # Metrics on :9402 with prometheus.io annotations; no ServiceMonitor/PodMonitor until
-        # the monitoring stack (and its CRDs) is installed.
+        # Metrics on :9402, scraped through the monitoring area's PodMonitor (METRICS_TARGETS): the chart's
+        # own would be applied before kube-prometheus-stack, which needs cert-manager first, made its CRD.
         "prometheus": {"enabled": True, "servicemonitor": {"enabled": False}, "podmonitor": {"enabled": False}},
         "webhook": _cert_manager_component("webhook", replicas),
         "cainjector": {"enabled": True, **_cert_manager_component("cainjector", leader_elected)},

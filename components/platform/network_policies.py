@@ -16,7 +16,7 @@ import pulumi_kubernetes as k8s
 
 from components.shared import endpoints
 from components.shared.labels import with_component
-from components.shared.references import IngressController, PublishedService
+from components.shared.references import IngressController, PublishedService, Scraper, ScrapeTarget
 from kube.labels import NAMESPACE_NAME
 
 ACME_SOLVER_LABEL = "acme.cert-manager.io/http01-solver"
@@ -38,12 +38,12 @@ class NetworkPoliciesArgs:
     """Where the ingress controller's pods run: the only peer the published services accept."""
     published: Sequence[PublishedService]
     """Services reachable through the ingress (web, frontend)."""
-    metrics: Sequence[PublishedService]
-    """Services Prometheus scrapes, from the monitoring namespace."""
+    metrics: Sequence[ScrapeTarget]
+    """Pods of the namespace that Prometheus scrapes, each on its metrics port."""
+    scraper: Scraper
+    """Where Prometheus runs: the only peer the metrics ports accept."""
     internal_calls: Sequence[tuple[PublishedService, PublishedService]]
     """(caller, callee) pairs of app services that talk inside the namespace (frontend -> web)."""
-    monitoring_namespace: str
-    """Namespace whose pods may scrape the `metrics` services."""
     egress_cidrs: Sequence[str]
     """Networks outside the cluster the app may reach."""
     egress_ports: Sequence[int]
@@ -115,13 +115,17 @@ def policy_specs(args: NetworkPoliciesArgs) -> dict[str, k8s.networking.v1.Netwo
                 {"from_": [{"pod_selector": {"match_labels": dict(caller.pod_labels)}}], "ports": _tcp(callee.port)}
             ],
         }
-    for service in args.metrics:
-        specs[f"allow-monitoring-to-{service.name}-metrics"] = {
-            "pod_selector": {"match_labels": dict(service.pod_labels)},
+    # Prometheus's own pods, in the cluster's monitoring namespace: not the stack's monitoring namespace,
+    # which holds only the PodMonitors, rules and dashboards that tell that Prometheus what to do.
+    scraper_peer: k8s.networking.v1.NetworkPolicyPeerArgsDict = {
+        "namespace_selector": _namespace(args.scraper.namespace),
+        "pod_selector": {"match_labels": dict(args.scraper.pod_labels)},
+    }
+    for target in args.metrics:
+        specs[f"allow-monitoring-to-{target.name}-metrics"] = {
+            "pod_selector": {"match_labels": dict(target.pod_labels)},
             "policy_types": ["Ingress"],
-            "ingress": [
-                {"from_": [{"namespace_selector": _namespace(args.monitoring_namespace)}], "ports": _tcp(service.port)}
-            ],
+            "ingress": [{"from_": [scraper_peer], "ports": _tcp(target.port)}],
         }
     for server_role, port in (
         (endpoints.POSTGRES_ROLE, endpoints.POSTGRES_PORT),

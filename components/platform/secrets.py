@@ -55,8 +55,6 @@ REDIS_CACHE_SECRET = "crm-redis-cache"
 REDIS_BROKER_SECRET = "crm-redis-broker"
 SMTP_SECRET = "crm-smtp"
 REGISTRY_SECRET = "crm-registry"
-GRAFANA_ADMIN_SECRET = "grafana-admin"
-GRAFANA_ADMIN_USER = "admin"
 
 
 @dataclass(frozen=True)
@@ -85,8 +83,6 @@ class RegistryCredentials:
 class SecretsArgs:
     app_namespace: pulumi.Input[str]
     """Namespace of the application's Secrets."""
-    monitoring_namespace: pulumi.Input[str]
-    """Namespace of the Grafana admin Secret."""
     rotation: int
     """Generation of the generated values; changing it rotates them all."""
     database_owner: str
@@ -141,6 +137,8 @@ class Secrets(pulumi.ComponentResource):
     database_owner_secret: str
     """The basic-auth Secret CloudNativePG bootstraps and keeps the database owner from."""
     grafana_admin_password: pulumi.Output[str]
+    """Generated here with the others, so secretsRotation rotates it too; the monitoring area puts it where
+    Grafana reads it (Grafana runs in the cluster's monitoring namespace, not the stack's)."""
     image_pull_secret: str | None
     """Name of the registry pull secret, when a registry is configured."""
 
@@ -171,13 +169,6 @@ class Secrets(pulumi.ComponentResource):
         )
         self._secret(
             "redis-broker", REDIS_BROKER_SECRET, args.app_namespace, "Opaque", {"password": redis_broker_password}
-        )
-        self._secret(
-            "grafana-admin",
-            GRAFANA_ADMIN_SECRET,
-            args.monitoring_namespace,
-            "kubernetes.io/basic-auth",
-            {"username": GRAFANA_ADMIN_USER, "password": self.grafana_admin_password},
         )
 
         email_host_password = None

@@ -55,11 +55,12 @@ def addon_namespace(
     environment: str,
     protect: bool,
     parent: pulumi.Resource,
+    role: str = "addon",
 ) -> k8s.core.v1.Namespace:
-    """An add-on's namespace, labelled like the stack's own (PSA restricted)."""
+    """An add-on's namespace, labelled like the stack's own (PSA restricted); `role` is its namespace role."""
     return k8s.core.v1.Namespace(
         resource_name,
-        metadata={"name": namespace, "labels": namespace_labels(labels, environment, "addon")},
+        metadata={"name": namespace, "labels": namespace_labels(labels, environment, role)},
         opts=pulumi.ResourceOptions(parent=parent, protect=protect),
     )
 
@@ -72,8 +73,10 @@ def install_chart(
     *,
     parent: pulumi.Resource,
     depends_on: Sequence[pulumi.Resource],
+    transforms: Sequence[pulumi.ResourceTransform] = (),
 ) -> k8s.helm.v4.Chart:
-    """The pinned chart, released under its own name into `namespace`."""
+    """The pinned chart, released under its own name into `namespace`; `transforms` apply to every object the
+    chart renders (pulumi transforms reach the children of this provider-side component)."""
     return k8s.helm.v4.Chart(
         resource_name,
         chart=source.chart,
@@ -82,5 +85,9 @@ def install_chart(
         name=source.name,
         namespace=namespace,
         values=dict(values),
-        opts=pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on)),
+        opts=pulumi.ResourceOptions(
+            parent=parent,
+            depends_on=list(depends_on),
+            transforms=list(transforms) or None,
+        ),
     )

@@ -54,3 +54,32 @@ class PublishedService:
     """Labels of the pods behind it, which the network policies select."""
     port: int
     """The port the flows open."""
+
+
+@dataclass(frozen=True)
+class ScrapeTarget:
+    """Pods Prometheus scrapes: who they are, where their metrics are, and the name their series carry.
+
+    The component that runs the pods hands it out; the monitoring area turns it into a PodMonitor and
+    the network policies let exactly Prometheus in on `port`.
+    """
+
+    name: str
+    """The scrape job's name (the `job` label of every series) and the name of its PodMonitor and flow."""
+    pod_labels: Mapping[str, str]
+    """Labels that select exactly these pods."""
+    port: int
+    """The container port number, which the network policy opens."""
+    port_name: str
+    """The container port's name, which the PodMonitor scrapes."""
+    path: str = "/metrics"
+    namespace: str | None = None
+    """Where the pods run; None for the stack's app namespace."""
+
+
+@dataclass(frozen=True)
+class Scraper:
+    """Where Prometheus's pods run, so the network policies let exactly them in to the metrics ports."""
+
+    namespace: str
+    pod_labels: Mapping[str, str]

@@ -95,8 +95,9 @@ def test_summary_counts_resources_and_shows_quota_per_namespace(run_stack: RunSt
     assert f"{len(run.recording.resources)} resources." in summary
     assert "| `kubernetes:core/v1:Secret` | 7 |" in summary
     # web 4-20, worker 2-10, frontend 2-6, beat 1, migration Job 1, backup CronJobs and Job 3,
-    # Redis 2 x 3 servers and 2 x 2 proxies (the operator's PostgreSQL pods are not pod templates here).
-    assert "| crm-production | 23-51 |" in summary
+    # Redis 2 x 3 servers and 2 x 2 proxies, the Celery exporter 1 (the operator's PostgreSQL pods are not
+    # pod templates here).
+    assert "| crm-production | 24-52 |" in summary
     assert "32/64, 64Gi/128Gi, 200 |" in summary
     assert "| smtpPassword | placeholder" in summary
     assert "| `ghcr.io/acme/crm-backend` | `2.4.1` |" in summary

@@ -113,4 +113,6 @@ def test_every_shared_crd_is_loaded(custom_resources: CustomResourceSchemas) -> 
         "ClusterIssuer",
         "Middleware",
         "PrometheusRule",
+        "PodMonitor",
+        "ServiceMonitor",
     } <= kinds

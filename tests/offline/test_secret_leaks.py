@@ -16,6 +16,10 @@ from tests.offline.test_render import render_cli
 PLANTED = {
     "smtpPassword": "PlantedSmtp-7f3c9a1e-do-not-leak",
     "registryPassword": "PlantedRegistry-2b8d4c6f-do-not-leak",
+    # Alert receivers' credentials: every stack configures all three, so each is read where it is set.
+    "alertChatWebhookUrl": "https://hooks.example.com/services/PlantedChat-4e1a7c90-do-not-leak",
+    "alertPagerRoutingKey": "PlantedPager0c5d2e8b9a7f4d3c2b1a0e9d",
+    "alertDatabaseChatWebhookUrl": "https://hooks.example.com/services/PlantedDatabase-93b2f6d1-do-not-leak",
 }
 
 

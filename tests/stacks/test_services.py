@@ -337,14 +337,14 @@ INVALID: list[tuple[str, str, dict[str, str], str, str]] = [
         "staging",
         {"quotaCpuRequests": "2", "quotaCpuLimits": "2"},
         "quotaCpuLimits",
-        "below the 16.4 CPU the services need at maximum scale",
+        "below the 16.5 CPU the services need at maximum scale",
     ),
     (
         "quota-pods-too-few-at-peak",
         "dev",
         {"quotaPods": "5"},
         "quotaPods",
-        "below the 12 the services need at maximum scale",
+        "below the 13 the services need at maximum scale",
     ),
     (
         "app-image-missing",
@@ -531,7 +531,8 @@ def test_env_pairs_are_kept_sorted_by_name() -> None:
 
 
 def test_peak_usage_counts_maximum_scale_surge_and_the_migration_pod() -> None:
-    """Peak usage is each service's maximum plus a 25 % surge (rounded up, none for beat), plus one migration pod."""
+    """Peak usage is each service's maximum plus a 25 % surge (rounded up, none for beat), plus one migration pod
+    and the Celery exporter."""
     web_resources = {"cpuRequest": "100m", "cpuLimit": "200m", "memoryRequest": "100Mi", "memoryLimit": "200Mi"}
     resolved = build_with(
         "staging",
@@ -543,12 +544,13 @@ def test_peak_usage_counts_maximum_scale_surge_and_the_migration_pod() -> None:
         ),
     )
     peak = peak_usage(resolved.app)
-    # web 5 + ceil(1.25) = 7, worker 2 + ceil(0.5) = 3, beat 1 (no surge), migration 1 (sized like web).
-    assert peak.pods == 7 + 3 + 1 + 1
-    assert peak.cpu_requests == Decimal(7 * 100 + 3 * 250 + 50 + 100)
-    assert peak.cpu_limits == Decimal(7 * 200 + 3 * 1000 + 200 + 200)
-    assert peak.memory_requests == Decimal((7 * 100 + 3 * 512 + 128 + 100) * 2**20)
-    assert peak.memory_limits == Decimal((7 * 200 + 3 * 1024 + 256 + 200) * 2**20)
+    # web 5 + ceil(1.25) = 7, worker 2 + ceil(0.5) = 3, beat 1 (no surge), migration 1 (sized like web),
+    # the Celery exporter 1 (Recreate: no surge).
+    assert peak.pods == 7 + 3 + 1 + 1 + 1
+    assert peak.cpu_requests == Decimal(7 * 100 + 3 * 250 + 50 + 100 + 20)
+    assert peak.cpu_limits == Decimal(7 * 200 + 3 * 1000 + 200 + 200 + 100)
+    assert peak.memory_requests == Decimal((7 * 100 + 3 * 512 + 128 + 100 + 96) * 2**20)
+    assert peak.memory_limits == Decimal((7 * 200 + 3 * 1024 + 256 + 200 + 192) * 2**20)
 
 
 def test_every_service_problem_is_reported_at_once() -> None:

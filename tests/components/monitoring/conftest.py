@@ -6,10 +6,15 @@ once per stack with the stack's namespace as a target label (as the ServiceMonit
 PodMonitors give it): the Django application, redis_exporter as the cache's and the broker's
 exporter, the CloudNativePG query results of a real PostgreSQL, and the synthetic series of
 emitters.py (which carry their own namespaces: honor_labels, as kube-state-metrics is scraped).
+
+Also `build_monitoring(stack, **changes)`: the Monitoring component built alone under the recording
+mocks (tests/support/components.py), from the arguments the program gives it for the stack, with
+what a test is about replaced.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -23,10 +28,17 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import pulumi
 import pytest
 import yaml
 
-from components.monitoring import rules
+from components.monitoring import Monitoring, MonitoringArgs, rules
+from components.shared.references import AppSecret, ScrapeTarget, SecretKeyRef
+from offline.program import PROJECT_DIR, Recording
+from offline.render import KubernetesObject, kubernetes_objects
+from offline.stack_config import load_stack_config
+from stacks import build
+from stacks.schema import PROJECT as PROJECT_NAME
 from tests.components.monitoring import emitters
 from tests.components.monitoring.support import STACKS, announce, require_tool, stack_under_test, tool_version
 from tests.support.backup_harness import (
@@ -38,6 +50,7 @@ from tests.support.backup_harness import (
     scratch_space,
     unprivileged_account,
 )
+from tests.support.components import declare
 from tests.support.tools import unavailable
 
 PROJECT = Path(__file__).resolve().parents[3]
@@ -314,3 +327,72 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Co
             raise RuntimeError(f"Prometheus did not scrape every target:\n{(directory / 'prometheus.log').read_text()}")
         say(f"real Prometheus ready in {time.time() - started:.1f} s")
         yield server
+
+
+@dataclasses.dataclass(frozen=True)
+class ComponentRun:
+    recording: Recording
+    objects: tuple[KubernetesObject, ...]
+
+    def named(self, kind: str, name: str) -> KubernetesObject:
+        [found] = [obj for obj in self.objects if obj.kind == kind and obj.name == name]
+        return found
+
+    def of_kind(self, kind: str) -> list[KubernetesObject]:
+        return [obj for obj in self.objects if obj.kind == kind]
+
+
+BuildMonitoring = Callable[..., ComponentRun]
+
+
+def base_args(stack: str, secrets: dict[str, str]) -> MonitoringArgs:
+    config = load_stack_config(PROJECT_DIR, stack, secrets)
+    settings = build(stack, config.values, config.secret_keys)
+    web = ScrapeTarget("crm-web", {"app.kubernetes.io/name": "crm-web"}, 8000, "http")
+    return MonitoringArgs(
+        namespace=settings.namespaces.monitoring,
+        app_namespace=settings.namespaces.app,
+        app_namespace_name=settings.namespaces.app,
+        stack=stack,
+        settings=settings.monitoring,
+        installs_stack=settings.cluster.owns_addons,
+        storage_class=None,
+        strict_node_spread=settings.strict_node_spread,
+        environment=settings.environment.value,
+        protect_namespaces=False,
+        labels={"app.kubernetes.io/part-of": PROJECT_NAME},
+        targets=[web],
+        addon_targets=[],
+        worker_args=("worker",),
+        broker_password=AppSecret(SecretKeyRef("crm-redis-broker", "password"), pulumi.Output.secret("broker-1")),
+        broker_pods={"crm-redis-broker": {"app.kubernetes.io/name": "crm-redis-broker"}},
+        grafana_admin_password=pulumi.Output.secret("grafana-1"),
+    )
+
+
+@pytest.fixture
+def build_monitoring() -> BuildMonitoring:
+    """Build Monitoring for `stack` under fresh mocks; keyword arguments replace MonitoringArgs fields, and
+    `outputs` returns more replacements made inside the run (an Output belongs to the run that makes it)."""
+
+    def run(
+        stack: str,
+        secrets: dict[str, str] | None = None,
+        outputs: Callable[[], dict[str, Any]] | None = None,
+        **changes: Any,
+    ) -> ComponentRun:
+        def build() -> Monitoring:
+            replaced = {**changes, **(outputs() if outputs is not None else {})}
+            return Monitoring("monitoring", dataclasses.replace(base_args(stack, secrets or {}), **replaced))
+
+        declared = declare(build, stack=stack)
+        recording = Recording(
+            config=load_stack_config(PROJECT_DIR, stack, secrets),
+            resources=declared.resources,
+            stack_outputs={},
+            generated_values=(),
+            invokes=(),
+        )
+        return ComponentRun(recording=recording, objects=tuple(kubernetes_objects(recording)))
+
+    return run

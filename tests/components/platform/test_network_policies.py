@@ -52,7 +52,8 @@ def test_every_allowed_flow_is_a_named_policy_of_one_direction(run_stack: RunSta
 
 def test_the_expected_flows_exist_and_nothing_else(run_stack: RunStack) -> None:
     """Production allows exactly: DNS, ingress to web and frontend, app to PostgreSQL and Redis (both ends),
-    monitoring to web and Redis metrics, the ACME solver, the external networks, and the data layer's own."""
+    Prometheus to the metrics ports, the Celery exporter to the broker, the ACME solver, the external networks,
+    and the data layer's own."""
     assert set(policies(run_stack, "production")) == {
         "default-deny",
         "allow-dns",
@@ -76,6 +77,12 @@ def test_the_expected_flows_exist_and_nothing_else(run_stack: RunStack) -> None:
         # Redis: exporters scraped, and (production's Sentinel trios) replication, Sentinel and proxies.
         "allow-monitoring-to-crm-redis-cache-metrics",
         "allow-monitoring-to-crm-redis-broker-metrics",
+        # PostgreSQL's instances and pooler scraped; the Celery exporter scraped and reaching the broker.
+        "allow-monitoring-to-crm-postgres-metrics",
+        "allow-monitoring-to-crm-postgres-pooler-rw-metrics",
+        "allow-monitoring-to-crm-celery-exporter-metrics",
+        "allow-celery-exporter-to-redis-broker",
+        "allow-crm-redis-broker-proxy-from-celery-exporter",
         *(
             f"allow-redis-{role}-{flow}"
             for role in ("cache", "broker")
@@ -142,22 +149,57 @@ def test_acme_solver_pods_are_reachable_from_the_ingress_controller_on_8089(run_
     assert spec["ingress"] == [{"from": [TRAEFIK_PEER], "ports": [{"protocol": "TCP", "port": 8089}]}]
 
 
-def test_monitoring_reaches_the_metrics_port_from_its_namespace_only(run_stack: RunStack) -> None:
-    """Prometheus in the stack's monitoring namespace may scrape web's port; no other namespace may."""
-    spec = policies(run_stack, "production")["allow-monitoring-to-crm-web-metrics"]
-    assert spec["ingress"] == [
-        {
-            "from": [
-                {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "crm-production-monitoring"}}}
-            ],
-            "ports": [{"protocol": "TCP", "port": 8000}],
+PROMETHEUS_PEER = {
+    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+    "podSelector": {
+        "matchLabels": {
+            "app.kubernetes.io/name": "prometheus",
+            "operator.prometheus.io/name": "kube-prometheus-stack-prometheus",
         }
-    ]
-    for role in ("cache", "broker"):
-        redis = policies(run_stack, "production")[f"allow-monitoring-to-crm-redis-{role}-metrics"]
-        assert redis["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 9121}]
-        assert redis["ingress"][0]["from"] == spec["ingress"][0]["from"]
-        assert redis["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == f"crm-redis-{role}"
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("target", "port", "pod_label"),
+    [
+        ("crm-web", 8000, ("app.kubernetes.io/name", "crm-web")),
+        ("crm-redis-cache", 9121, ("app.kubernetes.io/name", "crm-redis-cache")),
+        ("crm-redis-broker", 9121, ("app.kubernetes.io/name", "crm-redis-broker")),
+        ("crm-postgres", 9187, ("cnpg.io/podRole", "instance")),
+        ("crm-postgres-pooler-rw", 9127, ("cnpg.io/poolerName", "crm-postgres-pooler-rw")),
+        ("crm-celery-exporter", 9808, ("app.kubernetes.io/name", "crm-celery-exporter")),
+    ],
+)
+def test_only_prometheus_reaches_each_metrics_port(
+    run_stack: RunStack, target: str, port: int, pod_label: tuple[str, str]
+) -> None:
+    """Each scraped pod accepts Prometheus's pods, in the cluster's monitoring namespace, on its metrics port:
+    no other pod of that namespace, and nothing of the stack's own monitoring namespace (which runs no pod)."""
+    spec = policies(run_stack, "production")[f"allow-monitoring-to-{target}-metrics"]
+    key, value = pod_label
+    assert spec["podSelector"]["matchLabels"][key] == value
+    assert spec["ingress"] == [{"from": [PROMETHEUS_PEER], "ports": [{"protocol": "TCP", "port": port}]}]
+
+
+@pytest.mark.parametrize(
+    ("stack", "broker"), [("production", "crm-redis-broker-proxy"), ("staging", "crm-redis-broker")]
+)
+def test_the_celery_exporter_reaches_the_pods_behind_the_broker_service_only(
+    run_stack: RunStack, stack: str, broker: str
+) -> None:
+    """The exporter may open connections to the broker's pods on 6379 (HAProxy with failover, else the server),
+    and those accept it: nothing else of the namespace, no other port."""
+    specs = policies(run_stack, stack)
+    exporter = {"matchLabels": {"app.kubernetes.io/instance": stack, "app.kubernetes.io/name": "crm-celery-exporter"}}
+    broker_pods = {"matchLabels": {"app.kubernetes.io/instance": stack, "app.kubernetes.io/name": broker}}
+    redis = [{"protocol": "TCP", "port": 6379}]
+    egress = specs["allow-celery-exporter-to-redis-broker"]
+    assert egress["podSelector"] == exporter
+    assert egress["egress"] == [{"to": [{"podSelector": broker_pods}], "ports": redis}]
+    ingress = specs[f"allow-{broker}-from-celery-exporter"]
+    assert ingress["podSelector"] == broker_pods
+    assert ingress["ingress"] == [{"from": [{"podSelector": exporter}], "ports": redis}]
 
 
 def test_external_egress_is_https_and_smtp_to_the_listed_networks_only(run_stack: RunStack) -> None:
