@@ -248,13 +248,15 @@ def test_no_hook_is_relied_on(run_stack: RunStack) -> None:
 
 @pytest.mark.parametrize("stack", ["dev", "staging", "production"])
 def test_the_chart_waits_for_cert_manager_and_what_its_values_point_at(run_stack: RunStack, stack: str) -> None:
-    """The chart renders a cert-manager Issuer and Certificate: it depends on cert-manager (the Edge component's
-    `cert_manager`), and on its namespace, the Grafana admin Secret and the sidecar's ClusterRole."""
+    """The chart renders a cert-manager Issuer and Certificate: it waits for the cert-manager API check (the Edge
+    component's `cert_manager`), and for its namespace, the Grafana admin Secret and the sidecar's ClusterRole."""
     run = run_stack(stack)
     [installed] = [resource for resource in run.of_type("kubernetes:helm.sh/v4:Chart") if "prometheus" in resource.name]
     dependencies = set(installed.dependencies)
     by_name = {resource.name: resource.urn for resource in run.recording.resources}
-    assert by_name["edge-cert-manager"] in dependencies
+    jobs = run.of_type("kubernetes:batch/v1:Job")
+    [api_check] = [job.urn for job in jobs if job.name == "edge-cert-manager-api-check"]
+    assert api_check in dependencies
     for name in ("monitoring-namespace", "monitoring-grafana-admin", "monitoring-grafana-dashboard-reader"):
         assert by_name[name] in dependencies
 
