@@ -37,6 +37,7 @@ from components.monitoring import (
     Monitoring,
     MonitoringArgs,
     celery_exporter_network_policies,
+    stack_signals,
 )
 from components.platform import (
     Access,
@@ -267,6 +268,7 @@ alertmanager_credentials = {
     }.items()
     if value is not None
 }
+signals = stack_signals(settings)
 monitoring = Monitoring(
     "monitoring",
     MonitoringArgs(
@@ -288,15 +290,9 @@ monitoring = Monitoring(
         broker_pods=broker_pods,
         grafana_admin_password=secrets.grafana_admin_password,
         alertmanager_credentials=alertmanager_credentials,
-        # Integration points of the monitoring signals (components/monitoring/alertmanager.py, rules.py,
-        # dashboards.py), wired here when they land:
-        #   alertmanager_config=functools.partial(alertmanager_config, settings.monitoring, settings.environment.value)
-        #   rule_groups=<rules.py's groups for settings.monitoring>
-        #   dashboards=<dashboards.py's file name -> JSON for settings.monitoring>
-        # Until then Alertmanager keeps the chart's configuration (every alert to its `null` receiver).
-        alertmanager_config=None,
-        rule_groups=(),
-        dashboards={},
+        alertmanager_config=signals.alertmanager_config,
+        rule_groups=signals.rule_groups,
+        dashboards=signals.dashboards,
         cert_manager=edge.cert_manager,
         waits_for=[redis],
     ),

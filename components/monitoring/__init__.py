@@ -11,6 +11,7 @@ from components.monitoring.chart import SCRAPER
 from components.monitoring.dashboards import dashboards
 from components.monitoring.monitoring import AlertmanagerConfigBuilder, Monitoring, MonitoringArgs
 from components.monitoring.rules import rule_groups
+from components.monitoring.signals import StackSignals, stack_signals
 
 __all__ = [
     "SCRAPER",
@@ -18,8 +19,10 @@ __all__ = [
     "MailRelay",
     "Monitoring",
     "MonitoringArgs",
+    "StackSignals",
     "alertmanager_config",
     "celery_exporter_network_policies",
     "dashboards",
     "rule_groups",
+    "stack_signals",
 ]

@@ -19,6 +19,7 @@ import yaml
 from components.edge.charts import TRAEFIK_NAMESPACE, TRAEFIK_POD_LABELS
 from components.monitoring import chart
 from components.monitoring.monitoring import RULES_NAME, dashboard_config_map_name
+from components.monitoring.signals import stack_signals
 from kube.objects import pod_spec_of
 from offline.mocks import is_secret, unwrap_secrets
 from offline.program import PROJECT_DIR
@@ -395,3 +396,19 @@ def test_a_stack_without_the_alertmanager_delivers_no_configuration(build_monito
     run = build_monitoring("pr-7", alertmanager_config=builder)
     assert received == []
     assert not run.of_kind("Secret")
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_stack_delivers_its_own_rules_dashboards_and_routing(run_stack: RunStack, stack: str) -> None:
+    """The program wires the stack's signals: its PrometheusRule holds exactly the rule groups its settings
+    give, one ConfigMap carries each dashboard, and the add-on owner's Alertmanager gets a configuration
+    Secret (the chart's own configuration, which sends everything to a `null` receiver, is never used)."""
+    run = run_stack(stack)
+    config = load_stack_config(PROJECT_DIR, stack)
+    signals = stack_signals(build(stack, config.values, config.secret_keys))
+    rule = run.named("PrometheusRule", RULES_NAME)
+    assert rule["spec"]["groups"] == signals.rule_groups
+    for file_name, dashboard in signals.dashboards.items():
+        assert run.named("ConfigMap", dashboard_config_map_name(file_name))["data"] == {file_name: dashboard}
+    secrets = [document["metadata"]["name"] for document in run.kind("Secret")]
+    assert (chart.ALERTMANAGER_CONFIG_SECRET in secrets) is (stack != "pr-7")
