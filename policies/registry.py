@@ -2,7 +2,7 @@
 
 Two consumers read this catalogue: `policies/__main__.py` turns each spec into a pulumi_policy
 `ResourceValidationPolicy` or `StackValidationPolicy` for `pulumi preview --policy-pack policies`, and
-`policies/offline.py` runs the same checks over the offline render or plain manifests. Importing it never
+`policies/runner.py` runs the same checks over the offline render or plain manifests. Importing it never
 imports pulumi_policy: constructing a `PolicyPack` starts the analyzer's gRPC server and blocks, so only
 `policies/pulumi_adapter.py` (lazily) and `__main__` touch it.
 
@@ -97,8 +97,9 @@ def _read_only_root(document: Mapping[str, Any], options: Options) -> list[Viola
 POLICIES: tuple[PolicySpec, ...] = (
     PolicySpec(
         name="pod-security-restricted",
-        description="Pod-bearing objects meet the Pod Security Standards restricted profile (baseline B1-B12, "
-        "restricted R1-R7), every container list, pod- and container-level precedence as the standard defines it.",
+        description="Pod-bearing objects meet the Pod Security Standards restricted profile of Kubernetes 1.34 "
+        "(pod-security-admission policy version v1.34: baseline B1-B12, restricted R1-R6), every container list, "
+        "pod- and container-level precedence as upstream evaluates it.",
         severity="high",
         remediation="Set runAsNonRoot: true, allowPrivilegeEscalation: false, capabilities.drop: [ALL] and "
         "seccompProfile.type: RuntimeDefault; remove privileged, host namespaces, hostPath volumes and hostPorts. "
