@@ -131,7 +131,8 @@ POLICIES: tuple[PolicySpec, ...] = (
     PolicySpec(
         name="liveness-and-readiness-probes",
         description="Long-running containers (Deployments, StatefulSets, DaemonSets, ReplicaSets, "
-        "ReplicationControllers, restartable Pods, native sidecars) have a liveness and a readiness probe (W2).",
+        "ReplicationControllers, restartable Pods and PodTemplates, native sidecars) have a liveness and a readiness "
+        "probe (W2).",
         severity="medium",
         remediation="Add livenessProbe (restart when stuck) and readinessProbe (stop traffic when not ready); "
         "a startupProbe covers slow starts. Jobs and CronJobs are exempt.",

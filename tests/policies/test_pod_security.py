@@ -377,6 +377,20 @@ def test_message_names_field_value_and_what_is_allowed() -> None:
     )
 
 
+def test_pod_template_kind_is_checked_through_its_top_level_template() -> None:
+    """A core/v1 PodTemplate is pod-bearing: its `template` is read, breaches are reported under template.spec and
+    template.metadata, and the restricted template passes."""
+    template = variant((f"{container_context('containers[web]')}.privileged", True), (APPARMOR_WEB, "unconfined"))
+    obj = render("PodTemplate", template)
+    assert pod_spec_of(obj) == template["spec"]
+    assert pod_metadata_of(obj) == template["metadata"]
+    assert found(check_restricted(obj)) == [
+        ("B3", "template.spec.containers[web].securityContext.privileged"),
+        ("B8", "template.metadata.annotations[container.apparmor.security.beta.kubernetes.io/web]"),
+    ]
+    assert check_restricted(render("PodTemplate", restricted_template())) == []
+
+
 def test_pod_spec_and_metadata_come_from_the_template() -> None:
     """pod_spec_of and pod_metadata_of find a CronJob's template spec and template metadata."""
     template = restricted_template()
@@ -385,7 +399,7 @@ def test_pod_spec_and_metadata_come_from_the_template() -> None:
     assert pod_metadata_of(obj) == template["metadata"]
 
 
-@pytest.mark.parametrize("kind", ["ConfigMap", "Service", "PodTemplate"])
+@pytest.mark.parametrize("kind", ["ConfigMap", "Service", "PodDisruptionBudget"])
 def test_objects_without_a_pod_spec_are_not_checked(kind: str) -> None:
     """Kinds that run no pods have no pod spec and no violations."""
     obj = {"kind": kind, "metadata": {"name": "crm"}, "spec": {"containers": [{"name": "web", "privileged": True}]}}
