@@ -25,8 +25,8 @@ from pathlib import Path
 from offline.bench import Series, round_robin
 from offline.check import stack_subjects
 from policies.config import PolicyConfig, config_path_for_stack, load_policy_config
+from policies.findings import Subject, evaluate
 from policies.registry import RESOURCE_POLICIES, STACK_POLICIES
-from policies.runner import Subject, evaluate
 
 STACK = "production"
 TARGET_RATIO = 1.5
@@ -89,7 +89,7 @@ def copies(subjects: list[Subject], count: int) -> list[Subject]:
 
 def per_resource(repeats: int) -> list[tuple[str, int, float]]:
     """(what, resources, microseconds per resource) for each policy group on 1x and COPIESx the stack."""
-    subjects = stack_subjects(STACK)
+    subjects, _ = stack_subjects(STACK)
     config = load_policy_config(config_path_for_stack(STACK))
     groups = {
         "resource policies": only(config, tuple(spec.name for spec in RESOURCE_POLICIES)),

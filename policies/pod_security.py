@@ -26,16 +26,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from kube.objects import (
-    CONTAINER_GROUPS,
-    pod_metadata_of,
-    pod_metadata_path,
-    pod_spec_of,
-    pod_spec_path,
-)
+from kube.objects import CONTAINER_GROUPS, dig_mapping, pod_metadata_path, pod_spec_path
 
 POLICY_VERSION = "v1.34"
 """The Pod Security Standards version these checks implement: Kubernetes 1.34, the version the platform targets."""
@@ -227,12 +223,41 @@ def _is_truthy_setting(value: object) -> bool:
     return value is not None and value is not False
 
 
+_reused_pod_templates: ContextVar[dict[int, tuple[Mapping[str, Any], PodTemplate | None]] | None] = ContextVar(
+    "_reused_pod_templates", default=None
+)
+
+
+@contextmanager
+def pod_templates_reused() -> Iterator[None]:
+    """Within the block, `pod_template_of` reads each object's pod template once and hands the same one to every
+    later call for that object: for a caller that runs every pod policy over objects it does not change meanwhile."""
+    token = _reused_pod_templates.set({})
+    try:
+        yield
+    finally:
+        _reused_pod_templates.reset(token)
+
+
 def pod_template_of(obj: Mapping[str, Any]) -> PodTemplate | None:
     """The pod template of a pod-bearing object (see POD_SPEC_PATHS), or None for any other kind."""
-    kind = str(obj.get("kind", ""))
-    spec_keys = pod_spec_path(kind)
-    metadata_keys = pod_metadata_path(kind)
-    spec = pod_spec_of(obj)
+    reused = _reused_pod_templates.get()
+    if reused is not None:
+        known = reused.get(id(obj))
+        # The object itself is kept with its template, so its id cannot be reused by another object meanwhile.
+        if known is not None and known[0] is obj:
+            return known[1]
+    pod = _read_pod_template(obj)
+    if reused is not None:
+        reused[id(obj)] = (obj, pod)
+    return pod
+
+
+def _read_pod_template(obj: Mapping[str, Any]) -> PodTemplate | None:
+    kind = obj.get("kind")
+    spec_keys = pod_spec_path(kind) if isinstance(kind, str) else None
+    metadata_keys = pod_metadata_path(kind) if isinstance(kind, str) else None
+    spec = dig_mapping(obj, spec_keys) if spec_keys is not None else None
     if spec_keys is None or metadata_keys is None or spec is None:
         return None
     spec_path = ".".join(spec_keys)
@@ -245,7 +270,7 @@ def pod_template_of(obj: Mapping[str, Any]) -> PodTemplate | None:
         spec_path=spec_path,
         spec=spec,
         metadata_path=".".join(metadata_keys),
-        metadata=pod_metadata_of(obj) or {},
+        metadata=dig_mapping(obj, metadata_keys) or {},
         containers=containers,
     )
 

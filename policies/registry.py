@@ -77,6 +77,11 @@ class PolicySpec:
             return []
         return self.check(document, {**self.defaults(), **(options or {})})
 
+    def evaluate_with(self, document: Mapping[str, Any], options: Options) -> list[Violation]:
+        """`evaluate` for a caller that has matched the object's kind against `kinds` and holds complete options
+        (defaults filled in, as `PolicyConfig.options_for` gives them): no per-object merging."""
+        return self.check(document, options) if self.check is not None else []
+
     def evaluate_stack(
         self, resources: Sequence[StackResource], options: Options | None = None
     ) -> list[StackViolation]:
