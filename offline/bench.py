@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,18 +59,32 @@ class Series:
         return f"{min(times):.2f}-{max(times):.2f}"
 
 
-def measure(command: list[str]) -> Sample:
+@dataclass(frozen=True)
+class Command:
+    """A child to measure: its arguments, and what differs from the default (the project root, the caller's
+    environment, success meaning exit status 0)."""
+
+    arguments: list[str]
+    cwd: Path = PROJECT_DIR
+    env: Mapping[str, str] | None = None
+    accepted_exit_codes: frozenset[int] = frozenset({0})
+
+
+def measure(command: list[str] | Command) -> Sample:
     """Run one child to completion; its wall time and peak RSS (Linux reports KiB)."""
+    spec = command if isinstance(command, Command) else Command(command)
     start = time.perf_counter()
-    child = subprocess.Popen(command, cwd=PROJECT_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    child = subprocess.Popen(
+        spec.arguments, cwd=spec.cwd, env=spec.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     _, status, usage = os.wait4(child.pid, 0)
     seconds = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{' '.join(command)} failed")
+    if os.waitstatus_to_exitcode(status) not in spec.accepted_exit_codes:
+        raise RuntimeError(f"{' '.join(spec.arguments)} failed with exit status {os.waitstatus_to_exitcode(status)}")
     return Sample(seconds=seconds, peak_mb=usage.ru_maxrss / 1024)
 
 
-def round_robin(commands: dict[str, list[str]], runs: int) -> dict[str, Series]:
+def round_robin(commands: Mapping[str, list[str] | Command], runs: int) -> dict[str, Series]:
     """Each command `runs` times, taken in turns so a burst of load on the shared machine hits every series
     alike, after one uncounted run each that warms the file cache."""
     for command in commands.values():

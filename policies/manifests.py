@@ -29,7 +29,17 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml.events import (
+    AliasEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+    StreamEndEvent,
+)
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.resolver import Resolver
 
 MANIFEST_SUFFIXES = frozenset({".yaml", ".yml", ".json"})
 """File name endings searched for in a directory, compared in lower case."""
@@ -296,7 +306,138 @@ def _json_item_offsets(text: str, start: int) -> list[int]:
 # --- YAML -----------------------------------------------------------------------------------------
 
 
-def _yaml_documents(text: str) -> Iterator[_Parsed]:
+def _yaml_documents(text: str) -> list[_Parsed]:
+    """Every document of a YAML text: from the parser's events where it can be, else from composed nodes."""
+    try:
+        return _documents_from_events(text)
+    except _NeedsComposer:
+        return list(_documents_from_nodes(text))
+
+
+class _NeedsComposer(Exception):
+    """The text uses what only the composer and the full constructor handle: anchors, aliases, explicit collection
+    tags, merge keys, a collection as a mapping key."""
+
+
+class _Frame:
+    """A mapping or sequence being built from events."""
+
+    __slots__ = ("container", "is_mapping", "key", "has_key", "items_lines")
+
+    def __init__(self, container: dict[Any, Any] | list[Any], is_mapping: bool) -> None:
+        self.container = container
+        self.is_mapping = is_mapping
+        self.key: Any = None
+        self.has_key = False
+        self.items_lines: list[int] | None = None
+
+
+def _documents_from_events(text: str) -> list[_Parsed]:
+    """Documents built straight from the parser's events, without composing nodes: the parser makes one event per
+    node either way, and composing adds three Python calls per node. Scalars resolve as the composer resolves them
+    (remembered per value) and construct as `_build` constructs them; whatever would need the composer raises
+    _NeedsComposer."""
+    loader = _Loader(text)
+    next_event: Callable[[], Any] = loader.get_event
+    documents: list[_Parsed] = []
+    stack: list[_Frame] = []
+    document_line = 0
+    item_lines: list[int] = []
+    try:
+        while True:
+            event = next_event()
+            event_type = type(event)
+            if event_type is ScalarEvent:
+                if event.anchor is not None:
+                    raise _NeedsComposer
+                value = _event_scalar(loader, event)
+            elif event_type is MappingStartEvent or event_type is SequenceStartEvent:
+                if event.anchor is not None or event.tag not in (None, "!"):
+                    raise _NeedsComposer
+                if not stack:
+                    document_line = event.start_mark.line + 1
+                elif stack[-1].is_mapping and not stack[-1].has_key:
+                    raise _NeedsComposer  # a collection as a key: the constructor refuses it, with its line
+                else:
+                    _note_item_line(stack, event)
+                is_mapping = event_type is MappingStartEvent
+                stack.append(_Frame({} if is_mapping else [], is_mapping))
+                continue
+            elif event_type is MappingEndEvent or event_type is SequenceEndEvent:
+                frame = stack.pop()
+                value = frame.container
+                if not stack:
+                    item_lines = (frame.items_lines or []) if frame.is_mapping else []
+            elif event_type is AliasEvent:
+                raise _NeedsComposer
+            elif event_type is StreamEndEvent:
+                break
+            else:  # stream and document starts and ends
+                continue
+            if not stack:
+                if event_type is ScalarEvent:
+                    document_line, item_lines = event.start_mark.line + 1, []
+                documents.append((value, document_line, item_lines))
+                continue
+            frame = stack[-1]
+            if frame.is_mapping:
+                if frame.has_key:
+                    frame.container[frame.key] = value
+                    frame.has_key = False
+                else:
+                    frame.key, frame.has_key = value, True
+                    if len(stack) == 1 and value == "items":
+                        # The root's `items`: its elements' lines, the last such key winning as in the constructor.
+                        frame.items_lines = []
+            else:
+                if event_type is ScalarEvent:
+                    _note_item_line(stack, event)
+                frame.container.append(value)  # type: ignore[union-attr]
+    finally:
+        loader.dispose()
+    return documents
+
+
+def _note_item_line(stack: list[_Frame], event: Any) -> None:
+    """Record where an element of the root's `items` sequence begins, when `event` starts one."""
+    if len(stack) == 2 and not stack[1].is_mapping:
+        root = stack[0]
+        if root.items_lines is not None and root.has_key and root.key == "items":
+            root.items_lines.append(event.start_mark.line + 1)
+
+
+_RESOLVED: dict[tuple[str, tuple[bool, bool]], str] = {}
+_resolve: Callable[..., str] = Resolver().resolve
+
+
+def _event_scalar(loader: yaml.SafeLoader | yaml.CSafeLoader, event: Any) -> Any:
+    """A scalar event's value as the composer and SafeConstructor would make it."""
+    value: str = event.value
+    tag = event.tag
+    if tag is None or tag == "!":
+        implicit: tuple[bool, bool] = event.implicit
+        if not implicit[0]:
+            tag = _resolve(ScalarNode, value, implicit)
+        elif len(value) <= _RESOLVE_CACHE_LIMIT:
+            tag = _RESOLVED.get((value, implicit))
+            if tag is None:
+                tag = _RESOLVED[(value, implicit)] = _resolve(ScalarNode, value, implicit)
+        else:
+            tag = _resolve(ScalarNode, value, implicit)
+    if tag == _STR:
+        return value
+    if tag == _NULL:
+        return None
+    if tag == _BOOL and value.lower() in _BOOLEANS:
+        return _BOOLEANS[value.lower()]
+    if tag == _INT and value.isdecimal() and value.isascii() and (value == "0" or value[0] != "0"):
+        return int(value)
+    if tag == _MERGE:
+        raise _NeedsComposer
+    return loader.construct_object(ScalarNode(tag, value, event.start_mark, event.end_mark, event.style), deep=True)
+
+
+def _documents_from_nodes(text: str) -> Iterator[_Parsed]:
     loader = _Loader(text)
     try:
         while loader.check_node():

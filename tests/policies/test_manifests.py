@@ -46,6 +46,42 @@ keys:
 """
 
 
+WITHOUT_ANCHORS = """\
+apiVersion: v1
+kind: List
+items:
+- {apiVersion: v1, kind: ConfigMap, metadata: {name: a}, data: {ratio: 0.5, when: 2026-08-01, quoted: "0.5"}}
+- scalar item
+-
+  - nested
+  - [list]
+- apiVersion: v1
+  kind: ConfigMap
+  metadata:
+    name: b
+  data:
+    flags: [yes, off, ~, 0x1F, 010, 1:30, -3, .inf]
+    "quoted key": !!str 42
+    ? explicit key
+    : explicit value
+    empty:
+other: [not, items]
+items2: [x]
+---
+just a scalar
+---
+- a
+- root
+- sequence
+---
+---
+kind: List
+items: []
+items: [{last: wins}, {second: one}]
+"""
+"""No anchors, aliases, merge keys or collection tags: read from parser events without composing nodes."""
+
+
 def safe_documents(text: str) -> list[Any]:
     return [document for document in yaml.safe_load_all(text)]
 
@@ -73,6 +109,43 @@ def test_tricky_yaml_constructs_exactly_as_the_safe_loader(loader: str) -> None:
     assert repr(found) == repr(expected)  # types too: 1 vs True vs 1.0, date vs str
 
 
+def test_event_path_builds_what_the_composer_builds(loader: str) -> None:
+    """Without anchors or merge keys the documents come from parser events: the same values, types, document lines
+    and List item lines as composing nodes gives, and as yaml.safe_load_all gives."""
+    from_events = manifests._documents_from_events(WITHOUT_ANCHORS)
+    from_nodes = list(manifests._documents_from_nodes(WITHOUT_ANCHORS))
+    assert repr(from_events) == repr(from_nodes)
+    assert [data for data, _, _ in from_events] == safe_documents(WITHOUT_ANCHORS)
+    assert [(line, items) for _, line, items in from_events] == [
+        (1, [4, 5, 7, 9]),  # the third item is the nested sequence that begins below its dash
+        (22, []),
+        (24, []),
+        (28, []),  # an empty document is a null at the next document marker
+        (29, [31, 31]),  # the last `items` key wins
+    ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [TRICKY_YAML, "a: &x 1\nb: *x\n", "base: &b {x: 1}\nm: {<<: *b}\n", "!!set {a, b}\n", "? [a]\n: b\n"],
+    ids=["tricky", "alias", "merge", "tagged-collection", "collection-key"],
+)
+def test_what_needs_the_composer_is_handed_to_it(text: str, loader: str) -> None:
+    """Anchors, aliases, merge keys, tagged collections and collection keys leave the event path for composed nodes,
+    so they mean what PyYAML makes of them (or fail as it fails)."""
+    with pytest.raises(manifests._NeedsComposer):
+        manifests._documents_from_events(text)
+    try:
+        expected: object = safe_documents(text)
+    except yaml.YAMLError as error:
+        expected = type(error)
+    try:
+        found: object = fast_documents(text)
+    except yaml.YAMLError as error:
+        found = type(error)
+    assert repr(found) == repr(expected)
+
+
 def test_aliases_share_one_object_and_a_recursive_alias_ends(loader: str) -> None:
     """An alias is the same object as its anchor (no blow-up of nested aliases), and a self-referencing alias gives
     a self-referencing value rather than endless recursion."""
@@ -92,12 +165,14 @@ def test_an_unhashable_key_is_a_yaml_error_of_the_file(tmp_path: Path, loader: s
 
 
 def test_upstream_fixtures_construct_alike(loader: str) -> None:
-    """Every Pod Security fixture reads to the same objects through both paths (real-world Kubernetes YAML)."""
+    """Every Pod Security fixture (real-world Kubernetes YAML) reads to what yaml.safe_load_all gives, and the event
+    and node paths agree on it, lines included."""
     files = sorted((SHARED_DIR / "psa-testdata").rglob("*.yaml"))
     assert files, f"no fixtures under {SHARED_DIR / 'psa-testdata'}"
     for path in files:
         text = path.read_text(encoding="utf-8")
         assert fast_documents(text) == safe_documents(text), path
+        assert manifests._documents_from_events(text) == list(manifests._documents_from_nodes(text)), path
 
 
 def test_document_and_item_lines(tmp_path: Path, loader: str) -> None:
