@@ -310,11 +310,11 @@ def _yaml_documents(text: str) -> list[_Parsed]:
     """Every document of a YAML text: from the parser's events where it can be, else from composed nodes."""
     try:
         return _documents_from_events(text)
-    except _NeedsComposer:
+    except _NeedsComposerError:
         return list(_documents_from_nodes(text))
 
 
-class _NeedsComposer(Exception):
+class _NeedsComposerError(Exception):
     """The text uses what only the composer and the full constructor handle: anchors, aliases, explicit collection
     tags, merge keys, a collection as a mapping key."""
 
@@ -322,7 +322,7 @@ class _NeedsComposer(Exception):
 class _Frame:
     """A mapping or sequence being built from events."""
 
-    __slots__ = ("container", "is_mapping", "key", "has_key", "items_lines")
+    __slots__ = ("container", "has_key", "is_mapping", "items_lines", "key")
 
     def __init__(self, container: dict[Any, Any] | list[Any], is_mapping: bool) -> None:
         self.container = container
@@ -336,7 +336,7 @@ def _documents_from_events(text: str) -> list[_Parsed]:
     """Documents built straight from the parser's events, without composing nodes: the parser makes one event per
     node either way, and composing adds three Python calls per node. Scalars resolve as the composer resolves them
     (remembered per value) and construct as `_build` constructs them; whatever would need the composer raises
-    _NeedsComposer."""
+    _NeedsComposerError."""
     loader = _Loader(text)
     next_event: Callable[[], Any] = loader.get_event
     documents: list[_Parsed] = []
@@ -349,15 +349,15 @@ def _documents_from_events(text: str) -> list[_Parsed]:
             event_type = type(event)
             if event_type is ScalarEvent:
                 if event.anchor is not None:
-                    raise _NeedsComposer
+                    raise _NeedsComposerError
                 value = _event_scalar(loader, event)
             elif event_type is MappingStartEvent or event_type is SequenceStartEvent:
                 if event.anchor is not None or event.tag not in (None, "!"):
-                    raise _NeedsComposer
+                    raise _NeedsComposerError
                 if not stack:
                     document_line = event.start_mark.line + 1
                 elif stack[-1].is_mapping and not stack[-1].has_key:
-                    raise _NeedsComposer  # a collection as a key: the constructor refuses it, with its line
+                    raise _NeedsComposerError  # a collection as a key: the constructor refuses it, with its line
                 else:
                     _note_item_line(stack, event)
                 is_mapping = event_type is MappingStartEvent
@@ -369,7 +369,7 @@ def _documents_from_events(text: str) -> list[_Parsed]:
                 if not stack:
                     item_lines = (frame.items_lines or []) if frame.is_mapping else []
             elif event_type is AliasEvent:
-                raise _NeedsComposer
+                raise _NeedsComposerError
             elif event_type is StreamEndEvent:
                 break
             else:  # stream and document starts and ends
@@ -433,7 +433,7 @@ def _event_scalar(loader: yaml.SafeLoader | yaml.CSafeLoader, event: Any) -> Any
     if tag == _INT and value.isdecimal() and value.isascii() and (value == "0" or value[0] != "0"):
         return int(value)
     if tag == _MERGE:
-        raise _NeedsComposer
+        raise _NeedsComposerError
     return loader.construct_object(ScalarNode(tag, value, event.start_mark, event.end_mark, event.style), deep=True)
 
 

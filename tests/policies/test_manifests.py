@@ -133,7 +133,7 @@ def test_event_path_builds_what_the_composer_builds(loader: str) -> None:
 def test_what_needs_the_composer_is_handed_to_it(text: str, loader: str) -> None:
     """Anchors, aliases, merge keys, tagged collections and collection keys leave the event path for composed nodes,
     so they mean what PyYAML makes of them (or fail as it fails)."""
-    with pytest.raises(manifests._NeedsComposer):
+    with pytest.raises(manifests._NeedsComposerError):
         manifests._documents_from_events(text)
     try:
         expected: object = safe_documents(text)
