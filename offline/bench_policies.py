@@ -220,9 +220,10 @@ class SideBySide:
         return self.checkov.median_seconds / self.offline.median_seconds
 
 
-def against_checkov(runs: int) -> list[SideBySide]:
+def against_checkov(runs: int) -> tuple[list[SideBySide], tuple[float, float]]:
     """Both inputs, both tools, interleaved; Checkov's report of each input is checked once first (every file
-    parsed, every object seen), so a fast run that skipped files cannot pass for a fast check."""
+    parsed, every object seen), so a fast run that skipped files cannot pass for a fast check. Also the machine's
+    one-minute load average before and after the timed runs: the machine is shared."""
     with tempfile.TemporaryDirectory() as scratch_dir:
         scratch = Path(scratch_dir)
         inputs = {
@@ -248,22 +249,27 @@ def against_checkov(runs: int) -> list[SideBySide]:
                 env=checkov_environment(os.environ),
                 accepted_exit_codes=frozenset({0, 1}),
             )
+        load_before = os.getloadavg()[0]
         series = round_robin(commands, runs)
-    return [
+        load_after = os.getloadavg()[0]
+    results = [
         SideBySide(label, objects, resources[label], series[f"offline {label}"], series[f"checkov {label}"])
         for label, (_, objects) in inputs.items()
     ]
+    return results, (load_before, load_after)
 
 
-def checkov_report(results: list[SideBySide], runs: int) -> list[str]:
+def checkov_report(results: list[SideBySide], runs: int, load: tuple[float, float]) -> list[str]:
     lines = [
         "### Offline check against Checkov",
         "",
         f"(3) `python -m policies.runner --manifests DIR` against `checkov --framework kubernetes --skip-download "
         f"-d DIR` (BC_SKIP_MAPPING=TRUE, JSON report to a file, as offline/checkov.py runs it) over the same files: "
         f"fresh processes, the four series interleaved, median of {runs} runs after one uncounted warm-up run each; "
-        "peak memory is the child's ru_maxrss (Checkov's parsing workers are processes of their own). YAML is parsed "
-        f"by {'libyaml' if yaml.__with_libyaml__ else 'pure-Python PyYAML'} (PyYAML {yaml.__version__}).",
+        "peak memory is the child's ru_maxrss, its largest process (Checkov parses in worker processes of its own, "
+        f"one per CPU; their memory is not summed). YAML is parsed by "
+        f"{'libyaml' if yaml.__with_libyaml__ else 'pure-Python PyYAML'} (PyYAML {yaml.__version__}). One-minute load "
+        f"average of the machine: {load[0]:.1f} before the timed runs, {load[1]:.1f} after ({os.cpu_count()} CPUs).",
         "",
         "| input | objects (Checkov resources) | offline check, median (s) | spread (s) | Checkov, median (s) | "
         "spread (s) | Checkov / offline | offline peak memory (MB) | Checkov peak memory (MB) |",
@@ -328,9 +334,9 @@ def main(argv: list[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
     render, check = wall_times(arguments.runs)
     rows = per_resource(arguments.repeats)
-    side_by_side = against_checkov(arguments.checkov_runs)
+    side_by_side, load = against_checkov(arguments.checkov_runs)
     print(report(render, check, rows, arguments.runs, arguments.repeats))
-    print("\n".join(checkov_report(side_by_side, arguments.checkov_runs)))
+    print("\n".join(checkov_report(side_by_side, arguments.checkov_runs, load)))
     return 0
 
 

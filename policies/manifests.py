@@ -11,12 +11,15 @@ responses do; they get the list's apiVersion and the kind the list's kind names.
 What cannot be checked is not an error that stops the reading: a file that cannot be read, is not
 valid YAML or JSON, or a document that is not a Kubernetes object (no apiVersion or kind, e.g. a
 docker-compose.yml) becomes a `Skipped` entry naming the file and why, and every other file is still
-read. No reason ever quotes the file's content: a manifest may hold a secret.
+read. No reason ever quotes the file's content: a manifest may hold a secret. An empty document (or a file
+of comments only) holds nothing and is not reported.
 
 YAML is parsed by libyaml (PyYAML's CSafeLoader; PyYAML's pure-Python SafeLoader where PyYAML was
-built without it), and the parsed nodes become plain dicts and lists here rather than through
-PyYAML's generic constructor, which costs more than the parsing; scalars keep PyYAML's safe-loader
-meaning (YAML 1.1 booleans, integers, nulls, timestamps), anything unusual is handed to PyYAML.
+built without it), and plain dicts and lists are built here from the parser's events rather than by
+PyYAML's composer and generic constructor, which cost more than the parsing. Values mean exactly what
+yaml.safe_load makes of them (YAML 1.1 booleans, integers, nulls, timestamps): common scalars are
+built here, any other one by PyYAML's constructor, and a text with anchors, aliases, merge keys or
+tagged collections goes through PyYAML's composer whole (tests/policies/test_manifests.py).
 """
 
 from __future__ import annotations

@@ -14,6 +14,8 @@ from policies.pod_security import (
     check_baseline,
     check_read_only_root,
     check_restricted,
+    pod_template_of,
+    pod_templates_reused,
 )
 from tests.conftest import STACKS, RunStack
 from tests.policies.pod_fixtures import (
@@ -432,3 +434,17 @@ def test_rendered_pod_templates_meet_the_restricted_profile(run_stack: RunStack,
         for document in pod_bearing
     }
     assert {name: listed for name, listed in violations.items() if listed} == {}
+
+
+def test_pod_templates_are_read_once_per_object_only_within_the_block() -> None:
+    """Inside pod_templates_reused every pod policy gets the one template read for an object; outside, each call
+    reads the object afresh, so a caller that changes an object between checks sees the change."""
+    obj = render("Deployment", restricted_template())
+    with pod_templates_reused():
+        first = pod_template_of(obj)
+        assert first is not None and pod_template_of(obj) is first
+        assert pod_template_of(render("Deployment", restricted_template())) is not first
+    assert pod_template_of(obj) is not first
+    obj["spec"]["template"]["spec"]["containers"].append({"name": "added"})
+    template = pod_template_of(obj)
+    assert template is not None and "added" in [container.name for container in template.containers]

@@ -415,3 +415,21 @@ def test_a_closed_output_pipe_ends_quietly_with_the_verdict(tmp_path: Path, line
     child.stdout.close()
     stderr = child.stderr.read().decode()
     assert (child.wait(timeout=120), stderr) == (1, "")
+
+
+@pytest.mark.parametrize(("config", "jsonschema_imported"), [(None, False), ("policies/config/staging.json", True)])
+def test_the_check_imports_only_what_it_uses(tmp_path: Path, config: str | None, jsonschema_imported: bool) -> None:
+    """A check at the pack's own levels never imports jsonschema (only a config that sets options needs it) and no
+    run imports the Pulumi SDKs: start-up is most of a small check's time."""
+    write_manifests(tmp_path, PRIVILEGED_POD)
+    arguments = ["--manifests", str(tmp_path), *(["--policy-config", config] if config else [])]
+    code = (
+        "import sys\nfrom policies.runner import main\n"
+        f"status = main({arguments!r})\n"
+        "print(sorted({name.split('.')[0] for name in sys.modules} & {'jsonschema', 'pulumi', 'pulumi_policy'}))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == str(["jsonschema"] if jsonschema_imported else [])
