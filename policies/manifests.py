@@ -47,35 +47,12 @@ from yaml.resolver import Resolver
 MANIFEST_SUFFIXES = frozenset({".yaml", ".yml", ".json"})
 """File name endings searched for in a directory, compared in lower case."""
 
-_RESOLVE_CACHE_LIMIT = 64
-"""Scalars up to this length have their tag resolution remembered: keys and short values recur in every object."""
-
-
-def _loader_class(base: type[yaml.SafeLoader] | type[yaml.CSafeLoader]) -> type[yaml.SafeLoader]:
-    """`base` with a cheaper per-node hook: the parser calls resolve() for every node (libyaml's too, back into
-    Python), and the answer depends only on the node's kind, value and implicitness, so it is remembered. The
-    resolver's descend/ascend hooks serve path resolvers alone, of which the safe loader has none."""
-    resolved: dict[tuple[type, str | None, object], str] = {}
-    base_resolve: Callable[..., object] = base.resolve
-
-    def resolve(self: yaml.SafeLoader, kind: type, value: str | None, implicit: object) -> str:
-        if value is not None and len(value) > _RESOLVE_CACHE_LIMIT:
-            return str(base_resolve(self, kind, value, implicit))
-        key = (kind, value, implicit)
-        tag = resolved.get(key)
-        if tag is None:
-            tag = resolved[key] = str(base_resolve(self, kind, value, implicit))
-        return tag
-
-    def ignore(self: yaml.SafeLoader, *arguments: object) -> None:
-        return None
-
-    hooks = {"resolve": resolve, "descend_resolver": ignore, "ascend_resolver": ignore}
-    return type(f"Manifest{base.__name__}", (base,), hooks)
-
-
-_Loader = _loader_class(getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+_Loader: type[yaml.SafeLoader] | type[yaml.CSafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 """libyaml's parser where PyYAML has it (its wheels do), PyYAML's pure-Python one otherwise."""
+
+_RESOLVE_CACHE_LIMIT = 64
+"""Plain scalars up to this length have their tag resolution remembered: keys and short values recur in every
+object, and resolving tries a regular expression or two each time."""
 
 _STR = "tag:yaml.org,2002:str"
 _INT = "tag:yaml.org,2002:int"
@@ -106,7 +83,7 @@ class ManifestObject:
     item: int | None
     """0-based position in a List's items; None for an object that is a document of its own."""
     line: int
-    """1-based line where the object's text begins (its first key)."""
+    """1-based line where the object's text begins: its first key in YAML, its opening brace in JSON."""
 
     @property
     def origin(self) -> str:

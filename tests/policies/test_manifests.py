@@ -94,10 +94,10 @@ def fast_documents(text: str) -> list[Any]:
 def loader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Run the test with libyaml's parser and with PyYAML's own, as on a PyYAML built without libyaml."""
     if request.param == "pure-python":
-        monkeypatch.setattr(manifests, "_Loader", manifests._loader_class(yaml.SafeLoader))
+        monkeypatch.setattr(manifests, "_Loader", yaml.SafeLoader)
     else:
         assert yaml.__with_libyaml__, "PyYAML was installed without libyaml; pin a wheel that has it"
-        assert issubclass(manifests._Loader, yaml.CSafeLoader)
+        assert manifests._Loader is yaml.CSafeLoader
     return str(request.param)
 
 
