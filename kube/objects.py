@@ -12,6 +12,8 @@ from typing import Any, Final
 
 POD_SPEC_PATHS: Final[Mapping[str, tuple[str, ...]]] = {
     "Pod": ("spec",),
+    # core/v1 PodTemplate holds its template at the top level, not under spec.
+    "PodTemplate": ("template", "spec"),
     "Deployment": ("spec", "template", "spec"),
     "StatefulSet": ("spec", "template", "spec"),
     "DaemonSet": ("spec", "template", "spec"),
@@ -20,7 +22,8 @@ POD_SPEC_PATHS: Final[Mapping[str, tuple[str, ...]]] = {
     "Job": ("spec", "template", "spec"),
     "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
 }
-"""Where each pod-bearing kind keeps its pod spec."""
+"""Where each pod-bearing kind keeps its pod spec: every kind pod-security-admission reads a pod spec from
+(DefaultPodSpecExtractor in its admission/admission.go)."""
 
 CONTAINER_GROUPS: Final = ("initContainers", "containers", "ephemeralContainers")
 """The container lists of a pod spec, in the order the kubelet starts them."""

@@ -1,7 +1,8 @@
 """Command line of the program run offline, under mocks:
 
     python -m offline render --stack staging    # manifests, inventory and summary into build/<stack>/
-    python -m offline check --stack staging     # the policy pack at the stack's levels (offline/check.py)
+    python -m offline check --stack staging     # the policy pack at the stack's levels (offline/check.py);
+                                                # --json, or --sarif FILE for code scanning
     python -m offline diff --base origin/main   # each stack's render, base against head (offline/diff.py)
 
 Exit status of render: 0 rendered; 2 the stack or its configuration cannot be used (the

@@ -20,7 +20,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,18 +58,51 @@ class Series:
         return f"{min(times):.2f}-{max(times):.2f}"
 
 
-def measure(command: list[str]) -> Sample:
-    """Run one child to completion; its wall time and peak RSS (Linux reports KiB)."""
-    start = time.perf_counter()
-    child = subprocess.Popen(command, cwd=PROJECT_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(child.pid, 0)
-    seconds = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{' '.join(command)} failed")
-    return Sample(seconds=seconds, peak_mb=usage.ru_maxrss / 1024)
+@dataclass(frozen=True)
+class Command:
+    """A child to measure: its arguments, and what differs from the default (the project root, the caller's
+    environment, success meaning exit status 0)."""
+
+    arguments: list[str]
+    cwd: Path = PROJECT_DIR
+    env: Mapping[str, str] | None = None
+    accepted_exit_codes: frozenset[int] = frozenset({0})
 
 
-def round_robin(commands: dict[str, list[str]], runs: int) -> dict[str, Series]:
+_LAUNCHER = """
+import os, sys, time
+devnull = os.open(os.devnull, os.O_RDWR)
+quiet = [(os.POSIX_SPAWN_DUP2, devnull, descriptor) for descriptor in (0, 1, 2)]
+start = time.perf_counter()
+pid = os.posix_spawnp(sys.argv[1], sys.argv[1:], os.environ, file_actions=quiet)
+_, status, usage = os.wait4(pid, 0)
+print(time.perf_counter() - start, usage.ru_maxrss, os.waitstatus_to_exitcode(status))
+"""
+"""Starts the measured child from a small process of its own and reports its wall time, peak RSS (KiB) and exit
+status. Linux carries a process's peak RSS across exec, starting from the memory of whoever spawned it, so a child
+spawned straight from this benchmark (hundreds of MB after rendering) would report this benchmark's peak as its own."""
+
+
+def measure(command: list[str] | Command) -> Sample:
+    """Run one child to completion; its wall time and peak RSS, as the launcher above measures them."""
+    spec = command if isinstance(command, Command) else Command(command)
+    launched = subprocess.run(
+        [sys.executable, "-S", "-c", _LAUNCHER, *spec.arguments],
+        cwd=spec.cwd,
+        env=spec.env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if launched.returncode != 0:
+        raise RuntimeError(f"cannot start {spec.arguments[0]}: {launched.stderr.strip().splitlines()[-1:]}")
+    seconds, peak_kib, exit_code = launched.stdout.split()
+    if int(exit_code) not in spec.accepted_exit_codes:
+        raise RuntimeError(f"{' '.join(spec.arguments)} failed with exit status {exit_code}")
+    return Sample(seconds=float(seconds), peak_mb=int(peak_kib) / 1024)
+
+
+def round_robin(commands: Mapping[str, list[str] | Command], runs: int) -> dict[str, Series]:
     """Each command `runs` times, taken in turns so a burst of load on the shared machine hits every series
     alike, after one uncounted run each that warms the file cache."""
     for command in commands.values():

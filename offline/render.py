@@ -140,6 +140,9 @@ def _pod_counts(document: Mapping[str, Any], autoscaled: Mapping[tuple[str, str]
         replicas = dig(document, ("spec", "replicas"))
         count = int(replicas) if replicas is not None else 1
         return count, count
+    if kind == "PodTemplate":
+        # A template that controllers copy; it runs no pod of its own.
+        return 0, 0
     if kind == "Job":
         count = int(dig(document, ("spec", "parallelism")) or 1)
     elif kind == "CronJob":

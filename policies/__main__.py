@@ -23,8 +23,8 @@ from policies.registry import POLICIES  # noqa: E402
 
 PolicyPack(
     name="crm-platform",
-    description="Pod Security Standards (restricted), container, RBAC, network, TLS, S3 and production rules "
-    "for crm-platform.",
+    description="Pod Security Standards (restricted profile of Kubernetes 1.34), container, RBAC, network, TLS, S3 "
+    "and production rules for crm-platform.",
     enforcement_level=EnforcementLevel.MANDATORY,
     policies=[engine_policy(spec) for spec in POLICIES],
 )

@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 from kube.stack_names import is_review_stack
 from policies.registry import POLICIES, POLICIES_BY_NAME, EnforcementLevel, PolicySpec
 
@@ -74,6 +72,12 @@ def _level(source: Path, key: str, value: object) -> EnforcementLevel:
 
 def _options(source: Path, spec: PolicySpec, entry: Mapping[str, Any]) -> dict[str, Any]:
     options = {key: value for key, value in entry.items() if key != "enforcementLevel"}
+    if not options:
+        return spec.defaults()
+    # Imported here: jsonschema costs more to import than a whole check of a small directory, and only a config
+    # that sets options needs it.
+    import jsonschema
+
     schema = {"type": "object", "properties": dict(spec.config_schema), "additionalProperties": False}
     try:
         jsonschema.validate(options, schema)

@@ -1,27 +1,40 @@
-"""Pod Security Standards checks: plain Kubernetes object dicts in, a list of violations out.
+"""Pod Security Standards checks for Kubernetes 1.34: plain Kubernetes object dicts in, a list of violations out.
 
-The restricted profile (baseline B1-B12 plus restricted R1-R7, REFERENCE.md section 3) follows
-pod-security-admission's `policy/check_*.go` (version `latest`): its pod-level versus container-level
-precedence, its exemptions (Windows pods; pods in a user namespace, `hostUsers: false`), and init,
-regular and ephemeral containers alike. `check_read_only_root` adds this platform's own rule, which
-PSS does not have. The functions read camelCase dicts as they appear in YAML and never raise on
-missing fields: an absent field is "unset".
+The restricted profile (baseline B1-B12 plus restricted R1-R6, REFERENCE.md section 3) is policy
+version v1.34 of pod-security-admission, control for control as its `policy/check_*.go` evaluate
+that version (Kubernetes v1.34.x, staging/src/k8s.io/pod-security-admission): the same fields, the
+same allowed values at 1.34 (SELinux type container_engine_t since 1.31, the 1.32 safe sysctls, the
+probe and lifecycle host check that 1.34 adds), the same pod-level versus container-level
+precedence, the same exemption (Windows pods, `spec.os.name: windows`, from R2, R5 and R6), and
+init, regular and ephemeral containers alike. At 1.34 `hostUsers: false` relaxes nothing: the
+relaxation of runAsNonRoot, runAsUser and procMount for user-namespace pods is behind the API
+server's UserNamespacesPodSecurityStandards feature gate (alpha, off by default, 1.29-1.34) and
+procMount stays one baseline check; 1.35 made the relaxation default and split procMount into a
+baseline and a restricted check. tests/policies/test_psa_conformance.py runs every upstream 1.34
+fixture through these checks.
+
+Each control reports every field that breaks it, where upstream reports one line per check; the
+verdict (admitted or not, at baseline or restricted) is the same. Upstream's restricted level
+replaces three baseline checks by stricter ones (hostPath volumes by R1, capabilities by R6,
+seccomp by R5); `check_restricted` reports both, so one run says which baseline control a pod
+breaks too. `check_read_only_root` adds this platform's own rule, which PSS does not have.
+The functions read camelCase dicts as they appear in YAML and never raise on missing fields: an
+absent field is "unset".
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from kube.objects import (
-    CONTAINER_GROUPS,
-    pod_metadata_of,
-    pod_metadata_path,
-    pod_spec_of,
-    pod_spec_path,
-)
+from kube.objects import CONTAINER_GROUPS, dig_mapping, pod_metadata_path, pod_spec_path
+
+POLICY_VERSION = "v1.34"
+"""The Pod Security Standards version these checks implement: Kubernetes 1.34, the version the platform targets."""
 
 CONTROLS: Mapping[str, str] = {
     "B1": "windowsOptions.hostProcess unset or false",
@@ -34,7 +47,7 @@ CONTROLS: Mapping[str, str] = {
     "B8": "AppArmor profile RuntimeDefault, Localhost or unset",
     "B9": "SELinux type from the container_* set; user and role unset",
     "B10": "procMount unset or Default",
-    "B11": "seccompProfile.type not Unconfined",
+    "B11": "seccompProfile, where set, of type RuntimeDefault or Localhost",
     "B12": "sysctls only from the safe set",
     "R1": "volume types only from the restricted set",
     "R2": "allowPrivilegeEscalation explicitly false",
@@ -42,15 +55,40 @@ CONTROLS: Mapping[str, str] = {
     "R4": "runAsUser not 0",
     "R5": "seccompProfile.type RuntimeDefault or Localhost at pod level or on every container",
     "R6": "capabilities.drop includes ALL; add only NET_BIND_SERVICE",
-    "R7": "procMount unset or Default",
 }
-"""Every control check_restricted reports, by id, as REFERENCE.md section 3 numbers them."""
+"""Every control check_restricted reports, by id, as REFERENCE.md section 3 numbers them. Its R7 (a restricted
+procMount check) does not exist at 1.34: procMount is the baseline control B10, which the restricted level includes."""
+
+UPSTREAM_CHECKS: Mapping[str, str] = {
+    "B1": "windowsHostProcess",
+    "B2": "hostNamespaces",
+    "B3": "privileged",
+    "B4": "capabilities_baseline",
+    "B5": "hostPathVolumes",
+    "B6": "hostPorts",
+    "B7": "hostProbesAndHostLifecycle",
+    "B8": "appArmorProfile",
+    "B9": "seLinuxOptions",
+    "B10": "procMount",
+    "B11": "seccompProfile_baseline",
+    "B12": "sysctls",
+    "R1": "restrictedVolumes",
+    "R2": "allowPrivilegeEscalation",
+    "R3": "runAsNonRoot",
+    "R4": "runAsUser",
+    "R5": "seccompProfile_restricted",
+    "R6": "capabilities_restricted",
+}
+"""The pod-security-admission check id (policy/check_<id>.go) each control implements."""
+
+BASELINE_CONTROLS = frozenset(control for control in CONTROLS if control.startswith("B"))
+"""The controls of the baseline level; the restricted level is these plus R1-R6."""
 
 READ_ONLY_ROOT_FILESYSTEM = "P1"
 """Control id of the platform rule beyond PSS: every container has readOnlyRootFilesystem true."""
 
 
-# Values below are pod-security-admission's, policy/check_*.go at `latest` (REFERENCE.md section 3).
+# Values below are pod-security-admission's at policy version 1.34 (policy/check_*.go, REFERENCE.md section 3).
 BASELINE_CAPABILITIES = frozenset(
     {
         "AUDIT_WRITE",
@@ -69,7 +107,9 @@ BASELINE_CAPABILITIES = frozenset(
     }
 )
 RESTRICTED_ADDABLE_CAPABILITIES = frozenset({"NET_BIND_SERVICE"})
-SELINUX_TYPES = frozenset({"", "container_t", "container_init_t", "container_kvm_t"})
+# container_engine_t joined the allowed types in policy version 1.31 (check_seLinuxOptions.go).
+SELINUX_TYPES = frozenset({"", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"})
+# The 1.32 set (check_sysctls.go); 1.37 adds more, which 1.34 refuses.
 SAFE_SYSCTLS = frozenset(
     {
         "kernel.shm_rmid_forced",
@@ -159,12 +199,6 @@ class PodTemplate:
         # check_seccompProfile_restricted.go, check_capabilities_restricted.go, v1.25+).
         return _mapping(self.spec.get("os")).get("name") == "windows"
 
-    @property
-    def uses_user_namespace(self) -> bool:
-        # `hostUsers: false` relaxes R3, R4 and the baseline procMount check B10 (but not R7):
-        # relaxPolicyForUserNamespacePod in helpers.go, KEP-127; GA for policy version 1.35/latest.
-        return self.spec.get("hostUsers") is False
-
 
 def _mapping(value: object) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
@@ -189,12 +223,41 @@ def _is_truthy_setting(value: object) -> bool:
     return value is not None and value is not False
 
 
+_reused_pod_templates: ContextVar[dict[int, tuple[Mapping[str, Any], PodTemplate | None]] | None] = ContextVar(
+    "_reused_pod_templates", default=None
+)
+
+
+@contextmanager
+def pod_templates_reused() -> Iterator[None]:
+    """Within the block, `pod_template_of` reads each object's pod template once and hands the same one to every
+    later call for that object: for a caller that runs every pod policy over objects it does not change meanwhile."""
+    token = _reused_pod_templates.set({})
+    try:
+        yield
+    finally:
+        _reused_pod_templates.reset(token)
+
+
 def pod_template_of(obj: Mapping[str, Any]) -> PodTemplate | None:
     """The pod template of a pod-bearing object (see POD_SPEC_PATHS), or None for any other kind."""
-    kind = str(obj.get("kind", ""))
-    spec_keys = pod_spec_path(kind)
-    metadata_keys = pod_metadata_path(kind)
-    spec = pod_spec_of(obj)
+    reused = _reused_pod_templates.get()
+    if reused is not None:
+        known = reused.get(id(obj))
+        # The object itself is kept with its template, so its id cannot be reused by another object meanwhile.
+        if known is not None and known[0] is obj:
+            return known[1]
+    pod = _read_pod_template(obj)
+    if reused is not None:
+        reused[id(obj)] = (obj, pod)
+    return pod
+
+
+def _read_pod_template(obj: Mapping[str, Any]) -> PodTemplate | None:
+    kind = obj.get("kind")
+    spec_keys = pod_spec_path(kind) if isinstance(kind, str) else None
+    metadata_keys = pod_metadata_path(kind) if isinstance(kind, str) else None
+    spec = dig_mapping(obj, spec_keys) if spec_keys is not None else None
     if spec_keys is None or metadata_keys is None or spec is None:
         return None
     spec_path = ".".join(spec_keys)
@@ -207,7 +270,7 @@ def pod_template_of(obj: Mapping[str, Any]) -> PodTemplate | None:
         spec_path=spec_path,
         spec=spec,
         metadata_path=".".join(metadata_keys),
-        metadata=pod_metadata_of(obj) or {},
+        metadata=dig_mapping(obj, metadata_keys) or {},
         containers=containers,
     )
 
@@ -360,15 +423,13 @@ def _check_se_linux(pod: PodTemplate) -> Iterator[Violation]:
                 )
 
 
-def _check_proc_mount(pod: PodTemplate, control: str) -> Iterator[Violation]:
-    """B10 and R7, check_procMount.go: baseline allows any value in a user namespace, restricted does not."""
-    if control == "B10" and pod.uses_user_namespace:
-        return
+def _check_proc_mount(pod: PodTemplate) -> Iterator[Violation]:
+    """B10, check_procMount.go: at 1.34 a pod in a user namespace (`hostUsers: false`) is no exception."""
     for container in pod.containers:
         value = container.security_context.get("procMount")
         if value is not None and value != "Default":
             yield Violation(
-                control,
+                "B10",
                 f"{container.path}.securityContext.procMount",
                 f"securityContext.procMount is {_show(value)}; allowed: Default or unset",
             )
@@ -381,16 +442,18 @@ def _seccomp_type(security_context: Mapping[str, Any]) -> tuple[bool, object]:
 
 
 def _check_seccomp_baseline(pod: PodTemplate) -> Iterator[Violation]:
-    """B11, check_seccompProfile_baseline.go."""
+    """B11, check_seccompProfile_baseline.go (1.19+): a profile that is set must be RuntimeDefault or Localhost,
+    so Unconfined and a profile without a type both fail."""
     setters = [(pod.security_context_path, pod.security_context)]
     setters += [(f"{container.path}.securityContext", container.security_context) for container in pod.containers]
     for path, security_context in setters:
-        _, profile_type = _seccomp_type(security_context)
-        if profile_type == "Unconfined":
+        is_set, profile_type = _seccomp_type(security_context)
+        if is_set and profile_type not in SECCOMP_RESTRICTED_TYPES:
+            found = "unset" if profile_type is None else _show(profile_type)
             yield Violation(
                 "B11",
                 f"{path}.seccompProfile.type",
-                'seccompProfile.type is "Unconfined"; allowed: RuntimeDefault, Localhost or unset',
+                f"seccompProfile.type is {found}; allowed: RuntimeDefault, Localhost, or no seccompProfile",
             )
 
 
@@ -407,16 +470,16 @@ def _check_sysctls(pod: PodTemplate) -> Iterator[Violation]:
 
 
 def _check_restricted_volumes(pod: PodTemplate) -> Iterator[Violation]:
-    """R1, check_restrictedVolumes.go: any source other than the allowed types."""
+    """R1, check_restrictedVolumes.go: a volume passes when one of the allowed sources is set, and fails, named by
+    its first other source, when it sets another. A volume with no source at all passes: the API server defaults
+    it to an emptyDir (SetDefaults_Volume) before admission sees it."""
+    allowed = ", ".join(sorted(RESTRICTED_VOLUME_TYPES))
     for path, volume in _volumes(pod):
-        for source, value in volume.items():
-            if source == "name" or value is None or source in RESTRICTED_VOLUME_TYPES:
-                continue
-            yield Violation(
-                "R1",
-                f"{path}.{source}",
-                f"volume source is {source}; allowed: {', '.join(sorted(RESTRICTED_VOLUME_TYPES))}",
-            )
+        if any(volume.get(source) is not None for source in RESTRICTED_VOLUME_TYPES):
+            continue
+        sources = [source for source, value in volume.items() if source != "name" and value is not None]
+        if sources:
+            yield Violation("R1", f"{path}.{sources[0]}", f"volume source is {sources[0]}; allowed: {allowed}")
 
 
 def _check_privilege_escalation(pod: PodTemplate) -> Iterator[Violation]:
@@ -436,8 +499,6 @@ def _check_privilege_escalation(pod: PodTemplate) -> Iterator[Violation]:
 
 def _check_run_as_non_root(pod: PodTemplate) -> Iterator[Violation]:
     """R3, check_runAsNonRoot.go: pod-level true covers containers that leave it unset."""
-    if pod.uses_user_namespace:
-        return
     pod_value = pod.security_context.get("runAsNonRoot")
     if pod_value is not None and pod_value is not True:
         yield Violation(
@@ -463,13 +524,11 @@ def _check_run_as_non_root(pod: PodTemplate) -> Iterator[Violation]:
 
 def _check_run_as_user(pod: PodTemplate) -> Iterator[Violation]:
     """R4, check_runAsUser.go."""
-    if pod.uses_user_namespace:
-        return
     setters = [(pod.security_context_path, pod.security_context)]
     setters += [(f"{container.path}.securityContext", container.security_context) for container in pod.containers]
     for path, security_context in setters:
         value = security_context.get("runAsUser")
-        if isinstance(value, int) and not isinstance(value, bool) and value == 0:
+        if isinstance(value, int | float) and not isinstance(value, bool) and value == 0:
             yield Violation(
                 "R4", f"{path}.runAsUser", "securityContext.runAsUser is 0; allowed: any non-zero UID or unset"
             )
@@ -525,12 +584,8 @@ def _check_capabilities_restricted(pod: PodTemplate) -> Iterator[Violation]:
                 )
 
 
-def check_restricted(obj: Mapping[str, Any]) -> list[Violation]:
-    """Every restricted-profile violation in a pod-bearing object, ordered B1..B12 then R1..R7; [] for other kinds."""
-    pod = pod_template_of(obj)
-    if pod is None:
-        return []
-    checks: tuple[Iterator[Violation], ...] = (
+def _baseline_checks(pod: PodTemplate) -> tuple[Iterator[Violation], ...]:
+    return (
         _check_host_process(pod),
         _check_host_namespaces(pod),
         _check_privileged(pod),
@@ -540,17 +595,37 @@ def check_restricted(obj: Mapping[str, Any]) -> list[Violation]:
         _check_probe_hosts(pod),
         _check_app_armor(pod),
         _check_se_linux(pod),
-        _check_proc_mount(pod, "B10"),
+        _check_proc_mount(pod),
         _check_seccomp_baseline(pod),
         _check_sysctls(pod),
+    )
+
+
+def _restricted_only_checks(pod: PodTemplate) -> tuple[Iterator[Violation], ...]:
+    return (
         _check_restricted_volumes(pod),
         _check_privilege_escalation(pod),
         _check_run_as_non_root(pod),
         _check_run_as_user(pod),
         _check_seccomp_restricted(pod),
         _check_capabilities_restricted(pod),
-        _check_proc_mount(pod, "R7"),
     )
+
+
+def check_baseline(obj: Mapping[str, Any]) -> list[Violation]:
+    """Every baseline-profile violation (B1-B12) in a pod-bearing object, in control order; [] for other kinds."""
+    pod = pod_template_of(obj)
+    if pod is None:
+        return []
+    return [violation for check in _baseline_checks(pod) for violation in check]
+
+
+def check_restricted(obj: Mapping[str, Any]) -> list[Violation]:
+    """Every restricted-profile violation in a pod-bearing object, ordered B1..B12 then R1..R6; [] for other kinds."""
+    pod = pod_template_of(obj)
+    if pod is None:
+        return []
+    checks = _baseline_checks(pod) + _restricted_only_checks(pod)
     return [violation for check in checks for violation in check]
 
 

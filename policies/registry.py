@@ -77,6 +77,11 @@ class PolicySpec:
             return []
         return self.check(document, {**self.defaults(), **(options or {})})
 
+    def evaluate_with(self, document: Mapping[str, Any], options: Options) -> list[Violation]:
+        """`evaluate` for a caller that has matched the object's kind against `kinds` and holds complete options
+        (defaults filled in, as `PolicyConfig.options_for` gives them): no per-object merging."""
+        return self.check(document, options) if self.check is not None else []
+
     def evaluate_stack(
         self, resources: Sequence[StackResource], options: Options | None = None
     ) -> list[StackViolation]:
@@ -97,8 +102,9 @@ def _read_only_root(document: Mapping[str, Any], options: Options) -> list[Viola
 POLICIES: tuple[PolicySpec, ...] = (
     PolicySpec(
         name="pod-security-restricted",
-        description="Pod-bearing objects meet the Pod Security Standards restricted profile (baseline B1-B12, "
-        "restricted R1-R7), every container list, pod- and container-level precedence as the standard defines it.",
+        description="Pod-bearing objects meet the Pod Security Standards restricted profile of Kubernetes 1.34 "
+        "(pod-security-admission policy version v1.34: baseline B1-B12, restricted R1-R6), every container list, "
+        "pod- and container-level precedence as upstream evaluates it.",
         severity="high",
         remediation="Set runAsNonRoot: true, allowPrivilegeEscalation: false, capabilities.drop: [ALL] and "
         "seccompProfile.type: RuntimeDefault; remove privileged, host namespaces, hostPath volumes and hostPorts. "
@@ -130,7 +136,8 @@ POLICIES: tuple[PolicySpec, ...] = (
     PolicySpec(
         name="liveness-and-readiness-probes",
         description="Long-running containers (Deployments, StatefulSets, DaemonSets, ReplicaSets, "
-        "ReplicationControllers, restartable Pods, native sidecars) have a liveness and a readiness probe (W2).",
+        "ReplicationControllers, restartable Pods and PodTemplates, native sidecars) have a liveness and a readiness "
+        "probe (W2).",
         severity="medium",
         remediation="Add livenessProbe (restart when stuck) and readinessProbe (stop traffic when not ready); "
         "a startupProbe covers slow starts. Jobs and CronJobs are exempt.",

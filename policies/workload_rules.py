@@ -19,7 +19,10 @@ from policies.secret_patterns import is_reference, secret_shape
 Options = Mapping[str, Any]
 
 LONG_RUNNING_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController"})
-"""Kinds whose pods are meant to run until replaced; a bare Pod is long-running unless it may complete."""
+"""Kinds whose pods are meant to run until replaced; a bare Pod (or PodTemplate) is long-running unless it may
+complete."""
+RESTART_POLICY_KINDS = frozenset({"Pod", "PodTemplate"})
+"""Kinds whose own restartPolicy (default Always) says whether their pods run until replaced."""
 
 _DIGEST = re.compile(r"^[A-Za-z0-9_+.-]+:[0-9a-fA-F]{32,}$")
 
@@ -34,7 +37,7 @@ def _long_running_containers(pod: PodTemplate) -> Iterator[Container]:
 
 def _is_long_running(obj: Mapping[str, Any], pod: PodTemplate) -> bool:
     kind = str(obj.get("kind", ""))
-    if kind == "Pod":
+    if kind in RESTART_POLICY_KINDS:
         return bool(pod.spec.get("restartPolicy", "Always") == "Always")
     return kind in LONG_RUNNING_KINDS
 

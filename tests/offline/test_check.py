@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+import yaml
 
 from offline.program import PROJECT_DIR
 from tests.conftest import STACKS
+from tests.policies.test_sarif import assert_valid_sarif
 
 
 def check_cli(*arguments: str) -> subprocess.CompletedProcess[str]:
@@ -48,3 +51,60 @@ def test_unknown_stack_is_unusable_input() -> None:
         "offline check: unknown stack 'qa': there is no Pulumi.qa.yaml; known stacks: dev, production, staging "
         "(and pr-<number> review stacks)"
     ]
+
+
+STRICT_CONFIG = {
+    "image-pinned": {"enforcementLevel": "mandatory", "requireDigest": True},
+    "s3-bucket-controls": {"enforcementLevel": "mandatory", "encryptionAlgorithms": ["AES256"]},
+}
+"""Staging's config made stricter, so both Kubernetes objects (tag-pinned images) and the backup bucket
+(SSE-KMS, not AES256) have findings to locate."""
+
+
+def test_stack_sarif_points_at_the_files_the_render_writes(tmp_path: Path) -> None:
+    """--sarif of a stack is valid SARIF 2.1.0 whose every result names build/<stack>/... as `python -m offline
+    render` writes it: a Kubernetes object's manifest (line 1, the file holds that object alone, of the logical
+    location's kind, namespace and name), an AWS resource's entry in inventory.json (the line its entry begins on)."""
+    config = tmp_path / "strict.json"
+    staging = json.loads((PROJECT_DIR / "policies" / "config" / "staging.json").read_text(encoding="utf-8"))
+    config.write_text(json.dumps(staging | STRICT_CONFIG), encoding="utf-8")
+    sarif = tmp_path / "staging.sarif"
+    result = check_cli("--stack", "staging", "--policy-config", str(config), "--sarif", str(sarif))
+    assert result.returncode == 1, result.stderr
+    log = json.loads(sarif.read_text(encoding="utf-8"))
+    assert_valid_sarif(log)
+    render = tmp_path / "render"
+    rendered = subprocess.run(
+        [sys.executable, "-m", "offline", "render", "--stack", "staging", "--out", str(render)],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    results = log["runs"][0]["results"]
+    assert {result["ruleId"] for result in results} == {"image-pinned", "s3-bucket-controls"}
+    for result in results:
+        [location] = result["locations"]
+        uri = location["physicalLocation"]["artifactLocation"]["uri"]
+        line = location["physicalLocation"]["region"]["startLine"]
+        [logical] = location["logicalLocations"]
+        assert uri.startswith("build/staging/"), uri
+        path = render / uri.removeprefix("build/staging/")
+        if result["ruleId"] == "image-pinned":
+            document = yaml.safe_load(path.read_text(encoding="utf-8"))
+            metadata = document["metadata"]
+            assert (line, document["kind"], metadata.get("namespace", ""), metadata["name"]) == (
+                1,
+                logical["properties"]["kind"],
+                logical["properties"]["namespace"],
+                logical["name"],
+            )
+        else:
+            assert uri == "build/staging/inventory.json"
+            lines = path.read_text(encoding="utf-8").splitlines()
+            assert lines[line - 1] == "    {"
+            urn_line = next(text for text in lines[line:] if text.startswith('      "urn": '))
+            assert urn_line == f'      "urn": {json.dumps(logical["fullyQualifiedName"])}'
+    assert log["runs"][0]["automationDetails"] == {"id": "crm-platform-policies/staging/"}

@@ -12,6 +12,7 @@ POD_BEARING_KINDS = tuple(POD_SPEC_PATHS)
 
 TEMPLATE_PREFIXES = {kind: "spec.template." for kind in POD_BEARING_KINDS} | {
     "Pod": "",
+    "PodTemplate": "template.",
     "CronJob": "spec.jobTemplate.spec.template.",
 }
 """What each kind puts before a pod template's own `metadata`/`spec` paths."""
@@ -90,6 +91,8 @@ def render(kind: str, template: dict[str, Any]) -> dict[str, Any]:
     metadata = {"name": "crm-web", "namespace": "crm"}
     if kind == "Pod":
         return {"apiVersion": "v1", "kind": kind, "metadata": metadata | template["metadata"], "spec": template["spec"]}
+    if kind == "PodTemplate":
+        return {"apiVersion": "v1", "kind": kind, "metadata": metadata, "template": template}
     if kind == "CronJob":
         spec: dict[str, Any] = {"schedule": "0 3 * * *", "jobTemplate": {"spec": {"template": template}}}
     else:

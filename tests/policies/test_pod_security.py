@@ -11,8 +11,11 @@ from policies.pod_security import (
     CONTROLS,
     READ_ONLY_ROOT_FILESYSTEM,
     Violation,
+    check_baseline,
     check_read_only_root,
     check_restricted,
+    pod_template_of,
+    pod_templates_reused,
 )
 from tests.conftest import STACKS, RunStack
 from tests.policies.pod_fixtures import (
@@ -115,6 +118,11 @@ NON_COMPLIANT = [
         [("B9", f"{POD_CONTEXT}.seLinuxOptions.type")],
     ),
     case(
+        "B9-container-type-unconfined_t",
+        [(f"{container_context('containers[web]')}.seLinuxOptions.type", "unconfined_t")],
+        [("B9", f"{container_context('containers[web]')}.seLinuxOptions.type")],
+    ),
+    case(
         "B9-init-user",
         [(f"{container_context('initContainers[migrate]')}.seLinuxOptions", {"user": "system_u"})],
         [("B9", f"{container_context('initContainers[migrate]')}.seLinuxOptions.user")],
@@ -125,12 +133,9 @@ NON_COMPLIANT = [
         [("B9", f"{container_context('containers[web]')}.seLinuxOptions.role")],
     ),
     case(
-        "B10-and-R7-procMount",
+        "B10-procMount",
         [(f"{container_context('containers[sidecar]')}.procMount", "Unmasked")],
-        [
-            ("B10", f"{container_context('containers[sidecar]')}.procMount"),
-            ("R7", f"{container_context('containers[sidecar]')}.procMount"),
-        ],
+        [("B10", f"{container_context('containers[sidecar]')}.procMount")],
     ),
     case(
         "B11-and-R5-pod-unconfined",
@@ -152,6 +157,14 @@ NON_COMPLIANT = [
         ],
     ),
     case(
+        "B11-and-R5-container-profile-without-type",
+        [(f"{container_context('containers[web]')}.seccompProfile", {"localhostProfile": "profiles/web.json"})],
+        [
+            ("B11", f"{container_context('containers[web]')}.seccompProfile.type"),
+            ("R5", f"{container_context('containers[web]')}.seccompProfile.type"),
+        ],
+    ),
+    case(
         "B12-unsafe-sysctl",
         [(f"{POD_CONTEXT}.sysctls[kernel.msgmax].value", "65536")],
         [("B12", f"{POD_CONTEXT}.sysctls[kernel.msgmax]")],
@@ -160,6 +173,16 @@ NON_COMPLIANT = [
         "R1-nfs-volume",
         [("spec.volumes[shared].nfs", {"server": "nfs", "path": "/"})],
         [("R1", "spec.volumes[shared].nfs")],
+    ),
+    case(
+        "R1-nfs-and-iscsi-reported-once-by-the-first",
+        [("spec.volumes[shared].nfs", {"server": "nfs", "path": "/"}), ("spec.volumes[shared].iscsi", {"lun": 0})],
+        [("R1", "spec.volumes[shared].nfs")],
+    ),
+    case(
+        "B12-sysctl-safe-only-from-1.37",
+        [(f"{POD_CONTEXT}.sysctls[net.ipv4.tcp_keepalive_time].name", "net.ipv4.tcp_notsent_lowat")],
+        [("B12", f"{POD_CONTEXT}.sysctls[net.ipv4.tcp_notsent_lowat]")],
     ),
     case(
         "R2-ephemeral-unset",
@@ -225,6 +248,15 @@ NON_COMPLIANT = [
 
 COMPLIANT = [
     case(
+        "selinux-container_engine_t-allowed-since-1.31",
+        [
+            (f"{POD_CONTEXT}.seLinuxOptions.type", "container_engine_t"),
+            (f"{container_context('containers[web]')}.seLinuxOptions.type", "container_engine_t"),
+        ],
+        [],
+    ),
+    case("volume-without-source-is-an-emptyDir", [("spec.volumes[defaulted].name", "defaulted")], []),
+    case(
         "seccomp-RuntimeDefault-only-at-pod-level",
         [
             (f"{container_context('containers[web]')}.seccompProfile", DELETE),
@@ -262,8 +294,9 @@ COMPLIANT = [
 ]
 
 
-def test_user_namespace_relaxes_run_as_checks_and_baseline_proc_mount_only() -> None:
-    """With hostUsers false, root UIDs and runAsNonRoot false pass, and Unmasked procMount breaks only R7."""
+def test_user_namespace_relaxes_nothing_at_1_34() -> None:
+    """With hostUsers false, root UIDs, runAsNonRoot false and an Unmasked procMount still fail: policy version 1.34
+    relaxes them only behind an alpha feature gate that is off by default (1.35 relaxes them for everyone)."""
     template = variant(
         ("spec.hostUsers", False),
         (f"{POD_CONTEXT}.runAsNonRoot", False),
@@ -271,9 +304,9 @@ def test_user_namespace_relaxes_run_as_checks_and_baseline_proc_mount_only() -> 
         (f"{container_context('containers[web]')}.runAsUser", 0),
         (f"{container_context('containers[sidecar]')}.procMount", "Unmasked"),
     )
-    assert found(check_restricted(render("Pod", template))) == [
-        ("R7", "spec.containers[sidecar].securityContext.procMount")
-    ]
+    pod = render("Pod", template)
+    assert found(check_baseline(pod)) == [("B10", "spec.containers[sidecar].securityContext.procMount")]
+    assert {control for control, _ in found(check_restricted(pod))} == {"B10", "R3", "R4"}
 
 
 def found(violations: list[Violation]) -> list[tuple[str, str]]:
@@ -295,9 +328,12 @@ def test_restricted_template_has_no_violations_in_every_kind(kind: str) -> None:
 @pytest.mark.parametrize("kind", POD_BEARING_KINDS)
 @pytest.mark.parametrize("breach", NON_COMPLIANT, ids=lambda breach: breach.id)
 def test_each_breach_reports_exactly_its_controls(breach: Case, kind: str) -> None:
-    """A single breach yields exactly its controls' violations, at paths under the kind's pod template."""
+    """A single breach yields exactly its controls' violations, at paths under the kind's pod template; the baseline
+    check reports exactly the baseline ones among them."""
     obj = render(kind, variant(*breach.edits))
-    assert found(check_restricted(obj)) == expected_for(kind, breach.expected)
+    expected = expected_for(kind, breach.expected)
+    assert found(check_restricted(obj)) == expected
+    assert found(check_baseline(obj)) == [(control, path) for control, path in expected if control.startswith("B")]
 
 
 @pytest.mark.parametrize("allowed", COMPLIANT, ids=lambda allowed: allowed.id)
@@ -343,6 +379,20 @@ def test_message_names_field_value_and_what_is_allowed() -> None:
     )
 
 
+def test_pod_template_kind_is_checked_through_its_top_level_template() -> None:
+    """A core/v1 PodTemplate is pod-bearing: its `template` is read, breaches are reported under template.spec and
+    template.metadata, and the restricted template passes."""
+    template = variant((f"{container_context('containers[web]')}.privileged", True), (APPARMOR_WEB, "unconfined"))
+    obj = render("PodTemplate", template)
+    assert pod_spec_of(obj) == template["spec"]
+    assert pod_metadata_of(obj) == template["metadata"]
+    assert found(check_restricted(obj)) == [
+        ("B3", "template.spec.containers[web].securityContext.privileged"),
+        ("B8", "template.metadata.annotations[container.apparmor.security.beta.kubernetes.io/web]"),
+    ]
+    assert check_restricted(render("PodTemplate", restricted_template())) == []
+
+
 def test_pod_spec_and_metadata_come_from_the_template() -> None:
     """pod_spec_of and pod_metadata_of find a CronJob's template spec and template metadata."""
     template = restricted_template()
@@ -351,7 +401,7 @@ def test_pod_spec_and_metadata_come_from_the_template() -> None:
     assert pod_metadata_of(obj) == template["metadata"]
 
 
-@pytest.mark.parametrize("kind", ["ConfigMap", "Service", "PodTemplate"])
+@pytest.mark.parametrize("kind", ["ConfigMap", "Service", "PodDisruptionBudget"])
 def test_objects_without_a_pod_spec_are_not_checked(kind: str) -> None:
     """Kinds that run no pods have no pod spec and no violations."""
     obj = {"kind": kind, "metadata": {"name": "crm"}, "spec": {"containers": [{"name": "web", "privileged": True}]}}
@@ -384,3 +434,17 @@ def test_rendered_pod_templates_meet_the_restricted_profile(run_stack: RunStack,
         for document in pod_bearing
     }
     assert {name: listed for name, listed in violations.items() if listed} == {}
+
+
+def test_pod_templates_are_read_once_per_object_only_within_the_block() -> None:
+    """Inside pod_templates_reused every pod policy gets the one template read for an object; outside, each call
+    reads the object afresh, so a caller that changes an object between checks sees the change."""
+    obj = render("Deployment", restricted_template())
+    with pod_templates_reused():
+        first = pod_template_of(obj)
+        assert first is not None and pod_template_of(obj) is first
+        assert pod_template_of(render("Deployment", restricted_template())) is not first
+    assert pod_template_of(obj) is not first
+    obj["spec"]["template"]["spec"]["containers"].append({"name": "added"})
+    template = pod_template_of(obj)
+    assert template is not None and "added" in [container.name for container in template.containers]

@@ -11,6 +11,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+import yaml
 
 from offline.program import PROJECT_DIR
 from policies.config import PolicyConfigError, config_path_for_stack, load_policy_config
@@ -217,3 +218,17 @@ def test_every_exemption_and_allow_list_entry_is_exact() -> None:
                 assert all(not any(char in str(entry) for char in "*?[") for entry in entries), (path.name, name)
         reasons = config.options["liveness-and-readiness-probes"]["exempt"]
         assert all(len(reason) > 20 for reason in reasons.values()), path.name
+
+
+def test_pack_descriptions_name_the_policy_version_the_checks_implement() -> None:
+    """PulumiPolicy.yaml, the PolicyPack the CLI serves and pod-security-restricted all name the Kubernetes version
+    whose Pod Security Standards policy/pod_security.py implements, so bumping one without the others fails."""
+    from policies.pod_security import POLICY_VERSION
+
+    version = f"Kubernetes {POLICY_VERSION.removeprefix('v')}"
+    pack = yaml.safe_load((PROJECT_DIR / "policies" / "PulumiPolicy.yaml").read_text(encoding="utf-8"))
+    served = (PROJECT_DIR / "policies" / "__main__.py").read_text(encoding="utf-8")
+    assert version in pack["description"]
+    assert f"restricted profile of {version}" in served
+    assert version in POLICIES_BY_NAME["pod-security-restricted"].description
+    assert f"policy version {POLICY_VERSION}" in POLICIES_BY_NAME["pod-security-restricted"].description

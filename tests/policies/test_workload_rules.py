@@ -12,7 +12,7 @@ from policies.registry import POLICIES_BY_NAME, RESOURCE_POLICIES
 from policies.workload_rules import image_reference
 from tests.policies.pod_fixtures import DELETE, POD_BEARING_KINDS, TEMPLATE_PREFIXES, compliant_object
 
-LONG_RUNNING = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Pod")
+LONG_RUNNING = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Pod", "PodTemplate")
 RUN_TO_COMPLETION = ("Job", "CronJob")
 
 
@@ -84,10 +84,12 @@ def test_jobs_need_no_probes(kind: str) -> None:
     assert findings("liveness-and-readiness-probes", document) == []
 
 
+@pytest.mark.parametrize("kind", ["Pod", "PodTemplate"])
 @pytest.mark.parametrize(("restart_policy", "expected"), [("Never", 0), ("OnFailure", 0), ("Always", 2)])
-def test_a_pod_is_long_running_only_when_it_restarts_always(restart_policy: str, expected: int) -> None:
+def test_a_pod_is_long_running_only_when_it_restarts_always(kind: str, restart_policy: str, expected: int) -> None:
+    """A Pod, and the pods a PodTemplate describes, need probes only when restartPolicy is Always."""
     document = compliant_object(
-        "Pod",
+        kind,
         ("spec.restartPolicy", restart_policy),
         ("spec.containers[web].livenessProbe", DELETE),
         ("spec.containers[web].readinessProbe", DELETE),
