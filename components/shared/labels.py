@@ -30,8 +30,10 @@ __all__ = [
 ]
 
 POD_SECURITY_LEVEL = "restricted"
-# REFERENCE.md section 3: the namespace follows the newest restricted profile the cluster knows.
-POD_SECURITY_VERSION = "latest"
+POD_SECURITY_VERSION = "v1.34"
+"""The Pod Security version the namespaces enforce: the one the policy pack implements (policies/pod_security.py),
+so the API server admits exactly what the pack passes, on this Kubernetes version and on newer ones (1.35
+relaxes the rules for pods in a user namespace; a pack at 1.34 would refuse them while "latest" admitted them)."""
 
 
 def common_labels(settings: Settings) -> dict[str, str]:

@@ -6,17 +6,19 @@ import pytest
 
 from components.platform.namespaces import quota_hard_limits
 from kube.quantities import quantity
+from policies.pod_security import POLICY_VERSION
 from stacks.profiles import QuotaSettings
 from tests.conftest import STACKS, RunStack
 
 PSA_RESTRICTED = {
     "pod-security.kubernetes.io/enforce": "restricted",
-    "pod-security.kubernetes.io/enforce-version": "latest",
+    "pod-security.kubernetes.io/enforce-version": POLICY_VERSION,
     "pod-security.kubernetes.io/audit": "restricted",
-    "pod-security.kubernetes.io/audit-version": "latest",
+    "pod-security.kubernetes.io/audit-version": POLICY_VERSION,
     "pod-security.kubernetes.io/warn": "restricted",
-    "pod-security.kubernetes.io/warn-version": "latest",
+    "pod-security.kubernetes.io/warn-version": POLICY_VERSION,
 }
+"""The API server enforces the very Pod Security version the policy pack implements, so the two never disagree."""
 
 
 def test_quota_forbids_load_balancers_and_node_ports() -> None:
