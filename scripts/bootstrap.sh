@@ -14,7 +14,10 @@ checkov_venv=${3:-$here/.venv-checkov}
 # OS packages the tests use. Checked one by one: a present package costs nothing.
 # Real servers for the data-layer tests: PostgreSQL 15 (initdb, pg_ctl, pg_dump, pg_restore)
 # redis-server 7 and haproxy (the Redis proxies); CI must run those tests, not skip them.
-apt_packages=(postgresql redis-server haproxy)
+# libnss-wrapper: restore-verify.sh gives initdb a user name through it when the backup tests run
+# the scripts as the pods' uid, which has no passwd entry (the postgres image ships it too).
+# The backup scripts are checked by shellcheck.
+apt_packages=(postgresql redis-server haproxy libnss-wrapper shellcheck)
 
 need_apt() {
   if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then

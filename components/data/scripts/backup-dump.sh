@@ -36,7 +36,7 @@
 #                  "completed_at"} (UTC ISO-8601)
 # Any failure exits 1 with "backup-dump: FAILED at <step>: <what and why>" on stderr and in dump.failed.
 #
-# Environment (names: components/backup_scripts.py):
+# Environment (names: components/data/backup_contract.py):
 #   PGHOST             required  server host name (or unix socket directory) of the live database
 #   PGPORT             optional  server port, 5432 when unset
 #   PGUSER             required  role that dumps; needs SELECT on every table (libpq)

@@ -47,7 +47,7 @@
 # Any failure exits 1 with "backup-upload: FAILED at <step>: <what and why>" on stderr and in
 # upload.failed, which makes the dump container stop pg_dump.
 #
-# Environment (names: components/backup_scripts.py):
+# Environment (names: components/data/backup_contract.py):
 #   BACKUP_STORE        required  "s3" or "directory"
 #   BACKUP_WORK_DIR     required  the emptyDir shared with the dump container (plan, dump, manifest)
 #   BACKUP_WAIT_SECONDS optional  seconds to wait for the dump container's plan, and for its dump to
@@ -300,11 +300,14 @@ upload_s3() {
 
 # A file's SHA256 as S3 reports it: base64 of the binary digest (coreutils and bash only: no xxd, no openssl).
 base64_sha256() {
-  local hex
+  local hex escapes='' index
   hex=$(sha256sum -- "$1")
   hex=${hex%% *}
+  for ((index = 0; index < ${#hex}; index += 2)); do
+    escapes+="\\x${hex:index:2}"
+  done
   # shellcheck disable=SC2059 # the format is the digest spelled as \xHH escapes, on purpose
-  printf "$(sed 's/../\\x&/g' <<<"$hex")" | base64
+  printf "$escapes" | base64
 }
 
 # Copy under a temporary name, then rename: a reader never sees half a file under the final name.

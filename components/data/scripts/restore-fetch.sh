@@ -14,7 +14,7 @@
 # Size and sha256 are checked by restore-verify.sh, in the container that uses the dump.
 # Any failure exits 1 with "restore-fetch: FAILED at <step>: <what and why>" on stderr.
 #
-# Environment (names: components/backup_scripts.py):
+# Environment (names: components/data/backup_contract.py):
 #   BACKUP_STORE        required  "s3" or "directory"
 #   BACKUP_WORK_DIR     required  the emptyDir shared with the verify container (writable)
 #   BACKUP_PREFIX       required  key prefix / subdirectory of every backup, e.g. crm/production
