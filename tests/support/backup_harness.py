@@ -886,12 +886,17 @@ class Harness:
         cluster_dir: Path | None = None,
     ) -> RestoreRun:
         """The restore-verification pod: fetch (init container), then verify only if the fetch succeeded."""
-        work_dir = self.scratch.directory("restore-work")
-        fetch = self.run_script(contract.RESTORE_FETCH, contract.transfer_environment(store, str(work_dir)))
+        fetch, work_dir = self.fetch(store)
         if fetch.returncode != 0:
             return RestoreRun(fetch=fetch, verify=None, work_dir=work_dir)
         verify = self.verify(work_dir, minimum_rows, verify_env, cluster_dir=cluster_dir)
         return RestoreRun(fetch=fetch, verify=verify, work_dir=work_dir)
+
+    def fetch(self, store: BackupStore, env: Mapping[str, str] | None = None) -> tuple[ScriptRun, Path]:
+        """restore-fetch.sh alone, into a new work directory; returns the run and that directory."""
+        work_dir = self.scratch.directory("restore-work")
+        environment = {**contract.transfer_environment(store, str(work_dir)), **(env or {})}
+        return self.run_script(contract.RESTORE_FETCH, environment), work_dir
 
     def verify(
         self,
