@@ -17,8 +17,13 @@ checkov_venv=${3:-$here/.venv-checkov}
 # For every script and workflow `run:` block, shellcheck; jq and curl that the delivery scripts
 # call; prometheus (promtool, and a real server for every alert and dashboard query and the
 # canary check), prometheus-alertmanager (amtool, and a real server for inhibition) and
-# prometheus-redis-exporter (the real Redis metric names).
-apt_packages=(postgresql redis-server haproxy shellcheck prometheus prometheus-alertmanager prometheus-redis-exporter jq curl)
+# prometheus-redis-exporter (the real Redis metric names); libnss-wrapper, through which
+# restore-verify.sh gives initdb a user name when the backup tests run the scripts as the pods'
+# uid, which has no passwd entry (the postgres image ships it too).
+apt_packages=(
+  postgresql redis-server haproxy libnss-wrapper shellcheck jq curl
+  prometheus prometheus-alertmanager prometheus-redis-exporter
+)
 
 # As root, or with passwordless sudo (GitHub's hosted runners); elsewhere name what is missing.
 need_apt() {

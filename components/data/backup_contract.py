@@ -34,6 +34,17 @@ from typing import Final
 
 SCRIPTS_DIR: Final = Path(__file__).resolve().parent / "scripts"
 
+RUN_AS_UID: Final = 10999
+"""The UID (and GID, fsGroup) every container of the backup pods runs as: the postgres image's own
+`postgres` user (999) plus 10000, above every host account (Checkov CKV_K8S_40), like the Redis pods.
+
+Neither image has a passwd entry for it, and only initdb needs one: restore-verify.sh gives it one
+through nss_wrapper, as the postgres image's entrypoint does for an arbitrary `--user`. The other
+programs are given their user names (PGUSER, `--username`) and HOME, and look up nothing. The dev
+store volume, written by UID 999 before, is regrouped by the kubelet on its first mount
+(fsGroupChangePolicy OnRootMismatch), so the new UID can add to it.
+"""
+
 BACKUP_DUMP: Final = "backup-dump.sh"
 BACKUP_UPLOAD: Final = "backup-upload.sh"
 RESTORE_FETCH: Final = "restore-fetch.sh"
@@ -69,6 +80,16 @@ AWS_ENDPOINT_URL: Final = "AWS_ENDPOINT_URL"
 RESTORE_CLUSTER_DIR: Final = "RESTORE_CLUSTER_DIR"
 RESTORE_MINIMUM_ROWS: Final = "RESTORE_MINIMUM_ROWS"
 RESTORE_JOBS: Final = "RESTORE_JOBS"
+RESTORE_NSS_WRAPPER_LIBRARY: Final = "RESTORE_NSS_WRAPPER_LIBRARY"
+NSS_WRAPPER_SEARCH: Final = (
+    "/usr/lib/*/libnss_wrapper.so",
+    "/usr/lib/libnss_wrapper.so",
+    "/lib/*/libnss_wrapper.so",
+    "/lib/libnss_wrapper.so",
+)
+"""Where restore-verify.sh looks for nss_wrapper when RESTORE_NSS_WRAPPER_LIBRARY is unset: the postgres
+image's entrypoint's own search (`{/usr,}/lib{/*,}/libnss_wrapper.so`, docker-library/postgres
+docker-entrypoint.sh); the bookworm image's libnss-wrapper puts it in /usr/lib/x86_64-linux-gnu/ (amd64)."""
 
 
 class Need(StrEnum):
@@ -176,6 +197,13 @@ ENVIRONMENT: Final[tuple[EnvironmentVariable, ...]] = (
         (RESTORE_VERIFY,),
     ),
     EnvironmentVariable(RESTORE_JOBS, "pg_restore --jobs; 1 when unset", Need.OPTIONAL, (RESTORE_VERIFY,)),
+    EnvironmentVariable(
+        RESTORE_NSS_WRAPPER_LIBRARY,
+        "nss_wrapper's libnss_wrapper.so, which gives a uid without a passwd entry one for initdb; "
+        "unset: the first of NSS_WRAPPER_SEARCH, as the postgres image's entrypoint looks",
+        Need.OPTIONAL,
+        (RESTORE_VERIFY,),
+    ),
 )
 
 
@@ -279,7 +307,7 @@ RESTORE_POD: Final = (
         mounts_store=False,
     ),
 )
-"""The restore-verification CronJob's pod: fetch (init), then verify; verify must run as a non-root uid."""
+"""The restore-verification CronJob's pod: fetch (init), then verify; verify must run as a non-root uid (RUN_AS_UID)."""
 
 BACKUP_S3_ACTIONS: Final = ("s3:ListBucket", "s3:PutObject", "s3:GetObject")
 """What backup-upload.sh calls: cp of the dump (PutObject, multipart), head-object (GetObject), put-object of the

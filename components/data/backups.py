@@ -28,8 +28,6 @@ from stacks.data import BACKUP_JOB_RESOURCES, BackupSettings
 POSTGRES_IMAGE = "postgres:16.13-bookworm"
 """Docker Official Image, the server's major and minor (pg_dump must not be older than the server)."""
 AWS_CLI_IMAGE = "amazon/aws-cli:2.27.0"
-POSTGRES_UID = 999
-"""The postgres image's own user: initdb (restore verification) refuses a uid without a passwd entry."""
 BACKUP_ROLE = "backup"
 """Network role of the backup pods (components/endpoints.NETWORK_ROLE)."""
 SERVICE_ACCOUNT = "crm-backup"
@@ -303,7 +301,7 @@ class Backups(pulumi.ComponentResource):
         cluster: bool,
     ) -> k8s.core.v1.PodTemplateSpecArgsDict:
         """A pod of the contract's containers: init containers where the contract says so, the rest at once."""
-        security = pods.pod_security_context(POSTGRES_UID)
+        security = pods.pod_security_context(contract.RUN_AS_UID)
         spec: k8s.core.v1.PodSpecArgsDict = {
             "service_account_name": SERVICE_ACCOUNT,
             # The projected volume below carries the one token these pods need (STS only).

@@ -3,8 +3,9 @@
 A real PostgreSQL (initdb into a scratch directory, pg_ctl on a free port, scram password
 auth over TCP for the role `crm`), a moto S3 endpoint in this process with a bucket and a KMS
 key, and `run_script`, which runs the scripts the CronJobs run with the variable names of
-components/data/backup_contract.py. As root, PostgreSQL and restore-verify.sh run as an
-unprivileged account (PostgreSQL refuses root), as they do in their pods.
+components/data/backup_contract.py. As root, PostgreSQL runs as an unprivileged account
+(PostgreSQL refuses root), and every script runs as the pods do: as the contract's RUN_AS_UID,
+a uid with no passwd entry (restore-verify.sh then gives initdb one through nss_wrapper).
 
 tests/components/data/ (the pipeline and fault tests) and offline/bench_backups.py (the
 benchmark) share it; it is test support, not part of the program. Also here: reading the
@@ -21,6 +22,7 @@ import pwd
 import re
 import resource
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -29,7 +31,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -56,9 +58,10 @@ class MissingToolError(RuntimeError):
 
 @dataclass(frozen=True)
 class Account:
-    """An unprivileged account PostgreSQL and restore-verify.sh run as when we are root."""
+    """An unprivileged uid (and gid) the harness runs something as when we are root."""
 
     name: str
+    """The passwd entry's name; empty for a uid that has none (the pods' RUN_AS_UID)."""
     uid: int
     gid: int
 
@@ -106,12 +109,54 @@ def unprivileged_account() -> Account | None:
     raise MissingToolError("running as root, but neither a `postgres` nor a `nobody` account exists to run PostgreSQL")
 
 
+def pod_account() -> Account | None:
+    """None when not root; else the uid and gid the backup pods run as (RUN_AS_UID), which must have no
+    passwd entry here either, as in the images; restore-verify.sh then needs nss_wrapper."""
+    if os.geteuid() != 0:
+        return None
+    uid = contract.RUN_AS_UID
+    try:
+        entry = pwd.getpwuid(uid)
+    except KeyError:
+        pass
+    else:
+        raise MissingToolError(
+            f"uid {uid} (the backup pods' RUN_AS_UID) has a passwd entry here ({entry.pw_name}), so the scripts "
+            "could not run as they do in their pods, as a uid without one; remove that account"
+        )
+    if not nss_wrapper_libraries():
+        raise MissingToolError(
+            f"nss_wrapper is missing (none of {' '.join(contract.NSS_WRAPPER_SEARCH)}): restore-verify.sh needs it "
+            f"to give uid {uid} a user name for initdb, as the postgres image does; apt-get install libnss-wrapper"
+        )
+    return Account(name="", uid=uid, gid=uid)
+
+
+def nss_wrapper_libraries() -> list[str]:
+    """The nss_wrapper libraries restore-verify.sh would find by its default search, in its order."""
+    return [str(found) for pattern in contract.NSS_WRAPPER_SEARCH for found in sorted(Path("/").glob(pattern[1:]))]
+
+
 @dataclass(frozen=True)
 class Tools:
     postgres_bin: Path
     python_bin: Path
     """The virtualenv's bin directory: `aws` (awscli) lives there."""
     account: Account | None
+    """The account PostgreSQL (the live server) runs as when we are root."""
+    pod: Account | None = None
+    """The uid the scripts run as when we are root: the pods' RUN_AS_UID, without a passwd entry."""
+    aws_as_pod: bool = True
+    """Whether the pods' uid can run the virtualenv's aws CLI. Not when the interpreter lives where only
+    root may read (a pyenv under /root); the aws-cli image's scripts then run as the harness's user, and
+    the postgres image's (dump, verify: the ones that need a user name) still as the pods' uid."""
+
+    def account_for(self, script: str) -> Account | None:
+        """The account `script` runs as: the pods' uid (None: the harness's own user)."""
+        [container] = [c for c in (*contract.BACKUP_POD, *contract.RESTORE_POD) if c.script == script]
+        if container.image_repository == contract.AWS_CLI_IMAGE_REPOSITORY and not self.aws_as_pod:
+            return None
+        return self.pod
 
     @property
     def path(self) -> str:
@@ -134,7 +179,22 @@ def find_tools() -> Tools:
         raise MissingToolError(f"the aws CLI is missing from {python_bin}; pip install -r requirements-dev.txt")
     if shutil.which("bash") is None or shutil.which("sha256sum") is None:
         raise MissingToolError("bash and sha256sum (coreutils) are needed to run the backup scripts")
-    return Tools(postgres_bin=postgres_bin, python_bin=python_bin, account=unprivileged_account())
+    pod = pod_account()
+    return Tools(
+        postgres_bin=postgres_bin,
+        python_bin=python_bin,
+        account=unprivileged_account(),
+        pod=pod,
+        aws_as_pod=pod is None or _can_run(pod, [str(python_bin / "aws"), "--version"]),
+    )
+
+
+def _can_run(account: Account, command: list[str]) -> bool:
+    try:
+        result = subprocess.run(command, capture_output=True, timeout=60, check=False, **as_account(account))
+    except OSError:
+        return False
+    return result.returncode == 0
 
 
 def free_port() -> int:
@@ -149,17 +209,28 @@ def free_port() -> int:
 
 @dataclass
 class Scratch:
-    """Short paths under /tmp (unix socket paths are limited), owned by the account servers run as."""
+    """Short paths under /tmp (unix socket paths are limited): the servers' directories owned by the account
+    they run as, the scripts' (work, store, cluster) by the pods' uid, as the pods' fsGroup makes them."""
 
     root: Path
     account: Account | None
+    pod: Account | None = None
     _count: int = 0
 
     def directory(self, name: str) -> Path:
+        """A new directory the scripts may write (owned by the pods' uid when we are root)."""
+        return self._new(name, self.pod)
+
+    def server_directory(self, name: str) -> Path:
+        """A new directory the live PostgreSQL may write (owned by its account when we are root)."""
+        return self._new(name, self.account)
+
+    def _new(self, name: str, owner: Account | None) -> Path:
         self._count += 1
         path = self.root / f"{name}-{self._count}"
         path.mkdir(mode=0o755)
-        self.own(path)
+        if owner is not None:
+            os.chown(path, owner.uid, owner.gid)
         return path
 
     def own(self, path: Path) -> None:
@@ -168,10 +239,10 @@ class Scratch:
 
 
 @contextmanager
-def scratch_space(account: Account | None) -> Iterator[Scratch]:
+def scratch_space(account: Account | None, pod: Account | None = None) -> Iterator[Scratch]:
     root = Path(tempfile.mkdtemp(prefix="crm-bk-"))
     root.chmod(0o755)
-    scratch = Scratch(root=root, account=account)
+    scratch = Scratch(root=root, account=account, pod=pod)
     scratch.own(root)
     # The scripts as the ConfigMap mounts them: readable by the unprivileged account wherever
     # the checkout lives (a clone under /root is not).
@@ -283,6 +354,15 @@ def _kill_all(processes: Sequence[subprocess.Popen[bytes]]) -> None:
         process.kill()
 
 
+def _terminate_all(processes: Sequence[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM to each process still running (the returncode is set by the wait4 loop once it ended)."""
+    for process in processes:
+        # os.kill, not send_signal: that polls, and a poll could reap the child the wait4 loop waits for.
+        if process.returncode is None:
+            with suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGTERM)
+
+
 def _read_and_close(stream: IO[str]) -> str:
     stream.seek(0)
     text = stream.read()
@@ -306,9 +386,9 @@ class PostgresServer:
     port: int = field(init=False)
 
     def start(self) -> None:
-        self.data_dir = self.scratch.directory("live-data")
+        self.data_dir = self.scratch.server_directory("live-data")
         self.data_dir.chmod(0o700)
-        self.socket_dir = self.scratch.directory("live-socket")
+        self.socket_dir = self.scratch.server_directory("live-socket")
         self.port = free_port()
         self._run(
             "initdb",
@@ -362,6 +442,32 @@ class PostgresServer:
             f"--username={user}",
             f"--dbname={database}",
             f"--command={sql}",
+            timeout=timeout,
+        )
+
+    def session(
+        self, *commands: str, database: str = "postgres", timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        """One psql session over the trusted socket running `commands` in order (SQL or one backslash command
+        each, such as `\\! sleep 2`), stopping at the first error; the completed process, whatever its status."""
+        arguments = [f"--command={command}" for command in commands]
+        return run_command(
+            [
+                str(self.tools.postgres_bin / "psql"),
+                "--no-psqlrc",
+                "--quiet",
+                "--tuples-only",
+                "--no-align",
+                "--set=ON_ERROR_STOP=1",
+                f"--host={self.socket_dir}",
+                f"--port={self.port}",
+                "--username=postgres",
+                f"--dbname={database}",
+                *arguments,
+            ],
+            {"PATH": self.tools.path, "LANG": "C.UTF-8", "HOME": str(self.scratch.root)},
+            account=self.tools.account,
+            cwd=self.scratch.root,
             timeout=timeout,
         )
 
@@ -633,6 +739,8 @@ class Harness:
     scratch: Scratch
     postgres: PostgresServer
     s3: MotoS3
+    runs: list[ScriptRun] = field(default_factory=list)
+    """Every script run so far, in order (the fault tests check which failure each of theirs reached)."""
 
     def base_environment(self) -> dict[str, str]:
         """What every script gets besides its contract variables: tools on PATH, dummy AWS credentials."""
@@ -645,25 +753,42 @@ class Harness:
             "AWS_EC2_METADATA_DISABLED": "true",
         }
 
-    def run_script(self, script: str, env: Mapping[str, str], *, timeout: float = 600) -> ScriptRun:
-        """`bash <script>` with the base environment plus `env`; restore-verify.sh as the unprivileged account."""
-        return self.run_scripts_together([(script, env)], timeout=timeout)[0]
+    def run_script(
+        self,
+        script: str,
+        env: Mapping[str, str],
+        *,
+        timeout: float = 600,
+        as_harness_user: bool = False,
+        terminate_after: float | None = None,
+    ) -> ScriptRun:
+        """`bash <script>` with the base environment plus `env`, as the pods' uid when we are root (or, with
+        `as_harness_user`, as whoever runs the harness); SIGTERM after `terminate_after` seconds if given."""
+        return self.run_scripts_together(
+            [(script, env)], timeout=timeout, as_harness_user=as_harness_user, terminate_after=terminate_after
+        )[0]
 
     def run_scripts_together(
-        self, scripts: Sequence[tuple[str, Mapping[str, str]]], *, timeout: float = 600
+        self,
+        scripts: Sequence[tuple[str, Mapping[str, str]]],
+        *,
+        timeout: float = 600,
+        as_harness_user: bool = False,
+        terminate_after: float | None = None,
     ) -> list[ScriptRun]:
         """Start every script at once, as the containers of one pod start, and wait for all of them.
 
         Each ScriptRun has its own wall time (from the common start to its own end) and its own CPU
         time (os.wait4: the script and the descendants it waited for); the harness CPU time (the moto
-        server's threads) is that of the whole run, on every script.
+        server's threads) is that of the whole run, on every script. `terminate_after`: SIGTERM to
+        every script after that many seconds, as the kubelet sends at a Job's deadline.
         """
         own_before = _own_cpu_seconds()
         start = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="crm-bk-out-") as output:
             processes = []
             for index, (script, env) in enumerate(scripts):
-                account = self.tools.account if script == contract.RESTORE_VERIFY else None
+                account = None if as_harness_user else self.tools.account_for(script)
                 # Closed once read, below.
                 stdout = (Path(output) / f"{index}.out").open("w+", encoding="utf-8")
                 stderr = (Path(output) / f"{index}.err").open("w+", encoding="utf-8")
@@ -678,8 +803,12 @@ class Harness:
                 )
                 processes.append((script, process, stdout, stderr))
             # A script that hangs is killed at the deadline (its run then shows the kill's exit status).
-            deadline = threading.Timer(timeout, _kill_all, [[process for _, process, _, _ in processes]])
+            started = [process for _, process, _, _ in processes]
+            deadline = threading.Timer(timeout, _kill_all, [started])
             deadline.start()
+            terminate = threading.Timer(terminate_after or 0.0, _terminate_all, [started])
+            if terminate_after is not None:
+                terminate.start()
             ended = []
             try:
                 for _, process, _, _ in processes:
@@ -688,6 +817,7 @@ class Harness:
                     ended.append((time.perf_counter() - start, usage.ru_utime + usage.ru_stime))
             finally:
                 deadline.cancel()
+                terminate.cancel()
             _reap_orphans()
             own_seconds = _own_cpu_seconds() - own_before
             runs = []
@@ -695,6 +825,7 @@ class Harness:
                 out, err = (_read_and_close(stream) for stream in (stdout, stderr))
                 assert process.returncode is not None
                 runs.append(ScriptRun(script, process.returncode, out, err, seconds, cpu_seconds, own_seconds))
+        self.runs.extend(runs)
         return runs
 
     def unique_prefix(self, name: str) -> str:
@@ -755,12 +886,17 @@ class Harness:
         cluster_dir: Path | None = None,
     ) -> RestoreRun:
         """The restore-verification pod: fetch (init container), then verify only if the fetch succeeded."""
-        work_dir = self.scratch.directory("restore-work")
-        fetch = self.run_script(contract.RESTORE_FETCH, contract.transfer_environment(store, str(work_dir)))
+        fetch, work_dir = self.fetch(store)
         if fetch.returncode != 0:
             return RestoreRun(fetch=fetch, verify=None, work_dir=work_dir)
         verify = self.verify(work_dir, minimum_rows, verify_env, cluster_dir=cluster_dir)
         return RestoreRun(fetch=fetch, verify=verify, work_dir=work_dir)
+
+    def fetch(self, store: BackupStore, env: Mapping[str, str] | None = None) -> tuple[ScriptRun, Path]:
+        """restore-fetch.sh alone, into a new work directory; returns the run and that directory."""
+        work_dir = self.scratch.directory("restore-work")
+        environment = {**contract.transfer_environment(store, str(work_dir)), **(env or {})}
+        return self.run_script(contract.RESTORE_FETCH, environment), work_dir
 
     def verify(
         self,
@@ -783,7 +919,7 @@ class Harness:
 def harness(tools: Tools | None = None) -> Iterator[Harness]:
     """Start PostgreSQL and moto; stop both and remove the scratch space afterwards."""
     tools = tools or find_tools()
-    with scratch_space(tools.account) as scratch:
+    with scratch_space(tools.account, tools.pod) as scratch:
         postgres = PostgresServer(tools, scratch)
         s3 = MotoS3()
         try:

@@ -14,6 +14,7 @@
 #   write_json <file> <key> <value>...  a JSON object, one key per line, written under a temporary name
 #   read_manifest_field <var> <field>   a string or number field of $manifest_path
 #   aws_call <what> <args...> run the aws CLI into $aws_output; a failure names its likely cause
+#   require_work_dir <meaning>  BACKUP_WORK_DIR is set and a writable directory; TMPDIR points there
 #   require_store <work dir meaning>   check the backup store's settings (BACKUP_STORE and the
 #                             variables of that store, BACKUP_PREFIX, BACKUP_WORK_DIR), set `prefix`
 #                             (BACKUP_PREFIX without outer slashes), TMPDIR and AWS_PAGER
@@ -58,7 +59,10 @@ on_exit() {
 trap on_exit EXIT
 # The kubelet's SIGTERM (the Job's deadline, an eviction, a deletion) is a failure like any other: named,
 # and written where the other container of the pod looks for it.
-trap 'fail "stopped by SIGTERM or SIGINT (the Job'"'"'s activeDeadlineSeconds, an eviction or a deletion)"' TERM INT
+on_signal() {
+  fail "stopped by SIGTERM or SIGINT (the Job's activeDeadlineSeconds, an eviction or a deletion)"
+}
+trap on_signal TERM INT
 
 require() {
   [ -n "${!1:-}" ] || fail "environment variable $1 is not set: $2"
@@ -153,10 +157,18 @@ aws_call() {
   aws_output=$(aws "$@" 2>"$errors") || fail "$what: $(describe_aws_error)"
 }
 
+# The work emptyDir, which a script writes to; also its TMPDIR (a read-only root filesystem has no writable /tmp).
+require_work_dir() {
+  require BACKUP_WORK_DIR "$1"
+  [[ -d $BACKUP_WORK_DIR && -w $BACKUP_WORK_DIR ]] ||
+    fail "BACKUP_WORK_DIR $BACKUP_WORK_DIR is not a writable directory (is the work volume mounted?)"
+  export TMPDIR="$BACKUP_WORK_DIR"
+}
+
 # The store's settings, as backup-upload.sh and restore-fetch.sh (the aws-cli containers) read them.
 require_store() {
   require BACKUP_STORE "s3 or directory"
-  require BACKUP_WORK_DIR "$1"
+  require_work_dir "$1"
   require BACKUP_PREFIX "the key prefix of every backup, e.g. crm/production"
   case $BACKUP_STORE in
     s3)
@@ -172,9 +184,6 @@ require_store() {
   prefix=${prefix%/}
   [[ $prefix =~ ^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)*$ ]] ||
     fail "BACKUP_PREFIX '$BACKUP_PREFIX' is not a plain path (segments of letters, digits, '_', '.', '-', starting with a letter or digit)"
-  [[ -d $BACKUP_WORK_DIR && -w $BACKUP_WORK_DIR ]] ||
-    fail "BACKUP_WORK_DIR $BACKUP_WORK_DIR is not a writable directory (is the work volume mounted?)"
-  export TMPDIR="$BACKUP_WORK_DIR"
   # aws CLI v2 pipes output through a pager unless told not to.
   export AWS_PAGER=""
 }

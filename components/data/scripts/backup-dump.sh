@@ -36,7 +36,7 @@
 #                  "completed_at"} (UTC ISO-8601)
 # Any failure exits 1 with "backup-dump: FAILED at <step>: <what and why>" on stderr and in dump.failed.
 #
-# Environment (names: components/backup_scripts.py):
+# Environment (names: components/data/backup_contract.py):
 #   PGHOST             required  server host name (or unix socket directory) of the live database
 #   PGPORT             optional  server port, 5432 when unset
 #   PGUSER             required  role that dumps; needs SELECT on every table (libpq)
@@ -48,14 +48,12 @@
 set -euo pipefail
 
 readonly SCRIPT=backup-dump
-# The shared library: fail, require, one_line, json_string, read_manifest_field, and the exit trap.
+# The shared library: fail, require, require_work_dir, one_line, json_string, write_json, and the exit trap.
 # shellcheck source=backup-common.sh
 # shellcheck source=backup-common.sh
 source "$(dirname -- "${BASH_SOURCE[0]}")/backup-common.sh"
 
-require BACKUP_WORK_DIR "the shared work directory (emptyDir) the dump is written to"
-[[ -d $BACKUP_WORK_DIR && -w $BACKUP_WORK_DIR ]] ||
-  fail "BACKUP_WORK_DIR $BACKUP_WORK_DIR is not a writable directory (is the work volume mounted?)"
+require_work_dir "the shared work directory (emptyDir) the dump is written to"
 # From here on a failure is also written where the upload container looks for it.
 failure_marker="$BACKUP_WORK_DIR/dump.failed"
 require PGHOST "the host of the database to back up"
@@ -65,8 +63,6 @@ export PGPORT="${PGPORT:-5432}"
 export PGCONNECT_TIMEOUT="${PGCONNECT_TIMEOUT:-10}"
 [[ $PGDATABASE =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]*$ ]] ||
   fail "PGDATABASE '$PGDATABASE' is not a plain name (letters, digits, '_', '.', '-'); it names the dump file and object key"
-# A read-only root filesystem has no writable /tmp: keep every temporary file on the work volume.
-export TMPDIR="$BACKUP_WORK_DIR"
 
 readonly dump_path="$BACKUP_WORK_DIR/$PGDATABASE.dump"
 readonly plan_path="$BACKUP_WORK_DIR/plan.json"

@@ -47,7 +47,7 @@
 # Any failure exits 1 with "backup-upload: FAILED at <step>: <what and why>" on stderr and in
 # upload.failed, which makes the dump container stop pg_dump.
 #
-# Environment (names: components/backup_scripts.py):
+# Environment (names: components/data/backup_contract.py):
 #   BACKUP_STORE        required  "s3" or "directory"
 #   BACKUP_WORK_DIR     required  the emptyDir shared with the dump container (plan, dump, manifest)
 #   BACKUP_WAIT_SECONDS optional  seconds to wait for the dump container's plan, and for its dump to
@@ -208,7 +208,9 @@ stream_dump() {
   # describe_aws_error names the likely cause of an aws CLI failure; other words pass through it as they are.
   [ "$store" -eq 0 ] || fail "$store_failure: $(describe_aws_error)"
   [ "$follow" -ne 4 ] || fail "$store_failure: it stopped reading before the dump was complete"
-  [ "$tee" -eq 0 ] || fail "passing the dump to sha256sum failed (exit status $tee; sha256sum exit status $sum)"
+  # Here tee can only have died of SIGPIPE (141): a reader went away before the end, yet said nothing.
+  [ "$tee" -eq 0 ] ||
+    fail "the stream broke off: tee exited with status $tee (SIGPIPE), so the store or sha256sum stopped reading before the end of the dump (sha256sum exit status $sum)"
   [ "$follow" -eq 0 ] || fail "reading $dump_path failed (exit status $follow)"
   [ "$sum" -eq 0 ] || fail "sha256sum of the stream failed (exit status $sum)"
   read -r streamed_sha256 _ <"$streamed_sum"
@@ -262,7 +264,7 @@ upload_s3() {
     --prefix "$manifest_key" --query 'length(Contents || `[]`)' --output text
 
   step=check-run
-  [ "$aws_output" = 0 ] || fail "backup $backup_id is already complete at $url/$manifest_key; refusing to overwrite it"
+  [ "$aws_output" = 0 ] || fail "backup $backup_id is already complete in S3 at $url/$manifest_key; refusing to overwrite it"
 
   step=upload-dump
   store_failure="upload of the dump to $url/$dump_key failed"
@@ -277,7 +279,7 @@ upload_s3() {
   [ "$stored" = "$size_bytes" ] ||
     fail "$url/$dump_key is $stored bytes in S3 but the dump is $size_bytes bytes"
   [ "$encryption" = aws:kms ] ||
-    fail "$url/$dump_key is stored with encryption '$encryption', not aws:kms"
+    fail "the dump $url/$dump_key is stored with encryption '$encryption', not aws:kms"
 
   step=manifest
   write_manifest
@@ -292,7 +294,7 @@ upload_s3() {
   step=verify-manifest
   read -r encryption stored_sha256 <<<"$aws_output"
   [ "$encryption" = aws:kms ] ||
-    fail "$url/$manifest_key is stored with encryption '$encryption', not aws:kms"
+    fail "the manifest $url/$manifest_key is stored with encryption '$encryption', not aws:kms"
   manifest_sha256=$(base64_sha256 "$manifest_path")
   [ "$stored_sha256" = "$manifest_sha256" ] ||
     fail "S3 stored $url/$manifest_key with SHA256 '$stored_sha256', not the local manifest's $manifest_sha256"
@@ -301,12 +303,14 @@ upload_s3() {
 
 # A file's SHA256 as S3 reports it: base64 of the binary digest (coreutils and bash only: no xxd, no openssl).
 base64_sha256() {
-  local hex
+  local hex escapes='' index
   hex=$(sha256sum -- "$1")
   hex=${hex%% *}
-  # shellcheck disable=SC2001,SC2059 # sed doubles as a hex-to-escape converter; the format is the digest
-  # spelled as \xHH escapes, on purpose
-  printf "$(sed 's/../\\x&/g' <<<"$hex")" | base64
+  for ((index = 0; index < ${#hex}; index += 2)); do
+    escapes+="\\x${hex:index:2}"
+  done
+  # shellcheck disable=SC2059 # the format is the digest spelled as \xHH escapes, on purpose
+  printf "$escapes" | base64
 }
 
 # Copy under a temporary name, then rename: a reader never sees half a file under the final name.
@@ -329,7 +333,7 @@ upload_directory() {
   [[ -d $BACKUP_DIRECTORY && -w $BACKUP_DIRECTORY ]] ||
     fail "BACKUP_DIRECTORY $BACKUP_DIRECTORY is not a writable directory (is the backup volume mounted?)"
   [ ! -e "$run_dir/manifest.json" ] ||
-    fail "backup $backup_id is already complete at $run_dir/manifest.json; refusing to overwrite it"
+    fail "backup $backup_id is already complete in the store directory at $run_dir/manifest.json; refusing to overwrite it"
   mkdir -p -- "$run_dir" 2>"$errors" || fail "cannot create $run_dir: $(one_line "$errors")"
 
   step=upload-dump
@@ -340,7 +344,7 @@ upload_directory() {
   check_stream
   verify_stored_file "$run_dir/$dump_file.partial" "$size_bytes"
   mv -f -- "$run_dir/$dump_file.partial" "$run_dir/$dump_file" 2>"$errors" ||
-    fail "rename to $run_dir/$dump_file failed: $(one_line "$errors")"
+    fail "rename of the dump to $run_dir/$dump_file failed: $(one_line "$errors")"
 
   step=manifest
   write_manifest
@@ -348,7 +352,7 @@ upload_directory() {
   step=upload-manifest
   # A manifest that appeared meanwhile (another run of the same second) is not replaced.
   [ ! -e "$run_dir/manifest.json" ] ||
-    fail "backup $backup_id is already complete at $run_dir/manifest.json; refusing to overwrite it"
+    fail "a manifest of backup $backup_id appeared at $run_dir/manifest.json meanwhile (another run of the same second?); refusing to overwrite it"
   copy_into_store "$manifest_path" "$run_dir/manifest.json"
 
   step=verify-manifest

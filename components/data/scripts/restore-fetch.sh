@@ -14,7 +14,7 @@
 # Size and sha256 are checked by restore-verify.sh, in the container that uses the dump.
 # Any failure exits 1 with "restore-fetch: FAILED at <step>: <what and why>" on stderr.
 #
-# Environment (names: components/backup_scripts.py):
+# Environment (names: components/data/backup_contract.py):
 #   BACKUP_STORE        required  "s3" or "directory"
 #   BACKUP_WORK_DIR     required  the emptyDir shared with the verify container (writable)
 #   BACKUP_PREFIX       required  key prefix / subdirectory of every backup, e.g. crm/production
@@ -63,16 +63,16 @@ fetch_s3() {
   done
   set +f
   [ -n "$newest_id" ] ||
-    fail "no backup found: no $prefix/<backup_id>/manifest.json in $url (has the backup CronJob completed once?)"
+    fail "no backup found: no $prefix/<backup_id>/manifest.json in S3 at $url (has the backup CronJob completed once?)"
   manifest_source="$url/$prefix/$newest_id/manifest.json"
 
   step=download-manifest
-  aws_call "download of $manifest_source failed" s3 cp "$manifest_source" "$manifest_path" --only-show-errors --no-progress
+  aws_call "download of the manifest $manifest_source failed" s3 cp "$manifest_source" "$manifest_path" --only-show-errors --no-progress
   check_manifest
 
   step=download-dump
   dump_key="$prefix/$newest_id/$dump_file"
-  aws_call "download of $url/$dump_key failed" s3 cp "$url/$dump_key" "$BACKUP_WORK_DIR/$dump_file" \
+  aws_call "download of the dump $url/$dump_key failed" s3 cp "$url/$dump_key" "$BACKUP_WORK_DIR/$dump_file" \
     --only-show-errors --no-progress
 }
 
@@ -87,18 +87,18 @@ fetch_directory() {
     fi
   done
   [ -n "$newest_id" ] ||
-    fail "no backup found: no $prefix/<backup_id>/manifest.json in $BACKUP_DIRECTORY (has the backup CronJob completed once?)"
+    fail "no backup found: no $prefix/<backup_id>/manifest.json in the store directory $BACKUP_DIRECTORY (has the backup CronJob completed once?)"
   manifest_source="$store/$newest_id/manifest.json"
 
   step=download-manifest
   cp -- "$manifest_source" "$manifest_path.partial" 2>"$errors" ||
-    fail "copy of $manifest_source failed: $(one_line "$errors")"
+    fail "copy of the manifest $manifest_source failed: $(one_line "$errors")"
   mv -f -- "$manifest_path.partial" "$manifest_path"
   check_manifest
 
   step=download-dump
   source="$store/$newest_id/$dump_file"
-  cp -- "$source" "$BACKUP_WORK_DIR/$dump_file.partial" 2>"$errors" || fail "copy of $source failed: $(one_line "$errors")"
+  cp -- "$source" "$BACKUP_WORK_DIR/$dump_file.partial" 2>"$errors" || fail "copy of the dump $source failed: $(one_line "$errors")"
   mv -f -- "$BACKUP_WORK_DIR/$dump_file.partial" "$BACKUP_WORK_DIR/$dump_file"
 }
 

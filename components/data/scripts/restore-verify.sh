@@ -4,8 +4,10 @@
 #
 # Runs in the main container of the restore-verification CronJob pod (official `postgres:16`
 # image: bash, coreutils, initdb, pg_ctl, psql, pg_restore; no aws CLI), after restore-fetch.sh.
-# It must run as a non-root uid (PostgreSQL refuses root); a uid without a passwd entry is given
-# one through the image's nss_wrapper, as the image's own entrypoint does.
+# It must run as a non-root uid (PostgreSQL refuses root). The pod's uid (10999) has no passwd entry in
+# the image, and initdb needs one: initdb alone runs with nss_wrapper preloaded, reading a passwd and a
+# group file of this script's on the scratch volume (the root filesystem is read-only), as the image's
+# own entrypoint does for an arbitrary uid. Nothing else here looks up a user name.
 #
 #   1. configuration  the environment, RESTORE_MINIMUM_ROWS parsed
 #   2. read-manifest  $BACKUP_WORK_DIR/manifest.json (written by backup-upload.sh, fetched by restore-fetch.sh)
@@ -26,13 +28,16 @@
 # extra_float_digits 1 and bytea_output hex, so that neither row order, locale nor session
 # settings change it; equal checksums mean equal multisets of rows. An empty table gives md5('').
 #
-# Environment (names: components/backup_scripts.py):
+# Environment (names: components/data/backup_contract.py):
 #   BACKUP_WORK_DIR       required  the emptyDir holding manifest.json and the dump (read only is fine)
 #   RESTORE_CLUSTER_DIR   required  an emptyDir for the throwaway cluster (writable; several times
 #                                   the dump's size: data, WAL, socket, server log)
 #   RESTORE_MINIMUM_ROWS  required  "table=count,schema.table=count": fewest rows each must hold;
 #                                   a table without a schema is in public
 #   RESTORE_JOBS          optional  pg_restore --jobs, 1 when unset (match the container's CPUs)
+#   RESTORE_NSS_WRAPPER_LIBRARY  optional  nss_wrapper's libnss_wrapper.so, used only when the uid has no
+#                                passwd entry; unset: the first of {/usr,}/lib{/*,}/libnss_wrapper.so, the
+#                                image entrypoint's search (the bookworm image: /usr/lib/x86_64-linux-gnu/)
 # The libpq variables (PGHOST, PGUSER, PGPASSWORD, ...) are ignored and reset to the throwaway cluster.
 set -euo pipefail
 
@@ -56,7 +61,7 @@ log_tail() {
   tail -n "${2:-5}" -- "$1" 2>/dev/null | tr '\n' ' ' | sed 's/  */ /g; s/^ //; s/ $//'
 }
 
-# The per-table report. components/backup_scripts.py reads this text (between <<'SQL' and SQL)
+# The per-table report. components/data/backup_contract.py reads this text (between <<'SQL' and SQL)
 # so the tests compute the source side with exactly the same statement.
 table_report_sql=$(
   cat <<'SQL'
@@ -112,17 +117,32 @@ while [ -n "$remaining" ]; do
 done
 [ "${#minimum_tables[@]}" -gt 0 ] || fail "RESTORE_MINIMUM_ROWS names no table"
 
-# The image's uid may have no passwd entry (arbitrary runAsUser); initdb needs a user name.
+# initdb looks up the uid's user name; the pod's uid has no passwd entry in the image. Give it one for
+# initdb only, the way the image's entrypoint does (docker-library/postgres, docker_init_database_dir):
+# nss_wrapper preloaded, reading passwd and group files that name the uid `postgres`.
+declare -a with_user_name=()
 if ! id -un >/dev/null 2>&1; then
-  for wrapper in /usr/lib/libnss_wrapper.so /usr/lib/*/libnss_wrapper.so /lib/*/libnss_wrapper.so; do
-    if [ -s "$wrapper" ]; then
-      export LD_PRELOAD="$wrapper"
-      export NSS_WRAPPER_PASSWD="$RESTORE_CLUSTER_DIR/passwd" NSS_WRAPPER_GROUP="$RESTORE_CLUSTER_DIR/group"
-      printf 'postgres:x:%s:%s:PostgreSQL:%s:/bin/false\n' "$(id -u)" "$(id -g)" "$RESTORE_CLUSTER_DIR" >"$NSS_WRAPPER_PASSWD"
-      printf 'postgres:x:%s:\n' "$(id -g)" >"$NSS_WRAPPER_GROUP"
+  uid=$(id -u) gid=$(id -g)
+  if [ -n "${RESTORE_NSS_WRAPPER_LIBRARY:-}" ]; then
+    nss_wrapper_candidates=("$RESTORE_NSS_WRAPPER_LIBRARY")
+  else
+    nss_wrapper_candidates=({/usr,}/lib{/*,}/libnss_wrapper.so)
+  fi
+  nss_wrapper=
+  for candidate in "${nss_wrapper_candidates[@]}"; do
+    if [ -s "$candidate" ]; then
+      nss_wrapper=$candidate
       break
     fi
   done
+  [ -n "$nss_wrapper" ] ||
+    fail "uid $uid has no passwd entry, which initdb needs, and there is no nss_wrapper library to give it one at ${nss_wrapper_candidates[*]} (the postgres image ships it, package libnss-wrapper; RESTORE_NSS_WRAPPER_LIBRARY names another path)"
+  printf 'postgres:x:%s:%s:PostgreSQL:%s:/bin/false\n' "$uid" "$gid" "$RESTORE_CLUSTER_DIR" >"$RESTORE_CLUSTER_DIR/nss-passwd"
+  printf 'postgres:x:%s:\n' "$gid" >"$RESTORE_CLUSTER_DIR/nss-group"
+  with_user_name=(env "LD_PRELOAD=$nss_wrapper" "NSS_WRAPPER_PASSWD=$RESTORE_CLUSTER_DIR/nss-passwd"
+    "NSS_WRAPPER_GROUP=$RESTORE_CLUSTER_DIR/nss-group")
+  "${with_user_name[@]}" id -un >/dev/null 2>"$RESTORE_CLUSTER_DIR/nss-wrapper.err" ||
+    fail "uid $uid has no passwd entry, and preloading $nss_wrapper did not give it one: $(one_line "$RESTORE_CLUSTER_DIR/nss-wrapper.err") (is it nss_wrapper's libnss_wrapper.so?)"
 fi
 
 step=read-manifest
@@ -163,7 +183,7 @@ readonly errors="$RESTORE_CLUSTER_DIR/restore-verify.err"
 # A restarted container finds the previous attempt's cluster on the same emptyDir: start clean.
 rm -rf -- "$data_dir" "$socket_dir"
 mkdir -m 700 -- "$data_dir" "$socket_dir"
-initdb --pgdata="$data_dir" --username=postgres --auth-local=trust --auth-host=reject \
+"${with_user_name[@]}" initdb --pgdata="$data_dir" --username=postgres --auth-local=trust --auth-host=reject \
   --encoding=UTF8 --locale=C --no-sync >"$log_file" 2>&1 ||
   fail "initdb of the throwaway cluster failed: $(log_tail "$log_file")"
 # A throwaway cluster: no TCP, no durability, no background work competing with the restore.
@@ -224,7 +244,7 @@ for index in "${!minimum_tables[@]}"; do
 done
 if [ "${#problems[@]}" -gt 0 ]; then
   joined=$(printf '%s; ' "${problems[@]}")
-  fail "${joined%; }"
+  fail "RESTORE_MINIMUM_ROWS not met: ${joined%; }"
 fi
 
 step=stop

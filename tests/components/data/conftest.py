@@ -4,14 +4,14 @@
 a scratch directory (scram password auth over TCP for the role `crm`), moto's S3 and KMS in
 server mode with the backup bucket (made with boto3) and a KMS key, and `rig.backup()` /
 `rig.restore()`, which run the scripts exactly as their pods do (`bash <script>`, the variable
-names of components/backup_scripts.py, PostgreSQL's bin directory and the virtualenv's `aws`
+names of components/data/backup_contract.py, PostgreSQL's bin directory and the virtualenv's `aws`
 on PATH, dummy AWS credentials). A missing tool fails these tests when CI is set and skips
 them otherwise (DESIGN.md section 4).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 
 import pytest
 
@@ -27,7 +27,19 @@ from tests.support.backup_harness import (
     harness,
     seed,
 )
+from tests.support.script_failures import CALL_FAILED
 from tests.support.tools import unavailable
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Mark a test whose call failed (CALL_FAILED), for the fault tests' check after each test."""
+    report = yield
+    if report.when == "call" and report.failed:
+        item.stash[CALL_FAILED] = True
+    return report
 
 
 @pytest.fixture(scope="session")

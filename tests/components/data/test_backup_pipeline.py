@@ -5,18 +5,22 @@ backup-dump.sh and backup-upload.sh into S3, comes back through restore-fetch.sh
 restore-verify.sh into that script's own throwaway PostgreSQL, and must match the source
 table by table: row counts and content checksums, the source side computed with the same
 SQL the verify script runs. The directory store (dev's volume) makes the same round trip
-with a small database. The scripts and components/backup_scripts.py must name the same
-variables, since the CronJobs are built from the latter.
+with a small database. As root, every script runs as the pods' uid, which has no passwd
+entry, as in the images. The scripts and components/data/backup_contract.py must name the
+same variables, since the CronJobs are built from the latter; shellcheck passes them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import pwd
 import re
+import subprocess
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -34,6 +38,7 @@ from tests.support.backup_harness import (
     TableReport,
     seed,
 )
+from tests.support.tools import require_tool, unavailable
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -182,7 +187,29 @@ def test_restore_takes_the_newest_complete_backup(rig: Harness) -> None:
     assert restore.report["public.crm_account"].rows == SMALL_SEED.accounts + 5
 
 
-# --- the contract: the scripts and components/backup_scripts.py agree ------------------------------
+def test_scripts_run_as_the_pods_uid_which_has_no_passwd_entry(rig: Harness, small_database: str) -> None:
+    """As the pods run them: as RUN_AS_UID (above 10000), a uid without a passwd entry, a backup and its verified
+    restore succeed; the dump and the throwaway cluster belong to that uid, and initdb took its user name from
+    the passwd file restore-verify.sh wrote for nss_wrapper on the cluster volume."""
+    pod = rig.tools.pod
+    if pod is None:
+        unavailable("running the scripts as the pods' uid needs root (the harness then switches to it)")
+    assert pod.uid == contract.RUN_AS_UID and pod.uid >= 10000
+    with pytest.raises(KeyError):
+        pwd.getpwuid(pod.uid)
+    store = rig.s3.store(rig.unique_prefix("pod-uid"))
+    backup = rig.backup(small_database, store).check()
+    cluster_dir = rig.scratch.directory("pod-uid-cluster")
+    restore = rig.restore(store, {"crm_contact": SMALL_SEED.contacts}, cluster_dir=cluster_dir).check()
+    assert (backup.work_dir / f"{small_database}.dump").stat().st_uid == pod.uid
+    assert (cluster_dir / "data" / "PG_VERSION").stat().st_uid == pod.uid
+    assert (cluster_dir / "nss-passwd").read_text(encoding="utf-8") == (
+        f"postgres:x:{pod.uid}:{pod.gid}:PostgreSQL:{cluster_dir}:/bin/false\n"
+    )
+    assert restore.report == rig.postgres.table_report(small_database)
+
+
+# --- the contract: the scripts and components/data/backup_contract.py agree ------------------------
 
 
 def _header(script: str) -> str:
@@ -193,7 +220,7 @@ def _header(script: str) -> str:
 
 # Names the scripts use that are theirs or bash's, not inputs: set inside the script before use.
 _INTERNAL = {
-    *("SCRIPT", "TMPDIR", "LD_PRELOAD", "NSS_WRAPPER_PASSWD", "NSS_WRAPPER_GROUP"),
+    *("SCRIPT", "TMPDIR"),
     *("BASH_REMATCH", "BASH_SOURCE", "BASHPID", "PIPESTATUS", "SECONDS"),
 }
 
@@ -256,3 +283,20 @@ def test_scripts_stop_at_the_first_error(script: str) -> None:
     lines = contract.script_text(script).splitlines()
     assert lines[0] == "#!/usr/bin/env bash"
     assert lines[len(_header(script).splitlines())] == "set -euo pipefail"
+
+
+def test_scripts_pass_shellcheck(tmp_path: Path) -> None:
+    """shellcheck finds nothing in the scripts and their library, each read with the library it sources, as the
+    ConfigMap mounts them side by side."""
+    shellcheck = require_tool("shellcheck", package="shellcheck")
+    for name, text in contract.script_texts().items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    result = subprocess.run(
+        [shellcheck, "--external-sources", "--format=gcc", *sorted(contract.script_texts())],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

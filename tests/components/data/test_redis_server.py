@@ -476,3 +476,96 @@ def test_sentinels_fail_over_and_a_returning_master_asks_them_first(sentinel_set
     _wait_for("the returning server has synced", lambda: client.call("GET", "counter") == "1001", 20)
     client.close()
     assert [_role(pod) for pod in nodes].count("master") == 1
+
+
+@pytest.mark.parametrize("role", list(RedisRole))
+def test_a_replica_serves_the_masters_data_and_refuses_writes(sentinel_set: list[Node], role: RedisRole) -> None:
+    """With a role's replicated config, a replica has the master's writes and answers a write of its own with
+    READONLY, so no client can write where the next failover would lose it."""
+    master, replica = sentinel_set[:2]
+    for pod in (master, replica):
+        pod.prepare(role, "64Mi")
+        pod.start("redis")
+    assert [_role(master), _role(replica)] == ["master", "slave"]
+    writer = master.client()
+    assert writer.call("SET", "owner", "written-on-the-master") == "OK"
+    writer.close()
+    reader = replica.client()
+    _wait_for("the replica has the master's write", lambda: reader.call("GET", "owner") == "written-on-the-master", 20)
+    refused = reader.call("SET", "owner", "written-on-the-replica")
+    assert isinstance(refused, ErrorReply) and refused.message.startswith("READONLY"), refused
+    assert isinstance(reader.call("LPUSH", "queue", "task"), ErrorReply)
+    assert reader.call("GET", "owner") == "written-on-the-master"
+    assert reader.call("EXISTS", "queue") == 0
+    reader.close()
+
+
+def _sentinel_view(pod: Node) -> dict[str, str]:
+    """What the Sentinel of `pod` knows of the master set (SENTINEL MASTER, as a mapping)."""
+    client = Client(pod.sentinel_port, pod.host)
+    reply = client.call("SENTINEL", "MASTER", MASTER_SET)
+    client.close()
+    assert isinstance(reply, list), reply
+    return dict(zip(reply[::2], reply[1::2], strict=True))
+
+
+def test_one_sentinel_alone_cannot_fail_the_master_over(sentinel_set: list[Node]) -> None:
+    """With the declared quorum, one Sentinel that finds the master down (s_down) does not make it
+    objectively down (o_down), and no failover happens: the master keeps its role and the epoch stays."""
+    nodes = sentinel_set
+    for pod in nodes:
+        pod.prepare(RedisRole.BROKER, "64Mi")
+    for pod in nodes:
+        pod.start("redis")
+        pod.start("sentinel")
+    first = nodes[0].host
+
+    def settled() -> bool:
+        views = [_sentinel_view(pod) for pod in nodes]
+        return all(view["ip"] == first and view["num-other-sentinels"] == "2" for view in views)
+
+    _wait_for("every Sentinel names pod 0 and knows the other two", settled, 30)
+    _wait_for("both replicas are in sync", lambda: _replicas_in_sync(nodes[0]), 20)
+    epochs = [_sentinel_view(pod)["config-epoch"] for pod in nodes]
+
+    # One hasty Sentinel: it finds the master down after 200 ms without an answer; the other two keep the
+    # declared down-after-milliseconds, longer than the silence below.
+    hasty = nodes[2]
+    client = Client(hasty.sentinel_port, hasty.host)
+    assert client.call("SENTINEL", "SET", MASTER_SET, "down-after-milliseconds", "200") == "OK"
+    client.close()
+    silence_ms = redis_config.DOWN_AFTER_MILLISECONDS * 3 // 5
+    master = nodes[0].client()
+    assert master.call("CLIENT", "PAUSE", silence_ms, "ALL") == "OK"  # it answers nobody, Sentinels included
+    master.close()
+    flags: set[str] = set()
+    silent_until = time.monotonic() + silence_ms / 1000
+    while time.monotonic() < silent_until + 3:  # and a while after, for a failover under way to show
+        flags.update(_sentinel_view(hasty)["flags"].split(","))
+        time.sleep(0.1)
+
+    assert "s_down" in flags, f"the hasty Sentinel never found the master down: {flags}"
+    assert "o_down" not in flags and "failover_in_progress" not in flags, flags
+    assert [_role(pod) for pod in nodes] == ["master", "slave", "slave"]
+    assert [_sentinel_view(pod)["ip"] for pod in nodes] == [first] * 3
+    assert [_sentinel_view(pod)["config-epoch"] for pod in nodes] == epochs
+
+
+@pytest.mark.parametrize("role", list(RedisRole))
+def test_module_debug_and_protected_config_commands_are_refused(node: Node, role: RedisRole, tmp_path: Path) -> None:
+    """With a role's config, MODULE LOAD, DEBUG and CONFIG SET of dir and dbfilename are refused, even on a
+    loopback connection (which the `local` setting would let through); other settings still change."""
+    node.prepare(role, "64Mi")
+    node.start()
+    client = node.client()
+    module = client.call("MODULE", "LOAD", str(tmp_path / "module.so"))
+    assert isinstance(module, ErrorReply) and "MODULE command not allowed" in module.message, module
+    debug = client.call("DEBUG", "SLEEP", "0")
+    assert isinstance(debug, ErrorReply) and "DEBUG command not allowed" in debug.message, debug
+    for name, value in (("dir", str(tmp_path)), ("dbfilename", "elsewhere.rdb")):
+        before = client.call("CONFIG", "GET", name)
+        refused = client.call("CONFIG", "SET", name, value)
+        assert isinstance(refused, ErrorReply) and "can't set protected config" in refused.message, refused
+        assert client.call("CONFIG", "GET", name) == before
+    assert client.call("CONFIG", "SET", "maxmemory-samples", "7") == "OK"
+    client.close()
