@@ -5,6 +5,7 @@ Nothing outside this package reads `pulumi.Config` or the environment.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -33,6 +34,8 @@ class ConfigSecrets:
     """The SMTP password, when the stack sends mail."""
     registry_password: pulumi.Output[str] | None
     """The registry password or token, when images come from a private registry."""
+    app_secrets: pulumi.Output[Mapping[str, str]] | None = None
+    """The application's own secrets (appSecrets) by name, when it has any."""
 
 
 def config_secrets(settings: Settings) -> ConfigSecrets:
@@ -41,6 +44,14 @@ def config_secrets(settings: Settings) -> ConfigSecrets:
     return ConfigSecrets(
         smtp_password=config.require_secret("smtpPassword") if settings.smtp else None,
         registry_password=config.require_secret("registryPassword") if settings.registry else None,
+        # The names were checked by build(); only they are kept (a secret object's values are never inspected).
+        app_secrets=(
+            config.require_secret_object("appSecrets").apply(
+                lambda values: {name: str(values[name]) for name in settings.app.secret_names}
+            )
+            if settings.app.secret_names
+            else None
+        ),
     )
 
 

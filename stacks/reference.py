@@ -102,6 +102,8 @@ def _profile_value(key: ConfigKey, profile: Profile) -> str:
         "appHost": "app.<domain>",
         "tlsIssuer": profile.tls_issuer,
         "services": "sizes: see README",
+        "deployChecks": profile.deploy_check_level or "off",
+        "postgres": "true",
     }
     value = by_key.get(key.name, "—")
     # Placeholders like <stack> would vanish as HTML tags in rendered Markdown.
