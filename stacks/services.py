@@ -654,8 +654,14 @@ def resolve_service(
         if field == "enabled" and base.role is Role.WEB:
             reader.report(field, NOT_SHOWN, "web always runs: it is the application; allowed: remove the field")
         elif field not in allowed:
+            owners = [role.value for role in Role if field in FIELDS[role]]
+            hint = f"{field} is a field of {' and '.join(owners)} only; allowed: {', '.join(allowed)}"
             # Not quoted: a misspelt `env` may hold anything.
-            reader.report(field, NOT_SHOWN, f"unknown field for {base.role.value}; {_closest(field, allowed)}")
+            reader.report(
+                field,
+                NOT_SHOWN,
+                f"unknown field for {base.role.value}; {hint if owners else _closest(field, allowed)}",
+            )
     listens = base.port is not None
     port = reader.get("port", _whole_number(1024, 65535), base.port) if listens else None
     server = reader.get("server", _web_server, base.server) if base.role is Role.WEB else base.server
