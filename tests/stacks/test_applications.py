@@ -178,8 +178,8 @@ INVALID: list[tuple[str, str, dict[str, str], bool, str]] = [
         services({"worker": {"server": "asgi"}}),
         True,
         'crm-platform:services.worker.server = "[not shown]": unknown field for worker; server is a field of web '
-        "only; allowed: image, command, args, resources, env, writablePaths, runAsUser, terminationGracePeriodSeconds, secrets, enabled, "
-        "livenessCommand, readinessCommand, replicas, autoscaling",
+        "only; allowed: image, command, args, resources, env, writablePaths, runAsUser, "
+        "terminationGracePeriodSeconds, secrets, enabled, livenessCommand, readinessCommand, replicas, autoscaling",
     ),
     (
         "grace-period-shorter-than-the-drain",
