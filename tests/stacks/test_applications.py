@@ -8,6 +8,7 @@ value shown (an application secret's never), and what is allowed.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 import pytest
 
@@ -23,7 +24,7 @@ PLANTED = {"OPENAI_API_KEY": "sk-planted-4c1d9e7a", "SENTRY_DSN": "https://plant
 CANDIDATE_IMAGE = "ghcr.io/acme/crm-backend:2.5.0"
 
 
-def app_secrets(values: dict[str, object]) -> dict[str, str]:
+def app_secrets(values: Mapping[str, object]) -> dict[str, str]:
     """appSecrets as the CLI hands a secret object to the program: JSON text."""
     return {"appSecrets": json.dumps(values)}
 
