@@ -12,7 +12,6 @@ a traceback.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
 import traceback
@@ -21,38 +20,18 @@ from pathlib import Path
 from offline import check
 from offline.program import PROJECT_DIR, DefaultProviderError, run_program
 from offline.render import RenderDirectoryError, write_render
-from offline.stack_config import StackConfigError, load_stack_config, read_yaml
+from offline.stack_config import StackConfigError, config_overrides, load_stack_config, secrets_file, with_overrides
 from stacks.errors import SettingsError
-from stacks.schema import PROJECT
 
 EXIT_UNUSABLE_INPUT = 2
 
 
-def _supplied_secrets(path: Path | None) -> dict[str, str]:
-    if path is None:
-        return {}
-    document = read_yaml(path)
-    if not all(isinstance(value, str) for value in document.values()):
-        raise StackConfigError(f"secrets file {path} must map config keys to string values")
-    return {str(key): value for key, value in document.items()}
-
-
-def _overrides(pairs: list[str]) -> dict[str, str]:
-    """`--config key=value` pairs, as `pulumi up --config` takes them (project keys may be short)."""
-    overrides: dict[str, str] = {}
-    for pair in pairs:
-        key, separator, value = pair.partition("=")
-        if not separator or not key:
-            raise StackConfigError(f"--config {pair!r} is not key=value")
-        overrides[key if ":" in key else f"{PROJECT}:{key}"] = value
-    return overrides
-
-
 def render_command(arguments: argparse.Namespace) -> int:
     out_dir = arguments.out or PROJECT_DIR / "build" / arguments.stack
-    config = load_stack_config(PROJECT_DIR, arguments.stack, _supplied_secrets(arguments.secrets_file))
-    if arguments.config:
-        config = dataclasses.replace(config, values={**config.values, **_overrides(arguments.config)})
+    config = with_overrides(
+        load_stack_config(PROJECT_DIR, arguments.stack, secrets_file(arguments.secrets_file)),
+        config_overrides(arguments.config),
+    )
     recording = run_program(config)
     result = write_render(recording, out_dir)
 
@@ -72,6 +51,22 @@ def render_command(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """--config and --secrets-file: a stack's config as `pulumi up --config` would change it."""
+    parser.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one config value, as `pulumi up --config` does (repeatable)",
+    )
+    parser.add_argument(
+        "--secrets-file",
+        type=Path,
+        help="YAML map of secret config keys (or appSecrets.NAME paths) to values to use instead of placeholders",
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m offline", description="Run the program offline under mocks.")
     parser.add_argument("--debug", action="store_true", help="show a traceback on failure")
@@ -79,18 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     render = commands.add_parser("render", help="write manifests, inventory and summary of one stack")
     render.add_argument("--stack", default="staging", help="stack name (default: staging)")
     render.add_argument("--out", type=Path, help="output directory (default: build/<stack>)")
-    render.add_argument(
-        "--config",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one config value, as `pulumi up --config` does (repeatable)",
-    )
-    render.add_argument(
-        "--secrets-file",
-        type=Path,
-        help="YAML map of secret config keys to values to use instead of placeholders",
-    )
+    add_config_arguments(render)
     check.add_arguments(commands.add_parser("check", help="run the policy pack over one stack at its levels"))
     arguments = parser.parse_args(argv)
     try:

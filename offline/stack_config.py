@@ -16,6 +16,7 @@ value, naming its path (never quoting it).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping
@@ -250,3 +251,29 @@ def load_stack_config(project_dir: Path, stack: str, supplied_secrets: Mapping[s
         supplied=tuple(sorted(short for short in supplied)),
         disabled_default_providers=disabled_providers,
     )
+
+
+def secrets_file(path: Path | None) -> dict[str, str]:
+    """A `--secrets-file`: config key (or `appSecrets.NAME` path) -> value, for the render instead of placeholders."""
+    if path is None:
+        return {}
+    document = read_yaml(path)
+    if not all(isinstance(value, str) for value in document.values()):
+        raise StackConfigError(f"secrets file {path} must map config keys to string values")
+    return {str(key): value for key, value in document.items()}
+
+
+def config_overrides(pairs: list[str]) -> dict[str, str]:
+    """`--config key=value` pairs, as `pulumi up --config` takes them (project keys may be short)."""
+    overrides: dict[str, str] = {}
+    for pair in pairs:
+        key, separator, value = pair.partition("=")
+        if not separator or not key:
+            raise StackConfigError(f"--config {pair!r} is not key=value")
+        overrides[key if ":" in key else f"{PROJECT}:{key}"] = value
+    return overrides
+
+
+def with_overrides(config: StackConfig, overrides: Mapping[str, str]) -> StackConfig:
+    """The config with some values replaced (`--config`), as `pulumi up --config` does."""
+    return dataclasses.replace(config, values={**config.values, **overrides}) if overrides else config
