@@ -22,7 +22,7 @@ edge's weighted routing decides which share of the requests it serves.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -261,6 +261,8 @@ class AppWorkloads(pulumi.ComponentResource):
     ) -> k8s.batch.v1.Job:
         """The Job of one release image. Its spec depends on the image only, never on whether the image is the
         released one or a candidate: promoting a candidate keeps its (finished) Job as it is, never re-running it."""
+        # Run as web's own account whichever release the image is: the Job must not change when its image is promoted.
+        web = replace(web, release=Release.STABLE)
         job_name = migration_job_name(web.image)
         args = self._args
         labels = {
