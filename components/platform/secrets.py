@@ -91,7 +91,7 @@ class ApplicationSecrets:
     names: tuple[str, ...]
     """Environment variable names, known without the values (from the settings)."""
     values: pulumi.Output[Mapping[str, str]]
-    """Name -> value, a Pulumi secret (`pulumi.Config.require_secret_object("appSecrets")`)."""
+    """Name -> value, a Pulumi secret (read by `stacks.config_secrets()`)."""
 
 
 @dataclass(frozen=True)
