@@ -31,7 +31,15 @@ from components.data import (
     redis_metrics_targets,
     redis_network_policies,
 )
-from components.edge import EDGE_METRICS_TARGETS, INGRESS_CONTROLLER, Edge, EdgeArgs
+from components.edge import (
+    EDGE_METRICS_TARGETS,
+    INGRESS_CONTROLLER,
+    ApiRoutes,
+    ApiRoutesArgs,
+    Edge,
+    EdgeArgs,
+    weighted_backends,
+)
 from components.monitoring import (
     SCRAPER,
     Monitoring,
@@ -42,6 +50,7 @@ from components.monitoring import (
 from components.platform import (
     Access,
     AccessArgs,
+    ApplicationSecrets,
     Namespaces,
     NamespacesArgs,
     NetworkPolicies,
@@ -93,7 +102,7 @@ secrets = Secrets(
     SecretsArgs(
         app_namespace=namespaces.app,
         rotation=settings.secrets_rotation,
-        database_owner=DATABASE_OWNER,
+        database_owner=DATABASE_OWNER if settings.data.postgres_enabled else None,
         smtp=(
             SmtpCredentials(settings.smtp.username, config_secrets.smtp_password)
             if settings.smtp and config_secrets.smtp_password
@@ -105,6 +114,11 @@ secrets = Secrets(
             else None
         ),
         labels=labels,
+        application=(
+            ApplicationSecrets(settings.app.secret_names, config_secrets.app_secrets)
+            if config_secrets.app_secrets is not None
+            else None
+        ),
     ),
     on_cluster,
 )
@@ -133,9 +147,11 @@ edge = Edge(
 
 # Backups leave the cluster for S3 where the settings name an AWS account (staging,
 # production); dev and review stacks keep them on a volume and have no AWS provider at all.
+# A stack without PostgreSQL has nothing to back up.
 aws_settings = settings.data.aws
+database = settings.data.postgres
 backup_storage = None
-if aws_settings is not None:
+if aws_settings is not None and database is not None:
     backup_storage = BackupStorage(
         "backups",
         BackupStorageArgs(
@@ -154,34 +170,39 @@ if aws_settings is not None:
         aws_options(aws_provider(aws_settings.region, settings.stack, account_id=aws_settings.account_id)),
     )
 
-postgres = Postgres(
-    "postgres",
-    PostgresArgs(
-        namespace=namespaces.app,
-        settings=settings.data.postgres,
-        owner_secret=secrets.database_owner_secret,
-        storage_class=settings.data.storage_class,
-        installs_operator=settings.cluster.owns_addons,
-        operator_replicas=settings.cluster.addon_replicas,
-        strict_node_spread=settings.strict_node_spread,
-        archive=(
-            Archive(
-                bucket=backup_storage.bucket_name,
-                prefix=PHYSICAL_PREFIX,
-                role_arn=backup_storage.role_arn,
-                retention_days=settings.data.backups.retention_days,
-            )
-            if backup_storage is not None and settings.data.postgres.wal_archiving
-            else None
+# The add-on owner installs the CloudNativePG operator even without a database of its own: the
+# cluster's other stacks may run one.
+postgres = None
+if database is not None or settings.cluster.owns_addons:
+    postgres = Postgres(
+        "postgres",
+        PostgresArgs(
+            namespace=namespaces.app,
+            settings=database,
+            owner_secret=secrets.database_owner_secret,
+            storage_class=settings.data.storage_class,
+            installs_operator=settings.cluster.owns_addons,
+            operator_replicas=settings.cluster.addon_replicas,
+            strict_node_spread=settings.strict_node_spread,
+            archive=(
+                Archive(
+                    bucket=backup_storage.bucket_name,
+                    prefix=PHYSICAL_PREFIX,
+                    role_arn=backup_storage.role_arn,
+                    retention_days=settings.data.backups.retention_days,
+                )
+                if backup_storage is not None and database is not None and database.wal_archiving
+                else None
+            ),
+            environment=settings.environment.value,
+            protect_namespaces=settings.namespaces.protect,
+            labels=labels,
+            cert_manager=edge.cert_manager,
         ),
-        environment=settings.environment.value,
-        protect_namespaces=settings.namespaces.protect,
-        labels=labels,
-        cert_manager=edge.cert_manager,
-    ),
-    # The owner Secret must exist before the operator bootstraps the database from it.
-    pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[secrets])),
-)
+        # The owner Secret must exist before the operator bootstraps the database from it.
+        pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[secrets])),
+    )
+database_ready = [postgres.cluster, postgres.pooler] if postgres and postgres.cluster and postgres.pooler else []
 
 redis = Redis(
     "redis",
@@ -198,31 +219,34 @@ redis = Redis(
     on_cluster,
 )
 
-backups = Backups(
-    "backups",
-    BackupsArgs(
-        namespace=namespaces.app,
-        stack=settings.stack,
-        settings=settings.data.backups,
-        database_secret=secrets.app.database_password.ref,
-        s3=(
-            S3Target(
-                bucket=backup_storage.bucket_name,
-                region=aws_settings.region,
-                kms_key_arn=backup_storage.kms_key_arn,
-                role_arn=backup_storage.role_arn,
-            )
-            if backup_storage is not None and aws_settings is not None
-            else None
+backups = None
+if database is not None and secrets.app.database_password is not None:
+    backups = Backups(
+        "backups",
+        BackupsArgs(
+            namespace=namespaces.app,
+            stack=settings.stack,
+            settings=settings.data.backups,
+            database_secret=secrets.app.database_password.ref,
+            s3=(
+                S3Target(
+                    bucket=backup_storage.bucket_name,
+                    region=aws_settings.region,
+                    kms_key_arn=backup_storage.kms_key_arn,
+                    role_arn=backup_storage.role_arn,
+                )
+                if backup_storage is not None and aws_settings is not None
+                else None
+            ),
+            store_size=database.storage,
+            storage_class=settings.data.storage_class,
+            work_size=database.storage,
+            # Every release image, a candidate's too: its migration is the one that changes the schema now.
+            pre_migration_images=settings.app.release_images if settings.data.backups.pre_migration_backup else (),
+            labels=labels,
         ),
-        store_size=settings.data.postgres.storage,
-        storage_class=settings.data.storage_class,
-        work_size=settings.data.postgres.storage,
-        pre_migration_image=settings.app.migration_image if settings.data.backups.pre_migration_backup else None,
-        labels=labels,
-    ),
-    pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[postgres])),
-)
+        pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=database_ready)),
+    )
 
 workloads = AppWorkloads(
     "app",
@@ -235,18 +259,41 @@ workloads = AppWorkloads(
             api_host=settings.edge.api_host,
             app_host=settings.edge.app_host,
             smtp=settings.smtp,
+            postgres=settings.data.postgres_enabled,
+            channels=settings.app.channels,
         ),
         secrets=secrets.app.environment(),
+        application_secrets=secrets.app.application,
         checksum_key=secrets.app.secret_key.value,
         image_pull_secret=secrets.image_pull_secret,
         strict_node_spread=settings.strict_node_spread,
         labels=labels,
-        # Migrations start once the database is Ready (and after the pre-migration backup, where there is one).
-        before_migration=[
-            postgres.cluster,
-            postgres.pooler,
-            *([backups.pre_migration_backup] if backups.pre_migration_backup is not None else []),
+        # Migrations start once the database is Ready, and after the image's pre-migration backup where there is one.
+        before_migration=database_ready,
+        before_release={image: [job] for image, job in (backups.pre_migration_backups if backups else {}).items()},
+    ),
+    on_cluster,
+)
+
+# The API host's routes split its requests between the released web and a candidate, by the stack's weights;
+# they move only once the web Deployments have rolled out.
+candidate = workloads.candidate_published
+api_routes = ApiRoutes(
+    "api",
+    ApiRoutesArgs(
+        namespace=namespaces.app,
+        edge=settings.edge,
+        backends=weighted_backends(
+            (workloads.service_names[Role.WEB], workloads.ports[Role.WEB]),
+            (candidate.name, candidate.port) if candidate else None,
+            settings.app.candidate_traffic_percent,
+        ),
+        labels=labels,
+        releases=[
+            workloads.deployments[Role.WEB],
+            *([workloads.candidate_deployment] if workloads.candidate_deployment else []),
         ],
+        edge_ready=[edge],
     ),
     on_cluster,
 )
@@ -254,7 +301,12 @@ workloads = AppWorkloads(
 # What Prometheus scrapes in the app namespace: Django's /metrics on its own port (django-prometheus), the
 # PostgreSQL instances and pooler, the Redis exporters; the Celery exporter where a worker runs.
 worker = settings.app.service(Role.WORKER)
-scrape_targets = [workloads.metrics_target, *postgres_metrics_targets(), *redis_metrics_targets(settings.stack)]
+scrape_targets = [
+    workloads.metrics_target,
+    *([workloads.candidate_metrics_target] if workloads.candidate_metrics_target else []),
+    *(postgres_metrics_targets() if database is not None else []),
+    *redis_metrics_targets(settings.stack),
+]
 broker_pods = redis_broker_pods(settings.stack, high_availability=redis.high_availability)
 
 # Receiver credentials, for the Alertmanager configuration (keys as alertmanager_config takes them).
@@ -305,16 +357,17 @@ network_policies = NetworkPolicies(
     NetworkPoliciesArgs(
         namespace=namespaces.app,
         ingress_controller=INGRESS_CONTROLLER,
-        published=list(published.values()),
+        published=[*published.values(), *([candidate] if candidate else [])],
         metrics=monitoring.scrape_targets,
         scraper=SCRAPER,
         internal_calls=[(published[Role.FRONTEND], published[Role.WEB])] if Role.FRONTEND in published else [],
         egress_cidrs=settings.egress_cidrs,
-        egress_ports=[443] + ([settings.smtp.port] if settings.smtp else []),
+        egress_ports=[443, *([settings.smtp.port] if settings.smtp else []), *settings.egress_ports],
         labels=labels,
+        postgres=database is not None,
         extra={
-            **postgres_network_policies(),
-            **backup_network_policies(object_storage=backup_storage is not None),
+            **(postgres_network_policies() if database is not None else {}),
+            **(backup_network_policies(object_storage=backup_storage is not None) if backups is not None else {}),
             **redis_network_policies(settings.stack, high_availability=redis.high_availability),
             **(celery_exporter_network_policies(settings.stack, broker_pods) if worker is not None else {}),
         },
@@ -331,7 +384,9 @@ pulumi.export("hosts", list(settings.edge.hosts))
 if backup_storage is not None:
     pulumi.export("backupBucket", backup_storage.bucket_name)
     pulumi.export("backupRoleArn", backup_storage.role_arn)
-pulumi.export("migrationJob", workloads.migration_job.metadata.apply(lambda metadata: metadata.name))
+if workloads.migration_job is not None:
+    pulumi.export("migrationJob", workloads.migration_job.metadata.apply(lambda metadata: metadata.name))
+pulumi.export("releaseWeights", api_routes.weights)
 if settings.cluster.owns_addons:
     # Grafana runs where the add-ons are installed (one per cluster).
     pulumi.export("grafanaAdminPassword", secrets.grafana_admin_password)  # a secret output

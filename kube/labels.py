@@ -31,3 +31,6 @@ NAMESPACE_ROLE: Final = "crm-platform/namespace-role"
 """What a namespace is for: app, monitoring or addon. The default-deny policy rule selects app namespaces by it."""
 NETWORK_ROLE: Final = "crm-platform/network-role"
 """Pod label the network policies select on: app, postgres, redis."""
+RELEASE: Final = "crm-platform/release"
+"""Which release a pod of the application runs: `stable` (the released image) or `candidate` (a canary or the
+other colour of a blue-green release). Prometheus compares the two by it (5xx ratio, latency)."""

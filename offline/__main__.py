@@ -14,7 +14,6 @@ unusable input. Errors are one line; add --debug for a traceback.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
 import traceback
@@ -25,40 +24,16 @@ from offline import diff
 EXIT_UNUSABLE_INPUT = 2
 
 
-def _supplied_secrets(path: Path | None) -> dict[str, str]:
-    from offline.stack_config import StackConfigError, read_yaml
-
-    if path is None:
-        return {}
-    document = read_yaml(path)
-    if not all(isinstance(value, str) for value in document.values()):
-        raise StackConfigError(f"secrets file {path} must map config keys to string values")
-    return {str(key): value for key, value in document.items()}
-
-
-def _overrides(pairs: list[str]) -> dict[str, str]:
-    """`--config key=value` pairs, as `pulumi up --config` takes them (project keys may be short)."""
-    from offline.stack_config import StackConfigError
-    from stacks.schema import PROJECT
-
-    overrides: dict[str, str] = {}
-    for pair in pairs:
-        key, separator, value = pair.partition("=")
-        if not separator or not key:
-            raise StackConfigError(f"--config {pair!r} is not key=value")
-        overrides[key if ":" in key else f"{PROJECT}:{key}"] = value
-    return overrides
-
-
 def render_command(arguments: argparse.Namespace) -> int:
     from offline.program import PROJECT_DIR, run_program
     from offline.render import write_render
-    from offline.stack_config import load_stack_config
+    from offline.stack_config import config_overrides, load_stack_config, secrets_file, with_overrides
 
     out_dir = arguments.out or PROJECT_DIR / "build" / arguments.stack
-    config = load_stack_config(PROJECT_DIR, arguments.stack, _supplied_secrets(arguments.secrets_file))
-    if arguments.config:
-        config = dataclasses.replace(config, values={**config.values, **_overrides(arguments.config)})
+    config = with_overrides(
+        load_stack_config(PROJECT_DIR, arguments.stack, secrets_file(arguments.secrets_file)),
+        config_overrides(arguments.config),
+    )
     recording = run_program(config)
     result = write_render(recording, out_dir)
 
@@ -110,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     render.add_argument(
         "--secrets-file",
         type=Path,
-        help="YAML map of secret config keys to values to use instead of placeholders",
+        help="YAML map of secret config keys (or appSecrets.NAME paths) to values to use instead of placeholders",
     )
     check.add_arguments(commands.add_parser("check", help="run the policy pack over one stack at its levels"))
     diff.add_arguments(

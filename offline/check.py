@@ -1,6 +1,7 @@
 """The policy pack over what the program declares for a stack, run under mocks: `make check`.
 
     python -m offline check --stack staging [--policy-config FILE] [--json] [--sarif FILE]
+                                            [--config KEY=VALUE ...] [--secrets-file FILE]
 
 The stack's levels come from `policies/config/<stack>.json` (review.json for pr-<number>), the
 file `pulumi preview --policy-pack-config` takes, unless --policy-config names another. Every
@@ -23,11 +24,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from offline.program import PROJECT_DIR, Recording, run_program
 from offline.render import inventory, kubernetes_objects, masked, normalized
-from offline.stack_config import StackConfigError, load_stack_config
+from offline.stack_config import (
+    StackConfigError,
+    config_overrides,
+    load_stack_config,
+    secrets_file,
+    with_overrides,
+)
 from policies.config import PolicyConfigError, config_path_for_stack, load_policy_config
 from policies.findings import Location, Subject, evaluate
 from policies.runner import EXIT_UNUSABLE_INPUT, UnusableInputError, report
@@ -52,12 +60,15 @@ def inventory_lines(recording: Recording) -> dict[str, int]:
     return lines
 
 
-def stack_subjects(stack: str) -> tuple[list[Subject], Location]:
-    """Every Kubernetes object and AWS resource the program declares for `stack`, run under mocks as
-    `python -m offline render` does, at the file and line the render writes it to; secrets are masked before
-    any policy sees them. Also where the stack as a whole is: its stack file."""
+def stack_subjects(
+    stack: str, overrides: Mapping[str, str] | None = None, secrets: Mapping[str, str] | None = None
+) -> tuple[list[Subject], Location]:
+    """Every Kubernetes object and AWS resource the program declares for `stack` (with `overrides` of its config and
+    `secrets` instead of placeholders), run under mocks as `python -m offline render` does, at the file and line
+    the render writes it to; secrets are masked before any policy sees them. Also where the stack as a whole is:
+    its stack file."""
     try:
-        config = load_stack_config(PROJECT_DIR, stack)
+        config = with_overrides(load_stack_config(PROJECT_DIR, stack, secrets or {}), overrides or {})
     except StackConfigError as error:
         raise UnusableInputError(str(error)) from None
     recording = run_program(config)
@@ -103,12 +114,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="also write the findings as SARIF 2.1.0 to FILE, at the files `python -m offline render` writes",
     )
+    parser.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one config value, as `pulumi preview --config` does (repeatable)",
+    )
+    parser.add_argument(
+        "--secrets-file",
+        type=Path,
+        help="YAML map of secret config keys (or appSecrets.NAME paths) to values to use instead of placeholders",
+    )
 
 
 def check_command(arguments: argparse.Namespace) -> int:
     try:
         # The stack is resolved first, so an unknown stack reports as such rather than as a missing config.
-        subjects, stack_location = stack_subjects(arguments.stack)
+        try:
+            overrides, secrets = config_overrides(arguments.config), secrets_file(arguments.secrets_file)
+        except StackConfigError as error:
+            raise UnusableInputError(str(error)) from None
+        subjects, stack_location = stack_subjects(arguments.stack, overrides, secrets)
         config = load_policy_config(arguments.policy_config or config_path_for_stack(arguments.stack))
     except (UnusableInputError, PolicyConfigError) as error:
         print(f"{PROGRAM}: {error}", file=sys.stderr)

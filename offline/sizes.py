@@ -61,6 +61,8 @@ def sizes_table(project_dir: Path, current: str, stacks: Sequence[str] = COMPARE
             f"{settings.data.postgres.instances} x {settings.data.postgres.cpu}/{settings.data.postgres.memory}, "
             f"{settings.data.postgres.storage} + WAL {settings.data.postgres.wal_storage}; "
             f"pooler x {settings.data.postgres.pooler_instances}"
+            if settings.data.postgres
+            else "none (the application's own database)"
         ),
         "redis": lambda settings: (
             f"{settings.data.redis.replicas} per role"
@@ -70,6 +72,8 @@ def sizes_table(project_dir: Path, current: str, stacks: Sequence[str] = COMPARE
         ),
         "backups": lambda settings: (
             f"{settings.data.backups.schedule} to " + ("S3" if settings.data.aws else "a volume")
+            if settings.data.postgres
+            else "none (no PostgreSQL)"
         ),
     }
     for label, describe in data_rows.items():

@@ -5,10 +5,18 @@ add every `Pulumi.yaml` default the stack does not set, turn YAML values into th
 the program receives, and mark secure values as secrets. Encrypted values cannot be
 decrypted offline (and need not be): each secret the stack file holds or lacks gets a
 deterministic placeholder, unless the caller supplies a value (tests plant known ones).
+
+An object key with secure values inside (`appSecrets`, set with `pulumi config set --secret
+--path 'appSecrets.NAME'`) reaches the program as one secret JSON object, as the CLI hands it:
+each secure value becomes its placeholder (or the value supplied for `appSecrets.NAME`). The
+CLI marks such an object secret as soon as one value in it is, so a value set there without
+`--secret` would pass unnoticed: for the project's secret objects this loader refuses any plain
+value, naming its path (never quoting it).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping
@@ -98,6 +106,44 @@ def _is_secure(value: Any) -> bool:
     return isinstance(value, dict) and set(value) == {"secure"}
 
 
+def _has_secure(value: Any) -> bool:
+    """Whether a structured value holds a secure value anywhere (the CLI then marks the whole key secret)."""
+    if _is_secure(value):
+        return True
+    if isinstance(value, dict):
+        return any(_has_secure(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_has_secure(item) for item in value)
+    return False
+
+
+SECRET_OBJECT_KEYS = frozenset(key.full_name for key in KEYS if key.secret and key.type == "object")
+"""Object keys every value of which must be a secret (`appSecrets`)."""
+
+
+def _secret_object(
+    key: str, value: Any, supplied: Mapping[str, str], stack_file: str, placeholders: list[str]
+) -> dict[str, Any]:
+    """A secret object with each secure value replaced by its supplied value or placeholder."""
+    short = key.split(":", 1)[1]
+    if not isinstance(value, dict):
+        raise StackConfigError(f"{stack_file}: {key} must be a mapping of names to secret values")
+    resolved: dict[str, Any] = {}
+    for name, item in value.items():
+        path = f"{short}.{name}"
+        if not _is_secure(item):
+            raise StackConfigError(
+                f"{stack_file}: {key}.{name} is stored in plain text; allowed: an encrypted value, set with "
+                f"`pulumi config set --secret --path '{path}' <value>`"
+            )
+        if path in supplied or f"{key}.{name}" in supplied:
+            resolved[name] = supplied.get(path, supplied.get(f"{key}.{name}", ""))
+        else:
+            resolved[name] = placeholder(f"{key}.{name}")
+            placeholders.append(path)
+    return resolved
+
+
 def _needed(key: str, values: Mapping[str, str]) -> bool:
     """Whether the real stack must hold this secret: a secret of another namespace always, one of the project
     when the key that requires it is set. An optional secret (no such key: a receiver's credential switches
@@ -149,18 +195,34 @@ def load_stack_config(project_dir: Path, stack: str, supplied_secrets: Mapping[s
         elif "default" in declaration:
             values[namespaced] = _config_text(declaration["default"])
 
+    supplied = dict(supplied_secrets or {})
+    placeholders: list[str] = []
     stored_secrets: set[str] = set()
+    secret_objects: dict[str, dict[str, Any]] = {}
     for key, value in stack_config.items():
         if ":" not in str(key):
             raise StackConfigError(f"{stack_path.name}: key {key!r} has no namespace; write {project_name}:{key}")
         if _is_secure(value):
             stored_secrets.add(key)
             continue
+        if key in SECRET_OBJECT_KEYS and value not in ({}, None):
+            secret_objects[key] = _secret_object(key, value, supplied, stack_path.name, placeholders)
+            continue
         values[key] = _config_text(value)
 
-    supplied = dict(supplied_secrets or {})
-    placeholders: list[str] = []
-    for key in sorted(declared_secrets | stored_secrets):
+    # Values supplied for paths into a secret object (the stack file's or not): what `--secret --path` sets.
+    object_paths: set[str] = set()
+    for supplied_key, supplied_value in supplied.items():
+        base, dot, name = supplied_key.partition(".")
+        full_base = base if ":" in base else f"{project_name}:{base}"
+        if dot and name and full_base in SECRET_OBJECT_KEYS:
+            secret_objects.setdefault(full_base, {})[name] = supplied_value
+            object_paths.add(supplied_key)
+    for key, resolved in secret_objects.items():
+        values[key] = _config_text(resolved)
+        secret_keys.add(key)
+
+    for key in sorted((declared_secrets - SECRET_OBJECT_KEYS) | stored_secrets):
         short = key.split(":", 1)[1]
         if short in supplied or key in supplied:
             values[key] = supplied.get(short, supplied.get(key, ""))
@@ -171,7 +233,9 @@ def load_stack_config(project_dir: Path, stack: str, supplied_secrets: Mapping[s
             # Unset on the real stack as far as anyone can tell: the CLI would pass the project default, "".
             values[key] = ""
         secret_keys.add(key)
-    unknown_supplied = sorted(set(supplied) - {key.split(":", 1)[1] for key in secret_keys} - secret_keys)
+    unknown_supplied = sorted(
+        set(supplied) - object_paths - {key.split(":", 1)[1] for key in secret_keys} - secret_keys
+    )
     if unknown_supplied:
         raise StackConfigError(
             f"supplied secrets for keys that are not secrets of the project: {', '.join(unknown_supplied)}"
@@ -189,7 +253,33 @@ def load_stack_config(project_dir: Path, stack: str, supplied_secrets: Mapping[s
         values=values,
         secret_keys=frozenset(secret_keys),
         stack_file=stack_path.name,
-        placeholders=tuple(placeholders),
+        placeholders=tuple(sorted(placeholders)),
         supplied=tuple(sorted(short for short in supplied)),
         disabled_default_providers=disabled_providers,
     )
+
+
+def secrets_file(path: Path | None) -> dict[str, str]:
+    """A `--secrets-file`: config key (or `appSecrets.NAME` path) -> value, for the render instead of placeholders."""
+    if path is None:
+        return {}
+    document = read_yaml(path)
+    if not all(isinstance(value, str) for value in document.values()):
+        raise StackConfigError(f"secrets file {path} must map config keys to string values")
+    return {str(key): value for key, value in document.items()}
+
+
+def config_overrides(pairs: list[str]) -> dict[str, str]:
+    """`--config key=value` pairs, as `pulumi up --config` takes them (project keys may be short)."""
+    overrides: dict[str, str] = {}
+    for pair in pairs:
+        key, separator, value = pair.partition("=")
+        if not separator or not key:
+            raise StackConfigError(f"--config {pair!r} is not key=value")
+        overrides[key if ":" in key else f"{PROJECT}:{key}"] = value
+    return overrides
+
+
+def with_overrides(config: StackConfig, overrides: Mapping[str, str]) -> StackConfig:
+    """The config with some values replaced (`--config`), as `pulumi up --config` does."""
+    return dataclasses.replace(config, values={**config.values, **overrides}) if overrides else config

@@ -288,10 +288,12 @@ POLICIES: tuple[PolicySpec, ...] = (
     PolicySpec(
         name="ingress-tls",
         description="Every Ingress host is covered by a spec.tls entry with a secretName, and every such secret is "
-        "issued by cert-manager (an issuer annotation on one Ingress using it, or a Certificate) (S3).",
+        "issued by cert-manager (an issuer annotation on one Ingress using it, or a Certificate); every Traefik "
+        "IngressRoute has such a tls.secretName, issued for every Host its routes match (S3).",
         severity="high",
         remediation="Add the host to spec.tls with a secretName, and the cert-manager.io/cluster-issuer "
-        "annotation on exactly one Ingress per secret.",
+        "annotation on exactly one Ingress per secret; for an IngressRoute, a cert-manager Certificate writing "
+        "its tls.secretName with every routed host in dnsNames.",
         category="security",
         stack_check=stack_rules.check_ingress_tls,
     ),

@@ -9,6 +9,7 @@ S4 S3 bucket controls, S5-S7 production resilience (PostgreSQL instances, backup
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -181,20 +182,27 @@ def _host_covered(host: str, tls_hosts: Iterable[str]) -> bool:
 def check_ingress_tls(resources: Resources, options: Options) -> list[StackViolation]:
     """S3: every Ingress host is served under TLS with a named secret, and every TLS secret is issued by
     cert-manager: one Ingress using it carries a cert-manager issuer annotation, or a Certificate writes it.
+    Traefik IngressRoutes likewise: a tls.secretName issued that way, and every Host of every route among
+    the names that secret is issued for.
 
     A stack policy because the issuer may sit on another Ingress: two Ingresses annotating the same
     secret would make cert-manager fight over one Certificate."""
     ingresses = _kubernetes(resources, "Ingress")
     issued: set[tuple[str, str]] = set()
+    names: dict[tuple[str, str], set[str]] = defaultdict(set)
+    """(namespace, secret) -> the host names it is issued for."""
     for ingress in ingresses:
         annotations = as_mapping(metadata_of(ingress.props).get("annotations"))
         if any(annotations.get(key) for key in ISSUER_ANNOTATIONS):
-            issued.update(
-                (ingress.namespace, str(tls.get("secretName"))) for tls in as_mappings(_spec(ingress).get("tls"))
-            )
+            for tls in as_mappings(_spec(ingress).get("tls")):
+                annotated = (ingress.namespace, str(tls.get("secretName")))
+                issued.add(annotated)
+                names[annotated].update(str(host) for host in as_list(tls.get("hosts")))
     for certificate in _kubernetes(resources, "Certificate"):
         if certificate.type.startswith("kubernetes:cert-manager.io/"):
-            issued.add((certificate.namespace, str(_spec(certificate).get("secretName"))))
+            written = (certificate.namespace, str(_spec(certificate).get("secretName")))
+            issued.add(written)
+            names[written].update(str(host) for host in as_list(_spec(certificate).get("dnsNames")))
 
     violations = []
     for ingress in ingresses:
@@ -236,6 +244,66 @@ def check_ingress_tls(resources: Resources, options: Options) -> list[StackViola
                             "cluster-issuer or cert-manager.io/issuer annotation, and no Certificate writes it",
                         ),
                     )
+                )
+    violations.extend(_check_ingress_routes(resources, issued, names))
+    return violations
+
+
+_ROUTE_HOST = re.compile(r"Host\(\s*`([^`]*)`\s*\)")
+"""A Traefik v3 rule's Host matcher (one host each; several are joined with ||)."""
+
+
+def _check_ingress_routes(
+    resources: Resources, issued: set[tuple[str, str]], names: Mapping[tuple[str, str], set[str]]
+) -> list[StackViolation]:
+    """S3 for Traefik IngressRoutes: a cert-manager-issued tls.secretName covering every routed host."""
+    violations = []
+    for route_object in _kubernetes(resources, "IngressRoute"):
+        if not route_object.type.startswith("kubernetes:traefik."):
+            continue
+        spec = _spec(route_object)
+        secret = as_mapping(spec.get("tls")).get("secretName")
+        key = (route_object.namespace, str(secret))
+        if not secret:
+            violations.append(
+                StackViolation(
+                    route_object,
+                    Violation("S3", "spec.tls.secretName", "an IngressRoute without tls.secretName serves no TLS"),
+                )
+            )
+        elif key not in issued:
+            violations.append(
+                StackViolation(
+                    route_object,
+                    Violation(
+                        "S3",
+                        "spec.tls.secretName",
+                        f"TLS secret {secret} is issued by nothing: no Certificate writes it and no Ingress using it "
+                        "has a cert-manager.io/cluster-issuer or cert-manager.io/issuer annotation",
+                    ),
+                )
+            )
+        for index, route in enumerate(as_mappings(spec.get("routes"))):
+            hosts = _ROUTE_HOST.findall(str(route.get("match", "")))
+            if not hosts:
+                violations.append(
+                    StackViolation(
+                        route_object,
+                        Violation("S3", f"spec.routes[{index}].match", "a route without Host(...) answers every host"),
+                    )
+                )
+            elif secret and key in issued:
+                violations.extend(
+                    StackViolation(
+                        route_object,
+                        Violation(
+                            "S3",
+                            f"spec.routes[{index}].match",
+                            f"host {host} is not among the names TLS secret {secret} is issued for",
+                        ),
+                    )
+                    for host in hosts
+                    if not _host_covered(host, names.get(key, set()))
                 )
     return violations
 

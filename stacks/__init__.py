@@ -5,6 +5,7 @@ Nothing outside this package reads `pulumi.Config` or the environment.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -39,6 +40,8 @@ class ConfigSecrets:
     """The pager receiver's routing key (alertPagerRoutingKey), where the stack configured one."""
     alert_database_chat_webhook_url: pulumi.Output[str] | None
     """The database team's chat webhook (alertDatabaseChatWebhookUrl), where the stack configured one."""
+    app_secrets: pulumi.Output[Mapping[str, str]] | None = None
+    """The application's own secrets (appSecrets) by name, when it has any."""
 
 
 def config_secrets(settings: Settings) -> ConfigSecrets:
@@ -52,6 +55,14 @@ def config_secrets(settings: Settings) -> ConfigSecrets:
         alert_pager_routing_key=config.require_secret("alertPagerRoutingKey") if receivers.pager else None,
         alert_database_chat_webhook_url=(
             config.require_secret("alertDatabaseChatWebhookUrl") if receivers.database_team else None
+        ),
+        # The names were checked by build(); only they are kept (a secret object's values are never inspected).
+        app_secrets=(
+            config.require_secret_object("appSecrets").apply(
+                lambda values: {name: str(values[name]) for name in settings.app.secret_names}
+            )
+            if settings.app.secret_names
+            else None
         ),
     )
 

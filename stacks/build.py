@@ -13,7 +13,9 @@ import dataclasses
 import difflib
 import json
 import re
+import shlex
 from collections.abc import Callable, Collection, Mapping
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -23,10 +25,12 @@ from stacks import capacity, services, validation
 from stacks.data import AwsSettings, BackupSettings, DataSettings, PostgresSettings, RedisSettings
 from stacks.errors import Problem, SettingsError
 from stacks.model import (
+    DJANGO_MIGRATION,
     AccessSettings,
     AppSettings,
     ClusterSettings,
     EdgeSettings,
+    MigrationSettings,
     NamespaceSettings,
     RegistrySettings,
     Settings,
@@ -40,9 +44,17 @@ from stacks.monitoring import (
     Receivers,
     threshold_keys,
 )
-from stacks.profiles import ISSUERS, PROFILES, Environment, Profile, QuotaSettings, environment_for_stack
-from stacks.schema import KEYS, KEYS_BY_NAME, PROJECT, SECRET_KEY_NAMES
-from stacks.services import Role, ServiceSettings
+from stacks.profiles import (
+    DEPLOY_CHECK_LEVELS,
+    ISSUERS,
+    PROFILES,
+    Environment,
+    Profile,
+    QuotaSettings,
+    environment_for_stack,
+)
+from stacks.schema import KEYS, KEYS_BY_NAME, PROJECT, SECRET_KEY_NAMES, ConfigKey
+from stacks.services import Release, Role, ServiceSettings
 from stacks.validation import InvalidValueError
 
 T = TypeVar("T")
@@ -110,8 +122,11 @@ class _Reader:
         self.add(f"{PROJECT}:{key_path}", value, message)
 
     def add(self, full_key: str, value: str | None, message: str) -> None:
-        """Record a problem; the value is masked if the key is, or is stored as, a secret."""
+        """Record a problem; the value is masked if the key is, or is stored as, a secret (a path into a secret
+        object, `appSecrets.NAME`, included)."""
         base = full_key.split("[", 1)[0]
+        if base.startswith(f"{PROJECT}:"):
+            base = base.split(".", 1)[0]
         secret = base in self.secret_keys or base.removeprefix(f"{PROJECT}:") in SECRET_KEY_NAMES
         self.problems.append(Problem(key=full_key, value=value, message=message, secret=secret))
 
@@ -165,9 +180,11 @@ def build(stack: str, raw: Mapping[str, str], secret_keys: Collection[str] = ())
             "the app must reach the SMTP relay (smtpHost) through its egress network policy; "
             "allowed: the relay's networks in CIDR form, e.g. [203.0.113.0/24]",
         )
-    app = _app(reader, profile)
+    postgres = reader.parse("postgres", validation.tri_state, None) is not False
+    egress_ports = _egress_ports(reader, cidrs=egress_cidrs)
+    app = _app(reader, profile, postgres=postgres)
     edge = _edge(reader, profile, domain, frontend=app.service(Role.FRONTEND) is not None)
-    data = _data(reader, profile)
+    data = _data(reader, profile, postgres=postgres, migrates=app.migration is not None)
     monitoring = _monitoring(reader, profile, smtp, domain)
     _check_quota_fits(reader, quota, app, data)
 
@@ -186,6 +203,7 @@ def build(stack: str, raw: Mapping[str, str], secret_keys: Collection[str] = ())
         smtp=smtp,
         registry=registry,
         egress_cidrs=egress_cidrs,
+        egress_ports=egress_ports,
         app=app,
         edge=edge,
         data=data,
@@ -229,16 +247,24 @@ def _check_key_names(reader: _Reader) -> None:
         )
 
 
+def _is_set(key: ConfigKey, text: str) -> bool:
+    """Whether a key holds a value: an object key left at {} holds none."""
+    return bool(text) and not (key.type == "object" and text.strip() in ("{}", "null"))
+
+
 def _check_secret_storage(reader: _Reader) -> None:
     """Secrets must be stored encrypted; nothing else may be, or it would leak into plain objects."""
     for key in KEYS:
         stored_as_secret = key.full_name in reader.secret_keys
-        if key.secret and not stored_as_secret and reader.text(key.name):
+        if key.secret and not stored_as_secret and _is_set(key, reader.text(key.name)):
+            how = (
+                f"`pulumi config set --secret --path '{key.name}.<NAME>' <value> --stack {reader.stack}` for each "
+                "of its values"
+                if key.type == "object"
+                else f"`pulumi config set --secret {key.name} <value> --stack {reader.stack}`"
+            )
             reader.report(
-                key.name,
-                reader.text(key.name),
-                f"is stored in plain text; allowed: an encrypted value, set with "
-                f"`pulumi config set --secret {key.name} <value> --stack {reader.stack}`",
+                key.name, reader.text(key.name), f"is stored in plain text; allowed: an encrypted value, set with {how}"
             )
         if not key.secret and stored_as_secret:
             reader.add(
@@ -458,7 +484,7 @@ def _registry(reader: _Reader) -> RegistrySettings | None:
     return RegistrySettings(server=server, username=username)
 
 
-def _app(reader: _Reader, profile: Profile) -> AppSettings:
+def _app(reader: _Reader, profile: Profile, *, postgres: bool) -> AppSettings:
     def report(path: str, value: object, message: str) -> None:
         reader.report(path, value if isinstance(value, str) or value is None else json.dumps(value), message)
 
@@ -472,8 +498,10 @@ def _app(reader: _Reader, profile: Profile) -> AppSettings:
             f"`pulumi config set appImage ghcr.io/acme/crm-backend:2.4.1 --stack {reader.stack}`",
         )
     frontend_image = reader.optional("frontendImage", services.image_reference)
+    secret_names = _app_secret_names(reader, postgres=postgres)
     overrides = services.services_object(reader.text("services"), report)
     defaults = services.default_services(django_project, app_image or "", frontend_image or "")
+    context = services.ServiceContext(django_project=django_project, app_secrets=secret_names, postgres=postgres)
 
     resolved: list[ServiceSettings] = []
     for role in Role:
@@ -481,7 +509,7 @@ def _app(reader: _Reader, profile: Profile) -> AppSettings:
         default_on = role is not Role.FRONTEND or bool(frontend_image or role_overrides.get("image"))
         runs = role is Role.WEB or services.enabled(role, role_overrides, default_on, report)
         # Resolved even when off, so a mistake in a disabled service is still reported.
-        service = services.resolve_service(defaults[role], profile.scales[role], role_overrides, report)
+        service = services.resolve_service(defaults[role], profile.scales[role], role_overrides, report, context)
         if not runs:
             continue
         if role is Role.FRONTEND and not service.image:
@@ -492,11 +520,167 @@ def _app(reader: _Reader, profile: Profile) -> AppSettings:
             )
             continue
         resolved.append(service)
+    candidate, candidate_percent = _candidate(reader, resolved[0])
     return AppSettings(
         django_project=django_project,
         django_settings_module=settings_module or f"{django_project}.settings",
         services=tuple(resolved),
+        secret_names=secret_names,
+        migration=_migration(reader, profile),
+        candidate=candidate,
+        candidate_traffic_percent=candidate_percent,
     )
+
+
+def _app_secret_names(reader: _Reader, *, postgres: bool) -> tuple[str, ...]:
+    """The names in appSecrets, checked; their values stay out of the settings (`stacks.config_secrets()` reads
+    them as Pulumi secrets), and no message ever shows one."""
+    text = reader.text("appSecrets")
+    how = f"each set with `pulumi config set --secret --path 'appSecrets.<NAME>' <value> --stack {reader.stack}`"
+    try:
+        decoded = json.loads(text) if text else {}
+    except (ValueError, RecursionError):
+        decoded = None
+    if not isinstance(decoded, dict):
+        reader.report("appSecrets", text, f"not an object; allowed: NAME: value pairs, {how}")
+        return ()
+    names: list[str] = []
+    for name, value in sorted(decoded.items()):
+        path = f"appSecrets.{name}"
+        if not services.ENV_NAME.fullmatch(name):
+            reader.report(
+                path,
+                "",
+                "is not an environment variable name; allowed: letters, digits and _, not starting with a digit",
+            )
+        elif services.shadows_platform(name, postgres=postgres):
+            database = name.startswith("DATABASE_") or name == "PGOPTIONS"
+            reader.report(
+                path,
+                "",
+                "is a name the platform sets or reserves (SECRET_KEY, DATABASE_*, REDIS_*, CELERY_BROKER_URL, "
+                "EMAIL_*, the ConfigMap's settings); allowed: a name of your own"
+                + (', or `postgres: "false"` to bring your own database' if database else ""),
+            )
+        elif not isinstance(value, str) or not value:
+            reader.report(path, "", f"is not a text value; allowed: a non-empty string, {how}")
+        else:
+            names.append(name)
+    return tuple(names)
+
+
+_SHELL_OPERATORS = frozenset({"&&", "||", ";", "|", "&", ">", ">>", "<", "2>", "2>&1"})
+
+
+def _migration(reader: _Reader, profile: Profile) -> MigrationSettings | None:
+    text = reader.text("migrationCommand")
+    command: tuple[str, ...] | None
+    if text == "none":
+        command = None
+    elif not text:
+        command = DJANGO_MIGRATION
+    else:
+        try:
+            command = tuple(shlex.split(text))
+        except ValueError:
+            reader.report(
+                "migrationCommand",
+                text,
+                'not a command line (unbalanced quotes); allowed: e.g. "python migrate_database.py"',
+            )
+            command = DJANGO_MIGRATION
+        operators = sorted(set(command) & _SHELL_OPERATORS)
+        if not command or operators:
+            reader.report(
+                "migrationCommand",
+                text,
+                (
+                    f"uses the shell operator {operators[0]}, but the command runs without a shell; "
+                    if operators
+                    else "is blank; "
+                )
+                + 'allowed: one program and its arguments, e.g. "python migrate_database.py", or '
+                '`sh -c "<commands>"` (the image\'s shell), "" for Django\'s migrate, "none" for no migration Job',
+            )
+            command = DJANGO_MIGRATION
+    level_text = reader.text("deployChecks")
+    level = profile.deploy_check_level
+    if level_text == "off":
+        level = None
+    elif level_text in DEPLOY_CHECK_LEVELS:
+        level = level_text
+    elif level_text:
+        reader.report(
+            "deployChecks",
+            level_text,
+            f"unknown level; allowed: {', '.join(DEPLOY_CHECK_LEVELS)} (`manage.py check --fail-level`), off, "
+            'or "" for the profile\'s',
+        )
+    if command is None:
+        if level_text not in ("", "off"):
+            reader.report(
+                "deployChecks",
+                level_text,
+                'runs in the migration Job, which migrationCommand "none" leaves out; allowed: "off" or ""',
+            )
+        return None
+    return MigrationSettings(command=command, deploy_check_level=level)
+
+
+def _candidate(reader: _Reader, web: ServiceSettings) -> tuple[ServiceSettings | None, int]:
+    """The release candidate beside web, and its share of the API's requests."""
+    image = reader.optional("candidateImage", services.image_reference)
+    percent = reader.parse("candidateTrafficPercent", lambda text: validation.integer(text, 0, 100), 0)
+    if not image:
+        if image == "" and percent:
+            reader.report(
+                "candidateTrafficPercent",
+                str(percent),
+                'sends requests to a candidate, but candidateImage is ""; allowed: 0, or set candidateImage to the '
+                "release candidate's pinned image",
+            )
+        return None, 0
+    if web.image and image == web.image:
+        reader.report(
+            "candidateImage",
+            image,
+            "is the image web already runs; allowed: another version of the application (the next tag or digest), "
+            'or "" once it is released',
+        )
+        return None, 0
+    return replace(web, image=image, release=Release.CANDIDATE), percent
+
+
+def _egress_ports(reader: _Reader, *, cidrs: tuple[str, ...]) -> tuple[int, ...]:
+    text = reader.text("egressPorts")
+    allowed = "allowed: a list of TCP ports from 1 to 65535, e.g. [27017]"
+    try:
+        decoded = json.loads(text) if text else []
+    except (ValueError, RecursionError):
+        decoded = None
+    if not isinstance(decoded, list):
+        reader.report("egressPorts", text, f"not a list; {allowed}")
+        return ()
+    ports: list[int] = []
+    for index, item in enumerate(decoded):
+        try:
+            port = validation.integer(str(item), 1, 65535) if not isinstance(item, bool) else None
+        except InvalidValueError:
+            port = None
+        if port is None:
+            reader.report(f"egressPorts[{index}]", json.dumps(item), f"not a port; {allowed}")
+        elif port in ports:
+            reader.report(f"egressPorts[{index}]", str(port), "is listed twice; allowed: each port once")
+        else:
+            ports.append(port)
+    if ports and not cidrs:
+        reader.report(
+            "egressPorts",
+            text,
+            "opens ports towards egressCidrs, which is empty; allowed: set egressCidrs to the networks those ports "
+            "are on (your database's), or []",
+        )
+    return tuple(ports)
 
 
 def _edge(reader: _Reader, profile: Profile, domain: str, *, frontend: bool) -> EdgeSettings:
@@ -594,16 +778,16 @@ def _minimum_rows(reader: _Reader) -> dict[str, int]:
     return rows or {"django_migrations": 1}
 
 
-def _data(reader: _Reader, profile: Profile) -> DataSettings:
+def _data(reader: _Reader, profile: Profile, *, postgres: bool, migrates: bool) -> DataSettings:
     defaults = profile.postgres
     instances = _count(reader, "postgresInstances", 9, defaults.instances)
-    if profile.environment is Environment.PRODUCTION and instances < 3:
+    if postgres and profile.environment is Environment.PRODUCTION and instances < 3:
         reader.report(
             "postgresInstances",
             str(instances),
             "production keeps a primary and two replicas on three nodes; allowed: 3 or more",
         )
-    postgres = PostgresSettings(
+    database = PostgresSettings(
         instances=instances,
         cpu=_size(reader, "postgresCpu", validation.cpu_quantity, defaults.cpu),
         memory=_size(reader, "postgresMemory", validation.memory_quantity, defaults.memory),
@@ -612,8 +796,8 @@ def _data(reader: _Reader, profile: Profile) -> DataSettings:
         pooler_instances=_count(reader, "poolerInstances", 20, defaults.pooler_instances),
         wal_archiving=defaults.wal_archiving,
     )
-    if quantities.memory_bytes(postgres.memory if not reader.problems else "1Gi") < 512 * 2**20:
-        reader.report("postgresMemory", postgres.memory, "is too small for PostgreSQL; allowed: 512Mi or more")
+    if quantities.memory_bytes(database.memory if not reader.problems else "1Gi") < 512 * 2**20:
+        reader.report("postgresMemory", database.memory, "is too small for PostgreSQL; allowed: 512Mi or more")
     redis = RedisSettings(
         cache_memory=_size(reader, "redisCacheMemory", validation.memory_quantity, profile.redis.cache_memory),
         broker_memory=_size(reader, "redisBrokerMemory", validation.memory_quantity, profile.redis.broker_memory),
@@ -625,21 +809,29 @@ def _data(reader: _Reader, profile: Profile) -> DataSettings:
         restore_test_schedule=reader.parse("restoreTestSchedule", validation.cron_schedule, "0 4 * * 0"),
         retention_days=reader.parse("backupRetentionDays", lambda text: validation.integer(text, 0, 3650), 0) or 30,
         minimum_rows=_minimum_rows(reader),
-        object_lock=profile.object_lock,
-        pre_migration_backup=profile.pre_migration_backup,
+        # The bucket's lock and the backup before each migration exist only with a database to back up.
+        object_lock=profile.object_lock and postgres,
+        pre_migration_backup=profile.pre_migration_backup and postgres and migrates,
     )
     storage_class = reader.optional("storageClass", validation.dns_label)
     return DataSettings(
-        postgres=postgres, redis=redis, backups=backups, aws=_aws(reader, profile), storage_class=storage_class or None
+        postgres=database if postgres else None,
+        redis=redis,
+        backups=backups,
+        aws=_aws(reader, profile, required=postgres),
+        storage_class=storage_class or None,
     )
 
 
-def _aws(reader: _Reader, profile: Profile) -> AwsSettings | None:
+def _aws(reader: _Reader, profile: Profile, *, required: bool) -> AwsSettings | None:
+    """The AWS account backups go to; without PostgreSQL (nothing to back up) only when the stack names one."""
     if not profile.backups_to_s3:
         return None
     region = reader.optional("awsRegion", validation.aws_region)
     oidc = reader.optional("oidcProviderArn", validation.oidc_provider_arn)
     kms = reader.optional("backupKmsKeyArn", validation.kms_key_arn)
+    if not required and not (region and oidc):
+        return None
     if region == "":
         reader.missing(
             "awsRegion",

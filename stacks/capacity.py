@@ -68,27 +68,38 @@ def data_pods(data: DataSettings) -> list[tuple[str, int, tuple[Decimal, ...]]]:
 
     backup_job = tuple(2 * value for value in _pod(*BACKUP_JOB_RESOURCES))
     proxies = [("redis proxies", 2 * PROXY_REPLICAS, _pod(*PROXY_RESOURCES))] if redis.replicas > 1 else []
+    database = (
+        [
+            ("postgres", postgres.instances, _pod(postgres.cpu, postgres.cpu, postgres.memory, postgres.memory)),
+            ("pooler", postgres.pooler_instances, _pod(*POOLER_RESOURCES)),
+            # The backup and the restore verification may overlap; each pod has two containers.
+            ("backup jobs", 2, backup_job),
+        ]
+        if postgres is not None
+        else []
+    )
     return [
         *proxies,
-        ("postgres", postgres.instances, _pod(postgres.cpu, postgres.cpu, postgres.memory, postgres.memory)),
-        ("pooler", postgres.pooler_instances, _pod(*POOLER_RESOURCES)),
+        *database,
         ("redis cache", redis.replicas, redis_pod(data.redis.cache_memory)),
         ("redis broker", redis.replicas, redis_pod(data.redis.broker_memory)),
-        # The backup and the restore verification may overlap; each pod has two containers.
-        ("backup jobs", 2, backup_job),
     ]
 
 
 def peak_usage(app: AppSettings, data: DataSettings | None = None) -> PeakUsage:
-    """Every service at its maximum scale during a rolling update, the migration Job, the Celery exporter and the
-    data layer."""
+    """Every service (and a release candidate) at its maximum scale during a rolling update, the migration Job,
+    the Celery exporter and the data layer."""
     counts = []
-    for service in app.services:
+    services = app.services if app.candidate is None else (*app.services, app.candidate)
+    for service in services:
         count = service.scale.maximum
         if service.role is not Role.BEAT:  # beat is replaced with Recreate: never two at once
             count += math.ceil(count * ROLLING_SURGE)
         counts.append((service, count))
-    counts.append((app.web, 1))  # the migration Job's one pod, sized like web
+    if app.migration is not None:
+        # One migration pod at a time, sized like web (a finished Job's pod no longer counts against the quota);
+        # its deploy-check init container runs before the migration container, never beside it.
+        counts.append((app.web, 1))
     pods = 0
     totals = [Decimal(0)] * 4
     for service, count in counts:

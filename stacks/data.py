@@ -89,16 +89,22 @@ class AwsSettings:
 class DataSettings:
     """The data layer as a whole."""
 
-    postgres: PostgresSettings
-    """The CloudNativePG cluster and its pooler."""
+    postgres: PostgresSettings | None
+    """The CloudNativePG cluster and its pooler; None when the stack runs no PostgreSQL (`postgres: "false"`):
+    then no cluster, pooler, database backup, database network flow or database alert exists."""
     redis: RedisSettings
     """The cache and broker roles."""
     backups: BackupSettings
-    """Logical backups and their verification."""
+    """Logical backups of PostgreSQL and their verification (unused without PostgreSQL)."""
     aws: AwsSettings | None
     """Where backups go in S3; None keeps them on a volume (dev, review stacks)."""
     storage_class: str | None
     """StorageClass of every volume; None uses the cluster's default."""
+
+    @property
+    def postgres_enabled(self) -> bool:
+        """Whether the stack runs PostgreSQL (and so its backups, flows and alerts)."""
+        return self.postgres is not None
 
 
 # Pods of the data layer besides PostgreSQL and Redis themselves, sized once here.

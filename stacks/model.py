@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from stacks.data import DataSettings
 from stacks.monitoring import MonitoringSettings, threshold_keys
 from stacks.profiles import Environment, QuotaSettings
-from stacks.services import Role, ServiceSettings
+from stacks.services import Role, ServiceSettings, WebServer
 
 DATABASE_OWNER = "crm"
 """PostgreSQL role that owns the application database (CloudNativePG bootstrap owner)."""
@@ -80,6 +80,20 @@ class RegistrySettings:
     """The registry user."""
 
 
+DJANGO_MIGRATION = ("python", "manage.py", "migrate", "--noinput")
+"""The migration command of a Django application (`migrationCommand` "")."""
+
+
+@dataclass(frozen=True)
+class MigrationSettings:
+    """The Job every release runs before its code serves: migrations, after the deployment checks."""
+
+    command: tuple[str, ...]
+    """What it runs (Django's migrate, or the application's own command)."""
+    deploy_check_level: str | None
+    """`manage.py check --deploy --fail-level <level>` first, in an init container; None runs no check."""
+
+
 @dataclass(frozen=True)
 class AppSettings:
     """The Django application: its services and how they are configured."""
@@ -90,6 +104,14 @@ class AppSettings:
     """DJANGO_SETTINGS_MODULE of every service."""
     services: tuple[ServiceSettings, ...]
     """The services that run, in Role order; web always."""
+    secret_names: tuple[str, ...] = ()
+    """Names of the application secrets (appSecrets), sorted; their values are read by `stacks.config_secrets()`."""
+    migration: MigrationSettings | None = MigrationSettings(DJANGO_MIGRATION, None)
+    """The Job before each release; None runs none (`migrationCommand: none`) and nothing waits."""
+    candidate: ServiceSettings | None = None
+    """A release candidate: web's settings with the candidate image (release candidate); None without one."""
+    candidate_traffic_percent: int = 0
+    """The share of the API's requests the candidate serves (0 with no candidate)."""
 
     def service(self, role: Role) -> ServiceSettings | None:
         return next((service for service in self.services if service.role is role), None)
@@ -102,6 +124,21 @@ class AppSettings:
     def migration_image(self) -> str:
         """The migration Job runs the web image: the code whose migrations must be applied first."""
         return self.web.image
+
+    @property
+    def web_releases(self) -> tuple[ServiceSettings, ...]:
+        """The web Deployments: the released one, and the candidate while there is one."""
+        return (self.web,) if self.candidate is None else (self.web, self.candidate)
+
+    @property
+    def release_images(self) -> tuple[str, ...]:
+        """The images that get a migration Job (and, where the profile says so, a backup before it)."""
+        return tuple(web.image for web in self.web_releases)
+
+    @property
+    def channels(self) -> bool:
+        """Whether the application runs Django Channels (web on ASGI): it gets a channel layer on the broker."""
+        return self.web.server is WebServer.ASGI
 
 
 @dataclass(frozen=True)
@@ -153,7 +190,9 @@ class Settings:
     registry: RegistrySettings | None
     """The private registry; None pulls without a pull secret."""
     egress_cidrs: tuple[str, ...]
-    """Networks outside the cluster the app may reach (443 and the SMTP port)."""
+    """Networks outside the cluster the app may reach (443, the SMTP port and `egress_ports`)."""
+    egress_ports: tuple[int, ...]
+    """TCP ports the app may reach on `egress_cidrs` besides 443 and the SMTP port (an external database)."""
     app: AppSettings
     """The application's services."""
     edge: EdgeSettings
@@ -169,6 +208,7 @@ class Settings:
 
     def describe(self) -> dict[str, object]:
         """The resolved settings as plain data, for stack outputs and the render summary."""
+        postgres = self.data.postgres
         return {
             "environment": self.environment.value,
             "domain": self.domain,
@@ -194,12 +234,23 @@ class Settings:
             "registry": self.registry.server if self.registry else "(none)",
             "egressCidrs": list(self.egress_cidrs),
             "services": {service.role.value: describe_service(service) for service in self.app.services},
+            "appSecrets": list(self.app.secret_names),
+            "migration": " ".join(self.app.migration.command) if self.app.migration else "(none)",
+            "deployChecks": (self.app.migration.deploy_check_level if self.app.migration else None) or "off",
+            "candidate": (
+                f"{self.app.candidate.image} at {self.app.candidate_traffic_percent} %"
+                if self.app.candidate
+                else "(none)"
+            ),
             "hosts": list(self.edge.hosts),
             "tlsIssuer": self.edge.tls_issuer,
+            "egressPorts": list(self.egress_ports),
             "postgres": (
-                f"{self.data.postgres.instances} x {self.data.postgres.cpu}/{self.data.postgres.memory}, "
-                f"{self.data.postgres.storage} + WAL {self.data.postgres.wal_storage}; "
-                f"pooler x {self.data.postgres.pooler_instances}"
+                f"{postgres.instances} x {postgres.cpu}/{postgres.memory}, "
+                f"{postgres.storage} + WAL {postgres.wal_storage}; "
+                f"pooler x {postgres.pooler_instances}"
+                if postgres
+                else "(none: the application brings its own database)"
             ),
             "redis": (
                 f"{self.data.redis.replicas} per role; cache {self.data.redis.cache_memory}, "
@@ -210,8 +261,10 @@ class Settings:
                 + (f"S3 ({self.data.aws.region})" if self.data.aws else "a volume")
                 + f", kept {self.data.backups.retention_days} days; "
                 + f"restore test {self.data.backups.restore_test_schedule}"
+                if postgres
+                else "(none: no PostgreSQL)"
             ),
-            "walArchiving": self.data.postgres.wal_archiving,
+            "walArchiving": bool(postgres and postgres.wal_archiving),
             "objectLock": self.data.backups.object_lock,
             "preMigrationBackup": self.data.backups.pre_migration_backup,
             "monitoring": describe_monitoring(self.monitoring),
@@ -222,7 +275,10 @@ def describe_service(service: ServiceSettings) -> dict[str, object]:
     """One service's image and size as plain data."""
     scale = service.scale
     resources = service.resources
+    extra: dict[str, object] = {"server": service.server.value} if service.role is Role.WEB else {}
     return {
+        **extra,
+        "secrets": list(service.secrets),
         "image": service.image,
         "replicas": f"{scale.minimum}-{scale.maximum} (autoscaled)" if scale.autoscaling else scale.replicas,
         "requests": f"{resources.cpu_request}/{resources.memory_request}",

@@ -85,10 +85,19 @@ class Profile:
     monitoring: MonitoringProfile
     """Prometheus's retention and volume, Alertmanager's replicas, whether alerts may page, and whether the
     cluster's control plane is out of reach (used by the stack that installs the monitoring add-on)."""
+    deploy_check_level: str | None
+    """The migration Job first runs Django's `check --deploy`, failing the release at this level (WARNING: every
+    check the seeds name, DEBUG, SECRET_KEY, ALLOWED_HOSTS and the HTTPS settings, is a warning); None runs none."""
 
 
 ISSUERS = ("letsencrypt-production", "letsencrypt-staging", "selfsigned")
 """ClusterIssuers the add-on owner installs; each stack picks one (tlsIssuer)."""
+
+DEPLOY_CHECK_LEVELS = ("CRITICAL", "ERROR", "WARNING")
+"""`manage.py check --fail-level` values that make sense for a release gate (INFO and DEBUG would fail on notes)."""
+DEPLOY_CHECK_WARNING = "WARNING"
+"""Django reports DEBUG=True (security.W018), a weak SECRET_KEY (W009), empty ALLOWED_HOSTS (W020) and the missing
+HTTPS settings (W004, W008, W012, W016) as warnings: only this level stops a release on them."""
 
 _SINGLE = {role: Scale(1) for role in Role}
 
@@ -131,6 +140,8 @@ DEV = Profile(
         # 127.0.0.1 on the control-plane node: Prometheus cannot reach them, and would alert on it.
         managed_control_plane=True,
     ),
+    # A laptop runs DEBUG builds and plain HTTP behind port-forward: the deployment checks would refuse it.
+    deploy_check_level=None,
 )
 
 STAGING = Profile(
@@ -179,6 +190,8 @@ STAGING = Profile(
         # The platform targets managed clusters (EKS: IRSA for backups), whose control plane is the provider's.
         managed_control_plane=True,
     ),
+    # Staging releases what production will: the same gate, found here first (seed 003's readiness checks).
+    deploy_check_level=DEPLOY_CHECK_WARNING,
 )
 
 PRODUCTION = Profile(
@@ -189,8 +202,9 @@ PRODUCTION = Profile(
     requires_email=True,
     protect_namespaces=True,
     # Room for the seeds' peak: web HPA max 20 x 500m/1Gi limits, workers, 3 PostgreSQL
-    # instances, poolers and Redis, with headroom for a rolling update.
-    quota=QuotaSettings("32", "64", "64Gi", "128Gi", 200),
+    # instances, poolers and Redis, with headroom for a rolling update, and for a release
+    # candidate as large as web (blue-green at 100 %): 25 CPU / 68Gi requested, 60 CPU limits.
+    quota=QuotaSettings("32", "80", "80Gi", "128Gi", 200),
     scales={
         Role.WEB: Scale(PRODUCTION_WEB_AUTOSCALING.min_replicas, PRODUCTION_WEB_AUTOSCALING),
         Role.WORKER: Scale(2, Autoscaling(2, 10, 70, 80, 300)),
@@ -228,6 +242,7 @@ PRODUCTION = Profile(
         pages=True,
         managed_control_plane=True,
     ),
+    deploy_check_level=DEPLOY_CHECK_WARNING,
 )
 
 REVIEW = dataclasses.replace(

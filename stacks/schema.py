@@ -183,6 +183,22 @@ KEYS: tuple[ConfigKey, ...] = (
         "",
     ),
     ConfigKey(
+        "candidateImage",
+        "string",
+        "A release candidate of the Django application's image, pinned and different from the released "
+        "one: it runs as its own web Deployment (crm-web-candidate, after its own migration Job) behind "
+        'the same hosts, taking candidateTrafficPercent of the API\'s requests. "" runs no candidate. '
+        'Promote it by setting appImage to it and this key back to "". See README, Releases.',
+        "",
+    ),
+    ConfigKey(
+        "candidateTrafficPercent",
+        "integer",
+        "Share of the API's requests (0-100) the candidate serves, the rest going to the released web: "
+        "5, 20, 50, 100 for a canary; 0 or 100 with both running for blue-green. Needs candidateImage.",
+        0,
+    ),
+    ConfigKey(
         "frontendImage",
         "string",
         'The optional frontend\'s image (React/Next, port 3000) with a pinned tag; "" runs no frontend.',
@@ -208,9 +224,38 @@ KEYS: tuple[ConfigKey, ...] = (
         "livenessPath/readinessPath or livenessCommand/readinessCommand, resources "
         "(cpuRequest, cpuLimit, memoryRequest, memoryLimit), replicas, autoscaling "
         "(minReplicas, maxReplicas, cpuUtilization, memoryUtilization, "
-        "scaleDownStabilizationSeconds, or false), env (non-secret), writablePaths, runAsUser, "
-        "terminationGracePeriodSeconds, enabled (not web). See README, Declaring the services.",
+        "scaleDownStabilizationSeconds, or false), env (non-secret), secrets (names from appSecrets), "
+        "writablePaths, runAsUser, terminationGracePeriodSeconds, server (web: wsgi or asgi), enabled "
+        "(not web). See README, Declaring the services.",
         {},
+    ),
+    ConfigKey(
+        "appSecrets",
+        "object",
+        "The application's own credentials (API keys, a Sentry DSN, payment keys), by environment "
+        "variable name, each set with `pulumi config set --secret --path 'appSecrets.<NAME>' <value>`. "
+        "They go to one Kubernetes Secret, crm-app-secrets, and reach web, worker and beat (the "
+        "frontend none) by secretKeyRef, unless a service lists its own in services.<role>.secrets. "
+        "Names the platform sets (SECRET_KEY, DATABASE_*, REDIS_*, ...) are refused.",
+        {},
+        secret=True,
+    ),
+    ConfigKey(
+        "migrationCommand",
+        "string",
+        'What the migration Job runs before each release, e.g. "python migrate_database.py" (split like a '
+        'shell would, run without one). "" runs Django\'s `python manage.py migrate --noinput`; "none" runs no '
+        "migration Job, and nothing waits for one.",
+        "",
+    ),
+    ConfigKey(
+        "deployChecks",
+        "string",
+        "Django's deployment checks (`manage.py check --deploy`) in the migration Job, before the "
+        'migrations: "WARNING" fails the release on any warning (DEBUG on, a weak SECRET_KEY, missing '
+        'HTTPS settings), "ERROR" only on errors, "off" runs none. "" takes the profile value: WARNING '
+        "in staging, production and review stacks, off in dev.",
+        PROFILE_DECIDES,
     ),
     ConfigKey(
         "apiHost",
@@ -244,6 +289,15 @@ KEYS: tuple[ConfigKey, ...] = (
         "Contact address of the Let's Encrypt account, used by the stack that installs the "
         'cluster add-ons; "" registers without one.',
         "",
+    ),
+    ConfigKey(
+        "postgres",
+        "string",
+        'Whether the stack runs PostgreSQL: "true", "false", or "" (true). Without it there is no '
+        "database cluster, pooler, database backup or database network flow; the application brings "
+        "its own database, whose URL may then be an application secret (appSecrets.DATABASE_URL) and "
+        "whose port egressPorts opens.",
+        PROFILE_DECIDES,
     ),
     ConfigKey(
         "postgresInstances",
@@ -438,6 +492,13 @@ KEYS: tuple[ConfigKey, ...] = (
         "Counters of the application's own that the business dashboard plots, panel title to counter name "
         '(with its _total suffix), e.g. {"User registrations": "user_registrations_total"}.',
         {},
+    ),
+    ConfigKey(
+        "egressPorts",
+        "array",
+        "More TCP ports the application may reach on egressCidrs, besides 443 and smtpPort: an external "
+        "database, e.g. [27017] for MongoDB.",
+        [],
     ),
 )
 

@@ -33,12 +33,26 @@ from stacks.validation import InvalidValueError
 
 
 class Role(StrEnum):
-    """What a service does; each role is at most one Deployment."""
+    """What a service does; each role is at most one Deployment (web: two while a candidate runs)."""
 
     WEB = "web"
     WORKER = "worker"
     BEAT = "beat"
     FRONTEND = "frontend"
+
+
+class WebServer(StrEnum):
+    """How web serves Django: WSGI (gunicorn's sync workers) or ASGI (Channels, WebSockets)."""
+
+    WSGI = "wsgi"
+    ASGI = "asgi"
+
+
+class Release(StrEnum):
+    """Which release a Deployment runs: the released image, or the candidate beside it."""
+
+    STABLE = "stable"
+    CANDIDATE = "candidate"
 
 
 @dataclass(frozen=True)
@@ -129,11 +143,20 @@ class ServiceSettings:
     """A UID outside the range of any host account (Checkov CKV_K8S_40 asks for >= 10000)."""
     termination_grace_seconds: int = 30
     """How long a stopping pod may finish its work before it is killed."""
+    secrets: tuple[str, ...] = ()
+    """Names of the application secrets (appSecrets) this service reads, each into the variable of its name."""
+    server: WebServer = WebServer.WSGI
+    """web only: WSGI, or ASGI for Channels and WebSockets."""
+    drain_seconds: int = 0
+    """A preStop sleep: how long a stopping pod keeps serving while the ingress stops sending it requests."""
+    release: Release = Release.STABLE
+    """The released image, or a candidate web beside it (canary, blue-green)."""
 
     @property
     def name(self) -> str:
         """Kubernetes name of the service's Deployment, ServiceAccount, Service, HPA and PDB."""
-        return f"crm-{self.role.value}"
+        suffix = "-candidate" if self.release is Release.CANDIDATE else ""
+        return f"crm-{self.role.value}{suffix}"
 
 
 # The seeds' numbers (000, 002): web requests 250m/512Mi, limits 500m/1Gi; HPA 4-20 at
@@ -157,23 +180,112 @@ _BEAT_ALIVE = (
 )
 
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-PLATFORM_ENV = frozenset(
+
+POSTGRES_ENV = frozenset(
     {
+        # The app ConfigMap (components/app/app_config.py config_map_data).
+        "DATABASE_HOST",
+        "DATABASE_READ_HOST",
+        "DATABASE_PORT",
+        "DATABASE_NAME",
+        "DATABASE_USER",
+        # The owner's password (components/platform/secrets.py AppSecrets.environment).
+        "DATABASE_PASSWORD",
+        # Composed from the two above (app_config.COMPOSED_URLS).
+        "DATABASE_URL",
+        "DATABASE_READ_URL",
+        # The migration Job's own (components/app/workloads.py).
+        "PGOPTIONS",
+    }
+)
+"""Variables the platform sets only where it runs PostgreSQL (`postgres` on)."""
+PLATFORM_ENV = POSTGRES_ENV | frozenset(
+    {
+        # The app ConfigMap.
         "DJANGO_SETTINGS_MODULE",
         "DEBUG",
         "ALLOWED_HOSTS",
         "CORS_ALLOWED_ORIGINS",
         "CSRF_TRUSTED_ORIGINS",
-        "DATABASE_URL",
-        "DATABASE_READ_URL",
+        "REDIS_CACHE_HOST",
+        "REDIS_BROKER_HOST",
+        "REDIS_PORT",
+        "EMAIL_HOST",
+        "EMAIL_PORT",
+        "EMAIL_HOST_USER",
+        "EMAIL_USE_SSL",
+        "EMAIL_USE_TLS",
+        # Generated and configured secrets.
+        "SECRET_KEY",
+        "REDIS_CACHE_PASSWORD",
+        "REDIS_BROKER_PASSWORD",
+        "EMAIL_HOST_PASSWORD",
+        # Composed URLs.
         "REDIS_URL",
         "CELERY_BROKER_URL",
         # Web's metrics (components/app/app_config.py web_metrics_env).
         "POD_IP",
         "PROMETHEUS_MULTIPROC_DIR",
+        "CHANNELS_REDIS_URL",
     }
 )
-"""Variables the platform sets; a service may not override them (they would go stale)."""
+"""Every variable the platform sets in an application container: the one list a service's `env` and the
+application secrets are checked against (they would override the platform's value, or go stale). The code
+that sets them checks each name against it (components/app/app_config.py), and a test renders every
+variable and compares (tests/components/app/test_workloads.py), so this list cannot drift."""
+RESERVED_SECRET_PREFIXES: tuple[str, ...] = ("DATABASE_", "REDIS_")
+"""Prefixes no application secret may use: the platform's connection settings live there."""
+
+
+def platform_env(*, postgres: bool) -> frozenset[str]:
+    """The variables the platform sets in this stack: without PostgreSQL none of the database ones."""
+    return PLATFORM_ENV if postgres else PLATFORM_ENV - POSTGRES_ENV
+
+
+def shadows_platform(name: str, *, postgres: bool) -> bool:
+    """Whether an application secret of this name would shadow (or be mistaken for) a platform variable."""
+    prefixes = RESERVED_SECRET_PREFIXES if postgres else tuple(p for p in RESERVED_SECRET_PREFIXES if p != "DATABASE_")
+    return name in platform_env(postgres=postgres) or name.startswith(prefixes)
+
+
+DRAIN_SECONDS = 10
+"""preStop sleep of web: the pod keeps serving while its endpoint leaves the EndpointSlice and Traefik
+(which watches it) stops routing to it, so no request reaches a server that is already stopping."""
+SHUTDOWN_MARGIN_SECONDS = 5
+"""Between gunicorn's graceful timeout and the kubelet's SIGKILL: the arbiter's own exit."""
+ASGI_TERMINATION_GRACE_SECONDS = 60
+"""Default grace period of an ASGI web: WebSocket consumers run their disconnect handlers (leaving
+channel-layer groups) after the server closes the sockets (close code 1012, service restart)."""
+UVICORN_WORKER = "uvicorn_worker.UvicornWorker"
+"""Gunicorn worker class of an ASGI web, from the `uvicorn-worker` package (uvicorn deprecated its own
+`uvicorn.workers` module in 0.30.0, pointing to this package)."""
+
+
+def graceful_timeout(service: ServiceSettings) -> int:
+    """gunicorn's --graceful-timeout: what is left of the grace period after the drain and the margin."""
+    return service.termination_grace_seconds - service.drain_seconds - SHUTDOWN_MARGIN_SECONDS
+
+
+def web_server_args(django_project: str, server: WebServer, port: int, graceful_seconds: int) -> tuple[str, ...]:
+    """gunicorn's arguments for web: the project's WSGI or ASGI application.
+
+    ASGI runs under gunicorn with uvicorn's worker class rather than daphne: the same process
+    manager as WSGI (several worker processes per pod, heartbeats in /tmp, --graceful-timeout on
+    SIGTERM), so switching `server` changes one argument and the shutdown sequence stays the same.
+    """
+    application = f"{django_project}.{'asgi' if server is WebServer.ASGI else 'wsgi'}:application"
+    worker_class = (f"--worker-class={UVICORN_WORKER}",) if server is WebServer.ASGI else ()
+    return (
+        application,
+        f"--bind=0.0.0.0:{port}",
+        "--workers=3",
+        *worker_class,
+        # Heartbeat files go to the writable emptyDir, not the read-only image.
+        "--worker-tmp-dir=/tmp",
+        # On SIGTERM (after the preStop drain) workers finish what they serve for this long.
+        f"--graceful-timeout={graceful_seconds}",
+        "--access-logfile=-",
+    )
 
 
 def default_services(django_project: str, app_image: str, frontend_image: str) -> dict[Role, ServiceSettings]:
@@ -187,18 +299,12 @@ def default_services(django_project: str, app_image: str, frontend_image: str) -
             role=Role.WEB,
             image=app_image,
             command=("gunicorn",),
-            args=(
-                f"{django_project}.wsgi:application",
-                "--bind=0.0.0.0:8000",
-                "--workers=3",
-                # Heartbeat files go to the writable emptyDir, not the read-only image.
-                "--worker-tmp-dir=/tmp",
-                "--access-logfile=-",
-            ),
+            args=web_server_args(django_project, WebServer.WSGI, 8000, 30 - DRAIN_SECONDS - SHUTDOWN_MARGIN_SECONDS),
             port=8000,
             liveness=Probe(http_path="/health/"),
             readiness=Probe(http_path="/ready/"),
             resources=WEB_RESOURCES,
+            drain_seconds=DRAIN_SECONDS,
         ),
         Role.WORKER: ServiceSettings(
             role=Role.WORKER,
@@ -252,9 +358,10 @@ _COMMON_FIELDS = (
     "writablePaths",
     "runAsUser",
     "terminationGracePeriodSeconds",
+    "secrets",
 )
 FIELDS: dict[Role, tuple[str, ...]] = {
-    Role.WEB: (*_COMMON_FIELDS, "port", "livenessPath", "readinessPath", "replicas", "autoscaling"),
+    Role.WEB: (*_COMMON_FIELDS, "server", "port", "livenessPath", "readinessPath", "replicas", "autoscaling"),
     Role.FRONTEND: (*_COMMON_FIELDS, "enabled", "port", "livenessPath", "readinessPath", "replicas", "autoscaling"),
     Role.WORKER: (*_COMMON_FIELDS, "enabled", "livenessCommand", "readinessCommand", "replicas", "autoscaling"),
     Role.BEAT: (*_COMMON_FIELDS, "enabled", "livenessCommand", "readinessCommand", "replicas"),
@@ -280,13 +387,26 @@ def _closest(name: str, allowed: tuple[str, ...]) -> str:
     return f"{hint}allowed: {', '.join(allowed)}"
 
 
+@dataclass(frozen=True)
+class ServiceContext:
+    """What resolving a service needs to know about the rest of the stack."""
+
+    django_project: str = "crm"
+    """The project's package: web's default command runs <project>.wsgi or <project>.asgi."""
+    app_secrets: tuple[str, ...] = ()
+    """Names in appSecrets, the only ones a service may list."""
+    postgres: bool = True
+    """Whether the platform runs PostgreSQL (and so sets the DATABASE_* variables)."""
+
+
 class _ServiceReader:
     """Reads one service's overrides, reporting problems under `services.<role>.<field>`."""
 
-    def __init__(self, role: Role, overrides: Mapping[str, Any], report: Report) -> None:
+    def __init__(self, role: Role, overrides: Mapping[str, Any], report: Report, context: ServiceContext) -> None:
         self.role = role
         self.overrides = overrides
         self._report = report
+        self.context = context
 
     def path(self, field: str) -> str:
         return f"services.{self.role.value}.{field}"
@@ -407,8 +527,15 @@ def _env(reader: _ServiceReader) -> tuple[tuple[str, str], ...]:
             )
         elif not ENV_NAME.fullmatch(name):
             reader.report(field, NOT_SHOWN, "is not a valid variable name; allowed: letters, digits and _")
-        elif name in PLATFORM_ENV:
+        elif name in platform_env(postgres=reader.context.postgres):
             reader.report(field, NOT_SHOWN, "is set by the platform; allowed: a variable of your own")
+        elif name in reader.context.app_secrets:
+            reader.report(
+                field,
+                NOT_SHOWN,
+                "is an application secret (appSecrets), which services take by listing it in `secrets`; "
+                "allowed: a variable of your own",
+            )
         elif not isinstance(text, str):
             reader.report(field, NOT_SHOWN, "not a text value; allowed: a string (quote numbers and booleans in YAML)")
         else:
@@ -518,29 +645,52 @@ def _probe(reader: _ServiceReader, kind: str, default: Probe) -> Probe:
 
 
 def resolve_service(
-    base: ServiceSettings, profile_scale: Scale, overrides: Mapping[str, Any], report: Report
+    base: ServiceSettings,
+    profile_scale: Scale,
+    overrides: Mapping[str, Any],
+    report: Report,
+    context: ServiceContext | None = None,
 ) -> ServiceSettings:
     """One service: the defaults, the profile's scale, then the stack's overrides."""
-    reader = _ServiceReader(base.role, overrides, report)
+    context = context or ServiceContext()
+    reader = _ServiceReader(base.role, overrides, report, context)
     allowed = FIELDS[base.role]
     for field in overrides:
         if field == "enabled" and base.role is Role.WEB:
             reader.report(field, NOT_SHOWN, "web always runs: it is the application; allowed: remove the field")
         elif field not in allowed:
+            owners = [role.value for role in Role if field in FIELDS[role]]
+            hint = f"{field} is a field of {' and '.join(owners)} only; allowed: {', '.join(allowed)}"
             # Not quoted: a misspelt `env` may hold anything.
-            reader.report(field, NOT_SHOWN, f"unknown field for {base.role.value}; {_closest(field, allowed)}")
+            reader.report(
+                field,
+                NOT_SHOWN,
+                f"unknown field for {base.role.value}; {hint if owners else _closest(field, allowed)}",
+            )
     listens = base.port is not None
     port = reader.get("port", _whole_number(1024, 65535), base.port) if listens else None
+    server = reader.get("server", _web_server, base.server) if base.role is Role.WEB else base.server
+    default_grace = ASGI_TERMINATION_GRACE_SECONDS if server is WebServer.ASGI else base.termination_grace_seconds
+    grace = reader.get("terminationGracePeriodSeconds", _whole_number(1, 3600), default_grace)
+    if base.drain_seconds and grace < base.drain_seconds + SHUTDOWN_MARGIN_SECONDS + 1:
+        reader.report(
+            "terminationGracePeriodSeconds",
+            grace,
+            f"leaves the server no time to finish its requests after the {base.drain_seconds} s preStop drain "
+            f"and a {SHUTDOWN_MARGIN_SECONDS} s margin; allowed: "
+            f"{base.drain_seconds + SHUTDOWN_MARGIN_SECONDS + 1} or more",
+        )
+        grace = default_grace
+    resolved = replace(base, port=port, server=server, termination_grace_seconds=grace)
     default_args = base.args
-    if port != base.port:
-        # The default gunicorn command binds the default port: follow the chosen one.
-        default_args = tuple(arg.replace(f"0.0.0.0:{base.port}", f"0.0.0.0:{port}") for arg in base.args)
+    if base.role is Role.WEB and port is not None:
+        # The default gunicorn command follows the chosen server, port and grace period.
+        default_args = web_server_args(context.django_project, server, port, graceful_timeout(resolved))
     return replace(
-        base,
+        resolved,
         image=reader.get("image", image_reference, base.image),
         command=reader.get("command", _command, base.command),
         args=reader.get("args", _words, default_args),
-        port=port,
         liveness=_probe(reader, "liveness", base.liveness),
         readiness=_probe(reader, "readiness", base.readiness),
         resources=_resources(reader, base.resources),
@@ -550,10 +700,45 @@ def resolve_service(
             _unique(reader, "writablePaths", reader.get("writablePaths", _words, base.writable_paths), _directory)
         ),
         run_as_user=reader.get("runAsUser", _whole_number(1, 2**31 - 1), base.run_as_user),
-        termination_grace_seconds=reader.get(
-            "terminationGracePeriodSeconds", _whole_number(1, 3600), base.termination_grace_seconds
-        ),
+        secrets=_secrets(reader),
     )
+
+
+def _web_server(value: Any) -> WebServer:
+    allowed = ", ".join(server.value for server in WebServer)
+    try:
+        return WebServer(value)
+    except ValueError:
+        raise InvalidValueError(
+            f"unknown server; allowed: {allowed} (asgi runs <project>.asgi:application for Channels and WebSockets)"
+        ) from None
+
+
+def _secrets(reader: _ServiceReader) -> tuple[str, ...]:
+    """The application secrets a service reads: those it lists, or by default all (web, worker, beat) or none."""
+    available = reader.context.app_secrets
+    if "secrets" not in reader.overrides:
+        return () if reader.role is Role.FRONTEND else available
+    value = reader.overrides["secrets"]
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        reader.report("secrets", value, "not a list of names; allowed: names from appSecrets, e.g. [OPENAI_API_KEY]")
+        return ()
+    chosen: list[str] = []
+    for index, name in enumerate(value):
+        if name in chosen:
+            reader.report(f"secrets[{index}]", name, "is listed twice; allowed: each name once")
+        elif name not in available:
+            known = f"one of {', '.join(available)}" if available else "a name set in appSecrets (none is)"
+            reader.report(
+                f"secrets[{index}]",
+                name,
+                f"is not in appSecrets; allowed: {known}, or add it with "
+                f"`pulumi config set --secret --path 'appSecrets.{name if ENV_NAME.fullmatch(name) else 'NAME'}' "
+                "<value>`",
+            )
+        else:
+            chosen.append(name)
+    return tuple(chosen)
 
 
 def _unique(reader: _ServiceReader, field: str, items: tuple[str, ...], parse: Callable[[Any], str]) -> list[str]:

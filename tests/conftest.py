@@ -7,6 +7,7 @@ overrides are cached for the session, since every stack renders the same way eve
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -21,6 +22,62 @@ from stacks.schema import PROJECT
 
 STACKS = ("dev", "staging", "production", "pr-7")
 """Every stack the repository defines, and one review stack made from staging."""
+
+CANDIDATE_IMAGE = "ghcr.io/acme/crm-backend:2.5.0"
+"""A release candidate of the stacks' appImage (ghcr.io/acme/crm-backend:2.4.1)."""
+PLANTED_APP_SECRETS = {
+    "appSecrets.OPENAI_API_KEY": "sk-planted-7d3e1f09a2b4",
+    "appSecrets.SENTRY_DSN": "https://planted-5c8e@o1.ingest.sentry.example/42",
+    "appSecrets.RAZORPAY_KEY_SECRET": "rzp-planted-9a0b1c2d",
+    "appSecrets.DATABASE_URL": "mongodb+srv://kirana:planted-3e4f@cluster0.mongo.example/kirana",
+}
+"""Application secrets as `pulumi config set --secret --path 'appSecrets.NAME'` would set them (DATABASE_URL is
+refused while PostgreSQL runs, so only the stacks without it plant that one)."""
+
+
+@dataclass(frozen=True)
+class FeatureRun:
+    """A stack with the seed applications' features turned on: config overrides and planted secrets."""
+
+    stack: str
+    config: Mapping[str, str]
+    secrets: Mapping[str, str]
+
+
+FEATURE_RUNS: dict[str, FeatureRun] = {
+    # Oneo CRM (000): Channels on ASGI with WebSockets, its OpenAI key, a canary at 5 %.
+    "staging-asgi-canary": FeatureRun(
+        "staging",
+        {
+            "djangoProject": "oneo",
+            "services": json.dumps({"web": {"server": "asgi"}, "frontend": {"secrets": ["SENTRY_DSN"]}}),
+            "candidateImage": CANDIDATE_IMAGE,
+            "candidateTrafficPercent": "5",
+        },
+        {key: value for key, value in PLANTED_APP_SECRETS.items() if not key.endswith("DATABASE_URL")},
+    ),
+    # CRM Backend (002): blue-green switched to the candidate, in production (pre-migration backups, HA).
+    "production-blue-green": FeatureRun(
+        "production",
+        {"candidateImage": CANDIDATE_IMAGE, "candidateTrafficPercent": "100", "deployChecks": "ERROR"},
+        {key: value for key, value in PLANTED_APP_SECRETS.items() if not key.endswith("DATABASE_URL")},
+    ),
+    # Kirana (004): Flask on MongoDB, no PostgreSQL, its own migration script, payment keys, port 27017 out.
+    "staging-without-postgres": FeatureRun(
+        "staging",
+        {
+            "postgres": "false",
+            "migrationCommand": "python migrate_database.py",
+            "deployChecks": "off",
+            "egressPorts": "[27017]",
+            "services": json.dumps({"worker": {"secrets": ["DATABASE_URL", "RAZORPAY_KEY_SECRET"]}}),
+        },
+        PLANTED_APP_SECRETS,
+    ),
+    # A dev stack whose application has no migrations.
+    "dev-without-migrations": FeatureRun("dev", {"migrationCommand": "none"}, {}),
+}
+"""Feature-on configurations every schema, policy, Checkov and leak test covers besides the stack files."""
 
 
 @dataclass(frozen=True)
@@ -71,5 +128,22 @@ def run_stack() -> RunStack:
         if stack not in cache:
             cache[stack] = _run(stack, {}, {})
         return cache[stack]
+
+    return run
+
+
+RunFeature = Callable[[str], StackRun]
+
+
+@pytest.fixture(scope="session")
+def run_feature(run_stack: RunStack) -> RunFeature:
+    """Run one of FEATURE_RUNS, once per session."""
+    cache: dict[str, StackRun] = {}
+
+    def run(name: str) -> StackRun:
+        if name not in cache:
+            feature = FEATURE_RUNS[name]
+            cache[name] = run_stack(feature.stack, config=feature.config, secrets=feature.secrets)
+        return cache[name]
 
     return run

@@ -5,11 +5,15 @@ container as a `secretKeyRef`, and the connection URLs are composed by Kubernete
 those references (`$(DATABASE_PASSWORD)`), so no secret value is ever written into a
 Deployment, a ConfigMap or the render. The ConfigMap is named after its content and a keyed
 checksum of the secrets sits in the pod template, so a change of either rolls the pods.
+
+Every variable set here is one of `stacks.services.PLATFORM_ENV`, the list a service's own
+`env` and the application secrets are checked against: `checked()` refuses any other, so
+that list and this code cannot drift apart.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi_kubernetes as k8s
@@ -17,6 +21,13 @@ import pulumi_kubernetes as k8s
 from components.shared import endpoints
 from components.shared.references import SecretKeyRef
 from stacks.model import DATABASE_OWNER, SmtpSettings
+from stacks.services import PLATFORM_ENV
+
+CELERY_DATABASE = 0
+"""The broker Redis's database of Celery's queues."""
+CHANNEL_LAYER_DATABASE = 1
+"""The broker Redis's database of the Channels layer: the same never-evicting server as the queues (a group
+message dropped by an LRU eviction would be lost silently), apart from Celery's keys."""
 
 
 @dataclass(frozen=True)
@@ -31,6 +42,17 @@ class AppConfigInputs:
     """The frontend's host (CORS_ALLOWED_ORIGINS), None without a frontend."""
     smtp: SmtpSettings | None
     """The SMTP relay (EMAIL_*), None when the stack sends no mail."""
+    postgres: bool = True
+    """The platform runs PostgreSQL (DATABASE_*); False when the application brings its own database."""
+    channels: bool = False
+    """The application runs Django Channels: CHANNELS_REDIS_URL points at the broker's channel-layer database."""
+
+
+def checked(names: Iterable[str]) -> None:
+    """Refuse a variable the platform would set without declaring it in PLATFORM_ENV (a programming error)."""
+    undeclared = sorted(set(names) - PLATFORM_ENV)
+    if undeclared:
+        raise ValueError(f"variables set by the platform but missing from stacks.services.PLATFORM_ENV: {undeclared}")
 
 
 def _hosts(inputs: AppConfigInputs) -> list[str]:
@@ -70,15 +92,20 @@ def config_map_data(inputs: AppConfigInputs) -> dict[str, str]:
         "DEBUG": "false",
         "ALLOWED_HOSTS": allowed_hosts(inputs),
         "CSRF_TRUSTED_ORIGINS": ",".join(f"https://{host}" for host in hosts),
-        "DATABASE_HOST": endpoints.DATABASE_HOST,
-        "DATABASE_READ_HOST": endpoints.DATABASE_READ_HOST,
-        "DATABASE_PORT": str(endpoints.POSTGRES_PORT),
-        "DATABASE_NAME": endpoints.DATABASE_NAME,
-        "DATABASE_USER": DATABASE_OWNER,
         "REDIS_CACHE_HOST": endpoints.REDIS_CACHE_HOST,
         "REDIS_BROKER_HOST": endpoints.REDIS_BROKER_HOST,
         "REDIS_PORT": str(endpoints.REDIS_PORT),
     }
+    if inputs.postgres:
+        data.update(
+            {
+                "DATABASE_HOST": endpoints.DATABASE_HOST,
+                "DATABASE_READ_HOST": endpoints.DATABASE_READ_HOST,
+                "DATABASE_PORT": str(endpoints.POSTGRES_PORT),
+                "DATABASE_NAME": endpoints.DATABASE_NAME,
+                "DATABASE_USER": DATABASE_OWNER,
+            }
+        )
     if inputs.app_host:
         # The browser app calls the API from its own origin.
         data["CORS_ALLOWED_ORIGINS"] = f"https://{inputs.app_host}"
@@ -93,7 +120,8 @@ def config_map_data(inputs: AppConfigInputs) -> dict[str, str]:
                 "EMAIL_USE_TLS": "false" if inputs.smtp.port == 465 else "true",
             }
         )
-    return data
+    checked(data)
+    return dict(sorted(data.items()))
 
 
 # Composed by the kubelet from variables defined before them ($(NAME) expansion), so the
@@ -109,21 +137,37 @@ COMPOSED_URLS: tuple[tuple[str, str], ...] = (
         "postgres://$(DATABASE_USER):$(DATABASE_PASSWORD)@$(DATABASE_READ_HOST):$(DATABASE_PORT)/$(DATABASE_NAME)",
     ),
     ("REDIS_URL", "redis://:$(REDIS_CACHE_PASSWORD)@$(REDIS_CACHE_HOST):$(REDIS_PORT)/0"),
-    ("CELERY_BROKER_URL", "redis://:$(REDIS_BROKER_PASSWORD)@$(REDIS_BROKER_HOST):$(REDIS_PORT)/0"),
+    (
+        "CELERY_BROKER_URL",
+        f"redis://:$(REDIS_BROKER_PASSWORD)@$(REDIS_BROKER_HOST):$(REDIS_PORT)/{CELERY_DATABASE}",
+    ),
 )
+CHANNELS_URL: tuple[str, str] = (
+    "CHANNELS_REDIS_URL",
+    f"redis://:$(REDIS_BROKER_PASSWORD)@$(REDIS_BROKER_HOST):$(REDIS_PORT)/{CHANNEL_LAYER_DATABASE}",
+)
+"""The Channels layer's Redis (channels_redis `hosts: [env("CHANNELS_REDIS_URL")]`), composed like the others."""
 
 
 def container_env(
-    secrets: Mapping[str, SecretKeyRef], service_env: Sequence[tuple[str, str]]
+    secrets: Mapping[str, SecretKeyRef],
+    service_env: Sequence[tuple[str, str]],
+    *,
+    channels: bool = False,
+    application: Mapping[str, SecretKeyRef] | None = None,
 ) -> list[k8s.core.v1.EnvVarArgsDict]:
-    """A container's `env`: secret references first, then the URLs built from them, then its own."""
+    """A container's `env`: secret references first (the platform's, then the application's it lists), then the
+    URLs built from them, then its own variables."""
+    checked(secrets)
     env: list[k8s.core.v1.EnvVarArgsDict] = [
         {"name": variable, "value_from": {"secret_key_ref": {"name": ref.name, "key": ref.key}}}
-        for variable, ref in sorted(secrets.items())
+        for variable, ref in [*sorted(secrets.items()), *sorted((application or {}).items())]
     ]
     variables = set(secrets)
-    for name, recipe in COMPOSED_URLS:
-        # Only URLs whose password is present (an app without Redis would get a broken URL).
+    recipes = [*COMPOSED_URLS, *([CHANNELS_URL] if channels else [])]
+    checked(name for name, _ in recipes)
+    for name, recipe in recipes:
+        # Only URLs whose password is present (an app without PostgreSQL would get a broken URL).
         if all(f"$({needed})" not in recipe for needed in _SECRET_VARIABLES - variables):
             env.append({"name": name, "value": recipe})
     env.extend({"name": name, "value": value} for name, value in service_env)

@@ -7,7 +7,8 @@ components/data/scripts/, mounted from a ConfigMap; components/data/backup_contr
 Where the stack has an S3 bucket (staging, production) the pods reach it as the backup IAM
 role through a projected ServiceAccount token (IRSA); elsewhere backups go to a
 PersistentVolumeClaim. The pre-migration backup (production) is a one-off Job of the same
-pod, named after the release's image, that the migration Job waits for.
+pod per release image (the released one, and a candidate's), named after it, that the
+migration Job of that image waits for.
 """
 
 from __future__ import annotations
@@ -71,8 +72,9 @@ class BackupsArgs:
     """StorageClass of that volume; None uses the cluster's default."""
     work_size: str
     """Scratch space of each pod: the dump, and the restored copy for the verification."""
-    pre_migration_image: str | None
-    """The release's image in production: a one-off backup runs before its migration. None elsewhere."""
+    pre_migration_images: Sequence[str]
+    """The release images in production (the released one, a candidate): a one-off backup runs before the
+    migration of each. Empty elsewhere."""
     labels: Mapping[str, str]
     """Common labels of the stack."""
 
@@ -113,7 +115,8 @@ def network_policy_specs(*, object_storage: bool) -> dict[str, k8s.networking.v1
 class Backups(pulumi.ComponentResource):
     """Logical backup and restore-verification CronJobs, and production's pre-migration backup Job."""
 
-    pre_migration_backup: k8s.batch.v1.Job | None
+    pre_migration_backups: dict[str, k8s.batch.v1.Job]
+    """Release image -> the backup Job its migration waits for."""
 
     def __init__(self, name: str, args: BackupsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("crm:data:Backups", name, None, opts)
@@ -171,11 +174,12 @@ class Backups(pulumi.ComponentResource):
             spec=self._cron_spec(args.settings.restore_test_schedule, self._restore_job(), successful=2),
             opts=after,
         )
-        self.pre_migration_backup = None
-        if args.pre_migration_image is not None:
-            # Named like the release's migration Job, which waits for it.
-            job_name = f"crm-pre-migration-backup-{release_id(args.pre_migration_image)}"
-            self.pre_migration_backup = k8s.batch.v1.Job(
+        self.pre_migration_backups = {}
+        for image in args.pre_migration_images:
+            # Named like the release's migration Job, which waits for it; the same name when a candidate
+            # is promoted, so promotion neither repeats nor loses the backup.
+            job_name = f"crm-pre-migration-backup-{release_id(image)}"
+            self.pre_migration_backups[image] = k8s.batch.v1.Job(
                 f"{name}-{job_name}",
                 metadata={
                     "name": job_name,

@@ -290,10 +290,11 @@ def network_policy_specs() -> dict[str, k8s.networking.v1.NetworkPolicySpecArgsD
 class PostgresArgs:
     namespace: pulumi.Input[str]
     """The app namespace."""
-    settings: PostgresSettings
-    """Instances, their size and volumes, the pooler's size."""
-    owner_secret: str
-    """basic-auth Secret with the database owner's user name and password."""
+    settings: PostgresSettings | None
+    """Instances, their size and volumes, the pooler's size; None when the stack runs no database and only
+    installs the operator for the cluster's other stacks (the add-on owner)."""
+    owner_secret: str | None
+    """basic-auth Secret with the database owner's user name and password (None with no database)."""
     storage_class: str | None
     """StorageClass of the data and WAL volumes; None uses the cluster's default."""
     installs_operator: bool
@@ -317,15 +318,34 @@ class PostgresArgs:
 class Postgres(pulumi.ComponentResource):
     """CloudNativePG cluster with replicas, a PgBouncer pooler, and WAL archiving in production."""
 
-    cluster: k8s.apiextensions.CustomResource
-    pooler: k8s.apiextensions.CustomResource
+    cluster: k8s.apiextensions.CustomResource | None
+    pooler: k8s.apiextensions.CustomResource | None
 
     def __init__(self, name: str, args: PostgresArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("crm:data:Postgres", name, None, opts)
-        labels = with_component(args.labels, "postgres")
         operator: list[pulumi.Resource] = []
         if args.installs_operator:
             operator = self._operator(name, args)
+        self.cluster = self.pooler = None
+        if args.settings is not None and args.owner_secret is not None:
+            self._database(name, args, args.settings, args.owner_secret, operator)
+        self.register_outputs(
+            {
+                "cluster": endpoints.POSTGRES_CLUSTER if self.cluster else None,
+                "pooler": endpoints.DATABASE_HOST if self.pooler else None,
+            }
+        )
+
+    def _database(
+        self,
+        name: str,
+        args: PostgresArgs,
+        settings: PostgresSettings,
+        owner_secret: str,
+        operator: list[pulumi.Resource],
+    ) -> None:
+        """The Cluster, its Pooler and (with archiving) the ObjectStore and daily base backup."""
+        labels = with_component(args.labels, "postgres")
 
         after_operator = pulumi.ResourceOptions(parent=self, depends_on=operator)
         archive = args.archive
@@ -354,8 +374,8 @@ class Postgres(pulumi.ComponentResource):
                 "annotations": {"pulumi.com/waitFor": "condition=Ready"},
             },
             spec=cluster_spec(
-                args.settings,
-                owner_secret=args.owner_secret,
+                settings,
+                owner_secret=owner_secret,
                 storage_class=args.storage_class,
                 strict_node_spread=args.strict_node_spread,
                 labels=args.labels,
@@ -372,7 +392,7 @@ class Postgres(pulumi.ComponentResource):
             api_version="postgresql.cnpg.io/v1",
             kind="Pooler",
             metadata={"name": endpoints.DATABASE_HOST, "namespace": args.namespace, "labels": labels},
-            spec=pooler_spec(args.settings, args.labels),
+            spec=pooler_spec(settings, args.labels),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster]),
         )
         if archive is not None:
@@ -392,7 +412,6 @@ class Postgres(pulumi.ComponentResource):
                 },
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster]),
             )
-        self.register_outputs({"cluster": endpoints.POSTGRES_CLUSTER, "pooler": endpoints.DATABASE_HOST})
 
     def _operator(self, name: str, args: PostgresArgs) -> list[pulumi.Resource]:
         namespace = addon_namespace(

@@ -1,11 +1,21 @@
 """The edge area: how the world reaches the CRM over TLS.
 
 Traefik and cert-manager (installed by the stack that owns the cluster add-ons), the
-ClusterIssuers, and every stack's middlewares and TLS Ingresses.
+ClusterIssuers, and every stack's middlewares and TLS routes: the frontend's Ingress, the API
+host's IngressRoute over a weighted TraefikService (releases) with its Certificate.
 """
 
+from components.edge.api_routes import ApiRoutes, ApiRoutesArgs, weighted_backends
 from components.edge.charts import INGRESS_CONTROLLER
 from components.edge.charts import METRICS_TARGETS as EDGE_METRICS_TARGETS
 from components.edge.edge import Edge, EdgeArgs
 
-__all__ = ["EDGE_METRICS_TARGETS", "INGRESS_CONTROLLER", "Edge", "EdgeArgs"]
+__all__ = [
+    "EDGE_METRICS_TARGETS",
+    "INGRESS_CONTROLLER",
+    "ApiRoutes",
+    "ApiRoutesArgs",
+    "Edge",
+    "EdgeArgs",
+    "weighted_backends",
+]

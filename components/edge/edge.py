@@ -4,11 +4,9 @@ The stack that owns the cluster add-ons installs Traefik (the one LoadBalancer S
 the platform) and cert-manager as pinned Helm charts, each in its own restricted namespace,
 and the three ClusterIssuers every stack chooses from. Every stack then declares, in its
 app namespace, the Traefik middlewares (security headers, a 50 MB request body limit) and
-the Ingress objects of its hosts, each host with TLS from its chosen issuer.
-
-WebSocket paths get an Ingress of their own without the body-limit middleware: Traefik's
-buffering middleware holds a request until its body is complete, which an upgraded
-connection never is.
+the frontend's Ingress, with TLS from its chosen issuer. The API host's routes are
+IngressRoutes over a weighted TraefikService (components/edge/api_routes.py), so a release
+candidate can take a share of its requests.
 """
 
 from __future__ import annotations
@@ -110,37 +108,9 @@ class Route:
 
 
 def routes(edge: EdgeSettings, services: Mapping[str, tuple[str, int]]) -> list[Route]:
-    """The stack's Ingresses. services: "web"/"frontend" -> (Service name, port)."""
-    web_service, web_port = services["web"]
-    api_tls = "crm-api-tls"
-    result = [
-        Route("crm-api", edge.api_host, ["/"], web_service, web_port, [SECURITY_HEADERS, BODY_LIMIT], api_tls, True),
-    ]
-    result.append(
-        Route(
-            "crm-api-internal",
-            edge.api_host,
-            list(INTERNAL_PATHS),
-            web_service,
-            web_port,
-            [SECURITY_HEADERS, CLUSTER_ONLY],
-            api_tls,
-            False,
-        )
-    )
-    if edge.websocket_paths:
-        result.append(
-            Route(
-                "crm-api-websocket",
-                edge.api_host,
-                list(edge.websocket_paths),
-                web_service,
-                web_port,
-                [SECURITY_HEADERS],
-                api_tls,
-                False,
-            )
-        )
+    """The stack's Ingresses: the frontend's host (the API host is ApiRoutes'). services: "frontend" ->
+    (Service name, port)."""
+    result = []
     if edge.app_host is not None and "frontend" in services:
         frontend_service, frontend_port = services["frontend"]
         result.append(
@@ -180,7 +150,7 @@ class EdgeArgs:
     edge: EdgeSettings
     """Hosts, issuer, WebSocket paths, HSTS."""
     services: Mapping[str, tuple[str, int]]
-    """"web" and optionally "frontend" -> (Service name, port)."""
+    """"frontend" -> (Service name, port), when a frontend runs (web is routed by ApiRoutes)."""
     installs_addons: bool
     """Install Traefik, cert-manager and the ClusterIssuers (the add-on owning stack)."""
     addon_replicas: int

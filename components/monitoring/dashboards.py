@@ -961,10 +961,13 @@ def dashboards(
     boards = {
         "application": _application(settings, stack, app_namespace),
         "infrastructure": _infrastructure(stack, app_namespace, autoscaling),
-        "postgres": _postgres(stack, app_namespace, postgres_instances, wal_archiving),
-        "redis": _redis(stack, app_namespace, high_availability_redis),
-        "backups": _backups(stack, app_namespace, wal_archiving),
     }
+    if postgres_instances:
+        boards["postgres"] = _postgres(stack, app_namespace, postgres_instances, wal_archiving)
+    boards["redis"] = _redis(stack, app_namespace, high_availability_redis)
+    if postgres_instances:
+        # Backups are of the stack's PostgreSQL: none without it.
+        boards["backups"] = _backups(stack, app_namespace, wal_archiving)
     if celery_worker:
         boards["celery"] = _celery(stack, app_namespace, celery_beat)
     if settings.business_metrics:

@@ -206,13 +206,13 @@ def alert_groups(settings: MonitoringSettings, facts: StackFacts) -> list[RuleGr
     ]
     if facts.celery_worker or facts.celery_beat:
         groups.append(_celery(settings, facts))
-    groups += [
-        _postgres(settings, facts),
-        _redis(settings, facts),
-        _backups(facts),
-        _certificates(settings, facts),
-        _watchdog(facts),
-    ]
+    if facts.postgres_instances:
+        # No PostgreSQL (an external database, issue 13): no database alerts, and no backups to watch.
+        groups.append(_postgres(settings, facts))
+    groups.append(_redis(settings, facts))
+    if facts.postgres_instances:
+        groups.append(_backups(facts))
+    groups += [_certificates(settings, facts), _watchdog(facts)]
     return groups
 
 
@@ -236,7 +236,8 @@ def rule_groups(
     settings.environment.value, `app_namespace` = settings.namespaces.app,
     `high_availability_redis` = settings.data.redis.replicas > 1 (Sentinel),
     `wal_archiving` = settings.data.postgres.wal_archiving, `postgres_instances` =
-    settings.data.postgres.instances, `celery_worker` / `celery_beat` = whether
+    settings.data.postgres.instances (0 when the stack runs no PostgreSQL: no database or backup rules),
+    `celery_worker` / `celery_beat` = whether
     settings.app.service(Role.WORKER / Role.BEAT) runs, `autoscaling` = whether any service has an
     HPA. `runbook_base_url` is where docs/runbooks/alerts.md can be read (default: its path).
     """

@@ -40,8 +40,9 @@ def stack_facts(settings: Settings) -> dict[str, Any]:
         "stack": settings.stack,
         "app_namespace": settings.namespaces.app,
         "high_availability_redis": settings.data.redis.replicas > 1,
-        "wal_archiving": settings.data.postgres.wal_archiving,
-        "postgres_instances": settings.data.postgres.instances,
+        "wal_archiving": settings.data.postgres is not None and settings.data.postgres.wal_archiving,
+        # 0: no PostgreSQL (an external database), so no database or backup rules and dashboards.
+        "postgres_instances": settings.data.postgres.instances if settings.data.postgres is not None else 0,
         "celery_worker": settings.app.service(Role.WORKER) is not None,
         "celery_beat": settings.app.service(Role.BEAT) is not None,
         "autoscaling": any(service.scale.autoscaling is not None for service in settings.app.services),

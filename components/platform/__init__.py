@@ -9,12 +9,20 @@ from components.platform.access import Access, AccessArgs
 from components.platform.namespaces import Namespaces, NamespacesArgs
 from components.platform.network_policies import NetworkPolicies, NetworkPoliciesArgs
 from components.platform.providers import aws_options, aws_provider, kubernetes_options, kubernetes_provider
-from components.platform.secrets import AppSecrets, RegistryCredentials, Secrets, SecretsArgs, SmtpCredentials
+from components.platform.secrets import (
+    ApplicationSecrets,
+    AppSecrets,
+    RegistryCredentials,
+    Secrets,
+    SecretsArgs,
+    SmtpCredentials,
+)
 
 __all__ = [
     "Access",
     "AccessArgs",
     "AppSecrets",
+    "ApplicationSecrets",
     "Namespaces",
     "NamespacesArgs",
     "NetworkPolicies",

@@ -52,6 +52,8 @@ class NetworkPoliciesArgs:
     """Common labels of the stack."""
     extra: Mapping[str, k8s.networking.v1.NetworkPolicySpecArgsDict] = field(default_factory=dict)
     """Flows other components need among their own pods (PostgreSQL, Redis), by policy name."""
+    postgres: bool = True
+    """The app reaches PostgreSQL (allow-app-to-postgres); False when the stack runs none."""
 
 
 def _namespace(name: str) -> k8s.meta.v1.LabelSelectorArgsDict:
@@ -127,10 +129,8 @@ def policy_specs(args: NetworkPoliciesArgs) -> dict[str, k8s.networking.v1.Netwo
             "policy_types": ["Ingress"],
             "ingress": [{"from_": [scraper_peer], "ports": _tcp(target.port)}],
         }
-    for server_role, port in (
-        (endpoints.POSTGRES_ROLE, endpoints.POSTGRES_PORT),
-        (endpoints.REDIS_ROLE, endpoints.REDIS_PORT),
-    ):
+    data_servers = [(endpoints.POSTGRES_ROLE, endpoints.POSTGRES_PORT)] if args.postgres else []
+    for server_role, port in (*data_servers, (endpoints.REDIS_ROLE, endpoints.REDIS_PORT)):
         specs[f"allow-app-to-{server_role}"] = {
             "pod_selector": app,
             "policy_types": ["Egress"],

@@ -13,6 +13,7 @@ from kube.labels import (
     NAMESPACE_ROLE,
     PART_OF,
     POD_SECURITY_PREFIX,
+    RELEASE,
     STACK,
 )
 from stacks import Settings
@@ -22,6 +23,7 @@ __all__ = [
     "ENVIRONMENT",
     "INSTANCE",
     "NAME",
+    "RELEASE",
     "STACK",
     "common_labels",
     "namespace_labels",

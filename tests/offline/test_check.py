@@ -10,8 +10,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from offline.check import stack_subjects
 from offline.program import PROJECT_DIR
-from tests.conftest import STACKS
+from policies.config import config_path_for_stack, load_policy_config
+from policies.findings import evaluate
+from policies.runner import exit_status
+from tests.conftest import FEATURE_RUNS, STACKS
 from tests.policies.test_sarif import assert_valid_sarif
 
 
@@ -33,6 +37,31 @@ def test_every_stack_passes(stack: str) -> None:
     result = check_cli("--stack", stack)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.splitlines()[-1] == "0 mandatory, 0 advisory"
+
+
+@pytest.mark.parametrize("feature", FEATURE_RUNS)
+def test_every_feature_configuration_passes(feature: str, tmp_path: Path) -> None:
+    """The seed applications' configurations pass the pack at their stack's levels, given the way a user would:
+    --config for the keys, --secrets-file for the application secrets."""
+    run = FEATURE_RUNS[feature]
+    secrets_file = tmp_path / "secrets.yaml"
+    secrets_file.write_text(yaml.safe_dump(dict(run.secrets)))
+    overrides = [argument for key, value in run.config.items() for argument in ("--config", f"{key}={value}")]
+    result = check_cli("--stack", run.stack, "--secrets-file", str(secrets_file), *overrides)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines()[-1] == "0 mandatory, 0 advisory"
+
+
+def test_an_ingress_route_without_its_certificate_fails_the_stack() -> None:
+    """The API host's IngressRoute is judged by the pack (S3): its certificate issued for another host is a
+    mandatory violation, so the check exits 1."""
+    subjects, _ = stack_subjects("production")
+    certificate = next(subject for subject in subjects if subject.document.get("kind") == "Certificate")
+    certificate.document["spec"]["dnsNames"] = ["other.example.com"]
+    config = load_policy_config(config_path_for_stack("production"))
+    findings = evaluate(subjects, config)
+    assert exit_status(findings, unusable=False) == 1
+    assert {finding.violation.control for finding in findings} == {"S3"}
 
 
 def test_json_output_of_a_clean_stack() -> None:

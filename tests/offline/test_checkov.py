@@ -16,7 +16,7 @@ import yaml
 from offline import checkov as crosscheck
 from offline.checkov import CrossCheckError, Failure, Skip
 from offline.render import write_render
-from tests.conftest import STACKS, RunStack
+from tests.conftest import FEATURE_RUNS, STACKS, RunFeature, RunStack
 from tests.support.tools import unavailable
 
 CheckovRun = Callable[[str], crosscheck.Report]
@@ -49,6 +49,19 @@ def checkov_run(checkov: Path, run_stack: RunStack, tmp_path_factory: pytest.Tem
         return reports[stack]
 
     return run
+
+
+@pytest.mark.parametrize("feature", FEATURE_RUNS)
+def test_checkov_accepts_the_feature_configurations(
+    feature: str, checkov: Path, run_feature: RunFeature, tmp_path: Path
+) -> None:
+    """Checkov over the seed applications' configurations (the candidate's Deployment and Job, the ASGI web, a
+    stack without PostgreSQL) finds nothing the skip file does not accept."""
+    write_render(run_feature(feature).recording, tmp_path / "render")
+    report, _ = crosscheck.run_checkov(checkov, tmp_path / "render" / "manifests", tmp_path / "checkov")
+    comparison = crosscheck.compare(report.failures, crosscheck.load_skips())
+    assert report.passed > 0
+    assert not comparison.not_accepted, "\n".join(failure.describe() for failure in comparison.not_accepted)
 
 
 @pytest.mark.parametrize("stack", STACKS)

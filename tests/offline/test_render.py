@@ -20,6 +20,7 @@ from offline.render import split_image, write_render
 from offline.stack_config import load_stack_config
 from stacks import SettingsError
 from stacks.errors import SECRET_MARKER
+from stacks.profiles import PRODUCTION
 from tests.conftest import STACKS, RunStack
 
 
@@ -98,7 +99,11 @@ def test_summary_counts_resources_and_shows_quota_per_namespace(run_stack: RunSt
     # Redis 2 x 3 servers and 2 x 2 proxies, the Celery exporter 1 (the operator's PostgreSQL pods are not
     # pod templates here).
     assert "| crm-production | 24-52 |" in summary
-    assert "32/64, 64Gi/128Gi, 200 |" in summary
+    quota = PRODUCTION.quota
+    assert (
+        f"{quota.cpu_requests}/{quota.cpu_limits}, {quota.memory_requests}/{quota.memory_limits}, {quota.pods} |"
+        in summary
+    )
     assert "| smtpPassword | placeholder" in summary
     assert "| `ghcr.io/acme/crm-backend` | `2.4.1` |" in summary
 

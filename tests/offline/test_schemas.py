@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from offline.schemas import KUBERNETES_VERSION, CustomResourceSchemas, core_errors, is_core
-from tests.conftest import STACKS, RunStack
+from tests.conftest import FEATURE_RUNS, STACKS, RunFeature, RunStack
 
 ACME_ISSUER: dict[str, Any] = {
     "apiVersion": "cert-manager.io/v1",
@@ -45,6 +45,22 @@ def test_every_rendered_object_is_valid_for_the_api_server(
         if errors:
             problems[obj.path] = errors
     assert problems == {}, f"invalid for Kubernetes {KUBERNETES_VERSION}"
+
+
+@pytest.mark.parametrize("feature", FEATURE_RUNS)
+def test_every_object_of_the_feature_configurations_is_valid(
+    run_feature: RunFeature, feature: str, custom_resources: CustomResourceSchemas
+) -> None:
+    """The seed applications' configurations (ASGI, app secrets, a canary, blue-green, no PostgreSQL, no
+    migrations) render only valid objects: the candidate's, the IngressRoute, TraefikService and Certificate too."""
+    objects = run_feature(feature).objects
+    problems = {}
+    for obj in objects:
+        errors = core_errors(obj.document) if is_core(obj.document) else custom_resources.errors(obj.document)
+        if errors:
+            problems[obj.path] = errors
+    assert problems == {}, f"invalid for Kubernetes {KUBERNETES_VERSION}"
+    assert {"IngressRoute", "TraefikService", "Certificate"} <= {obj.kind for obj in objects}
 
 
 def test_strict_validation_rejects_unknown_core_fields() -> None:
@@ -115,4 +131,7 @@ def test_every_shared_crd_is_loaded(custom_resources: CustomResourceSchemas) -> 
         "PrometheusRule",
         "PodMonitor",
         "ServiceMonitor",
+        "IngressRoute",
+        "TraefikService",
+        "Certificate",
     } <= kinds

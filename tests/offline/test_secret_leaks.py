@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 import yaml
 
 from offline.mocks import unwrap_secrets
-from tests.conftest import STACKS, RunStack
+from tests.conftest import FEATURE_RUNS, PLANTED_APP_SECRETS, STACKS, RunStack
 from tests.offline.test_render import render_cli
 
 PLANTED = {
@@ -21,6 +22,8 @@ PLANTED = {
     "alertPagerRoutingKey": "PlantedPager0c5d2e8b9a7f4d3c2b1a0e9d",
     "alertDatabaseChatWebhookUrl": "https://hooks.example.com/services/PlantedDatabase-93b2f6d1-do-not-leak",
 }
+WITH_POSTGRES = {key: value for key, value in PLANTED_APP_SECRETS.items() if not key.endswith(".DATABASE_URL")}
+"""Every application secret a stack running PostgreSQL accepts (it refuses DATABASE_URL)."""
 
 
 def forms(secret: str) -> set[str]:
@@ -31,31 +34,55 @@ def forms(secret: str) -> set[str]:
     return {secret, json.dumps(secret)[1:-1], *encoded}
 
 
-@pytest.mark.parametrize("stack", STACKS)
-def test_planted_and_generated_secrets_appear_nowhere_in_the_render(
-    run_stack: RunStack, stack: str, tmp_path: Path
+def assert_nothing_leaks(
+    run_stack: RunStack,
+    stack: str,
+    tmp_path: Path,
+    planted: Mapping[str, str],
+    config: Mapping[str, str] | None = None,
 ) -> None:
-    """Planted config secrets and generated values appear in no file or output of the render, in any encoding."""
+    """Render `stack` through the CLI with `planted` secrets (and `config`), then look for every form of every
+    planted and generated value in every file written and every line printed."""
     secrets_file = tmp_path / "secrets.yaml"
-    secrets_file.write_text(yaml.safe_dump(PLANTED))
+    secrets_file.write_text(yaml.safe_dump(dict(planted)))
     out = tmp_path / "render"
-    result = render_cli("--stack", stack, "--out", str(out), "--secrets-file", str(secrets_file))
+    overrides = [argument for key, value in (config or {}).items() for argument in ("--config", f"{key}={value}")]
+    result = render_cli("--stack", stack, "--out", str(out), "--secrets-file", str(secrets_file), *overrides)
     assert result.returncode == 0, result.stderr
 
     # The planted values did reach the program (otherwise this test proves nothing)...
-    run = run_stack(stack, secrets=PLANTED)
+    run = run_stack(stack, config=config or {}, secrets=planted)
     received = json.dumps([unwrap_secrets(resource.inputs) for resource in run.recording.resources])
+    reaching = [value for key, value in planted.items() if key.startswith("appSecrets.")]
     if stack != "dev":  # dev configures neither SMTP nor a registry
-        assert PLANTED["smtpPassword"] in received and PLANTED["registryPassword"] in received
+        reaching += [PLANTED["smtpPassword"], PLANTED["registryPassword"]]
+    assert reaching and all(value in received for value in reaching)
     assert run.recording.generated_values
 
     # ...and no form of them, nor any generated value, left it.
-    needles = set().union(*(forms(value) for value in PLANTED.values()))
+    needles = set().union(*(forms(value) for value in planted.values()))
     needles |= set().union(*(forms(value) for value in run.recording.generated_values))
     haystacks = {"stdout": result.stdout, "stderr": result.stderr}
     haystacks.update({str(path): path.read_text() for path in out.rglob("*") if path.is_file()})
     leaks = sorted((where, needle) for where, text in haystacks.items() for needle in needles if needle in text)
     assert leaks == []
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_planted_and_generated_secrets_appear_nowhere_in_the_render(
+    run_stack: RunStack, stack: str, tmp_path: Path
+) -> None:
+    """Planted config secrets (application secrets included) and generated values appear in no file or output of
+    the render, in any encoding."""
+    assert_nothing_leaks(run_stack, stack, tmp_path, {**PLANTED, **WITH_POSTGRES})
+
+
+@pytest.mark.parametrize("feature", FEATURE_RUNS)
+def test_feature_configurations_leak_no_secret(run_stack: RunStack, feature: str, tmp_path: Path) -> None:
+    """The seed applications' configurations (app secrets per service, a candidate, no PostgreSQL) leak nothing."""
+    run = FEATURE_RUNS[feature]
+    planted = {**PLANTED, **(run.secrets or WITH_POSTGRES)}
+    assert_nothing_leaks(run_stack, run.stack, tmp_path, planted, run.config)
 
 
 def test_a_broken_secrets_file_is_reported_without_quoting_it(tmp_path: Path) -> None:
@@ -66,3 +93,14 @@ def test_a_broken_secrets_file_is_reported_without_quoting_it(tmp_path: Path) ->
     assert result.returncode == 2
     assert "is not valid YAML at line" in result.stderr
     assert PLANTED["smtpPassword"] not in result.stderr + result.stdout
+
+
+def test_a_refused_application_secret_is_named_never_quoted(tmp_path: Path) -> None:
+    """An application secret the settings refuse (a platform name) is reported by its path, its value masked."""
+    secrets_file = tmp_path / "secrets.yaml"
+    planted = PLANTED_APP_SECRETS["appSecrets.DATABASE_URL"]
+    secrets_file.write_text(yaml.safe_dump({"appSecrets.DATABASE_URL": planted}))
+    result = render_cli("--stack", "staging", "--out", str(tmp_path / "out"), "--secrets-file", str(secrets_file))
+    assert result.returncode == 2
+    assert "crm-platform:appSecrets.DATABASE_URL = [secret]: is a name the platform sets" in result.stderr
+    assert all(form not in result.stderr + result.stdout for form in forms(planted))

@@ -123,6 +123,24 @@ def compliant_stack() -> list[StackResource]:
             "wildcard",
             spec={"secretName": "wildcard-tls", "dnsNames": ["*.example.com"]},
         ),
+        k8s(
+            "traefik.io/v1alpha1",
+            "IngressRoute",
+            "crm-api-route",
+            spec={
+                "routes": [
+                    {"match": "Host(`www.example.org`) && PathPrefix(`/`)"},
+                    {"match": "Host(`www.example.org`) || Host( `example.org` ) && PathPrefix(`/ws/`)"},
+                ],
+                "tls": {"secretName": "www-tls"},
+            },
+        ),
+        k8s(
+            "cert-manager.io/v1",
+            "Certificate",
+            "www",
+            spec={"secretName": "www-tls", "dnsNames": ["www.example.org", "example.org"]},
+        ),
         StackResource(type="aws:s3/bucket:Bucket", name="backups", urn=BUCKET_URN, props={"bucketPrefix": "crm-"}),
         aws(
             "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
@@ -325,6 +343,43 @@ def test_tls_secret_nobody_issues_is_reported() -> None:
     resources = replace(compliant_stack(), "wildcard", "Certificate", None)
     assert [violation[:3] for violation in found("ingress-tls", resources)] == [
         ("crm-app", "S3", "spec.tls[0].secretName")
+    ]
+
+
+def test_ingress_route_host_its_certificate_lacks_is_reported() -> None:
+    resources = replace(
+        compliant_stack(), "www", "Certificate", lambda p: p["spec"].update(dnsNames=["www.example.org"])
+    )
+    assert found("ingress-tls", resources) == [
+        (
+            "crm-api-route",
+            "S3",
+            "spec.routes[1].match",
+            "host example.org is not among the names TLS secret www-tls is issued for",
+        )
+    ]
+
+
+def test_ingress_route_without_tls_or_host_is_reported() -> None:
+    def edit(props: dict[str, Any]) -> None:
+        props["spec"].pop("tls")
+        props["spec"]["routes"].append({"match": "PathPrefix(`/`)"})
+
+    assert found("ingress-tls", replace(compliant_stack(), "crm-api-route", "IngressRoute", edit)) == [
+        ("crm-api-route", "S3", "spec.tls.secretName", "an IngressRoute without tls.secretName serves no TLS"),
+        ("crm-api-route", "S3", "spec.routes[2].match", "a route without Host(...) answers every host"),
+    ]
+
+
+def test_ingress_route_secret_nobody_issues_is_reported() -> None:
+    assert found("ingress-tls", replace(compliant_stack(), "www", "Certificate", None)) == [
+        (
+            "crm-api-route",
+            "S3",
+            "spec.tls.secretName",
+            "TLS secret www-tls is issued by nothing: no Certificate writes it and no Ingress using it has a "
+            "cert-manager.io/cluster-issuer or cert-manager.io/issuer annotation",
+        )
     ]
 
 

@@ -25,11 +25,12 @@ DESCRIBED: dict[str, Callable[[Settings], object]] = {
     "addonReplicas": lambda settings: settings.cluster.addon_replicas,
     "ingressLoadBalancer": lambda settings: settings.cluster.ingress_load_balancer,
     "strictNodeSpread": lambda settings: settings.strict_node_spread,
-    "walArchiving": lambda settings: settings.data.postgres.wal_archiving,
+    "walArchiving": lambda settings: bool(settings.data.postgres and settings.data.postgres.wal_archiving),
     "objectLock": lambda settings: settings.data.backups.object_lock,
     "preMigrationBackup": lambda settings: settings.data.backups.pre_migration_backup,
     "clusterAddons": lambda settings: settings.cluster.owns_addons,
     "protectNamespaces": lambda settings: settings.namespaces.protect,
+    "deployChecks": lambda settings: (settings.app.migration and settings.app.migration.deploy_check_level) or "off",
 }
 """The stack output `settings` (and the render summary) shows every environment decision under one name."""
 
@@ -96,7 +97,10 @@ def test_every_decision_reaches_the_settings_and_their_description(stack: str) -
     assert settings.strict_node_spread is profile.strict_node_spread
     assert settings.cluster.addon_replicas == profile.addon_replicas
     assert settings.cluster.ingress_load_balancer is profile.ingress_load_balancer
+    assert settings.data.postgres is not None
     assert settings.data.postgres.wal_archiving is profile.postgres.wal_archiving
+    assert settings.app.migration is not None
+    assert settings.app.migration.deploy_check_level == profile.deploy_check_level
     assert settings.data.backups.object_lock is profile.object_lock
     assert settings.data.backups.pre_migration_backup is profile.pre_migration_backup
     for name, read in DESCRIBED.items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -85,13 +86,16 @@ def test_issuers_wait_for_cert_manager(run_stack: RunStack) -> None:
     ],
 )
 def test_each_stack_picks_its_issuer(run_stack: RunStack, stack: str, issuer: str) -> None:
-    """Certificates come from the stack's issuer: self-signed in dev, ACME staging or production elsewhere."""
+    """Certificates come from the stack's issuer: self-signed in dev, ACME staging or production elsewhere (the
+    frontend's Ingress by annotation, the API host's by its Certificate)."""
+    run = run_stack(stack)
     annotated = [
         document["metadata"]["annotations"]["cert-manager.io/cluster-issuer"]
-        for document in run_stack(stack).kind("Ingress")
+        for document in run.kind("Ingress")
         if "cert-manager.io/cluster-issuer" in document["metadata"]["annotations"]
     ]
-    assert annotated and set(annotated) == {issuer}
+    referenced = [document["spec"]["issuerRef"]["name"] for document in run.kind("Certificate")]
+    assert referenced and set(annotated + referenced) == {issuer}
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -120,18 +124,25 @@ def middlewares_of(document: dict[str, Any]) -> list[str]:
     return value.split(",")
 
 
+def api_routes(run: Any) -> dict[str, dict[str, Any]]:
+    """The API host's IngressRoute routes by their match rule."""
+    return {route["match"]: route for route in run.named("IngressRoute", "crm-api")["spec"]["routes"]}
+
+
 def test_hosts_get_headers_and_the_body_limit_and_websockets_no_buffering(run_stack: RunStack) -> None:
     """The API gets headers and the body limit; WebSocket and frontend routes skip buffering, keep the headers."""
     run = run_stack("production")
-    both = ["crm-production-crm-security-headers@kubernetescrd", "crm-production-crm-request-body-limit@kubernetescrd"]
-    assert middlewares_of(run.named("Ingress", "crm-api")) == both
-    assert middlewares_of(run.named("Ingress", "crm-frontend")) == both[:1]
-    websocket = run.named("Ingress", "crm-api-websocket")
-    assert middlewares_of(websocket) == both[:1]
-    [rule] = websocket["spec"]["rules"]
-    assert rule["host"] == "api.crm.example.com"
-    assert [path["path"] for path in rule["http"]["paths"]] == ["/ws/"]
-    assert rule["http"]["paths"][0]["backend"]["service"] == {"name": "crm-web", "port": {"number": 8000}}
+    routes = api_routes(run)
+    names = {match: [middleware["name"] for middleware in route["middlewares"]] for match, route in routes.items()}
+    assert names["Host(`api.crm.example.com`) && PathPrefix(`/`)"] == ["crm-security-headers", "crm-request-body-limit"]
+    assert names["Host(`api.crm.example.com`) && PathPrefix(`/ws/`)"] == ["crm-security-headers"]
+    assert middlewares_of(run.named("Ingress", "crm-frontend")) == ["crm-production-crm-security-headers@kubernetescrd"]
+    # Every API route reaches web through the weighted service; the route object names each middleware it uses.
+    assert all(
+        route["services"] == [{"name": "crm-web-weighted", "kind": "TraefikService"}] for route in routes.values()
+    )
+    middlewares = {document["metadata"]["name"] for document in run.kind("Middleware")}
+    assert {name for used in names.values() for name in used} <= middlewares
 
 
 def test_body_limit_is_fifty_megabytes(run_stack: RunStack) -> None:
@@ -152,12 +163,22 @@ def test_security_headers_deny_framing_and_sniffing_and_hsts_only_in_production(
         assert headers["stsSeconds"] >= 31536000
 
 
+def routed_hosts(run: Any) -> set[str]:
+    """Hosts of every Ingress rule and IngressRoute match."""
+    hosts = {rule["host"] for document in run.kind("Ingress") for rule in document["spec"]["rules"]}
+    for document in run.kind("IngressRoute"):
+        hosts.update(
+            host for route in document["spec"]["routes"] for host in re.findall(r"Host\(`([^`]+)`\)", route["match"])
+        )
+    return hosts
+
+
 def test_hosts_follow_the_domain_and_can_be_overridden(run_stack: RunStack) -> None:
-    """api.<domain> and app.<domain> by default; apiHost and appHost replace them."""
-    hosts = {rule["host"] for document in run_stack("pr-7").kind("Ingress") for rule in document["spec"]["rules"]}
-    assert hosts == {"api.pr-7.staging.crm.example.com", "app.pr-7.staging.crm.example.com"}
-    custom = run_stack("staging", config={"apiHost": "crm-api.example.org"}).named("Ingress", "crm-api")
-    assert custom["spec"]["rules"][0]["host"] == "crm-api.example.org"
+    """api.<domain> and app.<domain> by default; apiHost and appHost replace them, certificate included."""
+    assert routed_hosts(run_stack("pr-7")) == {"api.pr-7.staging.crm.example.com", "app.pr-7.staging.crm.example.com"}
+    custom = run_stack("staging", config={"apiHost": "crm-api.example.org"})
+    assert routed_hosts(custom) == {"crm-api.example.org", "app.staging.crm.example.com"}
+    assert custom.named("Certificate", "crm-api")["spec"]["dnsNames"] == ["crm-api.example.org"]
 
 
 def test_addon_namespaces_are_restricted_and_protected_in_production(run_stack: RunStack) -> None:
@@ -172,10 +193,8 @@ def test_addon_namespaces_are_restricted_and_protected_in_production(run_stack: 
 def test_metrics_are_not_served_through_the_ingress(run_stack: RunStack) -> None:
     """/metrics on the API host goes through an allow-list of 127.0.0.1 only, so Traefik answers 403."""
     run = run_stack("production")
-    internal = run.named("Ingress", "crm-api-internal")
-    [rule] = internal["spec"]["rules"]
-    assert [path["path"] for path in rule["http"]["paths"]] == ["/metrics"]
-    assert "crm-production-crm-cluster-only@kubernetescrd" in middlewares_of(internal)
+    internal = api_routes(run)["Host(`api.crm.example.com`) && PathPrefix(`/metrics`)"]
+    assert {"name": "crm-cluster-only"} in internal["middlewares"]
     allow_list = run.named("Middleware", "crm-cluster-only")["spec"]["ipAllowList"]
     assert allow_list == {"sourceRange": ["127.0.0.1/32"]}
 

@@ -15,12 +15,12 @@ from functools import cache
 import pytest
 
 from components.monitoring.rules import StackFacts
+from components.monitoring.signals import stack_facts
 from offline.program import PROJECT_DIR
 from offline.schemas import SHARED_DIR
 from offline.stack_config import load_stack_config
 from stacks import Environment, Settings, build
 from stacks.monitoring import AlertThresholds, BusinessMetric, MonitoringSettings, Receivers
-from stacks.services import Role
 from tests.conftest import STACKS
 from tests.support import tools
 
@@ -77,18 +77,8 @@ class StackUnderTest:
 
 
 def facts_of(settings: Settings) -> StackFacts:
-    """The rules' view of a stack, as the Monitoring component derives it from `Settings`."""
-    return StackFacts(
-        stack=settings.stack,
-        environment=settings.environment.value,
-        app_namespace=settings.namespaces.app,
-        high_availability_redis=settings.data.redis.replicas > 1,
-        wal_archiving=settings.data.postgres.wal_archiving,
-        postgres_instances=settings.data.postgres.instances,
-        celery_worker=settings.app.service(Role.WORKER) is not None,
-        celery_beat=settings.app.service(Role.BEAT) is not None,
-        autoscaling=any(service.scale.autoscaling is not None for service in settings.app.services),
-    )
+    """The rules' view of a stack, exactly as the program derives it (components/monitoring/signals.py)."""
+    return StackFacts(environment=settings.environment.value, **stack_facts(settings))
 
 
 def monitoring_settings(settings: Settings) -> MonitoringSettings:
