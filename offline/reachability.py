@@ -328,9 +328,10 @@ def _declared_ports(containers: Iterable[Mapping[str, Any]]) -> tuple[ContainerP
     )
 
 
-# CloudNativePG makes its pods itself: instance pods carry the Cluster's inheritedMetadata labels,
-# pooler pods the Pooler's template labels, each with ports of the operator's own naming
-# (cloudnative-pg.io/documentation, "Labels and annotations", "Monitoring", "Connection pooling").
+# CloudNativePG makes its pods itself: instance pods carry the Cluster's inheritedMetadata labels plus
+# the operator's own (cnpg.io/cluster, cnpg.io/podRole: instance), pooler pods the Pooler's template
+# labels plus cnpg.io/poolerName and cnpg.io/podRole: pooler, each with ports of the operator's own
+# naming (cloudnative-pg.io/documentation, "Labels and annotations", "Monitoring", "Connection pooling").
 CLOUDNATIVE_PG_INSTANCE_PORTS: Final = (
     ContainerPort("postgresql", 5432),
     ContainerPort("status", 8000),
@@ -352,9 +353,17 @@ def workloads(documents: Iterable[Mapping[str, Any]]) -> list[Workload]:
             labels = dict(metadata.get("labels") or {})
             found.append(Workload(kind, namespace, name, labels, _declared_ports(containers_of(document))))
         elif kind == "Cluster" and str(document.get("apiVersion", "")).startswith("postgresql.cnpg.io/"):
-            labels = {**(dig(document, ("spec", "inheritedMetadata", "labels")) or {}), "cnpg.io/cluster": name}
+            labels = {
+                **(dig(document, ("spec", "inheritedMetadata", "labels")) or {}),
+                "cnpg.io/cluster": name,
+                "cnpg.io/podRole": "instance",
+            }
             found.append(Workload(kind, namespace, name, labels, CLOUDNATIVE_PG_INSTANCE_PORTS))
         elif kind == "Pooler" and str(document.get("apiVersion", "")).startswith("postgresql.cnpg.io/"):
-            labels = dict(dig(document, ("spec", "template", "metadata", "labels")) or {})
+            labels = {
+                **(dig(document, ("spec", "template", "metadata", "labels")) or {}),
+                "cnpg.io/poolerName": name,
+                "cnpg.io/podRole": "pooler",
+            }
             found.append(Workload(kind, namespace, name, labels, CLOUDNATIVE_PG_POOLER_PORTS))
     return found

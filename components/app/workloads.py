@@ -177,7 +177,16 @@ class AppWorkloads(pulumi.ComponentResource):
     def _metrics_target(self, web: ServiceSettings) -> ScrapeTarget:
         """A web release's /metrics on its own port: a PodMonitor and a flow from Prometheus."""
         assert web.port is not None, "web always listens"
-        return ScrapeTarget(web.name, selector_labels(self._args.stack, web), web.port, "http", path=METRICS_PATH)
+        return ScrapeTarget(
+            web.name,
+            selector_labels(self._args.stack, web),
+            web.port,
+            "http",
+            path=METRICS_PATH,
+            # Both releases are web: one job, told apart by `release` (stable, candidate).
+            job=self._args.app.web.name,
+            label_from_pod={"release": RELEASE},
+        )
 
     def _service_objects(
         self, service: ServiceSettings, config_map: k8s.core.v1.ConfigMap, migration: k8s.batch.v1.Job | None

@@ -44,19 +44,26 @@ chat_webhook_url, pager_routing_key, database_chat_webhook_url, smtp_password, e
 def pod_monitor_spec(target: ScrapeTarget, app_namespace: str) -> dict[str, Any]:
     """A PodMonitor of `target` (camelCase: custom resources are passed through as is).
 
-    The `job` label of its series is the target's name (crm-web, crm-postgres, traefik, ...), whatever the
-    PodMonitor's namespace: rules and dashboards select on it. The operator adds namespace, pod and container.
+    The `job` label of its series is the target's job (crm-web, crm-postgres, traefik, ...), whatever the
+    PodMonitor's namespace: rules and dashboards select on it. The operator adds namespace, pod and container;
+    `label_from_pod` copies pod labels onto the series (web's `release`: stable or candidate, which the
+    promotion compares).
     """
+    relabelings: list[dict[str, Any]] = [
+        {"action": "replace", "targetLabel": "job", "replacement": target.job or target.name}
+    ]
+    relabelings += [
+        {
+            "action": "replace",
+            "sourceLabels": [f"__meta_kubernetes_pod_label_{re.sub(r'[^A-Za-z0-9_]', '_', pod_label)}"],
+            "targetLabel": series_label,
+        }
+        for series_label, pod_label in sorted(target.label_from_pod.items())
+    ]
     return {
         "namespaceSelector": {"matchNames": [target.namespace or app_namespace]},
         "selector": {"matchLabels": dict(target.pod_labels)},
-        "podMetricsEndpoints": [
-            {
-                "port": target.port_name,
-                "path": target.path,
-                "relabelings": [{"action": "replace", "targetLabel": "job", "replacement": target.name}],
-            }
-        ],
+        "podMetricsEndpoints": [{"port": target.port_name, "path": target.path, "relabelings": relabelings}],
     }
 
 

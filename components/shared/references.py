@@ -9,7 +9,7 @@ out the reference; the one that uses it takes it in its args.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 
@@ -65,7 +65,7 @@ class ScrapeTarget:
     """
 
     name: str
-    """The scrape job's name (the `job` label of every series) and the name of its PodMonitor and flow."""
+    """The name of its PodMonitor and flow, and the scrape job's (the `job` label of every series) unless `job`."""
     pod_labels: Mapping[str, str]
     """Labels that select exactly these pods."""
     port: int
@@ -73,8 +73,13 @@ class ScrapeTarget:
     port_name: str
     """The container port's name, which the PodMonitor scrapes."""
     path: str = "/metrics"
+    """The HTTP path of the metrics."""
     namespace: str | None = None
     """Where the pods run; None for the stack's app namespace."""
+    job: str | None = None
+    """The `job` label, where pods of two targets are one service (a release candidate is web too)."""
+    label_from_pod: Mapping[str, str] = field(default_factory=dict)
+    """Series label -> pod label copied onto every series (`release` from crm-platform/release)."""
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import pytest
 
 from components.edge.charts import TRAEFIK_NAMESPACE, TRAEFIK_POD_LABELS
+from components.monitoring.chart import SCRAPER
 from components.shared.endpoints import APP_ROLE, NETWORK_ROLE
 from kube.labels import NAMESPACE_ROLE
 from offline.reachability import ContainerPort, Endpoint, External, Network, Workload, workloads
@@ -74,6 +75,16 @@ worker               redis-broker         9121/TCP   deny   deny     deny       
 app-lookalike        postgres             5432/TCP   deny   deny     deny        deny
 app-lookalike        redis-broker         6379/TCP   deny   deny     deny        deny
 
+# The Celery exporter reads the broker's queues (through the proxies where Redis fails over), nothing else.
+celery-exporter      redis-broker         6379/TCP   allow  allow    deny        allow
+celery-exporter      redis-broker-proxy   6379/TCP   -      -        allow       -
+celery-exporter      redis-cache          6379/TCP   deny   deny     deny        deny
+celery-exporter      postgres             5432/TCP   deny   deny     deny        deny
+celery-exporter      public               443/TCP    deny   deny     deny        deny
+
+# The cert-manager API check (add-on owners) talks to the API server from cert-manager's namespace.
+cert-manager-api-check api-server         443/TCP    allow  allow    allow       -
+
 # Backups reach PostgreSQL, and S3 where they store there (staging, production); not Redis.
 backup               postgres             5432/TCP   allow  allow    allow       allow
 backup               postgres             443/TCP    deny   deny     deny        deny
@@ -121,14 +132,19 @@ redis-broker-proxy   redis-broker         26379/TCP  -      -        deny       
 redis-cache-proxy    redis-broker         6379/TCP   -      -        deny        -
 redis-broker         api-server           443/TCP    deny   deny     deny        deny
 
-# Prometheus, from the stack's monitoring namespace, scrapes web and the Redis exporters only.
+# The cluster's Prometheus scrapes each metrics port (web, the exporters, PostgreSQL and its pooler) and
+# nothing else; no other pod of a monitoring namespace reaches them.
 prometheus           web                  8000/TCP   allow  allow    allow       allow
 prometheus           redis-cache          9121/TCP   allow  allow    allow       allow
 prometheus           redis-broker         9121/TCP   allow  allow    allow       allow
+prometheus           celery-exporter      9808/TCP   allow  allow    allow       allow
+prometheus           postgres             9187/TCP   allow  allow    allow       allow
+prometheus           pooler               9127/TCP   allow  allow    allow       allow
 prometheus           redis-broker         6379/TCP   deny   deny     deny        deny
 prometheus           postgres             5432/TCP   deny   deny     deny        deny
-prometheus           postgres             9187/TCP   deny   deny     deny        deny
 prometheus           worker               8000/TCP   deny   deny     deny        deny
+monitoring-neighbour web                  8000/TCP   deny   deny     deny        deny
+monitoring-neighbour postgres             9187/TCP   deny   deny     deny        deny
 app-lookalike        web                  8000/TCP   deny   deny     deny        deny
 
 # Every pod resolves names with the cluster's DNS (or NodeLocal DNSCache), and with no other.
@@ -179,6 +195,8 @@ RENDERED = {
     "redis-broker": ("StatefulSet", "crm-redis-broker"),
     "redis-cache-proxy": ("Deployment", "crm-redis-cache-proxy"),
     "redis-broker-proxy": ("Deployment", "crm-redis-broker-proxy"),
+    "celery-exporter": ("Deployment", "crm-celery-exporter"),
+    "cert-manager-api-check": ("Job", "cert-manager-api-check-*"),
 }
 """The table's names for the workloads the program renders (kind, name; `*` ends a name that carries a hash)."""
 
@@ -257,7 +275,9 @@ def read_stack(run: StackRun) -> Stack:
     network = Network.from_documents(documents)
     [app_namespace] = {workload.namespace for workload in rendered if workload.labels.get(NETWORK_ROLE) == APP_ROLE}
     [monitoring_namespace] = [
-        name for name, labels in network.namespace_labels.items() if labels.get(NAMESPACE_ROLE) == "monitoring"
+        name
+        for name, labels in network.namespace_labels.items()
+        if labels.get(NAMESPACE_ROLE) == "monitoring" and name != SCRAPER.namespace
     ]
     cast: dict[str, Endpoint | None] = {alias: _find(rendered, *where) for alias, where in RENDERED.items()}
     cast.update(
@@ -269,9 +289,10 @@ def read_stack(run: StackRun) -> Stack:
             "traefik-lookalike": Workload("Deployment", "default", "traefik", TRAEFIK_POD_LABELS),
             # A pod in another namespace labelled like the application's.
             "app-lookalike": Workload("Deployment", "default", "impostor", {NETWORK_ROLE: APP_ROLE}),
-            "prometheus": Workload(
-                "StatefulSet", monitoring_namespace, "prometheus", {"app.kubernetes.io/name": "prometheus"}
-            ),
+            # The cluster's Prometheus (kube-prometheus-stack, components/monitoring/chart.py), and another pod of
+            # the stack's own monitoring namespace, which scrapes nothing.
+            "prometheus": Workload("StatefulSet", SCRAPER.namespace, "prometheus", dict(SCRAPER.pod_labels)),
+            "monitoring-neighbour": Workload("Pod", monitoring_namespace, "debug", {"run": "debug"}),
             # CoreDNS as kind, k3d, EKS, GKE and AKS run it.
             "kube-dns": Workload(
                 "Deployment",
@@ -333,7 +354,7 @@ def test_matrix(stacks: dict[str, Stack], stack: str, row: Row) -> None:
 def test_the_table_names_only_known_endpoints() -> None:
     """Every name in the table is a rendered workload or a peer `read_stack` models, and every name is used."""
     names = {*RENDERED, *OUTSIDE, "traefik", "traefik-neighbour", "traefik-lookalike", "app-lookalike"}
-    names |= {"prometheus", "kube-dns", "kube-system-other", "cnpg-operator", "acme-solver"}
+    names |= {"prometheus", "monitoring-neighbour", "kube-dns", "kube-system-other", "cnpg-operator", "acme-solver"}
     used = {row.source for row in ROWS} | {row.destination for row in ROWS}
     assert used == names
 

@@ -12,6 +12,7 @@ import pytest
 from kube.objects import POD_SPEC_PATHS, pod_spec_of
 from kube.secret_names import looks_secret
 from offline.mocks import RecordedResource
+from policies.config import config_path_for_stack
 from policies.pod_security import check_read_only_root, check_restricted
 from tests.conftest import STACKS, RunStack, StackRun
 
@@ -42,7 +43,9 @@ def pod_templates(run: StackRun) -> list[tuple[str, dict[str, Any]]]:
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_every_pod_template_is_restricted_with_a_read_only_root(run_stack: RunStack, stack: str) -> None:
-    """Every container of every pod template meets PSS restricted, plus read-only root, resources and no token."""
+    """Every container of every pod template meets PSS restricted, plus read-only root, a UID of 10000 or more,
+    resources and no API token unless the stack's policy config allows that account one; the pods of the app
+    namespace also get a writable /tmp (the images write there, the root is read-only)."""
     run = run_stack(stack)
     templates = pod_templates(run)
     assert len(templates) >= 4
@@ -50,15 +53,24 @@ def test_every_pod_template_is_restricted_with_a_read_only_root(run_stack: RunSt
         # The policy pack's own Pod Security check (the one `pulumi up` enforces), not a copy of it.
         assert check_restricted(obj.document) == [], obj.path
         assert check_read_only_root(obj.document) == [], obj.path
+    token_allowed = set(
+        json.loads(config_path_for_stack(stack).read_text(encoding="utf-8"))["service-account-token"]["tokenAllowed"]
+    )
+    app_namespace = run.recording.stack_outputs["settings"]["appNamespace"]
     for path, spec in templates:
-        assert spec["automountServiceAccountToken"] is False, path
+        namespace = path.split("/", 1)[0]
+        if f"{namespace}/{spec['serviceAccountName']}" not in token_allowed:
+            assert spec["automountServiceAccountToken"] is False, path
+        assert spec["securityContext"]["runAsUser"] >= 10000, path
         for list_name in ("initContainers", "containers", "ephemeralContainers"):
             for container in spec.get(list_name, []):
                 resources = container["resources"]
                 assert set(resources["requests"]) == {"cpu", "memory"} == set(resources["limits"]), path
                 assert not any(port.get("hostPort") for port in container.get("ports", [])), path
-                mounts = {mount["mountPath"] for mount in container["volumeMounts"]}
-                assert "/tmp" in mounts, path
+                assert container["securityContext"].get("runAsUser", 10000) >= 10000, path
+                if namespace == app_namespace:
+                    mounts = {mount["mountPath"] for mount in container["volumeMounts"]}
+                    assert "/tmp" in mounts, path
 
 
 @pytest.mark.parametrize("stack", STACKS)

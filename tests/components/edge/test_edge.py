@@ -69,10 +69,14 @@ def test_cluster_issuers_use_http01_through_the_ingress_class(run_stack: RunStac
 
 
 def test_issuers_wait_for_cert_manager(run_stack: RunStack) -> None:
-    """ClusterIssuers depend on the cert-manager chart (its CRDs and webhook), Middlewares on Traefik's."""
+    """ClusterIssuers wait for the cert-manager API check (which waits for the chart: tests/offline/
+    test_install_order.py), Middlewares for Traefik's chart."""
     run = run_stack("staging")
     installed = charts(run_stack, "staging")
-    assert installed["cert-manager"].urn in run.resource("ClusterIssuer", "letsencrypt-staging").dependencies
+    [check] = [job for job in run.kind("Job") if job["metadata"]["name"].startswith("cert-manager-api-check-")]
+    api_check = run.resource("Job", check["metadata"]["name"])
+    assert api_check.urn in run.resource("ClusterIssuer", "letsencrypt-staging").dependencies
+    assert installed["cert-manager"].urn in api_check.dependencies
     assert installed["traefik"].urn in run.resource("Middleware", "crm-security-headers").dependencies
 
 

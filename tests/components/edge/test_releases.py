@@ -21,6 +21,7 @@ CANDIDATE_OBJECTS = {
     ("PodDisruptionBudget", "crm-web-candidate"),
     ("NetworkPolicy", "allow-ingress-controller-to-crm-web-candidate"),
     ("NetworkPolicy", "allow-monitoring-to-crm-web-candidate-metrics"),
+    ("PodMonitor", "crm-web-candidate"),
     ("Job", migration_job_name(CANDIDATE_IMAGE)),
 }
 """What a candidate adds to staging: its web, reachable like web, after its own migration Job."""

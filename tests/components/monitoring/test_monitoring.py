@@ -123,12 +123,35 @@ def test_each_scraped_port_is_open_to_prometheus_at_the_number_the_pods_listen_o
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_every_series_is_labelled_with_its_targets_job_name(run_stack: RunStack, stack: str) -> None:
-    """Each PodMonitor sets `job` to its target's name, which rules and dashboards select on."""
+    """Each PodMonitor sets `job` to its target's name, which rules and dashboards select on; web's also copies
+    the pod's release (stable, candidate) onto its series, which the promotion compares."""
     for document in run_stack(stack).kind("PodMonitor"):
         [endpoint] = document["spec"]["podMetricsEndpoints"]
-        assert endpoint["relabelings"] == [
-            {"action": "replace", "targetLabel": "job", "replacement": document["metadata"]["name"]}
-        ]
+        name = document["metadata"]["name"]
+        job = {"action": "replace", "targetLabel": "job", "replacement": name}
+        if name == "crm-web":
+            release = {
+                "action": "replace",
+                "sourceLabels": ["__meta_kubernetes_pod_label_crm_platform_release"],
+                "targetLabel": "release",
+            }
+            assert endpoint["relabelings"] == [job, release]
+        else:
+            assert endpoint["relabelings"] == [job]
+
+
+def test_a_candidate_is_scraped_as_web_and_told_apart_by_its_release(run_stack: RunStack) -> None:
+    """During a canary the candidate's pods are scraped as job crm-web (so web's alerts and dashboards count
+    them) with release=candidate taken from their pod label, and their pods carry that label."""
+    run = run_stack(
+        "staging", config={"candidateImage": "ghcr.io/acme/crm-backend:2.5.0", "candidateTrafficPercent": "5"}
+    )
+    [endpoint] = run.named("PodMonitor", "crm-web-candidate")["spec"]["podMetricsEndpoints"]
+    assert {"action": "replace", "targetLabel": "job", "replacement": "crm-web"} in endpoint["relabelings"]
+    pod_labels = run.named("Deployment", "crm-web-candidate")["spec"]["template"]["metadata"]["labels"]
+    assert pod_labels["crm-platform/release"] == "candidate"
+    source = [relabel for relabel in endpoint["relabelings"] if relabel.get("targetLabel") == "release"]
+    assert source[0]["sourceLabels"] == ["__meta_kubernetes_pod_label_crm_platform_release"]
 
 
 def test_the_add_ons_are_monitored_once_from_the_clusters_monitoring_namespace(run_stack: RunStack) -> None:

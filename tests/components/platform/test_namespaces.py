@@ -35,7 +35,7 @@ def test_every_stack_has_an_app_and_a_monitoring_namespace_under_psa_restricted(
 ) -> None:
     """Every namespace a stack declares (its two, plus the add-ons' where it owns them) is PSA restricted."""
     namespaces = {document["metadata"]["name"]: document for document in run_stack(stack).kind("Namespace")}
-    addons = {"traefik", "cert-manager", "cnpg-system"} if not stack.startswith("pr-") else set()
+    addons = {"traefik", "cert-manager", "cnpg-system", "monitoring"} if not stack.startswith("pr-") else set()
     assert set(namespaces) == {f"crm-{stack}", f"crm-{stack}-monitoring"} | addons
     environment = "review" if stack.startswith("pr-") else stack
     for document in namespaces.values():

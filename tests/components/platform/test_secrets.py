@@ -22,6 +22,8 @@ EXPECTED_TYPES = {
     ("crm-staging", "crm-registry"): "kubernetes.io/dockerconfigjson",
     # Where Grafana runs (the cluster's monitoring namespace), with the keys its chart reads.
     ("monitoring", "grafana-admin"): "Opaque",
+    # The Alertmanager configuration, receiver credentials and all (prometheus-operator reads it whole).
+    ("monitoring", "alertmanager-crm-config"): "Opaque",
 }
 
 
