@@ -118,11 +118,17 @@ class MonitoringProfile:
     """What an environment's profile gives its monitoring (stacks/profiles.py)."""
 
     prometheus_retention: str
+    """How long Prometheus keeps samples."""
     prometheus_retention_size: str
+    """The most disk the samples may use."""
     prometheus_storage: str
+    """Prometheus's volume."""
     alertmanager_replicas: int
+    """Alertmanager pods."""
     pages: bool
+    """Whether alerts of this environment may page anyone."""
     managed_control_plane: bool
+    """Whether the control plane is the provider's (no scrapes of it, no alerts on it)."""
 
 
 @dataclass(frozen=True)

@@ -74,8 +74,11 @@ class MailRelay:
     """Where criticals are mailed from: the stack's SMTP relay (settings.smtp) and a sender address."""
 
     host: str
+    """The relay's host name."""
     port: int
+    """Its submission port."""
     username: str
+    """The SMTP user; the password is a credential."""
     sender: str
     """The From address, e.g. alertmanager@<the stack's domain>."""
 

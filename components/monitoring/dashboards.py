@@ -70,7 +70,9 @@ UID_LENGTH: Final = 40
 @dataclass(frozen=True)
 class Query:
     expr: str
+    """The PromQL expression."""
     legend: str = ""
+    """The series' legend format."""
 
 
 def uid(stack: str, name: str) -> str:

@@ -87,6 +87,7 @@ class MonitoringArgs:
     stack: str
     """Stack name: the `app.kubernetes.io/instance` of the exporter and the Grafana folder of the dashboards."""
     settings: MonitoringSettings
+    """Retention, receivers, thresholds and business metrics of the stack."""
     installs_stack: bool
     """Install kube-prometheus-stack (the add-on owning stack): one per cluster."""
     storage_class: str | None

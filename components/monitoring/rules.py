@@ -88,15 +88,20 @@ class Alert:
     """One alerting rule, with what a test needs to know about it."""
 
     name: str
+    """The alert's name (alertname), its runbook entry's heading."""
     expr: str
+    """The PromQL condition."""
     severity: Severity
+    """critical, warning or info: where Alertmanager routes it."""
     summary: str
+    """One line for the notification's title."""
     description: str
     """A Prometheus template: `{{ $value | humanize... }}` and `{{ $labels.<name> }}`."""
     signals: tuple[str, ...]
     """The expression's measured parts without their thresholds: each returns data on a healthy,
     running platform (the real-Prometheus test runs them, since an unknown metric name is no error)."""
     for_: str = "0m"
+    """How long the condition must hold before the alert fires."""
     service: str | None = None
     """None: the expression itself sets `service` from the object's name (see `service_from`)."""
 
@@ -104,13 +109,17 @@ class Alert:
 @dataclass(frozen=True)
 class Recording:
     record: str
+    """The recorded series' name."""
     expr: str
+    """The PromQL it records."""
 
 
 @dataclass(frozen=True)
 class RuleGroup:
     name: str
+    """The group's name in the PrometheusRule."""
     rules: tuple[Alert | Recording, ...]
+    """Its recording rules and alerts, in evaluation order."""
 
     @property
     def alerts(self) -> tuple[Alert, ...]:
@@ -122,15 +131,25 @@ class StackFacts:
     """What the rules need to know about the stack besides its monitoring settings."""
 
     stack: str
+    """The stack's name (the `stack` label of every alert)."""
     environment: str
+    """The stack's environment (the `environment` label; routing decides paging by it)."""
     app_namespace: str
+    """The namespace every expression is scoped to."""
     high_availability_redis: bool
+    """Redis runs Sentinel trios: alert on a set without a master."""
     wal_archiving: bool
+    """PostgreSQL archives WAL: alert on failed archiving and old base backups."""
     postgres_instances: int
+    """Instances of the Cluster; 0 when the stack runs no PostgreSQL."""
     celery_worker: bool
+    """Workers run: alert on workers down, backlog and failures."""
     celery_beat: bool
+    """Beat runs: alert when it stops scheduling."""
     autoscaling: bool
+    """A service has an HPA: alert when it sits at its maximum."""
     runbook_base_url: str = RUNBOOK_DOCUMENT
+    """Where docs/runbooks/alerts.md is read; each alert links its anchor there."""
 
     @property
     def labels(self) -> dict[str, str]:

@@ -87,4 +87,6 @@ class Scraper:
     """Where Prometheus's pods run, so the network policies let exactly them in to the metrics ports."""
 
     namespace: str
+    """Prometheus's namespace."""
     pod_labels: Mapping[str, str]
+    """Labels of Prometheus's pods."""

@@ -498,8 +498,8 @@ def test_without_removes_exactly_one_policy() -> None:
 
 
 def test_workloads_are_read_from_pod_templates_and_cloudnative_pg_resources() -> None:
-    """A CronJob's pod labels and named ports; a Cluster's pods carry inheritedMetadata's labels, a Pooler's its
-    template's; objects that run no pods are skipped."""
+    """A CronJob's pod labels and named ports; a Cluster's pods carry inheritedMetadata's labels and the operator's
+    cnpg.io ones, a Pooler's its template's and the operator's; objects that run no pods are skipped."""
     documents = [
         {
             "apiVersion": "batch/v1",
@@ -533,5 +533,9 @@ def test_workloads_are_read_from_pod_templates_and_cloudnative_pg_resources() ->
     backup, cluster, pooler = workloads(documents)
     assert backup == Workload("CronJob", "app", "backup", {"role": "backup"}, (ContainerPort("http", 80),))
     assert (cluster.kind, cluster.labels["role"], cluster.labels["cnpg.io/cluster"]) == ("Cluster", "postgres", "db")
+    assert cluster.labels["cnpg.io/podRole"] == "instance"
     assert ContainerPort("postgresql", 5432) in cluster.ports
-    assert (pooler.kind, pooler.labels) == ("Pooler", {"role": "postgres"})
+    assert (pooler.kind, pooler.labels) == (
+        "Pooler",
+        {"role": "postgres", "cnpg.io/poolerName": "db-pooler", "cnpg.io/podRole": "pooler"},
+    )

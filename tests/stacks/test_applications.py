@@ -267,8 +267,9 @@ INVALID: list[tuple[str, str, dict[str, str], bool, str]] = [
         "staging",
         {"candidateImage": CANDIDATE_IMAGE, "quotaPods": "22"},
         True,
-        'crm-platform:quotaPods = "22": is below the 25 the services need at maximum scale during a rolling update, '
-        "with the migration Job, PostgreSQL, Redis and the backup jobs; allowed: a larger quota, or smaller services",
+        'crm-platform:quotaPods = "22": is below the 26 the services need at maximum scale during a rolling update, '
+        "with the migration Job, the Celery exporter, PostgreSQL, Redis and the backup jobs; allowed: a larger quota, "
+        "or smaller services",
     ),
     (
         "postgres-not-a-boolean",
