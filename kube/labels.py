@@ -31,3 +31,8 @@ NAMESPACE_ROLE: Final = "crm-platform/namespace-role"
 """What a namespace is for: app, monitoring or addon. The default-deny policy rule selects app namespaces by it."""
 NETWORK_ROLE: Final = "crm-platform/network-role"
 """Pod label the network policies select on: app, postgres, redis."""
+MEDIA_ACCESS: Final = "crm-platform/media-access"
+"""Pod label of the services that handle user uploads ("true"): they mount the media volume, or reach the media bucket
+(the only app pods with an egress policy to object storage)."""
+BUCKET_ROLE: Final = "crm-platform/bucket-role"
+"""Tag of an S3 bucket saying what it holds (backups, media), so the policy pack holds each to the controls of its kind."""
