@@ -28,11 +28,7 @@ import pulumi_aws as aws
 from components.data import backup_contract as contract
 from components.data.buckets import (
     BUCKET_CONFIGURATION_ACTIONS,
-    KUBERNETES_NAME,
-    POLICY_VERSION,
-    WEB_IDENTITY_AUDIENCE,
     abort_incomplete_uploads_rule,
-    account_root,
     bucket_arn_of,
     bucket_prefix_problem,
     declare_dedicated_key,
@@ -44,6 +40,12 @@ from components.data.buckets import (
     key_prefix_problem,
     kms_key_problem,
     noncurrent_versions_rule,
+)
+from components.data.irsa import (
+    KUBERNETES_NAME,
+    POLICY_VERSION,
+    WEB_IDENTITY_AUDIENCE,
+    account_root,
     oidc_problem,
     web_identity_trust_policy,
 )

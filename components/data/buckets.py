@@ -4,9 +4,8 @@ One place for what the backup bucket (components/data/backup_storage.py) and the
 (components/data/media.py) have in common, REFERENCE.md section 4 where it applies to both: public access
 blocked by all four flags (S3.1/S3.8), ACLs disabled (S3.12), versioning (S3.14), default SSE-KMS with a
 bucket key and SSE-C refused (S3.17), a bucket policy that refuses plain HTTP (S3.5), lifecycle rules
-(S3.13) with noncurrent-version expiry (S3.10) and cleanup of abandoned multipart uploads; a dedicated KMS
-key with rotation unless the stack names one; and an IAM role that only named ServiceAccounts of the
-cluster can assume, through its OIDC provider (IRSA).
+(S3.13) with noncurrent-version expiry (S3.10) and cleanup of abandoned multipart uploads; and a dedicated
+KMS key with rotation unless the stack names one. Who may use a bucket (IRSA) is components/data/irsa.py.
 
 What differs stays with each bucket: its lifecycle (backups expire, uploads never do), Object Lock
 (production backups only), what its role may do. `declare_protected_bucket` declares the controls as
@@ -25,11 +24,9 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.data.irsa import POLICY_VERSION, account_root
 from kube.labels import BUCKET_ROLE
 
-POLICY_VERSION = "2012-10-17"
-WEB_IDENTITY_AUDIENCE = "sts.amazonaws.com"
-"""The `aud` of the projected ServiceAccount token the pods present to STS (and the EKS pod identity webhook mounts)."""
 MULTIPART_ABORT_DAYS = 1
 """Days after which S3 discards the parts of an upload that never completed."""
 KEY_DELETION_WINDOW_DAYS = 30
@@ -38,10 +35,8 @@ BUCKET_PREFIX_LIMIT = 37
 """bucket_prefix is limited to 37 characters (the provider adds a 26-character suffix)."""
 
 STACK_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-KUBERNETES_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 # S3's "safe characters" for keys; no wildcard, so the prefix means itself in every policy.
 KEY_PREFIX = re.compile(r"^[A-Za-z0-9!_.'()-]+(/[A-Za-z0-9!_.'()-]+)*$")
-OIDC_PROVIDER_ARN = re.compile(r"^arn:(?P<partition>[a-z-]+):iam::(?P<account>\d{12}):oidc-provider/(?P<issuer>.+)$")
 KMS_KEY_ARN = re.compile(r"^arn:[a-z-]+:kms:[a-z0-9-]+:\d{12}:key/.+$")
 
 # Bucket settings no workload role may change, whatever else is attached to it later: an explicit Deny in the
@@ -79,69 +74,16 @@ def key_prefix_problem(prefix: str) -> str | None:
     )
 
 
-def oidc_problem(oidc_provider_arn: str, oidc_issuer: str) -> str | None:
-    """Why the provider ARN and issuer cannot identify the cluster's ServiceAccounts to IAM, or None."""
-    match = OIDC_PROVIDER_ARN.match(oidc_provider_arn)
-    if match is None:
-        return (
-            f"oidc_provider_arn {oidc_provider_arn!r} is not an IAM OIDC provider ARN "
-            "(arn:aws:iam::<account>:oidc-provider/<issuer>)"
-        )
-    if match["issuer"] != oidc_issuer:
-        return (
-            f"oidc_issuer {oidc_issuer!r} is not the issuer of oidc_provider_arn ({match['issuer']!r}); "
-            "pass AwsSettings.oidc_issuer"
-        )
-    return None
-
-
 def kms_key_problem(kms_key_arn: str | None) -> str | None:
     if kms_key_arn is None or KMS_KEY_ARN.match(kms_key_arn):
         return None
     return f"kms_key_arn {kms_key_arn!r} is not a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)"
 
 
-def account_root(oidc_provider_arn: str) -> str:
-    """The root principal of the account (and partition) the OIDC provider, and so the role, lives in."""
-    match = OIDC_PROVIDER_ARN.match(oidc_provider_arn)
-    if match is None:
-        raise ValueError(f"{oidc_provider_arn!r} is not an IAM OIDC provider ARN")
-    return f"arn:{match['partition']}:iam::{match['account']}:root"
-
-
 def bucket_arn_of(oidc_provider_arn: str, bucket_name: str) -> str:
     """ARN of a bucket in the partition of the OIDC provider (bucket ARNs carry no account or region)."""
     partition = account_root(oidc_provider_arn).split(":")[1]
     return f"arn:{partition}:s3:::{bucket_name}"
-
-
-def service_account_subjects(namespace: str, accounts: Sequence[str]) -> list[str]:
-    """The `sub` claims of the ServiceAccounts' tokens, as the cluster's OIDC issuer writes them."""
-    return [f"system:serviceaccount:{namespace}:{account}" for account in accounts]
-
-
-def web_identity_trust_policy(
-    sid: str, oidc_provider_arn: str, oidc_issuer: str, namespace: str, accounts: Sequence[str]
-) -> dict[str, Any]:
-    """Who may assume a role: exactly these ServiceAccounts' tokens for STS, through the cluster's OIDC provider."""
-    subjects = service_account_subjects(namespace, accounts)
-    return {
-        "Version": POLICY_VERSION,
-        "Statement": [
-            {
-                "Sid": sid,
-                "Effect": "Allow",
-                "Principal": {"Federated": oidc_provider_arn},
-                "Action": "sts:AssumeRoleWithWebIdentity",
-                "Condition": {
-                    "StringEquals": {
-                        f"{oidc_issuer}:sub": subjects[0] if len(subjects) == 1 else subjects,
-                        f"{oidc_issuer}:aud": WEB_IDENTITY_AUDIENCE,
-                    }
-                },
-            }
-        ],
-    }
 
 
 def deny_insecure_transport(bucket_arn: str) -> dict[str, Any]:
