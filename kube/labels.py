@@ -35,4 +35,4 @@ MEDIA_ACCESS: Final = "crm-platform/media-access"
 """Pod label of the services that handle user uploads ("true"): they mount the media volume, or reach the media bucket
 (the only app pods with an egress policy to object storage)."""
 BUCKET_ROLE: Final = "crm-platform/bucket-role"
-"""Tag of an S3 bucket saying what it holds (backups, media), so the policy pack holds each to the controls of its kind."""
+"""Tag of an S3 bucket saying what it holds (backups, media): the policy pack holds each to the controls of its kind."""

@@ -3,7 +3,9 @@
 Per service: a ServiceAccount without a token, a Deployment under the restricted security
 context with a read-only root filesystem, a Service where it listens, an autoscaler or a
 fixed replica count, and a PodDisruptionBudget when it runs more than one pod. One
-ConfigMap holds the shared non-secret settings; secrets come by reference.
+ConfigMap holds the shared non-secret settings; secrets come by reference. The services that
+handle uploads get what the media store's attachment says (the volume, or the web identity
+of the media bucket's role); the others, and the migration Job, get none of it.
 
 Ordering: the migration Job for the current image runs first (after the `before_migration`
 hook, where production's pre-migration backup goes); web, worker and beat wait for it. If
@@ -23,7 +25,7 @@ from components.app.app_config import AppConfigInputs
 from components.shared import checksums, endpoints, pods
 from components.shared.checksums import release_id
 from components.shared.labels import COMPONENT, INSTANCE, NAME, with_component
-from components.shared.references import AppSecret, PublishedService, ScrapeTarget
+from components.shared.references import AppSecret, MediaAttachment, PublishedService, ScrapeTarget
 from stacks.model import AppSettings
 from stacks.services import Role, ServiceSettings
 
@@ -64,6 +66,8 @@ class AppWorkloadsArgs:
     """Common labels of the stack."""
     before_migration: Sequence[pulumi.Resource] = field(default_factory=tuple)
     """Resources the migration Job waits for: the database, a pre-migration backup Job."""
+    media: MediaAttachment | None = None
+    """How the upload handlers reach the media store; None for an application without uploads."""
 
 
 def selector_labels(stack: str, role: Role) -> dict[str, str]:
@@ -96,11 +100,12 @@ class AppWorkloads(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         labels = with_component(args.labels, "app")
 
-        data = app_config.config_map_data(args.config)
         # Named after its content and immutable: a change is a new ConfigMap, and the old one
         # stays until the update has succeeded, so pods of the running version that restart
         # after a failed migration still start with their own configuration.
-        self.config_map_name = f"{CONFIG_MAP_PREFIX}-{checksums.config_checksum(data)[:10]}"
+        data, self.config_map_name = config_map_content(
+            app_config.config_map_data(args.config), args.media.config if args.media else {}
+        )
         config_map = k8s.core.v1.ConfigMap(
             f"{name}-config",
             metadata={"name": self.config_map_name, "namespace": args.namespace, "labels": labels},
@@ -128,15 +133,25 @@ class AppWorkloads(pulumi.ComponentResource):
             web.name, selector_labels(args.stack, Role.WEB), web.port, "http", path=METRICS_PATH
         )
         for service in args.app.services:
+            account_metadata: k8s.meta.v1.ObjectMetaArgsDict = {
+                "name": service.name,
+                "namespace": args.namespace,
+                "labels": self._labels(service.role),
+            }
+            media = self._media_of(service)
+            if media is not None and media.service_account_annotations:
+                account_metadata["annotations"] = dict(media.service_account_annotations)
             account = k8s.core.v1.ServiceAccount(
                 f"{name}-{service.role.value}",
-                metadata={"name": service.name, "namespace": args.namespace, "labels": self._labels(service.role)},
+                metadata=account_metadata,
                 automount_service_account_token=False,
                 opts=child,
             )
             # Every service waits, the frontend too: a failed migration must leave the whole
             # running version in place, not a new frontend on the old API.
             waits_for: list[pulumi.Resource] = [config_map, account, self.migration_job]
+            if media is not None:
+                waits_for.extend(media.waits_for)
             self.deployments[service.role] = self._deployment(service, waits_for)
             if service.port is not None:
                 self._service(service)
@@ -148,6 +163,11 @@ class AppWorkloads(pulumi.ComponentResource):
                 "services": dict(self.service_names),
             }
         )
+
+    def _media_of(self, service: ServiceSettings) -> MediaAttachment | None:
+        """The media attachment when `service` handles uploads, else None."""
+        media = self._args.media
+        return media if media is not None and service.role in media.services else None
 
     def _labels(self, role: Role) -> dict[str, str]:
         return {
@@ -164,12 +184,17 @@ class AppWorkloads(pulumi.ComponentResource):
         *,
         restart_never: bool = False,
         scratch: Sequence[tuple[str, str, str]] = (),
+        media: MediaAttachment | None = None,
     ) -> k8s.core.v1.PodSpecArgsDict:
-        """The pod around `container`; `scratch` adds (volume name, mount path, size limit) emptyDirs."""
+        """The pod around `container`; `scratch` adds (volume name, mount path, size limit) emptyDirs, `media` the
+        media store's volumes, mounts and scheduling."""
         volumes, mounts = pods.writable_directories(service.writable_paths)
         for name, path, size_limit in scratch:
             volumes.append({"name": name, "empty_dir": {"size_limit": size_limit}})
             mounts.append({"name": name, "mount_path": path})
+        if media is not None:
+            volumes.extend(media.volumes)
+            mounts.extend(media.mounts)
         container["volume_mounts"] = mounts
         spec: k8s.core.v1.PodSpecArgsDict = {
             "service_account_name": service.name,
@@ -185,6 +210,8 @@ class AppWorkloads(pulumi.ComponentResource):
             spec["restart_policy"] = "Never"
         if self._args.image_pull_secret:
             spec["image_pull_secrets"] = [{"name": self._args.image_pull_secret}]
+        if media is not None and media.affinity is not None:
+            spec["affinity"] = media.affinity
         return spec
 
     def _container(
@@ -256,12 +283,13 @@ class AppWorkloads(pulumi.ComponentResource):
     def _deployment(self, service: ServiceSettings, waits_for: list[pulumi.Resource]) -> k8s.apps.v1.Deployment:
         labels = self._labels(service.role)
         metrics = service.role is Role.WEB
-        container = self._container(
-            service,
-            service.command,
-            service.args,
-            env_last=app_config.web_metrics_env(self._args.config, MULTIPROCESS_DIRECTORY) if metrics else (),
+        media = self._media_of(service)
+        env_last: list[k8s.core.v1.EnvVarArgsDict] = (
+            app_config.web_metrics_env(self._args.config, MULTIPROCESS_DIRECTORY) if metrics else []
         )
+        if media is not None:
+            env_last += [{"name": name, "value": value} for name, value in sorted(media.environment.items())]
+        container = self._container(service, service.command, service.args, env_last=env_last)
         host = self._args.config.app_host if service.role is Role.FRONTEND else self._args.config.api_host
         if service.port is not None:
             container["ports"] = [{"name": "http", "container_port": service.port, "protocol": "TCP"}]
@@ -273,11 +301,13 @@ class AppWorkloads(pulumi.ComponentResource):
             service,
             container,
             scratch=[("prometheus-multiproc", MULTIPROCESS_DIRECTORY, MULTIPROCESS_SIZE_LIMIT)] if metrics else (),
+            media=media,
         )
         if service.scale.maximum > 1:
             pod_spec["topology_spread_constraints"] = pods.topology_spread(
                 selector_labels(self._args.stack, service.role), strict_nodes=self._args.strict_node_spread
             )
+        template_labels = {**labels, **(media.pod_labels if media is not None else {})}
         spec: k8s.apps.v1.DeploymentSpecArgsDict = {
             "selector": {"match_labels": selector_labels(self._args.stack, service.role)},
             "revision_history_limit": 5,
@@ -290,7 +320,7 @@ class AppWorkloads(pulumi.ComponentResource):
                 else {"type": "RollingUpdate", "rolling_update": {"max_surge": "25%", "max_unavailable": 0}}
             ),
             "template": {
-                "metadata": {"labels": labels, "annotations": dict(self._checksums)},
+                "metadata": {"labels": template_labels, "annotations": dict(self._checksums)},
                 "spec": pod_spec,
             },
         }
@@ -358,6 +388,31 @@ class AppWorkloads(pulumi.ComponentResource):
                 },
                 opts=child,
             )
+
+
+def config_map_content(
+    data: Mapping[str, str], extra: Mapping[str, pulumi.Input[str]]
+) -> tuple[pulumi.Input[Mapping[str, str]], pulumi.Input[str]]:
+    """The shared ConfigMap's data and its name, `crm-app-config-<digest of the data>`, with `extra` added.
+
+    Plain data gives a plain name, known before anything is created. An `extra` value that is an Output (the
+    media bucket's name, which S3 completes from a prefix when it creates the bucket) makes both Outputs,
+    the name still the digest of the resolved content: deterministic, and new whenever a value changes, so
+    the pods roll as for any change. On the bucket's first creation `pulumi preview` shows the name as
+    unknown; afterwards the bucket's name is settled and so is the ConfigMap's.
+    """
+    clashes = sorted(set(data) & set(extra))
+    if clashes:
+        raise ValueError(f"the ConfigMap's entries {', '.join(clashes)} are set twice")
+
+    def named(content: Mapping[str, str]) -> str:
+        return f"{CONFIG_MAP_PREFIX}-{checksums.config_checksum(content)[:10]}"
+
+    if all(isinstance(value, str) for value in extra.values()):
+        plain = {**data, **{key: str(value) for key, value in extra.items()}}
+        return plain, named(plain)
+    content = pulumi.Output.all(**extra).apply(lambda resolved: {**data, **resolved})
+    return content, content.apply(named)
 
 
 def _utilization(resource: str, percent: int) -> k8s.autoscaling.v2.MetricSpecArgsDict:
