@@ -22,9 +22,10 @@ from dataclasses import dataclass
 import pytest
 
 from components.edge.charts import TRAEFIK_NAMESPACE, TRAEFIK_POD_LABELS
+from components.monitoring import SCRAPER
 from components.shared.endpoints import APP_ROLE, NETWORK_ROLE
-from kube.labels import NAMESPACE_ROLE
 from offline.reachability import ContainerPort, Endpoint, External, Network, Workload, workloads
+from stacks import build
 from stacks.schema import PROJECT
 from tests.conftest import STACKS, RunStack, StackRun
 
@@ -145,16 +146,28 @@ web                  kube-dns             9153/TCP   deny   deny     deny       
 web                  kube-system-other    53/UDP     deny   deny     deny        deny
 web                  public               53/UDP     deny   deny     deny        deny
 
-# Outside the cluster: HTTPS and SMTP to the stack's egressCidrs only (none in dev).
+# Outside the cluster: HTTPS and SMTP to the stack's egressCidrs only (none in dev); where uploads are in
+# the media bucket (staging, production), the media services (web, worker) reach 443 at any address too,
+# as S3 and STS have no fixed ones (mediaEgressCidrs narrows it).
 web                  relay                587/TCP    deny   allow    allow       allow
 worker               relay                587/TCP    deny   allow    allow       allow
 worker               relay                443/TCP    deny   allow    allow       allow
-worker               partner              443/TCP    deny   deny     allow       deny
+worker               partner              443/TCP    deny   allow    allow       deny
+beat                 partner              443/TCP    deny   deny     allow       deny
 worker               relay                25/TCP     deny   deny     deny        deny
 worker               relay                80/TCP     deny   deny     deny        deny
-worker               public               443/TCP    deny   deny     deny        deny
-web                  api-server           443/TCP    deny   deny     deny        deny
-web                  s3                   443/TCP    deny   deny     deny        deny
+worker               public               443/TCP    deny   allow    allow       deny
+beat                 public               443/TCP    deny   deny     deny        deny
+web                  api-server           443/TCP    deny   allow    allow       deny
+
+# User uploads: the media services reach S3 (and STS, for their web identity) on 443 where uploads are in
+# the stack's bucket; no other pod of the application does, and dev and review keep uploads on a volume.
+web                  s3                   443/TCP    deny   allow    allow       deny
+worker               s3                   443/TCP    deny   allow    allow       deny
+beat                 s3                   443/TCP    deny   deny     deny        deny
+frontend             s3                   443/TCP    -      deny     deny        deny
+migration            s3                   443/TCP    deny   deny     deny        deny
+web                  s3                   80/TCP     deny   deny     deny        deny
 """
 """Expected verdicts, one row per connection: source, destination, port/protocol, then one column per stack."""
 
@@ -256,9 +269,6 @@ def read_stack(run: StackRun) -> Stack:
     rendered = workloads(documents)
     network = Network.from_documents(documents)
     [app_namespace] = {workload.namespace for workload in rendered if workload.labels.get(NETWORK_ROLE) == APP_ROLE}
-    [monitoring_namespace] = [
-        name for name, labels in network.namespace_labels.items() if labels.get(NAMESPACE_ROLE) == "monitoring"
-    ]
     cast: dict[str, Endpoint | None] = {alias: _find(rendered, *where) for alias, where in RENDERED.items()}
     cast.update(
         {
@@ -269,9 +279,8 @@ def read_stack(run: StackRun) -> Stack:
             "traefik-lookalike": Workload("Deployment", "default", "traefik", TRAEFIK_POD_LABELS),
             # A pod in another namespace labelled like the application's.
             "app-lookalike": Workload("Deployment", "default", "impostor", {NETWORK_ROLE: APP_ROLE}),
-            "prometheus": Workload(
-                "StatefulSet", monitoring_namespace, "prometheus", {"app.kubernetes.io/name": "prometheus"}
-            ),
+            # The cluster's one Prometheus (kube-prometheus-stack), in the add-on's namespace, not the stack's.
+            "prometheus": Workload("StatefulSet", SCRAPER.namespace, "prometheus", dict(SCRAPER.pod_labels)),
             # CoreDNS as kind, k3d, EKS, GKE and AKS run it.
             "kube-dns": Workload(
                 "Deployment",
@@ -369,12 +378,26 @@ def _egress_cidrs(run: StackRun) -> list[ipaddress.IPv4Network | ipaddress.IPv6N
     return [ipaddress.ip_network(cidr) for cidr in json.loads(run.recording.config.values[f"{PROJECT}:egressCidrs"])]
 
 
+def _media_egress(run: StackRun) -> tuple[set[str], list[ipaddress.IPv4Network | ipaddress.IPv6Network] | None]:
+    """The Deployments of the stack's media services, and the networks they reach on 443 for S3 (None: any
+    address), from the stack's settings: none where uploads are not in a bucket."""
+    config = run.recording.config
+    media = build(config.stack, config.values, config.secret_keys).media
+    if media is None or media.bucket is None:
+        return set(), []
+    names = {f"crm-{role.value}" for role in media.services}
+    cidrs = [ipaddress.ip_network(cidr) for cidr in media.bucket.egress_cidrs]
+    return names, cidrs or None
+
+
 @pytest.mark.parametrize("stack", STACKS)
 def test_outside_rows_follow_the_stack_egress_cidrs(run_stack: RunStack, stacks: dict[str, Stack], stack: str) -> None:
     """For the application's pods, a row to an outside address on 443 or the SMTP port says `allow` exactly
-    where the stack's egressCidrs cover the address; on any other port, `deny`."""
+    where the stack's egressCidrs cover the address, or, for a media service where uploads are in the bucket,
+    on 443 where mediaEgressCidrs cover it (any address when it is empty); on any other port, `deny`."""
     run = run_stack(stack)
     cidrs = _egress_cidrs(run)
+    media_services, media_cidrs = _media_egress(run)
     smtp_port = int(run.recording.config.values[f"{PROJECT}:smtpPort"])
     checked = []
     for row in ROWS:
@@ -386,6 +409,8 @@ def test_outside_rows_follow_the_stack_egress_cidrs(run_stack: RunStack, stacks:
         address = destination.network.network_address
         covered = any(address in cidr for cidr in cidrs)
         opened = covered and row.port in (443, smtp_port) and row.protocol == "TCP"
+        if source.name in media_services and row.port == 443 and row.protocol == "TCP":
+            opened = opened or media_cidrs is None or any(address in cidr for cidr in media_cidrs)
         assert row.expected[stack] == ("allow" if opened else "deny"), f"{stack} {row}: egressCidrs {cidrs}"
         checked.append(row)
     assert len(checked) >= 8, checked
