@@ -190,7 +190,9 @@ class ProtectedBucket:
     """What `declare_protected_bucket` made, for what the caller adds (Object Lock, roles, outputs)."""
 
     name: pulumi.Output[str]
+    """The bucket's name, known once S3 has completed the prefix."""
     arn: pulumi.Output[str]
+    """The bucket's ARN, in the partition of the OIDC provider."""
     versioning: aws.s3.BucketVersioning
     """Object Lock and noncurrent-version rules need versioning enabled first: depend on it."""
 
