@@ -19,12 +19,15 @@ from components.data import (
     BackupsArgs,
     BackupStorage,
     BackupStorageArgs,
+    Media,
+    MediaArgs,
     Postgres,
     PostgresArgs,
     Redis,
     RedisArgs,
     S3Target,
     backup_network_policies,
+    media_network_policies,
     postgres_metrics_targets,
     postgres_network_policies,
     redis_broker_pods,
@@ -145,13 +148,18 @@ edge = Edge(
     on_cluster,
 )
 
-# Backups leave the cluster for S3 where the settings name an AWS account (staging,
-# production); dev and review stacks keep them on a volume and have no AWS provider at all.
+# Backups and uploads leave the cluster for S3 where the settings name an AWS account
+# (staging, production); dev and review stacks keep them on volumes and have no AWS provider at all.
 # A stack without PostgreSQL has nothing to back up.
 aws_settings = settings.data.aws
 database = settings.data.postgres
+on_aws = (
+    aws_options(aws_provider(aws_settings.region, settings.stack, account_id=aws_settings.account_id))
+    if aws_settings is not None
+    else None
+)
 backup_storage = None
-if aws_settings is not None and database is not None:
+if aws_settings is not None and on_aws is not None and database is not None:
     backup_storage = BackupStorage(
         "backups",
         BackupStorageArgs(
@@ -167,7 +175,29 @@ if aws_settings is not None and database is not None:
             tags={"environment": settings.environment.value},
             other_service_accounts=(POSTGRES_SERVICE_ACCOUNT,),
         ),
-        aws_options(aws_provider(aws_settings.region, settings.stack, account_id=aws_settings.account_id)),
+        on_aws,
+    )
+
+# User uploads: the S3 media bucket and its IRSA role, or a volume (settings.media says which); None without uploads.
+media = None
+if settings.media is not None:
+    media = Media(
+        "media",
+        MediaArgs(
+            namespace=namespaces.app,
+            namespace_name=settings.namespaces.app,
+            stack=settings.stack,
+            settings=settings.media,
+            # A candidate web handles uploads as web does: its account is trusted too.
+            service_accounts=tuple(
+                service.name for service in settings.app.deployed_services if service.role in settings.media.services
+            ),
+            aws=aws_settings,
+            storage_class=settings.data.storage_class,
+            labels=labels,
+            tags={"environment": settings.environment.value},
+        ),
+        pulumi.ResourceOptions.merge(on_cluster, on_aws),
     )
 
 # The add-on owner installs the CloudNativePG operator even without a database of its own: the
@@ -271,6 +301,7 @@ workloads = AppWorkloads(
         # Migrations start once the database is Ready, and after the image's pre-migration backup where there is one.
         before_migration=database_ready,
         before_release={image: [job] for image, job in (backups.pre_migration_backups if backups else {}).items()},
+        media=media.attachment if media is not None else None,
     ),
     on_cluster,
 )
@@ -368,6 +399,7 @@ network_policies = NetworkPolicies(
         extra={
             **(postgres_network_policies() if database is not None else {}),
             **(backup_network_policies(object_storage=backup_storage is not None) if backups is not None else {}),
+            **media_network_policies(settings.media),
             **redis_network_policies(settings.stack, high_availability=redis.high_availability),
             **(celery_exporter_network_policies(settings.stack, broker_pods) if worker is not None else {}),
         },
@@ -384,6 +416,9 @@ pulumi.export("hosts", list(settings.edge.hosts))
 if backup_storage is not None:
     pulumi.export("backupBucket", backup_storage.bucket_name)
     pulumi.export("backupRoleArn", backup_storage.role_arn)
+if media is not None and media.bucket_name is not None:
+    pulumi.export("mediaBucket", media.bucket_name)
+    pulumi.export("mediaRoleArn", media.role_arn)
 if workloads.migration_job is not None:
     pulumi.export("migrationJob", workloads.migration_job.metadata.apply(lambda metadata: metadata.name))
 pulumi.export("releaseWeights", api_routes.weights)

@@ -34,3 +34,8 @@ NETWORK_ROLE: Final = "crm-platform/network-role"
 RELEASE: Final = "crm-platform/release"
 """Which release a pod of the application runs: `stable` (the released image) or `candidate` (a canary or the
 other colour of a blue-green release). Prometheus compares the two by it (5xx ratio, latency)."""
+MEDIA_ACCESS: Final = "crm-platform/media-access"
+"""Pod label of the services that handle user uploads ("true"): they mount the media volume, or reach the media bucket
+(the only app pods with an egress policy to object storage)."""
+BUCKET_ROLE: Final = "crm-platform/bucket-role"
+"""Tag of an S3 bucket saying what it holds (backups, media): the policy pack holds each to the controls of its kind."""

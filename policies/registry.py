@@ -300,11 +300,14 @@ POLICIES: tuple[PolicySpec, ...] = (
     PolicySpec(
         name="s3-bucket-controls",
         description="Every S3 bucket has, as separate resources, a public access block with all four flags, "
-        "default SSE-KMS encryption, versioning, a lifecycle rule and a TLS-only bucket policy (S4).",
+        "default SSE-KMS encryption, versioning, a lifecycle rule and a TLS-only bucket policy; by its "
+        "crm-platform/bucket-role tag, a media bucket never expires a current upload and has no Object Lock, "
+        "and a bucket of a role in objectLockRoles is locked (S4).",
         severity="critical",
         remediation="Declare BucketPublicAccessBlock, BucketServerSideEncryptionConfiguration (aws:kms), "
         "BucketVersioning (Enabled), BucketLifecycleConfiguration and a BucketPolicy denying "
-        "aws:SecureTransport false (components/data/backup_storage.py).",
+        "aws:SecureTransport false (components/data/buckets.py); keep uploads with noncurrent-version expiry "
+        "instead of expiring them; lock backups with objectLockEnabled and a BucketObjectLockConfiguration.",
         category="security",
         stack_check=stack_rules.check_bucket_controls,
         config_schema={
@@ -315,7 +318,11 @@ POLICIES: tuple[PolicySpec, ...] = (
                 "uniqueItems": True,
                 "default": ["aws:kms", "aws:kms:dsse"],
                 "description": "Default encryption algorithms accepted (Security Hub S3.17 wants KMS).",
-            }
+            },
+            "objectLockRoles": _patterns(
+                "crm-platform/bucket-role values whose buckets must have Object Lock (Security Hub S3.15), e.g. "
+                "backups in production."
+            ),
         },
     ),
     PolicySpec(

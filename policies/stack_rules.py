@@ -3,7 +3,8 @@
 Each check takes every resource of the stack (`StackResource`: Kubernetes objects and AWS resources
 alike) and the policy's options, and returns violations attached to the resource they concern.
 Control ids: S1 default-deny NetworkPolicy, S2 disruption budgets, S3 Ingress TLS and issuer,
-S4 S3 bucket controls, S5-S7 production resilience (PostgreSQL instances, backups, web replicas).
+S4 S3 bucket controls (and those of a bucket's kind: media, backups), S5-S7 production resilience
+(PostgreSQL instances, backups, web replicas).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from kube.labels import NAMESPACE_ROLE
+from kube.labels import BUCKET_ROLE, NAMESPACE_ROLE
 from policies.common import (
     StackResource,
     StackViolation,
@@ -395,9 +396,87 @@ def _bucket_control_failures(settings: list[StackResource], options: Options) ->
     return failures
 
 
+MEDIA_BUCKET_ROLE = "media"
+"""The `crm-platform/bucket-role` of a bucket of user uploads."""
+
+
+def bucket_role(bucket: StackResource) -> str | None:
+    """What a bucket holds, from its `crm-platform/bucket-role` tag (the program's tags, or the provider's merged
+    ones); None for a bucket without it, which is held to the common controls only."""
+    for field in ("tags", "tagsAll"):
+        role = as_mapping(bucket.props.get(field)).get(BUCKET_ROLE)
+        if isinstance(role, str) and role:
+            return role
+    return None
+
+
+def _expires_current_objects(rule: Mapping[str, Any]) -> bool:
+    """An Enabled rule whose expiration has days or a date removes current objects; expiredObjectDeleteMarker
+    alone removes only delete markers with no version left behind them."""
+    expiration = as_mapping(rule.get("expiration"))
+    return rule.get("status") == "Enabled" and (expiration.get("days") is not None or bool(expiration.get("date")))
+
+
+def _is_locked(bucket: StackResource, own: list[StackResource]) -> tuple[bool, bool]:
+    """(created with Object Lock, has an Enabled lock configuration with a default retention)."""
+    created = bucket.props.get("objectLockEnabled") is True
+    configured = any(
+        _s3_module(setting) == "s3/bucketObjectLockConfiguration"
+        and setting.props.get("objectLockEnabled", "Enabled") == "Enabled"
+        and bool(as_mapping(as_mapping(setting.props.get("rule")).get("defaultRetention")).get("mode"))
+        for setting in own
+    )
+    return created, configured
+
+
+def _role_control_failures(bucket: StackResource, own: list[StackResource], options: Options) -> list[tuple[str, str]]:
+    """The controls of the bucket's kind: a media bucket never expires or locks an upload; a bucket whose role is
+    in `objectLockRoles` (production: backups) is created locked with a default retention."""
+    role = bucket_role(bucket)
+    if role is None:
+        return []
+    failures = []
+    created, configured = _is_locked(bucket, own)
+    if role == MEDIA_BUCKET_ROLE:
+        expiring = sorted(
+            str(rule.get("id") or "(no id)")
+            for configuration in own
+            if _s3_module(configuration) == "s3/bucketLifecycleConfiguration"
+            for rule in as_mappings(configuration.props.get("rules"))
+            if _expires_current_objects(rule)
+        )
+        if expiring:
+            failures.append(
+                (
+                    "BucketLifecycleConfiguration",
+                    f"holds media, and lifecycle rule {', '.join(expiring)} expires current objects: a user's upload "
+                    "must stay until the application deletes it (keep deleted and overwritten ones as noncurrent "
+                    "versions instead)",
+                )
+            )
+        if created or configured:
+            failures.append(
+                (
+                    "BucketObjectLockConfiguration",
+                    "holds media, and Object Lock would keep a user's upload (personal data) from being erased",
+                )
+            )
+    if role in set(options.get("objectLockRoles", ())) and not (created and configured):
+        failures.append(
+            (
+                "BucketObjectLockConfiguration",
+                f"holds {role}, which must be locked: create the bucket with objectLockEnabled and give it a "
+                "BucketObjectLockConfiguration with a default retention",
+            )
+        )
+    return failures
+
+
 def check_bucket_controls(resources: Resources, options: Options) -> list[StackViolation]:
     """S4: every S3 bucket has, as separate resources, a public access block (all four flags), default
-    SSE-KMS encryption, versioning, a lifecycle rule and a policy denying plain HTTP (REFERENCE.md section 4)."""
+    SSE-KMS encryption, versioning, a lifecycle rule and a policy denying plain HTTP (REFERENCE.md section 4);
+    and the controls of its kind (tag crm-platform/bucket-role): a media bucket never expires a current upload
+    and has no Object Lock; a bucket whose role is in `objectLockRoles` has Object Lock with a default retention."""
     buckets = [resource for resource in resources if resource.type in BUCKET_TYPES]
     settings = [
         resource
@@ -409,7 +488,10 @@ def check_bucket_controls(resources: Resources, options: Options) -> list[StackV
         own = [setting for setting in settings if _belongs_to(setting, bucket)]
         violations.extend(
             StackViolation(bucket, Violation("S4", control, f"bucket {bucket.name}: {message}"))
-            for control, message in _bucket_control_failures(own, options)
+            for control, message in [
+                *_bucket_control_failures(own, options),
+                *_role_control_failures(bucket, own, options),
+            ]
         )
     return violations
 

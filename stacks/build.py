@@ -22,7 +22,17 @@ from typing import Any, TypeVar
 from kube import quantities
 from kube.secret_names import may_hold_secret
 from stacks import capacity, services, validation
-from stacks.data import AwsSettings, BackupSettings, DataSettings, PostgresSettings, RedisSettings
+from stacks.data import (
+    MEDIA_ACCESS_MODES,
+    AwsSettings,
+    BackupSettings,
+    DataSettings,
+    MediaBucket,
+    MediaSettings,
+    MediaVolume,
+    PostgresSettings,
+    RedisSettings,
+)
 from stacks.errors import Problem, SettingsError
 from stacks.model import (
     DJANGO_MIGRATION,
@@ -184,7 +194,10 @@ def build(stack: str, raw: Mapping[str, str], secret_keys: Collection[str] = ())
     egress_ports = _egress_ports(reader, cidrs=egress_cidrs)
     app = _app(reader, profile, postgres=postgres)
     edge = _edge(reader, profile, domain, frontend=app.service(Role.FRONTEND) is not None)
-    data = _data(reader, profile, postgres=postgres, migrates=app.migration is not None)
+    # The stack's AWS account is needed for backups (with PostgreSQL) and for a media bucket.
+    media_to_s3 = profile.media_to_s3 and reader.text("media").strip().lower() != "false"
+    data = _data(reader, profile, postgres=postgres, migrates=app.migration is not None, aws_required=media_to_s3)
+    media = _media(reader, profile, app)
     monitoring = _monitoring(reader, profile, smtp, domain)
     _check_quota_fits(reader, quota, app, data)
 
@@ -207,6 +220,7 @@ def build(stack: str, raw: Mapping[str, str], secret_keys: Collection[str] = ())
         app=app,
         edge=edge,
         data=data,
+        media=media,
         strict_node_spread=profile.strict_node_spread,
         monitoring=monitoring,
     )
@@ -778,7 +792,7 @@ def _minimum_rows(reader: _Reader) -> dict[str, int]:
     return rows or {"django_migrations": 1}
 
 
-def _data(reader: _Reader, profile: Profile, *, postgres: bool, migrates: bool) -> DataSettings:
+def _data(reader: _Reader, profile: Profile, *, postgres: bool, migrates: bool, aws_required: bool) -> DataSettings:
     defaults = profile.postgres
     instances = _count(reader, "postgresInstances", 9, defaults.instances)
     if postgres and profile.environment is Environment.PRODUCTION and instances < 3:
@@ -818,14 +832,15 @@ def _data(reader: _Reader, profile: Profile, *, postgres: bool, migrates: bool) 
         postgres=database if postgres else None,
         redis=redis,
         backups=backups,
-        aws=_aws(reader, profile, required=postgres),
+        aws=_aws(reader, profile, required=postgres or aws_required),
         storage_class=storage_class or None,
     )
 
 
 def _aws(reader: _Reader, profile: Profile, *, required: bool) -> AwsSettings | None:
-    """The AWS account backups go to; without PostgreSQL (nothing to back up) only when the stack names one."""
-    if not profile.backups_to_s3:
+    """The AWS account backups and media go to; without PostgreSQL and without a media bucket (nothing to keep in
+    S3) only when the stack names one."""
+    if not (profile.backups_to_s3 or profile.media_to_s3):
         return None
     region = reader.optional("awsRegion", validation.aws_region)
     oidc = reader.optional("oidcProviderArn", validation.oidc_provider_arn)
@@ -845,6 +860,113 @@ def _aws(reader: _Reader, profile: Profile, *, required: bool) -> AwsSettings | 
             "its ARN (`aws iam list-open-id-connect-providers`)",
         )
     return AwsSettings(region=region or "", oidc_provider_arn=oidc or "", kms_key_arn=kms or None)
+
+
+DEFAULT_MEDIA_SERVICES = (Role.WEB, Role.WORKER)
+"""The services that handle uploads unless mediaServices names others: Django serves and stores them, Celery tasks
+process them (thumbnails, imports, exports)."""
+
+
+def _media(reader: _Reader, profile: Profile, app: AppSettings) -> MediaSettings | None:
+    """Where uploads live (the profile's S3 bucket or a volume) and which services handle them; None when off.
+
+    Every key is checked even when media is off, so a mistake shows before it is switched on."""
+    enabled = reader.parse("media", validation.boolean, True)
+    path = reader.parse("mediaPath", validation.directory, "/app/media")
+    bucket = MediaBucket(
+        prefix=reader.parse("mediaPrefix", validation.s3_key_prefix, "media"),
+        noncurrent_days=reader.parse("mediaNoncurrentDays", lambda text: validation.integer(text, 1, 3650), 30),
+        kms_key_arn=reader.optional("mediaKmsKeyArn", validation.kms_key_id_arn) or None,
+        egress_cidrs=reader.each("mediaEgressCidrs", validation.cidr),
+    )
+    volume = _media_volume(reader, profile)
+    services = _media_services(reader, app)
+    if not enabled:
+        return None
+    if volume is not None:
+        _check_media_volume_sharing(reader, app, services, path)
+    return MediaSettings(
+        services=services,
+        path=path,
+        bucket=bucket if profile.media_to_s3 else None,
+        volume=volume,
+    )
+
+
+def _media_volume(reader: _Reader, profile: Profile) -> MediaVolume | None:
+    defaults = profile.media_volume
+    if defaults is None:
+        for key in ("mediaStorage", "mediaAccessMode"):
+            if reader.text(key):
+                reader.report(
+                    key,
+                    reader.text(key),
+                    f"has no effect: the {profile.environment.value} environment keeps uploads in its S3 media "
+                    'bucket; allowed: "" (remove it)',
+                )
+        return None
+    size = _size(reader, "mediaStorage", validation.memory_quantity, defaults.size)
+    access_mode = reader.text("mediaAccessMode") or defaults.access_mode
+    if access_mode not in MEDIA_ACCESS_MODES:
+        reader.report(
+            "mediaAccessMode",
+            access_mode,
+            "unknown access mode; allowed: ReadWriteOnce (the media services then share a node) or ReadWriteMany "
+            "(if the storageClass offers it)",
+        )
+    return MediaVolume(size=size, access_mode=access_mode)
+
+
+def _media_services(reader: _Reader, app: AppSettings) -> tuple[Role, ...]:
+    running = [service.role for service in app.services]
+    shown_running = ", ".join(role.value for role in running)
+    nothing: tuple[str, ...] = ()
+    names = reader.parse("mediaServices", validation.string_list, nothing)
+    if not names:
+        return tuple(role for role in DEFAULT_MEDIA_SERVICES if role in running)
+    chosen: set[Role] = set()
+    for index, name in enumerate(names):
+        try:
+            role = Role(name)
+        except ValueError:
+            reader.report(
+                f"mediaServices[{index}]", name, f"not a service; allowed: {', '.join(role.value for role in Role)}"
+            )
+            continue
+        if role not in running:
+            reader.report(
+                f"mediaServices[{index}]",
+                name,
+                f"does not run in this stack; allowed: a service that runs ({shown_running})",
+            )
+        elif role in chosen:
+            reader.report(f"mediaServices[{index}]", name, "is listed twice; allowed: each service once")
+        chosen.add(role)
+    return tuple(role for role in running if role in chosen)
+
+
+def _check_media_volume_sharing(reader: _Reader, app: AppSettings, services: tuple[Role, ...], path: str) -> None:
+    """The services sharing the media volume can all write it, and nothing else is mounted where it goes."""
+    sharing = [service for service in app.services if service.role in services]
+    if not sharing:
+        return
+    first = sharing[0]
+    names = ", ".join(service.role.value for service in sharing)
+    for service in sharing[1:]:
+        if service.run_as_user != first.run_as_user:
+            reader.report(
+                f"services.{service.role.value}.runAsUser",
+                str(service.run_as_user),
+                f"differs from {first.role.value}'s {first.run_as_user}, and the services sharing the media volume "
+                f"({names}) must write it as one user and group (fsGroup); allowed: {first.run_as_user}",
+            )
+    for service in sharing:
+        if path in service.writable_paths:
+            reader.report(
+                f"services.{service.role.value}.writablePaths",
+                path,
+                "is where the media volume is mounted (mediaPath); allowed: another directory, or another mediaPath",
+            )
 
 
 def _monitoring(reader: _Reader, profile: Profile, smtp: SmtpSettings | None, domain: str) -> MonitoringSettings:

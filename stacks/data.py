@@ -1,7 +1,7 @@
-"""Settings of the data layer: PostgreSQL, Redis, backups and the AWS account they go to.
+"""Settings of the data layer: PostgreSQL, Redis, backups, user uploads (media) and the AWS account they go to.
 
 Plain frozen dataclasses, filled by `stacks.build.build()` from the profile and the
-stack's keys (postgres*, redis*, backup*, aws*). Also the pure sizing rules the
+stack's keys (postgres*, redis*, backup*, media*, aws*). Also the pure sizing rules the
 components share, so the quota check counts exactly what will be declared.
 """
 
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from stacks.services import Role
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,53 @@ class AwsSettings:
     def oidc_issuer(self) -> str:
         """The issuer host and path, as IAM condition keys spell it: oidc.eks.<region>.amazonaws.com/id/<id>."""
         return self.oidc_provider_arn.split(":oidc-provider/", 1)[1]
+
+
+MEDIA_ACCESS_MODES = ("ReadWriteOnce", "ReadWriteMany")
+"""Access modes a media volume may have: ReadWriteOncePod would keep a second pod (web beside worker) out."""
+
+
+@dataclass(frozen=True)
+class MediaVolume:
+    """The PersistentVolumeClaim that holds user uploads where they stay in the cluster (dev, review stacks)."""
+
+    size: str
+    """The claim's storage request."""
+    access_mode: str
+    """ReadWriteOnce (the services that share it are scheduled onto one node) or ReadWriteMany."""
+
+    @property
+    def shared_across_nodes(self) -> bool:
+        """Whether pods on different nodes may mount the volume at once."""
+        return self.access_mode == "ReadWriteMany"
+
+
+@dataclass(frozen=True)
+class MediaBucket:
+    """The stack's S3 media bucket (staging, production), which django-storages writes through IRSA."""
+
+    prefix: str
+    """Key prefix of every upload (django-storages' AWS_LOCATION); the role may touch nothing else."""
+    noncurrent_days: int
+    """Days an overwritten or deleted upload stays recoverable as a noncurrent version."""
+    kms_key_arn: str | None
+    """None: the stack creates a dedicated key with rotation."""
+    egress_cidrs: tuple[str, ...]
+    """Networks the media pods may reach on 443 for S3 and STS; empty: any address (S3 has no fixed ones)."""
+
+
+@dataclass(frozen=True)
+class MediaSettings:
+    """Where the application's user uploads live and which services handle them; exactly one of bucket and volume."""
+
+    services: tuple[Role, ...]
+    """The services that read and write uploads (web and worker by default); the others get no access."""
+    path: str
+    """Where the volume is mounted (MEDIA_ROOT) when uploads stay in the cluster."""
+    bucket: MediaBucket | None
+    """The S3 bucket, where the profile keeps uploads in S3."""
+    volume: MediaVolume | None
+    """The PersistentVolumeClaim, where uploads stay in the cluster."""
 
 
 @dataclass(frozen=True)

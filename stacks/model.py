@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from stacks.data import DataSettings
+from stacks.data import DataSettings, MediaSettings
 from stacks.monitoring import MonitoringSettings, threshold_keys
 from stacks.profiles import Environment, QuotaSettings
 from stacks.services import Role, ServiceSettings, WebServer
@@ -126,6 +126,11 @@ class AppSettings:
         return self.web.image
 
     @property
+    def deployed_services(self) -> tuple[ServiceSettings, ...]:
+        """Every Deployment the application runs: its services, and the candidate web while there is one."""
+        return self.services if self.candidate is None else (*self.services, self.candidate)
+
+    @property
     def web_releases(self) -> tuple[ServiceSettings, ...]:
         """The web Deployments: the released one, and the candidate while there is one."""
         return (self.web,) if self.candidate is None else (self.web, self.candidate)
@@ -199,6 +204,8 @@ class Settings:
     """Hosts, TLS and routing."""
     data: DataSettings
     """PostgreSQL, Redis, backups."""
+    media: MediaSettings | None
+    """Where user uploads live and which services handle them; None for an application without uploads."""
     strict_node_spread: bool
     """Pods of a replicated service never share a node while another has fewer: the app's services and
     Traefik spread over nodes as a hard constraint, PostgreSQL instances by required anti-affinity
@@ -267,6 +274,7 @@ class Settings:
             "walArchiving": bool(postgres and postgres.wal_archiving),
             "objectLock": self.data.backups.object_lock,
             "preMigrationBackup": self.data.backups.pre_migration_backup,
+            "media": describe_media(self.media, self.data.aws.region if self.data.aws else None),
             "monitoring": describe_monitoring(self.monitoring),
         }
 
@@ -284,6 +292,22 @@ def describe_service(service: ServiceSettings) -> dict[str, object]:
         "requests": f"{resources.cpu_request}/{resources.memory_request}",
         "limits": f"{resources.cpu_limit}/{resources.memory_limit}",
     }
+
+
+def describe_media(media: MediaSettings | None, region: str | None) -> str:
+    """Where uploads live, for how long a replaced one stays recoverable, and who handles them."""
+    if media is None:
+        return "(none)"
+    services = ", ".join(role.value for role in media.services)
+    if media.bucket is not None:
+        bucket = media.bucket
+        egress = ", ".join(bucket.egress_cidrs) or "any address"
+        return (
+            f"S3 ({region}) under {bucket.prefix}/, replaced uploads kept {bucket.noncurrent_days} days; "
+            f"{services} (443 to {egress})"
+        )
+    assert media.volume is not None
+    return f"volume {media.volume.size} {media.volume.access_mode} at {media.path}; {services}"
 
 
 def describe_monitoring(monitoring: MonitoringSettings) -> dict[str, object]:

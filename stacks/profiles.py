@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from kube.stack_names import is_review_stack
-from stacks.data import PostgresSettings, RedisSettings
+from stacks.data import MediaVolume, PostgresSettings, RedisSettings
 from stacks.monitoring import MonitoringProfile
 from stacks.services import PRODUCTION_WEB_AUTOSCALING, Autoscaling, Role, Scale
 
@@ -71,6 +71,11 @@ class Profile:
     """Default Redis sizes and servers per role."""
     backups_to_s3: bool
     """Backups go to an S3 bucket (needs awsRegion); dev keeps them on a volume."""
+    media_to_s3: bool
+    """User uploads go to an S3 bucket of the stack, which django-storages reaches through IRSA (needs
+    backups_to_s3, which brings the AWS account); otherwise to a PersistentVolumeClaim (media_volume)."""
+    media_volume: MediaVolume | None
+    """Default size and access mode of the uploads' PersistentVolumeClaim; None exactly where media_to_s3."""
     addon_replicas: int
     """Replicas of the cluster add-ons' controllers: 1 on a laptop, 2 where a node may be drained."""
     ingress_load_balancer: bool
@@ -124,6 +129,10 @@ DEV = Profile(
     ),
     redis=RedisSettings(cache_memory="256Mi", broker_memory="256Mi", broker_storage="1Gi", replicas=1),
     backups_to_s3=False,
+    media_to_s3=False,
+    # ReadWriteOnce: the only mode the default StorageClass of kind and k3d (local-path) provisions; a
+    # ReadWriteMany claim would stay Pending there. Web and worker are then scheduled onto one node.
+    media_volume=MediaVolume(size="5Gi", access_mode="ReadWriteOnce"),
     addon_replicas=1,
     # kind, k3d and minikube have no load-balancer controller: the Service would never get an address.
     ingress_load_balancer=False,
@@ -174,6 +183,8 @@ STAGING = Profile(
     ),
     redis=RedisSettings(cache_memory="512Mi", broker_memory="512Mi", broker_storage="2Gi", replicas=1),
     backups_to_s3=True,
+    media_to_s3=True,
+    media_volume=None,
     addon_replicas=2,
     ingress_load_balancer=True,
     # Two nodes may be all a staging cluster has: a second pod on a node beats a Pending one.
@@ -226,6 +237,8 @@ PRODUCTION = Profile(
     ),
     redis=RedisSettings(cache_memory="2Gi", broker_memory="1Gi", broker_storage="10Gi", replicas=3),
     backups_to_s3=True,
+    media_to_s3=True,
+    media_volume=None,
     addon_replicas=2,
     ingress_load_balancer=True,
     strict_node_spread=True,
@@ -256,6 +269,9 @@ REVIEW = dataclasses.replace(
     redis=DEV.redis,
     # Short-lived: backups stay on a volume that goes with the stack, no bucket per pull request.
     backups_to_s3=False,
+    # Uploads too. ReadWriteOnce: the staging cluster's default StorageClass (EBS on EKS) offers no more.
+    media_to_s3=False,
+    media_volume=MediaVolume(size="2Gi", access_mode="ReadWriteOnce"),
 )
 
 PROFILES: dict[Environment, Profile] = {profile.environment: profile for profile in (DEV, STAGING, PRODUCTION, REVIEW)}

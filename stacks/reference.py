@@ -108,6 +108,8 @@ def _profile_value(key: ConfigKey, profile: Profile) -> str:
         "managedControlPlane": str(profile.monitoring.managed_control_plane).lower(),
         "deployChecks": profile.deploy_check_level or "off",
         "postgres": "true",
+        "mediaStorage": profile.media_volume.size if profile.media_volume else "S3 bucket",
+        "mediaAccessMode": profile.media_volume.access_mode if profile.media_volume else "S3 bucket",
     }
     value = by_key.get(key.name, "—")
     # Placeholders like <stack> would vanish as HTML tags in rendered Markdown.

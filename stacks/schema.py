@@ -389,13 +389,14 @@ KEYS: tuple[ConfigKey, ...] = (
     ConfigKey(
         "awsRegion",
         "string",
-        'AWS region of the backup bucket; required where backups go to S3 (all but dev). "" in dev.',
+        "AWS region of the backup and media buckets; required where they are in S3 (staging, production). "
+        '"" where they are not.',
         "",
     ),
     ConfigKey(
         "oidcProviderArn",
         "string",
-        "ARN of the cluster's IAM OIDC provider, which the backup role trusts "
+        "ARN of the cluster's IAM OIDC provider, which the backup and media roles trust "
         "(arn:aws:iam::<account>:oidc-provider/<issuer>); required with awsRegion.",
         "",
     ),
@@ -411,6 +412,69 @@ KEYS: tuple[ConfigKey, ...] = (
         "Networks (CIDR) the application may reach on port 443 and on smtpPort: the "
         "allow-list of its egress network policies; empty allows no internet egress. "
         "Required when smtpHost is set.",
+        [],
+    ),
+    ConfigKey(
+        "media",
+        "string",
+        'Whether the application keeps user uploads: "true" gives the services in mediaServices a media store '
+        "(an S3 bucket where the profile says so, staging and production; a PersistentVolumeClaim elsewhere); "
+        '"false" for an application without uploads.',
+        "true",
+    ),
+    ConfigKey(
+        "mediaServices",
+        "array",
+        "Services that read and write uploads (web, worker, beat, frontend): only they get the media volume, or "
+        "the media bucket's IAM role and a network path to S3. [] gives web and worker (those that run).",
+        [],
+    ),
+    ConfigKey(
+        "mediaPath",
+        "string",
+        "Where the media volume is mounted in those services (MEDIA_ROOT) where uploads stay in the cluster.",
+        "/app/media",
+    ),
+    ConfigKey(
+        "mediaStorage",
+        "string",
+        'Size of the media PersistentVolumeClaim (dev and review stacks), in storageClass. "" takes the profile '
+        "value; refused where uploads go to S3.",
+        PROFILE_DECIDES,
+    ),
+    ConfigKey(
+        "mediaAccessMode",
+        "string",
+        "Access mode of the media PersistentVolumeClaim: ReadWriteOnce (the media services are scheduled onto "
+        "one node) or ReadWriteMany (pods anywhere; the storageClass must offer it, e.g. EFS, NFS, CephFS). "
+        '"" takes the profile value; refused where uploads go to S3.',
+        PROFILE_DECIDES,
+    ),
+    ConfigKey(
+        "mediaPrefix",
+        "string",
+        "Key prefix of every upload in the media bucket (django-storages' AWS_LOCATION); the media role may "
+        "touch no other key.",
+        "media",
+    ),
+    ConfigKey(
+        "mediaNoncurrentDays",
+        "integer",
+        "Days an overwritten or deleted upload stays recoverable in the media bucket as a noncurrent version "
+        "(docs/runbooks/media.md), from 1 to 3650.",
+        30,
+    ),
+    ConfigKey(
+        "mediaKmsKeyArn",
+        "string",
+        'KMS key (its key/<id> ARN) that encrypts the media bucket; "" creates a dedicated key with rotation.',
+        "",
+    ),
+    ConfigKey(
+        "mediaEgressCidrs",
+        "array",
+        "Networks the media services may reach on 443 for S3 and STS (VPC endpoints' subnets, the region's S3 "
+        "ranges); empty allows 443 to any address, as S3 has no fixed addresses.",
         [],
     ),
     ConfigKey(

@@ -52,6 +52,13 @@ def tri_state(text: str) -> bool | None:
     raise InvalidValueError('not a boolean; allowed: "true", "false" or "" (the profile decides)')
 
 
+def boolean(text: str) -> bool:
+    """ "true" or "false", for a switch whose default is the same in every environment."""
+    if text in ("true", "false"):
+        return text == "true"
+    raise InvalidValueError('not a boolean; allowed: "true" or "false"')
+
+
 def string_list(text: str) -> tuple[str, ...]:
     """A JSON array of strings, as Pulumi passes array config to the program."""
     try:
@@ -275,6 +282,43 @@ def kms_key_arn(text: str) -> str:
     if not _KMS_KEY_ARN.fullmatch(text):
         raise InvalidValueError(
             "not a KMS key ARN; allowed: arn:aws:kms:<region>:<account>:key/<key id> or alias/<name>"
+        )
+    return text
+
+
+def kms_key_id_arn(text: str) -> str:
+    """A KMS key's own ARN (key/<id>): an IAM policy grants use of a key only by that ARN, never by an alias."""
+    if not _KMS_KEY_ARN.fullmatch(text) or ":key/" not in text:
+        raise InvalidValueError(
+            "not a KMS key ARN; allowed: arn:aws:kms:<region>:<account>:key/<key id> (the key's ARN, not an alias, "
+            "which IAM policies cannot grant)"
+        )
+    return text
+
+
+_DIRECTORY = re.compile(r"(/[A-Za-z0-9._-]+)+")
+
+
+def directory(text: str) -> str:
+    """An absolute directory inside a container other than /tmp (which is always writable), without . or .."""
+    if not _DIRECTORY.fullmatch(text) or text == "/tmp" or {".", ".."} & set(text.split("/")):
+        raise InvalidValueError(
+            "not an absolute directory; allowed: a path such as /app/media (/tmp is always writable)"
+        )
+    return text
+
+
+# S3's "safe characters" for object keys, in '/'-separated parts: no wildcard, so a prefix means itself in an IAM
+# policy (Resource and s3:prefix conditions treat * and ? as wildcards).
+_S3_KEY_PREFIX = re.compile(r"[A-Za-z0-9!_.'()-]+(/[A-Za-z0-9!_.'()-]+)*")
+
+
+def s3_key_prefix(text: str) -> str:
+    """A key prefix in a bucket (media, uploads/crm), without a leading or trailing '/'."""
+    if len(text) > 200 or not _S3_KEY_PREFIX.fullmatch(text) or {".", ".."} & set(text.split("/")):
+        raise InvalidValueError(
+            "not a key prefix; allowed: letters, digits and !_.'()- in '/'-separated parts, without wildcards or a "
+            "leading or trailing '/', e.g. media"
         )
     return text
 

@@ -5,6 +5,8 @@ context with a read-only root filesystem, a Service where it listens, an autosca
 fixed replica count, and a PodDisruptionBudget when it runs more than one pod. One
 ConfigMap holds the shared non-secret settings; secrets come by reference, the platform's
 to every container and the application's own (appSecrets) to the services that list them.
+The services that handle uploads get what the media store's attachment says (the volume, or
+the web identity of the media bucket's role); the others, and the migration Job, get none of it.
 
 Ordering: the migration Job for the current image runs first (after the `before_migration`
 hook, where the database goes, and the image's `before_release` hook, where production's
@@ -32,7 +34,7 @@ from components.app.app_config import AppConfigInputs
 from components.shared import checksums, endpoints, pods
 from components.shared.checksums import release_id
 from components.shared.labels import COMPONENT, INSTANCE, NAME, RELEASE, with_component
-from components.shared.references import AppSecret, PublishedService, ScrapeTarget
+from components.shared.references import AppSecret, MediaAttachment, PublishedService, ScrapeTarget
 from stacks.model import AppSettings, MigrationSettings
 from stacks.services import Release, Role, ServiceSettings
 
@@ -82,6 +84,8 @@ class AppWorkloadsArgs:
     """Resources every migration Job waits for: the database."""
     before_release: Mapping[str, Sequence[pulumi.Resource]] = field(default_factory=dict)
     """Release image -> what its migration Job also waits for (a pre-migration backup of that image)."""
+    media: MediaAttachment | None = None
+    """How the upload handlers reach the media store; None for an application without uploads."""
 
 
 def selector_labels(stack: str, service: ServiceSettings) -> dict[str, str]:
@@ -124,11 +128,12 @@ class AppWorkloads(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         labels = with_component(args.labels, "app")
 
-        data = app_config.config_map_data(args.config)
         # Named after its content and immutable: a change is a new ConfigMap, and the old one
         # stays until the update has succeeded, so pods of the running version that restart
         # after a failed migration still start with their own configuration.
-        self.config_map_name = f"{CONFIG_MAP_PREFIX}-{checksums.config_checksum(data)[:10]}"
+        data, self.config_map_name = config_map_content(
+            app_config.config_map_data(args.config), args.media.config if args.media else {}
+        )
         config_map = k8s.core.v1.ConfigMap(
             f"{name}-config",
             metadata={"name": self.config_map_name, "namespace": args.namespace, "labels": labels},
@@ -194,20 +199,35 @@ class AppWorkloads(pulumi.ComponentResource):
         """A service's ServiceAccount, Deployment, Service (where it listens), autoscaler and budget."""
         # Pulumi names: app-web, app-worker, ..., app-web-candidate.
         role = service.name.removeprefix("crm-")
+        account_metadata: k8s.meta.v1.ObjectMetaArgsDict = {
+            "name": service.name,
+            "namespace": self._args.namespace,
+            "labels": self._labels(service),
+        }
+        media = self._media_of(service)
+        if media is not None and media.service_account_annotations:
+            account_metadata["annotations"] = dict(media.service_account_annotations)
         account = k8s.core.v1.ServiceAccount(
             f"{self._name}-{role}",
-            metadata={"name": service.name, "namespace": self._args.namespace, "labels": self._labels(service)},
+            metadata=account_metadata,
             automount_service_account_token=False,
             opts=pulumi.ResourceOptions(parent=self),
         )
         # Every service waits, the frontend too: a failed migration must leave the whole
         # running version in place, not a new frontend on the old API.
         waits_for: list[pulumi.Resource] = [config_map, account, *([migration] if migration else [])]
+        if media is not None:
+            waits_for.extend(media.waits_for)
         deployment = self._deployment(service, role, waits_for)
         if service.port is not None:
             self._service(service, role)
         self._scaling(service, role, deployment)
         return deployment
+
+    def _media_of(self, service: ServiceSettings) -> MediaAttachment | None:
+        """The media attachment when `service` handles uploads (a candidate web as web does), else None."""
+        media = self._args.media
+        return media if media is not None and service.role in media.services else None
 
     def _labels(self, service: ServiceSettings) -> dict[str, str]:
         release = {} if service.role is Role.FRONTEND else {RELEASE: service.release.value}
@@ -236,12 +256,17 @@ class AppWorkloads(pulumi.ComponentResource):
         *,
         restart_never: bool = False,
         scratch: Sequence[tuple[str, str, str]] = (),
+        media: MediaAttachment | None = None,
     ) -> k8s.core.v1.PodSpecArgsDict:
-        """The pod around `container`; `scratch` adds (volume name, mount path, size limit) emptyDirs."""
+        """The pod around `container`; `scratch` adds (volume name, mount path, size limit) emptyDirs, `media` the
+        media store's volumes, mounts and scheduling."""
         volumes, mounts = pods.writable_directories(service.writable_paths)
         for name, path, size_limit in scratch:
             volumes.append({"name": name, "empty_dir": {"size_limit": size_limit}})
             mounts.append({"name": name, "mount_path": path})
+        if media is not None:
+            volumes.extend(media.volumes)
+            mounts.extend(media.mounts)
         container["volume_mounts"] = mounts
         spec: k8s.core.v1.PodSpecArgsDict = {
             "service_account_name": service.name,
@@ -255,6 +280,8 @@ class AppWorkloads(pulumi.ComponentResource):
         }
         if restart_never:
             spec["restart_policy"] = "Never"
+        if media is not None and media.affinity is not None:
+            spec["affinity"] = media.affinity
         if self._args.image_pull_secret:
             spec["image_pull_secrets"] = [{"name": self._args.image_pull_secret}]
         return spec
@@ -361,12 +388,13 @@ class AppWorkloads(pulumi.ComponentResource):
     ) -> k8s.apps.v1.Deployment:
         labels = self._labels(service)
         metrics = service.role is Role.WEB
-        container = self._container(
-            service,
-            service.command,
-            service.args,
-            env_last=app_config.web_metrics_env(self._args.config, MULTIPROCESS_DIRECTORY) if metrics else (),
+        media = self._media_of(service)
+        env_last: list[k8s.core.v1.EnvVarArgsDict] = (
+            list(app_config.web_metrics_env(self._args.config, MULTIPROCESS_DIRECTORY)) if metrics else []
         )
+        if media is not None:
+            env_last += [{"name": name, "value": value} for name, value in sorted(media.environment.items())]
+        container = self._container(service, service.command, service.args, env_last=env_last)
         host = self._args.config.app_host if service.role is Role.FRONTEND else self._args.config.api_host
         if service.port is not None:
             container["ports"] = [{"name": "http", "container_port": service.port, "protocol": "TCP"}]
@@ -384,8 +412,10 @@ class AppWorkloads(pulumi.ComponentResource):
             service,
             container,
             scratch=[("prometheus-multiproc", MULTIPROCESS_DIRECTORY, MULTIPROCESS_SIZE_LIMIT)] if metrics else (),
+            media=media,
         )
         selector = selector_labels(self._args.stack, service)
+        template_labels = {**labels, **(media.pod_labels if media is not None else {})}
         if service.scale.maximum > 1:
             pod_spec["topology_spread_constraints"] = pods.topology_spread(
                 selector, strict_nodes=self._args.strict_node_spread
@@ -402,7 +432,10 @@ class AppWorkloads(pulumi.ComponentResource):
                 else {"type": "RollingUpdate", "rolling_update": {"max_surge": "25%", "max_unavailable": 0}}
             ),
             "template": {
-                "metadata": {"labels": labels, "annotations": {checksums.SECRETS_CHECKSUM: self._checksum(service)}},
+                "metadata": {
+                    "labels": template_labels,
+                    "annotations": {checksums.SECRETS_CHECKSUM: self._checksum(service)},
+                },
                 "spec": pod_spec,
             },
         }
@@ -480,3 +513,28 @@ def _utilization(resource: str, percent: int) -> k8s.autoscaling.v2.MetricSpecAr
         "type": "Resource",
         "resource": {"name": resource, "target": {"type": "Utilization", "average_utilization": percent}},
     }
+
+
+def config_map_content(
+    data: Mapping[str, str], extra: Mapping[str, pulumi.Input[str]]
+) -> tuple[pulumi.Input[Mapping[str, str]], pulumi.Input[str]]:
+    """The shared ConfigMap's data and its name, `crm-app-config-<digest of the data>`, with `extra` added.
+
+    Plain data gives a plain name, known before anything is created. An `extra` value that is an Output (the
+    media bucket's name, which S3 completes from a prefix when it creates the bucket) makes both Outputs,
+    the name still the digest of the resolved content: deterministic, and new whenever a value changes, so
+    the pods roll as for any change. On the bucket's first creation `pulumi preview` shows the name as
+    unknown; afterwards the bucket's name is settled and so is the ConfigMap's.
+    """
+    clashes = sorted(set(data) & set(extra))
+    if clashes:
+        raise ValueError(f"the ConfigMap's entries {', '.join(clashes)} are set twice")
+
+    def named(content: Mapping[str, str]) -> str:
+        return f"{CONFIG_MAP_PREFIX}-{checksums.config_checksum(content)[:10]}"
+
+    if all(isinstance(value, str) for value in extra.values()):
+        plain = {**data, **{key: str(value) for key, value in extra.items()}}
+        return plain, named(plain)
+    content = pulumi.Output.all(**extra).apply(lambda resolved: {**data, **resolved})
+    return content, content.apply(named)

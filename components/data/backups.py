@@ -20,6 +20,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.data import backup_contract as contract
+from components.data.irsa import ROLE_ARN_ANNOTATION, token_mount, token_volume, web_identity_environment
 from components.shared import endpoints, pods
 from components.shared.checksums import release_id
 from components.shared.labels import COMPONENT, with_component
@@ -34,8 +35,6 @@ BACKUP_ROLE = "backup"
 SERVICE_ACCOUNT = "crm-backup"
 SCRIPTS_CONFIG_MAP = "crm-backup-scripts"
 STORE_CLAIM = "crm-backup-store"
-TOKEN_DIR = "/var/run/secrets/eks.amazonaws.com/serviceaccount"
-"""Where the EKS pod identity webhook would mount the token; set here explicitly so it works without it."""
 STARTING_DEADLINE_SECONDS = 3600
 """A backup that could not start within an hour of its time (cluster down) is skipped, not run late twice."""
 BACKUP_DEADLINE_SECONDS = 3 * 3600
@@ -125,7 +124,7 @@ class Backups(pulumi.ComponentResource):
         labels = with_component(args.labels, "backups")
         child = pulumi.ResourceOptions(parent=self)
 
-        annotations = {"eks.amazonaws.com/role-arn": args.s3.role_arn} if args.s3 else {}
+        annotations = {ROLE_ARN_ANNOTATION: args.s3.role_arn} if args.s3 else {}
         account = k8s.core.v1.ServiceAccount(
             f"{name}-account",
             metadata={
@@ -223,8 +222,7 @@ class Backups(pulumi.ComponentResource):
             contract.BACKUP_PREFIX: prefix,
             contract.BACKUP_KMS_KEY_ID: s3.kms_key_arn,
             # The aws CLI assumes the backup role with the projected token (IRSA).
-            "AWS_ROLE_ARN": s3.role_arn,
-            "AWS_WEB_IDENTITY_TOKEN_FILE": f"{TOKEN_DIR}/token",
+            **web_identity_environment(s3.role_arn),
             # It caches credentials under $HOME; the image's root filesystem is read-only here.
             "HOME": "/tmp",
         }
@@ -241,7 +239,7 @@ class Backups(pulumi.ComponentResource):
         if spec.mounts_store and self._args.s3 is None:
             mounts.append({"name": contract.STORE_MOUNT.volume, "mount_path": contract.STORE_MOUNT.path})
         if spec.mounts_store and self._args.s3 is not None:
-            mounts.append({"name": "aws-token", "mount_path": TOKEN_DIR, "read_only": True})
+            mounts.append(token_mount())
         # fixed_environment: HOME on a writable mount for the aws CLI (the root filesystem is read-only).
         literal = {**environment, **spec.fixed_environment}
         env: list[k8s.core.v1.EnvVarArgsDict] = [
@@ -279,22 +277,7 @@ class Backups(pulumi.ComponentResource):
                 {"name": contract.STORE_MOUNT.volume, "persistent_volume_claim": {"claim_name": STORE_CLAIM}}
             )
         else:
-            volumes.append(
-                {
-                    "name": "aws-token",
-                    "projected": {
-                        "sources": [
-                            {
-                                "service_account_token": {
-                                    "audience": "sts.amazonaws.com",
-                                    "expiration_seconds": 86400,
-                                    "path": "token",
-                                }
-                            }
-                        ]
-                    },
-                }
-            )
+            volumes.append(token_volume())
         return volumes
 
     def _pod(

@@ -2,8 +2,9 @@
 
 A workload reads a secret through a `SecretKeyRef` (and hashes its `AppSecret` value into a
 rollout checksum, never writing it out); the network policies let traffic in to a
-`PublishedService` by its pods' labels and port. The component that makes the object hands
-out the reference; the one that uses it takes it in its args.
+`PublishedService` by its pods' labels and port; the application's upload handlers reach the
+media store through a `MediaAttachment`. The component that makes the object hands out the
+reference; the one that uses it takes it in its args.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pulumi
+import pulumi_kubernetes as k8s
+
+from stacks.services import Role
 
 
 @dataclass(frozen=True)
@@ -90,3 +94,31 @@ class Scraper:
     """Prometheus's namespace."""
     pod_labels: Mapping[str, str]
     """Labels of Prometheus's pods."""
+
+
+@dataclass(frozen=True)
+class MediaAttachment:
+    """How the application reaches its media store: what every service reads, and what the upload handlers get.
+
+    Made by the data area (the S3 bucket and its role, or the volume), applied by the workloads to the services
+    in `services`: their ServiceAccount, pod labels, container environment, volumes and scheduling.
+    """
+
+    services: tuple[Role, ...]
+    """The services that handle uploads; no other pod gets any of the below but `config`."""
+    config: Mapping[str, pulumi.Input[str]]
+    """Entries of the shared ConfigMap (MEDIA_STORAGE, django-storages' AWS_* settings or MEDIA_ROOT)."""
+    environment: Mapping[str, pulumi.Input[str]]
+    """Variables of the upload handlers' containers only (the web identity the AWS SDK assumes)."""
+    service_account_annotations: Mapping[str, pulumi.Input[str]]
+    """Annotations of their ServiceAccounts (the IAM role, for the EKS pod identity webhook)."""
+    pod_labels: Mapping[str, str]
+    """Labels of their pods, which the network policy to object storage selects."""
+    volumes: tuple[k8s.core.v1.VolumeArgsDict, ...]
+    """Volumes of their pods: the media claim, or the projected STS token."""
+    mounts: tuple[k8s.core.v1.VolumeMountArgsDict, ...]
+    """Mounts of their containers."""
+    affinity: k8s.core.v1.AffinityArgsDict | None
+    """Scheduling their pods need (onto one node, to share a ReadWriteOnce volume); None for none."""
+    waits_for: tuple[pulumi.Resource, ...] = ()
+    """What their Deployments wait for (the claim)."""

@@ -26,6 +26,7 @@ from components.monitoring.chart import SCRAPER
 from components.shared.endpoints import APP_ROLE, NETWORK_ROLE
 from kube.labels import NAMESPACE_ROLE
 from offline.reachability import ContainerPort, Endpoint, External, Network, Workload, workloads
+from stacks import build
 from stacks.schema import PROJECT
 from tests.conftest import STACKS, RunStack, StackRun
 
@@ -161,16 +162,28 @@ web                  kube-dns             9153/TCP   deny   deny     deny       
 web                  kube-system-other    53/UDP     deny   deny     deny        deny
 web                  public               53/UDP     deny   deny     deny        deny
 
-# Outside the cluster: HTTPS and SMTP to the stack's egressCidrs only (none in dev).
+# Outside the cluster: HTTPS and SMTP to the stack's egressCidrs only (none in dev); where uploads are in
+# the media bucket (staging, production), the media services (web, worker) reach 443 at any address too,
+# as S3 and STS have no fixed ones (mediaEgressCidrs narrows it).
 web                  relay                587/TCP    deny   allow    allow       allow
 worker               relay                587/TCP    deny   allow    allow       allow
 worker               relay                443/TCP    deny   allow    allow       allow
-worker               partner              443/TCP    deny   deny     allow       deny
+worker               partner              443/TCP    deny   allow    allow       deny
+beat                 partner              443/TCP    deny   deny     allow       deny
 worker               relay                25/TCP     deny   deny     deny        deny
 worker               relay                80/TCP     deny   deny     deny        deny
-worker               public               443/TCP    deny   deny     deny        deny
-web                  api-server           443/TCP    deny   deny     deny        deny
-web                  s3                   443/TCP    deny   deny     deny        deny
+worker               public               443/TCP    deny   allow    allow       deny
+beat                 public               443/TCP    deny   deny     deny        deny
+web                  api-server           443/TCP    deny   allow    allow       deny
+
+# User uploads: the media services reach S3 (and STS, for their web identity) on 443 where uploads are in
+# the stack's bucket; no other pod of the application does, and dev and review keep uploads on a volume.
+web                  s3                   443/TCP    deny   allow    allow       deny
+worker               s3                   443/TCP    deny   allow    allow       deny
+beat                 s3                   443/TCP    deny   deny     deny        deny
+frontend             s3                   443/TCP    -      deny     deny        deny
+migration            s3                   443/TCP    deny   deny     deny        deny
+web                  s3                   80/TCP     deny   deny     deny        deny
 """
 """Expected verdicts, one row per connection: source, destination, port/protocol, then one column per stack."""
 
@@ -390,12 +403,26 @@ def _egress_cidrs(run: StackRun) -> list[ipaddress.IPv4Network | ipaddress.IPv6N
     return [ipaddress.ip_network(cidr) for cidr in json.loads(run.recording.config.values[f"{PROJECT}:egressCidrs"])]
 
 
+def _media_egress(run: StackRun) -> tuple[set[str], list[ipaddress.IPv4Network | ipaddress.IPv6Network] | None]:
+    """The Deployments of the stack's media services, and the networks they reach on 443 for S3 (None: any
+    address), from the stack's settings: none where uploads are not in a bucket."""
+    config = run.recording.config
+    media = build(config.stack, config.values, config.secret_keys).media
+    if media is None or media.bucket is None:
+        return set(), []
+    names = {f"crm-{role.value}" for role in media.services}
+    cidrs = [ipaddress.ip_network(cidr) for cidr in media.bucket.egress_cidrs]
+    return names, cidrs or None
+
+
 @pytest.mark.parametrize("stack", STACKS)
 def test_outside_rows_follow_the_stack_egress_cidrs(run_stack: RunStack, stacks: dict[str, Stack], stack: str) -> None:
     """For the application's pods, a row to an outside address on 443 or the SMTP port says `allow` exactly
-    where the stack's egressCidrs cover the address; on any other port, `deny`."""
+    where the stack's egressCidrs cover the address, or, for a media service where uploads are in the bucket,
+    on 443 where mediaEgressCidrs cover it (any address when it is empty); on any other port, `deny`."""
     run = run_stack(stack)
     cidrs = _egress_cidrs(run)
+    media_services, media_cidrs = _media_egress(run)
     smtp_port = int(run.recording.config.values[f"{PROJECT}:smtpPort"])
     checked = []
     for row in ROWS:
@@ -407,6 +434,8 @@ def test_outside_rows_follow_the_stack_egress_cidrs(run_stack: RunStack, stacks:
         address = destination.network.network_address
         covered = any(address in cidr for cidr in cidrs)
         opened = covered and row.port in (443, smtp_port) and row.protocol == "TCP"
+        if source.name in media_services and row.port == 443 and row.protocol == "TCP":
+            opened = opened or media_cidrs is None or any(address in cidr for cidr in media_cidrs)
         assert row.expected[stack] == ("allow" if opened else "deny"), f"{stack} {row}: egressCidrs {cidrs}"
         checked.append(row)
     assert len(checked) >= 8, checked

@@ -462,6 +462,145 @@ def test_settings_of_another_bucket_do_not_count() -> None:
     assert found("s3-bucket-controls", named) == []
 
 
+def tagged(resources: list[StackResource], role: str | None) -> list[StackResource]:
+    """The compliant stack with its bucket tagged crm-platform/bucket-role: `role` (None: untagged)."""
+    return replace(
+        resources, "backups", "Bucket", lambda p: p.update(tags={"crm-platform/bucket-role": role} if role else {})
+    )
+
+
+MEDIA_LIFECYCLE = {
+    "rules": [
+        {
+            "id": "expire-noncurrent-versions",
+            "status": "Enabled",
+            "noncurrentVersionExpiration": {"noncurrentDays": 30},
+        },
+        {"id": "remove-expired-delete-markers", "status": "Enabled", "expiration": {"expiredObjectDeleteMarker": True}},
+    ]
+}
+LOCK_CONFIGURATION = {"objectLockEnabled": "Enabled", "rule": {"defaultRetention": {"mode": "GOVERNANCE", "days": 30}}}
+
+
+def media_stack() -> list[StackResource]:
+    """The compliant stack with its bucket holding media: noncurrent versions expire, current uploads never."""
+    return replace(
+        tagged(compliant_stack(), "media"),
+        "backups-lifecycle",
+        "BucketLifecycleConfiguration",
+        lambda p: p.update(MEDIA_LIFECYCLE),
+    )
+
+
+def locked_stack() -> list[StackResource]:
+    """The compliant stack with its bucket holding backups, created locked with a default retention."""
+    resources = replace(
+        tagged(compliant_stack(), "backups"), "backups", "Bucket", lambda p: p.update(objectLockEnabled=True)
+    )
+    lock_type = "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration"
+    return [*resources, aws(lock_type, "backups-object-lock", dict(LOCK_CONFIGURATION))]
+
+
+def test_a_media_bucket_that_keeps_uploads_passes() -> None:
+    """A media bucket whose lifecycle expires only noncurrent versions and spent delete markers, unlocked, passes."""
+    assert found("s3-bucket-controls", media_stack()) == []
+
+
+@pytest.mark.parametrize(
+    ("expiration", "rule"),
+    [({"days": 365}, "expire"), ({"date": "2030-01-01T00:00:00Z"}, "expire")],
+    ids=["after-days", "on-a-date"],
+)
+def test_a_media_bucket_that_expires_current_uploads_is_reported(expiration: dict[str, Any], rule: str) -> None:
+    """An Enabled rule with an expiration by days or date would delete users' files: reported on a media bucket,
+    and only there (the same rule on a backups or untagged bucket is their retention)."""
+    expiring = {"id": rule, "status": "Enabled", "expiration": expiration}
+    resources = replace(
+        media_stack(), "backups-lifecycle", "BucketLifecycleConfiguration", lambda p: p["rules"].append(expiring)
+    )
+    assert found("s3-bucket-controls", resources) == [
+        (
+            "backups",
+            "S4",
+            "BucketLifecycleConfiguration",
+            f"bucket backups: holds media, and lifecycle rule {rule} expires current objects: a user's upload must "
+            "stay until the application deletes it (keep deleted and overwritten ones as noncurrent versions "
+            "instead)",
+        )
+    ]
+    for role in ("backups", None):
+        assert found("s3-bucket-controls", tagged(resources, role)) == [], role
+    disabled = replace(
+        resources,
+        "backups-lifecycle",
+        "BucketLifecycleConfiguration",
+        lambda p: p["rules"][-1].update(status="Disabled"),
+    )
+    assert found("s3-bucket-controls", disabled) == []
+
+
+@pytest.mark.parametrize("lock", ["created-locked", "lock-configuration"])
+def test_a_locked_media_bucket_is_reported(lock: str) -> None:
+    """Object Lock on a media bucket (created locked, or a lock configuration) would keep uploads from erasure."""
+    if lock == "created-locked":
+        resources = replace(media_stack(), "backups", "Bucket", lambda p: p.update(objectLockEnabled=True))
+    else:
+        lock_type = "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration"
+        resources = [*media_stack(), aws(lock_type, "backups-object-lock", dict(LOCK_CONFIGURATION))]
+    assert found("s3-bucket-controls", resources) == [
+        (
+            "backups",
+            "S4",
+            "BucketObjectLockConfiguration",
+            "bucket backups: holds media, and Object Lock would keep a user's upload (personal data) from being erased",
+        )
+    ]
+
+
+LOCK_REQUIRED = (
+    "backups",
+    "S4",
+    "BucketObjectLockConfiguration",
+    "bucket backups: holds backups, which must be locked: create the bucket with objectLockEnabled and give it a "
+    "BucketObjectLockConfiguration with a default retention",
+)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda resources: replace(resources, "backups", "Bucket", lambda p: p.update(objectLockEnabled=False)),
+        lambda resources: replace(resources, "backups-object-lock", "BucketObjectLockConfiguration", None),
+        lambda resources: replace(
+            resources, "backups-object-lock", "BucketObjectLockConfiguration", lambda p: p.update(rule={})
+        ),
+    ],
+    ids=["created-unlocked", "no-lock-configuration", "no-default-retention"],
+)
+def test_a_role_in_object_lock_roles_must_be_locked(edit: Any) -> None:
+    """With objectLockRoles [backups] (production), a backups bucket without both parts of Object Lock is reported."""
+    options = {"objectLockRoles": ["backups"]}
+    assert found("s3-bucket-controls", locked_stack(), options) == []
+    assert found("s3-bucket-controls", edit(locked_stack()), options) == [LOCK_REQUIRED]
+    assert found("s3-bucket-controls", edit(locked_stack())) == []
+
+
+def test_object_lock_roles_name_the_buckets_they_hold_to_it() -> None:
+    """objectLockRoles applies by role: not to a media bucket or an untagged one (which have no lock to require)."""
+    options = {"objectLockRoles": ["backups"]}
+    assert found("s3-bucket-controls", media_stack(), options) == []
+    assert found("s3-bucket-controls", tagged(compliant_stack(), None), options) == []
+    assert found("s3-bucket-controls", tagged(compliant_stack(), "backups"), options) == [LOCK_REQUIRED]
+
+
+def test_the_provider_merged_tags_name_the_role_too() -> None:
+    """Under the Pulumi CLI the role may arrive in tagsAll (provider default tags merged): it counts the same."""
+    resources = replace(
+        compliant_stack(), "backups", "Bucket", lambda p: p.update(tagsAll={"crm-platform/bucket-role": "backups"})
+    )
+    assert found("s3-bucket-controls", resources, {"objectLockRoles": ["backups"]}) == [LOCK_REQUIRED]
+
+
 # S5-S7 ------------------------------------------------------------------------------------------
 
 

@@ -334,7 +334,7 @@ def test_service_overrides_reach_the_deployment(run_stack: RunStack) -> None:
             "args": ["worker", "--queues=emails"],
             "resources": {"cpuLimit": "2"},
             "env": {"CELERY_QUEUE": "emails"},
-            "writablePaths": ["/app/media"],
+            "writablePaths": ["/app/exports"],
         }
     }
     run = run_stack("dev", config={"services": json.dumps(overrides)})
@@ -343,7 +343,7 @@ def test_service_overrides_reach_the_deployment(run_stack: RunStack) -> None:
     assert container["args"] == ["worker", "--queues=emails"]
     assert container["resources"]["limits"]["cpu"] == "2"
     assert {"name": "CELERY_QUEUE", "value": "emails"} in container["env"]
-    assert {"name": "writable-app-media", "mountPath": "/app/media"} in container["volumeMounts"]
+    assert {"name": "writable-app-exports", "mountPath": "/app/exports"} in container["volumeMounts"]
     web = run.named("Deployment", "crm-web")["spec"]["template"]["spec"]["containers"][0]
     assert "CELERY_QUEUE" not in json.dumps(web["env"])
 

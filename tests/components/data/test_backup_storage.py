@@ -13,7 +13,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
-from pulumi.runtime.mocks import MockResourceArgs
 
 from components.data import backup_contract as contract
 from components.data.backup_storage import (
@@ -26,30 +25,34 @@ from components.data.backup_storage import (
 )
 from components.platform.providers import aws_options, aws_provider
 from offline.iam import UnsupportedPolicyError, arn_match, evaluate, wildcard_match
-from offline.mocks import RecordedResource, RecordingMocks
+from offline.mocks import RecordedResource
+from policies.registry import POLICIES_BY_NAME
+from tests.support.aws import (
+    ACCOUNT,
+    ALIAS,
+    AUD,
+    BUCKET,
+    BUCKET_POLICY,
+    BUCKET_TYPES,
+    ENCRYPTION,
+    ISSUER,
+    KEY,
+    LIFECYCLE,
+    OBJECT_LOCK,
+    OIDC_PROVIDER_ARN,
+    OWNERSHIP,
+    PUBLIC_ACCESS_BLOCK,
+    REGION,
+    ROLE,
+    ROLE_POLICY,
+    S3_ACTIONS,
+    SHARED_KEY_ARN,
+    SUB,
+    VERSIONING,
+    AwsMocks,
+    stack_resources,
+)
 from tests.support.components import Declared, declare
-
-ACCOUNT = "444455556666"
-REGION = "eu-west-1"
-ISSUER = f"oidc.eks.{REGION}.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"
-OIDC_PROVIDER_ARN = f"arn:aws:iam::{ACCOUNT}:oidc-provider/{ISSUER}"
-SHARED_KEY_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/11111111-2222-3333-4444-555555555555"
-SUB = f"{ISSUER}:sub"
-AUD = f"{ISSUER}:aud"
-
-BUCKET = "aws:s3/bucket:Bucket"
-PUBLIC_ACCESS_BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
-OWNERSHIP = "aws:s3/bucketOwnershipControls:BucketOwnershipControls"
-VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
-ENCRYPTION = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
-BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
-LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
-OBJECT_LOCK = "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration"
-KEY = "aws:kms/key:Key"
-ALIAS = "aws:kms/alias:Alias"
-ROLE = "aws:iam/role:Role"
-ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
-BUCKET_TYPES = {BUCKET, PUBLIC_ACCESS_BLOCK, OWNERSHIP, VERSIONING, ENCRYPTION, BUCKET_POLICY, LIFECYCLE}
 
 # Importing pulumi_aws.s3 loads its deprecated *V2 modules, each warning at import time; this
 # module uses none of them (the type tokens asserted below are the current ones).
@@ -80,30 +83,6 @@ KINDS = {
     "staging": storage_args("staging"),
     "shared-key": storage_args("qa", retention_days=3, kms_key_arn=SHARED_KEY_ARN),
 }
-
-
-class AwsMocks(RecordingMocks):
-    """RecordingMocks plus what AWS returns and the policies need: bucket names, key and role ARNs."""
-
-    def _outputs(self, args: MockResourceArgs) -> dict[str, Any]:
-        outputs = super()._outputs(args)
-        if args.typ == BUCKET:
-            outputs["bucket"] = outputs["bucketPrefix"] + "20260801000000000000000001"
-            outputs["arn"] = f"arn:aws:s3:::{outputs['bucket']}"
-        elif args.typ == KEY:
-            outputs["keyId"] = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
-            outputs["arn"] = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{outputs['keyId']}"
-        elif args.typ == ROLE:
-            outputs["arn"] = f"arn:aws:iam::{ACCOUNT}:role/{outputs['name']}"
-        return outputs
-
-    @staticmethod
-    def _resource_id(args: MockResourceArgs, outputs: dict[str, Any]) -> str:
-        if args.typ == BUCKET:
-            return str(outputs["bucket"])
-        if args.typ == KEY:
-            return str(outputs["keyId"])
-        return f"{args.name}-id"
 
 
 @dataclass(frozen=True)
@@ -323,6 +302,18 @@ def test_bucket_key_and_role_carry_the_stack_tags() -> None:
         tags = run.one(pulumi_type)["tags"]
         assert TAGS.items() <= tags.items(), pulumi_type
         assert tags["app.kubernetes.io/component"] == "backups"
+    assert run.one(BUCKET)["tags"]["crm-platform/bucket-role"] == "backups"
+
+
+@pytest.mark.parametrize(("kind", "locked"), [("production", True), ("staging", False)])
+def test_the_policy_pack_holds_a_backups_bucket_to_object_lock_where_configured(kind: str, locked: bool) -> None:
+    """S4 passes every declared bucket; with objectLockRoles [backups] (production's config), only a locked one."""
+    resources = stack_resources(declared(kind).resources)
+    assert POLICIES_BY_NAME["s3-bucket-controls"].evaluate_stack(resources) == []
+    locking = POLICIES_BY_NAME["s3-bucket-controls"].evaluate_stack(resources, {"objectLockRoles": ["backups"]})
+    assert [(finding.violation.path, finding.resource and finding.resource.type) for finding in locking] == (
+        [] if locked else [("BucketObjectLockConfiguration", BUCKET)]
+    )
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -348,66 +339,6 @@ def test_outputs_name_the_bucket_role_and_key() -> None:
 
 # --- the backup role's permissions ----------------------------------------------------------------
 
-# Actions of the S3 service authorization reference (object- and bucket-level).
-S3_ACTIONS = [
-    "AbortMultipartUpload",
-    "BypassGovernanceRetention",
-    "CreateBucket",
-    "DeleteBucket",
-    "DeleteBucketOwnershipControls",
-    "DeleteBucketPolicy",
-    "DeleteBucketWebsite",
-    "DeleteObject",
-    "DeleteObjectTagging",
-    "DeleteObjectVersion",
-    "DeleteObjectVersionTagging",
-    "GetBucketAcl",
-    "GetBucketLocation",
-    "GetBucketPolicy",
-    "GetBucketVersioning",
-    "GetEncryptionConfiguration",
-    "GetLifecycleConfiguration",
-    "GetObject",
-    "GetObjectAcl",
-    "GetObjectAttributes",
-    "GetObjectLegalHold",
-    "GetObjectRetention",
-    "GetObjectTagging",
-    "GetObjectVersion",
-    "GetObjectVersionAcl",
-    "GetObjectVersionTagging",
-    "InitiateReplication",
-    "ListBucket",
-    "ListBucketMultipartUploads",
-    "ListBucketVersions",
-    "ListMultipartUploadParts",
-    "ObjectOwnerOverrideToBucketOwner",
-    "PutBucketAcl",
-    "PutBucketCORS",
-    "PutBucketLogging",
-    "PutBucketNotification",
-    "PutBucketObjectLockConfiguration",
-    "PutBucketOwnershipControls",
-    "PutBucketPolicy",
-    "PutBucketPublicAccessBlock",
-    "PutBucketTagging",
-    "PutBucketVersioning",
-    "PutBucketWebsite",
-    "PutEncryptionConfiguration",
-    "PutLifecycleConfiguration",
-    "PutObject",
-    "PutObjectAcl",
-    "PutObjectLegalHold",
-    "PutObjectRetention",
-    "PutObjectTagging",
-    "PutObjectVersionAcl",
-    "PutObjectVersionTagging",
-    "PutReplicationConfiguration",
-    "ReplicateDelete",
-    "ReplicateObject",
-    "ReplicateTags",
-    "RestoreObject",
-]
 DELETE_ACTIONS = [f"s3:{action}" for action in S3_ACTIONS if action.startswith("Delete")]
 NEVER_ALLOWED = [
     *DELETE_ACTIONS,

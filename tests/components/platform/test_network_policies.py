@@ -16,8 +16,13 @@ TRAEFIK_PEER = {
 }
 
 
-UNRESTRICTED_DESTINATIONS = {"allow-postgres-to-api-server-and-object-storage", "allow-backup-to-object-storage"}
-"""Policies allowed to open ports to any address: the Kubernetes API server and S3 have no selector."""
+UNRESTRICTED_DESTINATIONS = {
+    "allow-postgres-to-api-server-and-object-storage",
+    "allow-backup-to-object-storage",
+    "allow-media-to-object-storage",
+}
+"""Policies allowed to open ports to any address: the Kubernetes API server and S3 have no selector (the media
+services' one narrows to mediaEgressCidrs when the stack sets them)."""
 
 
 def policies(run_stack: RunStack, stack: str, **kwargs: Any) -> dict[str, dict[str, Any]]:
@@ -53,7 +58,7 @@ def test_every_allowed_flow_is_a_named_policy_of_one_direction(run_stack: RunSta
 def test_the_expected_flows_exist_and_nothing_else(run_stack: RunStack) -> None:
     """Production allows exactly: DNS, ingress to web and frontend, app to PostgreSQL and Redis (both ends),
     Prometheus to the metrics ports, the Celery exporter to the broker, the ACME solver, the external networks,
-    and the data layer's own."""
+    the media services to S3, and the data layer's own."""
     assert set(policies(run_stack, "production")) == {
         "default-deny",
         "allow-dns",
@@ -74,6 +79,7 @@ def test_the_expected_flows_exist_and_nothing_else(run_stack: RunStack) -> None:
         "allow-backup-to-postgres",
         "allow-postgres-from-backup",
         "allow-backup-to-object-storage",
+        "allow-media-to-object-storage",
         # Redis: exporters scraped, and (production's Sentinel trios) replication, Sentinel and proxies.
         "allow-monitoring-to-crm-redis-cache-metrics",
         "allow-monitoring-to-crm-redis-broker-metrics",
