@@ -1,6 +1,10 @@
 """The mutation report: per module, how many mutants the tests killed, and every one they did not.
 
-    venv/bin/python scripts/mutation_report.py [--mutants mutants] [--output docs/MUTATION.md] [--minimum 90]
+    venv/bin/python scripts/mutation_report.py [--mutants mutants] [--minimum 90] [--modules PATH ...]
+
+Writes docs/mutation/<module>.md for every module mutmut ran (its counts, score, survivors and equivalent
+mutants), then docs/MUTATION.md, the index of every module's latest report; a partial run (`mutmut run
+"stacks.validation.*"`) refreshes only its modules' pages.
 
 Reads what `mutmut run` (3.8) leaves in mutants/: one `<module>.py.meta` JSON file per mutated module,
 whose `exit_code_by_key` maps each mutant to the exit status of the tests that judged it (mutmut's own
@@ -108,45 +112,65 @@ def mutant_diff(name: str, mutants: Path) -> str:
     return " / ".join(change.strip() for change in changes[:2]) or "(no diff shown)"
 
 
-def report(results: list[ModuleResult], pragmas: list[Equivalent], mutants: Path, minimum: float) -> str:
-    lines = [
-        "# Mutation testing",
-        "",
-        "`make mutation` (mutmut 3.8.1, configured in pyproject.toml's [tool.mutmut]): every mutant of the "
-        "modules that decide security, data safety and validation, judged by their unit tests. Score: "
-        f"(killed + timed out) / mutants; at least {minimum:.0f} % per module.",
-        "",
-        "| module | mutants | " + " | ".join(COLUMNS) + " | score |",
-        "|---" * (len(COLUMNS) + 3) + "|",
-    ]
-    for result in results:
-        score = result.score
-        lines.append(
-            f"| `{result.path}` | {sum(result.counts.values())} | "
-            + " | ".join(str(result.counts[column]) for column in COLUMNS)
-            + f" | {'n/a' if score is None else f'{score:.1f} %'} |"
-        )
-    survivors = [(result.path, name) for result in results for name in result.survivors]
+HEADER = "| module | mutants | " + " | ".join(COLUMNS) + " | score |"
+
+
+def row(result: ModuleResult) -> str:
+    score = result.score
+    return (
+        f"| [`{result.path}`](mutation/{page_name(result.path)}) | {sum(result.counts.values())} | "
+        + " | ".join(str(result.counts[column]) for column in COLUMNS)
+        + f" | {'n/a' if score is None else f'{score:.1f} %'} |"
+    )
+
+
+def page_name(path: str) -> str:
+    return path.replace("/", ".").removesuffix(".py") + ".md"
+
+
+def module_page(result: ModuleResult, pragmas: list[Equivalent], mutants: Path) -> str:
+    """One module's report: its row, every mutant not killed, every equivalent excluded with its reason."""
+    lines = [f"# Mutation report: `{result.path}`", "", HEADER, "|---" * (len(COLUMNS) + 3) + "|", row(result)]
     lines += ["", "## Mutants the tests did not kill", ""]
-    if survivors:
-        lines += [f"- `{path}` `{name}`: {mutant_diff(name, mutants)}" for path, name in survivors]
+    if result.survivors:
+        lines += [f"- `{name}`: {mutant_diff(name, mutants)}" for name in result.survivors]
     else:
         lines.append("None.")
-    lines += [
-        "",
-        "## Equivalent mutants, excluded where they arise",
-        "",
-        "Each line marked `# pragma: no mutate` changes no behaviour when mutated; the reason is the comment's own.",
-        "",
-    ]
-    lines += [f"- `{item.path}:{item.line}` `{item.code}`: {item.reason or '**no reason given**'}" for item in pragmas]
-    return "\n".join(lines) + "\n"
+    lines += ["", "## Equivalent mutants, excluded where they arise (`# pragma: no mutate` and why)", ""]
+    mine = [item for item in pragmas if item.path == result.path]
+    lines += [f"- line {item.line} `{item.code}`: {item.reason or '**no reason given**'}" for item in mine] or ["None."]
+    return "\n".join(lines).replace("](mutation/", "](") + "\n"
+
+
+def index(docs: Path, minimum: float) -> str:
+    """docs/MUTATION.md: every module's row, from the pages the runs wrote."""
+    rows = []
+    for page in sorted((docs / "mutation").glob("*.md")):
+        row_line = next(line for line in page.read_text(encoding="utf-8").splitlines() if line.startswith("| ["))
+        rows.append(row_line.replace("](", "](mutation/", 1) if "](mutation/" not in row_line else row_line)
+    return (
+        "\n".join(
+            [
+                "# Mutation testing",
+                "",
+                "`make mutation` (mutmut 3.8.1, configured in pyproject.toml's [tool.mutmut]) mutates the modules "
+                "that decide security, data safety and validation, and runs each mutant against the unit tests that "
+                f"exercise it. Score: (killed + timed out) / mutants; at least {minimum:.0f} % per module. Each "
+                "module's page lists every mutant not killed and every equivalent mutant excluded, with the reason.",
+                "",
+                HEADER,
+                "|---" * (len(COLUMNS) + 3) + "|",
+                *rows,
+            ]
+        )
+        + "\n"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mutants", type=Path, default=PROJECT_DIR / "mutants")
-    parser.add_argument("--output", type=Path)
+    parser.add_argument("--docs", type=Path, default=PROJECT_DIR / "docs")
     parser.add_argument("--minimum", type=float, default=90.0)
     parser.add_argument("--modules", nargs="*", help="only these modules (paths), e.g. a partial run's")
     arguments = parser.parse_args(argv)
@@ -157,9 +181,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mutation_report: no mutmut results under {arguments.mutants}; run `make mutation`", file=sys.stderr)
         return 2
     pragmas = equivalents([result.path for result in results])
-    text = report(results, pragmas, arguments.mutants, arguments.minimum)
-    if arguments.output:
-        arguments.output.write_text(text, encoding="utf-8")
+    (arguments.docs / "mutation").mkdir(parents=True, exist_ok=True)
+    for result in results:
+        page = module_page(result, pragmas, arguments.mutants)
+        (arguments.docs / "mutation" / page_name(result.path)).write_text(page, encoding="utf-8")
+    text = index(arguments.docs, arguments.minimum)
+    (arguments.docs / "MUTATION.md").write_text(text, encoding="utf-8")
     print(text, end="")
     failing = [result.path for result in results if (result.score or 0) < arguments.minimum]
     failing += [f"{item.path}:{item.line} (pragma without a reason)" for item in pragmas if not item.reason]

@@ -832,14 +832,16 @@ def _data(reader: _Reader, profile: Profile, *, postgres: bool, migrates: bool, 
         postgres=database if postgres else None,
         redis=redis,
         backups=backups,
-        aws=_aws(reader, profile, required=postgres or aws_required),
+        aws=_aws(reader, profile, backups=postgres, uploads=aws_required),
         storage_class=storage_class or None,
     )
 
 
-def _aws(reader: _Reader, profile: Profile, *, required: bool) -> AwsSettings | None:
-    """The AWS account backups and media go to; without PostgreSQL and without a media bucket (nothing to keep in
+def _aws(reader: _Reader, profile: Profile, *, backups: bool, uploads: bool) -> AwsSettings | None:
+    """The AWS account backups and uploads go to; without PostgreSQL and without a media bucket (nothing to keep in
     S3) only when the stack names one."""
+    required = backups or uploads
+    kept, keeper = ("backups", "the backup jobs") if backups else ("uploads", "the upload handlers")
     if not (profile.backups_to_s3 or profile.media_to_s3):
         return None
     region = reader.optional("awsRegion", validation.aws_region)
@@ -850,13 +852,13 @@ def _aws(reader: _Reader, profile: Profile, *, required: bool) -> AwsSettings | 
     if region == "":
         reader.missing(
             "awsRegion",
-            f"the {profile.environment.value} environment keeps its backups in S3; allowed: the bucket's "
+            f"the {profile.environment.value} environment keeps its {kept} in S3; allowed: the bucket's "
             "region, e.g. eu-west-1",
         )
     if oidc == "":
         reader.missing(
             "oidcProviderArn",
-            "the backup jobs reach S3 through an IAM role trusted by the cluster's OIDC provider; allowed: "
+            f"{keeper} reach S3 through an IAM role trusted by the cluster's OIDC provider; allowed: "
             "its ARN (`aws iam list-open-id-connect-providers`)",
         )
     return AwsSettings(region=region or "", oidc_provider_arn=oidc or "", kms_key_arn=kms or None)

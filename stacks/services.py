@@ -227,6 +227,18 @@ PLATFORM_ENV = POSTGRES_ENV | frozenset(
         "POD_IP",
         "PROMETHEUS_MULTIPROC_DIR",
         "CHANNELS_REDIS_URL",
+        # Media (components/data/media.py): django-storages' settings, or the volume's root, and the upload
+        # handlers' web identity (components/data/irsa.py).
+        "MEDIA_STORAGE",
+        "MEDIA_ROOT",
+        "AWS_STORAGE_BUCKET_NAME",
+        "AWS_S3_REGION_NAME",
+        "AWS_LOCATION",
+        "AWS_S3_SIGNATURE_VERSION",
+        "AWS_ROLE_ARN",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_REGION",
+        "AWS_STS_REGIONAL_ENDPOINTS",
     }
 )
 """Every variable the platform sets in an application container: the one list a service's `env` and the

@@ -450,9 +450,10 @@ def test_the_quota_counts_the_candidate() -> None:
 
 def test_without_postgres_there_is_no_database_to_back_up_and_no_aws_account_needed() -> None:
     """postgres: "false" leaves the database settings out, with the bucket's lock and the pre-migration backup;
-    staging then needs no AWS account of its own."""
+    with no uploads to keep in S3 either, the stack then needs no AWS account of its own."""
     resolved = settings(
-        "production", {"postgres": "false", "awsRegion": "", "oidcProviderArn": "", "migrationCommand": "none"}
+        "production",
+        {"postgres": "false", "awsRegion": "", "oidcProviderArn": "", "migrationCommand": "none", "media": "false"},
     )
     assert resolved.data.postgres is None and not resolved.data.postgres_enabled
     assert resolved.data.aws is None
@@ -460,6 +461,20 @@ def test_without_postgres_there_is_no_database_to_back_up_and_no_aws_account_nee
     described = resolved.describe()
     assert described["postgres"] == "(none: the application brings its own database)"
     assert described["migration"] == "(none)" and described["deployChecks"] == "off"
+
+
+def test_without_postgres_a_media_bucket_still_needs_the_aws_account() -> None:
+    """Uploads kept in S3 need the account even without a database; the message says it is for the uploads."""
+    with pytest.raises(SettingsError) as raised:
+        settings(
+            "production", {"postgres": "false", "awsRegion": "", "oidcProviderArn": "", "migrationCommand": "none"}
+        )
+    assert [str(problem) for problem in raised.value.problems] == [
+        "crm-platform:awsRegion is missing: the production environment keeps its uploads in S3; allowed: the "
+        "bucket's region, e.g. eu-west-1",
+        "crm-platform:oidcProviderArn is missing: the upload handlers reach S3 through an IAM role trusted by the "
+        "cluster's OIDC provider; allowed: its ARN (`aws iam list-open-id-connect-providers`)",
+    ]
 
 
 def test_egress_ports_open_more_than_https_and_smtp() -> None:

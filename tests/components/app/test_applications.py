@@ -89,22 +89,25 @@ def test_an_app_secret_change_rolls_exactly_the_pods_that_read_it(run_stack: Run
     assert all(WITH_POSTGRES["appSecrets.OPENAI_API_KEY"] not in checksum(before, name) for name in APP_SERVICES)
 
 
-def test_the_platform_variables_are_exactly_the_ones_it_sets(run_feature: RunFeature) -> None:
+def test_the_platform_variables_are_exactly_the_ones_it_sets(run_feature: RunFeature, run_stack: RunStack) -> None:
     """stacks.services.PLATFORM_ENV (what a service's env and appSecrets may not shadow) is exactly the set of
     variables the platform puts in application containers: the ConfigMap's, the secret references and the
-    composed URLs of a stack with everything on (SMTP, a frontend, Channels, PostgreSQL, migrations)."""
-    run = run_feature("staging-asgi-canary")
-    [config_map] = [c for c in run.kind("ConfigMap") if c["metadata"]["name"].startswith("crm-app-config-")]
-    set_by_platform = set(config_map["data"])
-    for document in [*run.kind("Deployment"), *run.kind("Job")]:
-        if document["metadata"]["name"] in APP_SERVICES or document["metadata"]["name"].startswith("crm-migrate-"):
-            spec = document["spec"]["template"]["spec"]
-            for each in [*spec["containers"], *spec.get("initContainers", [])]:
-                set_by_platform |= {
-                    name
-                    for name, variable in env_of(each).items()
-                    if variable.get("valueFrom", {}).get("secretKeyRef", {}).get("name") != APPLICATION_SECRET
-                }
+    composed URLs of a stack with everything on (SMTP, a frontend, Channels, PostgreSQL, migrations, uploads in
+    S3), and of dev (uploads on a volume)."""
+    set_by_platform: set[str] = set()
+    for run in (run_feature("staging-asgi-canary"), run_stack("dev")):
+        [config_map] = [c for c in run.kind("ConfigMap") if c["metadata"]["name"].startswith("crm-app-config-")]
+        set_by_platform |= set(config_map["data"])
+        for document in [*run.kind("Deployment"), *run.kind("Job")]:
+            name = document["metadata"]["name"]
+            if name in APP_SERVICES or name.startswith("crm-migrate-"):
+                spec = document["spec"]["template"]["spec"]
+                for each in [*spec["containers"], *spec.get("initContainers", [])]:
+                    set_by_platform |= {
+                        variable_name
+                        for variable_name, variable in env_of(each).items()
+                        if variable.get("valueFrom", {}).get("secretKeyRef", {}).get("name") != APPLICATION_SECRET
+                    }
     assert set_by_platform == PLATFORM_ENV
 
 
@@ -230,7 +233,8 @@ def test_a_stack_without_postgres_has_no_database_and_takes_its_url_as_a_secret(
     assert not any(re.match(r"DATABASE_(PASSWORD|HOST|READ_URL)", name) for name in env_of(container(run, "crm-web")))
     external = run.named("NetworkPolicy", "allow-app-to-external-networks")["spec"]["egress"][0]["ports"]
     assert {"protocol": "TCP", "port": 27017} in external
-    assert not [resource for resource in run.recording.resources if resource.type.startswith("aws:")]
+    # Nothing to back up: no backup bucket, key or role (the uploads' bucket is the media component's).
+    assert not [resource for resource in run.recording.resources if resource.type == "crm:data:BackupStorage"]
     charts = {resource.inputs["name"] for resource in run.of_type("kubernetes:helm.sh/v4:Chart")}
     assert "cloudnative-pg" in charts
     assert "cloudnative-pg" not in {

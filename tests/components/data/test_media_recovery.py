@@ -20,6 +20,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,8 @@ from tests.support.backup_harness import REGION, MotoS3
 from tests.support.tools import unavailable
 
 RUNBOOK = PROJECT_DIR / "docs" / "runbooks" / "media.md"
-BUCKET = "crm-production-media-20260801000000000000000001"
+BUCKET = f"crm-production-media-{uuid.uuid4().hex[:26]}"
+"""Unique: moto keeps its buckets per process, and other modules of the session make buckets of their own."""
 KEY = "media/invoices/2026/08/invoice-1042.pdf"
 ORIGINAL = b"%PDF-1.7 invoice 1042, as the customer uploaded it"
 REPLACEMENT = b"%PDF-1.7 invoice 1042, overwritten by a faulty task"
