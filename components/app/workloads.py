@@ -230,18 +230,25 @@ class AppWorkloads(pulumi.ComponentResource):
         return media if media is not None and service.role in media.services else None
 
     def _labels(self, service: ServiceSettings) -> dict[str, str]:
-        release = {} if service.role is Role.FRONTEND else {RELEASE: service.release.value}
+        frontend = service.role is Role.FRONTEND
+        release = {} if frontend else {RELEASE: service.release.value}
         return {
             **self._args.labels,
             COMPONENT: service.role.value,
             **selector_labels(self._args.stack, service),
-            endpoints.NETWORK_ROLE: endpoints.APP_ROLE,
+            endpoints.NETWORK_ROLE: endpoints.FRONTEND_ROLE if frontend else endpoints.APP_ROLE,
             **release,
         }
 
+    def _platform_secrets(self, service: ServiceSettings) -> Mapping[str, AppSecret]:
+        """The platform's secrets a service's containers read: all of them, but none for the frontend, which
+        talks to web only (its own credentials, if any, come from appSecrets)."""
+        return {} if service.role is Role.FRONTEND else self._args.secrets
+
     def _checksum(self, service: ServiceSettings) -> pulumi.Output[str]:
         """Keyed digest of every secret value the service's pods read: the platform's and the ones it lists."""
-        values = [self._args.secrets[variable].value for variable in sorted(self._args.secrets)]
+        platform = self._platform_secrets(service)
+        values = [platform[variable].value for variable in sorted(platform)]
         values += [self._args.application_secrets[variable].value for variable in sorted(service.secrets)]
         return pulumi.Output.unsecret(
             pulumi.Output.all(self._args.checksum_key, *values).apply(
@@ -305,7 +312,7 @@ class AppWorkloads(pulumi.ComponentResource):
             "env": [
                 *env_first,
                 *app_config.container_env(
-                    {variable: secret.ref for variable, secret in self._args.secrets.items()},
+                    {variable: secret.ref for variable, secret in self._platform_secrets(service).items()},
                     service.env,
                     channels=self._args.config.channels,
                     application=application,

@@ -15,7 +15,11 @@ from kube import labels
 NETWORK_ROLE: Final = labels.NETWORK_ROLE
 """Pod label the network policies select on."""
 APP_ROLE: Final = "app"
-"""Every pod running the application's code: web, worker, beat, frontend, migration Job."""
+"""Every pod running the application's backend code: web, worker, beat, the migration Job. They reach the
+database and Redis and hold the platform's secrets."""
+FRONTEND_ROLE: Final = "frontend"
+"""The frontend's pods: they serve the browser app and call web inside the cluster, and nothing else: no
+database, no Redis, no platform secret (a server-rendering frontend compromised must not reach the data)."""
 POSTGRES_ROLE: Final = "postgres"
 """PostgreSQL instances and their PgBouncer poolers."""
 REDIS_ROLE: Final = "redis"

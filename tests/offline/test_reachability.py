@@ -66,6 +66,9 @@ migration            postgres             5432/TCP   allow  allow    allow      
 web                  postgres             8000/TCP   deny   deny     deny        deny
 frontend             postgres             5432/TCP   -      deny     deny        deny
 frontend             redis-cache          6379/TCP   -      deny     deny        deny
+frontend             pooler               5432/TCP   -      deny     deny        deny
+frontend             redis-broker         6379/TCP   -      deny     deny        deny
+frontend             partner              443/TCP    -      deny     deny        deny
 web                  redis-cache          6379/TCP   allow  allow    allow       allow
 worker               redis-broker         6379/TCP   allow  allow    allow       allow
 beat                 redis-broker         6379/TCP   allow  allow    allow       allow
@@ -187,10 +190,7 @@ web                  s3                   80/TCP     deny   deny     deny       
 """
 """Expected verdicts, one row per connection: source, destination, port/protocol, then one column per stack."""
 
-KNOWN_GAPS = {
-    ("frontend", "postgres", 5432, "TCP"): "issue 16: the frontend carries network-role app, so it reaches PostgreSQL",
-    ("frontend", "redis-cache", 6379, "TCP"): "issue 16: the frontend carries network-role app, so it reaches Redis",
-}
+KNOWN_GAPS: dict[tuple[str, str, int, str], str] = {}
 """Rows the stacks do not meet yet, expected to fail (strict: the day they pass, remove them here)."""
 
 RENDERED = {

@@ -369,3 +369,22 @@ def test_a_new_web_port_moves_the_bind_address_service_and_policy(run_stack: Run
     assert run.named("Service", "crm-web")["spec"]["ports"][0]["port"] == 8080
     policy = run.named("NetworkPolicy", "allow-ingress-controller-to-crm-web")["spec"]
     assert policy["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 8080}]
+
+
+def test_the_frontend_holds_no_platform_secret_and_is_no_backend_pod(run_stack: RunStack) -> None:
+    """The frontend reads no platform secret (no SECRET_KEY, database or Redis password, nothing composed from
+    them) and is labelled apart from the backend pods, so the network policies that open the database and Redis
+    to the application do not open them to it."""
+    run = run_stack("production")
+    frontend = run.named("Deployment", "crm-frontend")["spec"]["template"]
+    [container] = frontend["spec"]["containers"]
+    secret_refs = [variable for variable in container.get("env", []) if "valueFrom" in variable]
+    assert secret_refs == []
+    assert not {variable["name"] for variable in container.get("env", [])} & {
+        "DATABASE_URL",
+        "REDIS_URL",
+        "CELERY_BROKER_URL",
+    }
+    assert frontend["metadata"]["labels"]["crm-platform/network-role"] == "frontend"
+    web = run.named("Deployment", "crm-web")["spec"]["template"]
+    assert web["metadata"]["labels"]["crm-platform/network-role"] == "app"
