@@ -31,7 +31,9 @@ def render_command(arguments: argparse.Namespace) -> int:
 
     out_dir = arguments.out or PROJECT_DIR / "build" / arguments.stack
     config = with_overrides(
-        load_stack_config(PROJECT_DIR, arguments.stack, secrets_file(arguments.secrets_file)),
+        load_stack_config(
+            PROJECT_DIR, arguments.stack, secrets_file(arguments.secrets_file), stack_file=arguments.stack_file
+        ),
         config_overrides(arguments.config),
     )
     recording = run_program(config)
@@ -86,6 +88,11 @@ def main(argv: list[str] | None = None) -> int:
         "--secrets-file",
         type=Path,
         help="YAML map of secret config keys (or appSecrets.NAME paths) to values to use instead of placeholders",
+    )
+    render.add_argument(
+        "--stack-file",
+        type=Path,
+        help="read the stack's config from this file instead of Pulumi.<stack>.yaml (an example under examples/)",
     )
     check.add_arguments(commands.add_parser("check", help="run the policy pack over one stack at its levels"))
     diff.add_arguments(

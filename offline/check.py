@@ -61,14 +61,19 @@ def inventory_lines(recording: Recording) -> dict[str, int]:
 
 
 def stack_subjects(
-    stack: str, overrides: Mapping[str, str] | None = None, secrets: Mapping[str, str] | None = None
+    stack: str,
+    overrides: Mapping[str, str] | None = None,
+    secrets: Mapping[str, str] | None = None,
+    stack_file: Path | None = None,
 ) -> tuple[list[Subject], Location]:
     """Every Kubernetes object and AWS resource the program declares for `stack` (with `overrides` of its config and
     `secrets` instead of placeholders), run under mocks as `python -m offline render` does, at the file and line
     the render writes it to; secrets are masked before any policy sees them. Also where the stack as a whole is:
     its stack file."""
     try:
-        config = with_overrides(load_stack_config(PROJECT_DIR, stack, secrets or {}), overrides or {})
+        config = with_overrides(
+            load_stack_config(PROJECT_DIR, stack, secrets or {}, stack_file=stack_file), overrides or {}
+        )
     except StackConfigError as error:
         raise UnusableInputError(str(error)) from None
     recording = run_program(config)
@@ -126,6 +131,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         help="YAML map of secret config keys (or appSecrets.NAME paths) to values to use instead of placeholders",
     )
+    parser.add_argument(
+        "--stack-file",
+        type=Path,
+        help="read the stack's config from this file instead of Pulumi.<stack>.yaml (an example under examples/)",
+    )
 
 
 def check_command(arguments: argparse.Namespace) -> int:
@@ -135,7 +145,7 @@ def check_command(arguments: argparse.Namespace) -> int:
             overrides, secrets = config_overrides(arguments.config), secrets_file(arguments.secrets_file)
         except StackConfigError as error:
             raise UnusableInputError(str(error)) from None
-        subjects, stack_location = stack_subjects(arguments.stack, overrides, secrets)
+        subjects, stack_location = stack_subjects(arguments.stack, overrides, secrets, arguments.stack_file)
         config = load_policy_config(arguments.policy_config or config_path_for_stack(arguments.stack))
     except (UnusableInputError, PolicyConfigError) as error:
         print(f"{PROGRAM}: {error}", file=sys.stderr)

@@ -362,9 +362,15 @@ def stale_skips(skips: Sequence[Skip], acceptances: Iterable[Acceptance], *, jud
 # --- rendering and the command line -------------------------------------------------------------
 
 
-def render_stack(stack: str, out_dir: Path, config: Sequence[str] = (), secrets_path: Path | None = None) -> Path:
+def render_stack(
+    stack: str,
+    out_dir: Path,
+    config: Sequence[str] = (),
+    secrets_path: Path | None = None,
+    stack_file: Path | None = None,
+) -> Path:
     """Render `stack` offline into `out_dir` (an earlier render there is replaced), with `--config KEY=VALUE`
-    overrides and a secrets file; its manifests directory."""
+    overrides, a secrets file and another stack file where given; its manifests directory."""
     # Imported here: the program pulls in pulumi and the components, which the comparison never needs.
     from offline.program import run_program
     from offline.render import RenderDirectoryError, write_render
@@ -379,7 +385,8 @@ def render_stack(stack: str, out_dir: Path, config: Sequence[str] = (), secrets_
 
     try:
         stack_config = with_overrides(
-            load_stack_config(PROJECT_DIR, stack, secrets_file(secrets_path)), config_overrides(list(config))
+            load_stack_config(PROJECT_DIR, stack, secrets_file(secrets_path), stack_file=stack_file),
+            config_overrides(list(config)),
         )
         write_render(run_program(stack_config), out_dir)
     except (StackConfigError, SettingsError, RenderDirectoryError) as error:
@@ -413,9 +420,10 @@ def check_stack(
     secrets_path: Path | None = None,
     *,
     sarif: bool = False,
+    stack_file: Path | None = None,
 ) -> StackResult:
     out_dir = build_dir / stack
-    manifests = render_stack(stack, out_dir, config, secrets_path)
+    manifests = render_stack(stack, out_dir, config, secrets_path, stack_file)
     report, seconds = run_checkov(checkov, manifests, out_dir / "checkov", sarif=sarif)
     return StackResult(stack, manifests, report, compare(report.failures, skips), seconds)
 
@@ -499,6 +507,11 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="YAML map of secret config keys (or appSecrets.NAME paths) to values to use instead of placeholders",
     )
+    parser.add_argument(
+        "--stack-file",
+        type=Path,
+        help="read the (one) stack's config from this file instead of Pulumi.<stack>.yaml (an example)",
+    )
     arguments = parser.parse_args(argv)
     stacks: list[str] = arguments.stack or list(STACKS)
 
@@ -518,6 +531,7 @@ def main(argv: list[str] | None = None) -> int:
                 arguments.config,
                 arguments.secrets_file,
                 sarif=arguments.sarif is not None,
+                stack_file=arguments.stack_file,
             )
             print(result.summary(), flush=True)
             for failure in result.comparison.not_accepted:

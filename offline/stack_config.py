@@ -171,12 +171,31 @@ def stack_file_for(project_dir: Path, stack: str) -> Path:
     )
 
 
-def load_stack_config(project_dir: Path, stack: str, supplied_secrets: Mapping[str, str] | None = None) -> StackConfig:
-    """Merge Pulumi.yaml and the stack file the way the CLI does."""
+def _shown(path: Path, project_dir: Path) -> str:
+    """A stack file as messages and the render name it: relative to the project where it lives inside it."""
+    try:
+        return str(path.resolve().relative_to(project_dir.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def load_stack_config(
+    project_dir: Path,
+    stack: str,
+    supplied_secrets: Mapping[str, str] | None = None,
+    stack_file: Path | None = None,
+) -> StackConfig:
+    """Merge Pulumi.yaml and the stack file the way the CLI does.
+
+    `stack_file` reads another file than the project's Pulumi.<stack>.yaml for the stack (an example under
+    examples/, a team's own copy): what `pulumi config` would hold had that file been the stack's.
+    """
     project = read_yaml(project_dir / "Pulumi.yaml")
     project_name = str(project.get("name", ""))
     declarations = project.get("config") or {}
-    stack_path = stack_file_for(project_dir, stack)
+    if stack_file is not None and not stack_file.is_file():
+        raise StackConfigError(f"stack file {stack_file} does not exist")
+    stack_path = stack_file or stack_file_for(project_dir, stack)
     stack_config = _stack_values(stack_path)
 
     values: dict[str, str] = {}
@@ -252,7 +271,7 @@ def load_stack_config(project_dir: Path, stack: str, supplied_secrets: Mapping[s
         stack=stack,
         values=values,
         secret_keys=frozenset(secret_keys),
-        stack_file=stack_path.name,
+        stack_file=_shown(stack_path, project_dir),
         placeholders=tuple(sorted(placeholders)),
         supplied=tuple(sorted(short for short in supplied)),
         disabled_default_providers=disabled_providers,

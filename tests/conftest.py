@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -107,8 +108,8 @@ class StackRun:
 RunStack = Callable[..., StackRun]
 
 
-def _run(stack: str, config: Mapping[str, str], secrets: Mapping[str, str]) -> StackRun:
-    stack_config = load_stack_config(PROJECT_DIR, stack, secrets)
+def _run(stack: str, config: Mapping[str, str], secrets: Mapping[str, str], stack_file: Path | None = None) -> StackRun:
+    stack_config = load_stack_config(PROJECT_DIR, stack, secrets, stack_file=stack_file)
     if config:
         values = dict(stack_config.values)
         values.update({f"{PROJECT}:{key}" if ":" not in key else key: value for key, value in config.items()})
@@ -145,5 +146,31 @@ def run_feature(run_stack: RunStack) -> RunFeature:
             feature = FEATURE_RUNS[name]
             cache[name] = run_stack(feature.stack, config=feature.config, secrets=feature.secrets)
         return cache[name]
+
+    return run
+
+
+EXAMPLES_DIR = PROJECT_DIR / "examples"
+EXAMPLES = tuple(sorted(EXAMPLES_DIR.glob("*/Pulumi.*.yaml")))
+"""Every example stack file: examples/<application>/Pulumi.<stack>.yaml."""
+
+
+def example_stack(path: Path) -> str:
+    """The stack an example's file is for: Pulumi.<stack>.yaml."""
+    return path.name.removeprefix("Pulumi.").removesuffix(".yaml")
+
+
+RunExample = Callable[[Path], StackRun]
+
+
+@pytest.fixture(scope="session")
+def run_example() -> RunExample:
+    """Run the program for an example's stack file (cached for the session), secrets as placeholders."""
+    cache: dict[Path, StackRun] = {}
+
+    def run(path: Path) -> StackRun:
+        if path not in cache:
+            cache[path] = _run(example_stack(path), {}, {}, stack_file=path)
+        return cache[path]
 
     return run
