@@ -413,6 +413,8 @@ pulumi.export("monitoringNamespace", namespaces.monitoring)
 pulumi.export("deployerServiceAccount", access.deployer_service_account)
 pulumi.export("imagePullSecret", secrets.image_pull_secret)
 pulumi.export("hosts", list(settings.edge.hosts))
+# What the deploy workflow's smoke test GETs (scripts/delivery/smoke-test.sh): each must answer 200.
+pulumi.export("smokeTargets", settings.smoke_targets)
 if backup_storage is not None:
     pulumi.export("backupBucket", backup_storage.bucket_name)
     pulumi.export("backupRoleArn", backup_storage.role_arn)

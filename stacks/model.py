@@ -213,6 +213,17 @@ class Settings:
     monitoring: MonitoringSettings
     """Prometheus's retention and volume, alert thresholds, receivers (without credentials), business metrics."""
 
+    @property
+    def smoke_targets(self) -> list[str]:
+        """What a deploy checks from outside (stack output `smokeTargets`): the API's readiness path over HTTPS,
+        and the frontend's root where one runs. Each must answer 200."""
+        web = self.app.web
+        path = web.readiness.http_path or "/"
+        targets = [f"https://{self.edge.api_host}{path}"]
+        if self.edge.app_host is not None:
+            targets.append(f"https://{self.edge.app_host}/")
+        return targets
+
     def describe(self) -> dict[str, object]:
         """The resolved settings as plain data, for stack outputs and the render summary."""
         postgres = self.data.postgres

@@ -114,3 +114,18 @@ def test_the_aws_account_is_the_oidc_providers() -> None:
     arn = settings.data.aws.oidc_provider_arn
     assert settings.data.aws.account_id == arn.split("::", 1)[1].split(":", 1)[0]
     assert settings.data.aws.account_id.isdigit() and len(settings.data.aws.account_id) == 12
+
+
+def test_the_smoke_targets_are_the_readiness_path_and_the_frontend() -> None:
+    """A deploy's smoke test GETs the API's readiness path (whatever the stack sets) over HTTPS, and the
+    frontend's root where one runs."""
+    config = load_stack_config(PROJECT_DIR, "production")
+    settings = build("production", config.values, config.secret_keys)
+    assert settings.smoke_targets == [f"https://{settings.edge.api_host}/ready/", f"https://{settings.edge.app_host}/"]
+    values = {
+        **config.values,
+        "crm-platform:services": '{"web": {"readinessPath": "/healthz/ready"}}',
+        "crm-platform:frontendImage": "",
+    }
+    changed = build("production", values, config.secret_keys)
+    assert changed.smoke_targets == [f"https://{changed.edge.api_host}/healthz/ready"]
