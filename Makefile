@@ -8,6 +8,8 @@ VENV := venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
+# pytest workers (pytest-xdist): one per CPU; TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 
 .PHONY: help venv render check diff test lint docs bench lock preview up clean
 
@@ -46,8 +48,8 @@ diff: venv ## compare every stack's render (or STACK's) at BASE=<git ref> with t
 checkov: venv ## run Checkov over every stack's render (or STACK); exit 1 on a check policies/checkov-skips.yaml does not accept
 	@$(PY) -m offline.checkov $(if $(filter command line environment,$(origin STACK)),--stack $(STACK))
 
-test: venv ## run every test; fails when pytest collects nothing
-	@$(PY) -m pytest $(PYTEST_ARGS); status=$$?; \
+test: venv ## run every test, over TEST_WORKERS processes (one per CPU); fails when pytest collects nothing
+	@$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests, which is a failure" >&2; exit 1; fi; \
 	exit $$status
 

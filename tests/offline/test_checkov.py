@@ -37,28 +37,28 @@ def checkov() -> Path:
 
 
 @pytest.fixture(scope="session")
-def checkov_run(checkov: Path, run_stack: RunStack, tmp_path_factory: pytest.TempPathFactory) -> CheckovRun:
-    """Checkov's report over a stack's render, once per stack for the session."""
+def checkov_run(
+    checkov: Path, run_stack: RunStack, run_feature: RunFeature, tmp_path_factory: pytest.TempPathFactory
+) -> CheckovRun:
+    """Checkov's report over the render of a stack, or of one of FEATURE_RUNS, once each for the session."""
     reports: dict[str, crosscheck.Report] = {}
 
-    def run(stack: str) -> crosscheck.Report:
-        if stack not in reports:
-            out_dir = tmp_path_factory.mktemp(f"checkov-{stack}")
-            write_render(run_stack(stack).recording, out_dir / "render")
-            reports[stack], _ = crosscheck.run_checkov(checkov, out_dir / "render" / "manifests", out_dir / "checkov")
-        return reports[stack]
+    def run(name: str) -> crosscheck.Report:
+        if name not in reports:
+            out_dir = tmp_path_factory.mktemp(f"checkov-{name}")
+            recording = run_feature(name).recording if name in FEATURE_RUNS else run_stack(name).recording
+            write_render(recording, out_dir / "render")
+            reports[name], _ = crosscheck.run_checkov(checkov, out_dir / "render" / "manifests", out_dir / "checkov")
+        return reports[name]
 
     return run
 
 
 @pytest.mark.parametrize("feature", FEATURE_RUNS)
-def test_checkov_accepts_the_feature_configurations(
-    feature: str, checkov: Path, run_feature: RunFeature, tmp_path: Path
-) -> None:
+def test_checkov_accepts_the_feature_configurations(feature: str, checkov_run: CheckovRun) -> None:
     """Checkov over the seed applications' configurations (the candidate's Deployment and Job, the ASGI web, a
     stack without PostgreSQL) finds nothing the skip file does not accept."""
-    write_render(run_feature(feature).recording, tmp_path / "render")
-    report, _ = crosscheck.run_checkov(checkov, tmp_path / "render" / "manifests", tmp_path / "checkov")
+    report = checkov_run(feature)
     comparison = crosscheck.compare(report.failures, crosscheck.load_skips())
     assert report.passed > 0
     assert not comparison.not_accepted, "\n".join(failure.describe() for failure in comparison.not_accepted)
@@ -74,11 +74,12 @@ def test_checkov_finds_nothing_the_skip_file_does_not_accept(stack: str, checkov
 
 
 def test_every_skip_still_accepts_a_failure(checkov_run: CheckovRun) -> None:
-    """Each skip entry, and each of its resource patterns, accepts a failure in at least one stack."""
+    """Each skip entry, and each of its resource patterns, accepts a failure in at least one stack or feature
+    configuration (a frontend reads a secret only where its `secrets` lists one)."""
     skips = crosscheck.load_skips()
     acceptances: set[crosscheck.Acceptance] = set()
-    for stack in STACKS:
-        acceptances |= crosscheck.compare(checkov_run(stack).failures, skips).acceptances
+    for name in (*STACKS, *FEATURE_RUNS):
+        acceptances |= crosscheck.compare(checkov_run(name).failures, skips).acceptances
     assert crosscheck.stale_skips(skips, acceptances, judge_patterns=True) == []
 
 

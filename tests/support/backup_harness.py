@@ -14,6 +14,7 @@ verification's table report, which only tests compare.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import logging
@@ -625,12 +626,20 @@ class MotoS3:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one log line per request otherwise
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._server.start()
-        self.client("s3").create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+        self.create_bucket(BUCKET)
         self.kms_key_id = str(self.client("kms").create_key(Description="crm backups (test)")["KeyMetadata"]["KeyId"])
 
     def stop(self) -> None:
         if self._server is not None:
             self._server.stop()
+
+    def create_bucket(self, name: str) -> None:
+        """Create bucket `name` in REGION. botocore retries a request whose response it lost (a busy CI machine,
+        werkzeug closing the connection), and the retry then meets the bucket the first attempt made: that
+        answer means the bucket is ours, so it counts as created."""
+        client = self.client("s3")
+        with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
+            client.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION})
 
     def client(self, service: str) -> Any:
         import boto3  # type: ignore[import-untyped]

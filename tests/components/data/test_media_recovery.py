@@ -93,7 +93,7 @@ def s3() -> Iterator[tuple[MotoS3, str]]:
             document: dict[str, Any] = normalized(run.one(pulumi_type))
             return document
 
-        client.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+        server.create_bucket(BUCKET)
         block = inputs(PUBLIC_ACCESS_BLOCK)
         client.put_public_access_block(
             Bucket=BUCKET,

@@ -136,16 +136,20 @@ def test_the_app_reaches_its_data_servers_on_their_port_only(run_stack: RunStack
 
 
 def test_app_pods_carry_the_label_the_policies_select(run_stack: RunStack) -> None:
-    """Every app pod template, including the migration Job's, has the app network role."""
+    """Every backend pod template (web, worker, beat, the migration Job) has the app network role; the
+    frontend, which reaches no database, Redis or outside network, has its own."""
     run = run_stack("production")
-    app_names = {"crm-web", "crm-worker", "crm-beat", "crm-frontend"}
+    backends = ("crm-web", "crm-worker", "crm-beat", "crm-migrate")
+    expected = {name: endpoints.APP_ROLE for name in backends} | {"crm-frontend": endpoints.FRONTEND_ROLE}
+    seen: dict[str, str] = {}
     for kind in ("Deployment", "Job"):
         for document in run.kind(kind):
             name = document["metadata"]["name"]
-            if not (name in app_names or name.startswith("crm-migrate-")):
-                continue
-            labels = document["spec"]["template"]["metadata"]["labels"]
-            assert labels[endpoints.NETWORK_ROLE] == endpoints.APP_ROLE, document["metadata"]["name"]
+            if name.startswith("crm-migrate-"):
+                name = "crm-migrate"
+            if name in expected:
+                seen[name] = document["spec"]["template"]["metadata"]["labels"][endpoints.NETWORK_ROLE]
+    assert seen == expected
 
 
 def test_acme_solver_pods_are_reachable_from_the_ingress_controller_on_8089(run_stack: RunStack) -> None:
