@@ -20,9 +20,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.data import backup_contract as contract
-from components.data.irsa import ROLE_ARN_ANNOTATION, token_mount, token_volume, web_identity_environment
 from components.shared import endpoints, pods
 from components.shared.checksums import release_id
+from components.shared.irsa import ROLE_ARN_ANNOTATION, token_mount, token_volume, web_identity_environment
 from components.shared.labels import COMPONENT, with_component
 from components.shared.references import SecretKeyRef
 from stacks.data import BACKUP_JOB_RESOURCES, BackupSettings

@@ -5,7 +5,8 @@ audience (`web_identity_trust_policy`). Their pods get that token as a projected
 the AWS SDKs read to exchange it for the role's credentials (`token_volume`, `token_mount`,
 `web_identity_environment`); the ServiceAccount carries the role's ARN in the annotation the EKS pod
 identity webhook reads. The platform sets all of it itself, so it works with or without that webhook, and
-no pod ever holds a static AWS key. The backup pods and the media services use the same pieces.
+no pod ever holds a static AWS key. The backup pods, the media services and cert-manager's controller (DNS-01
+through Route53, where its values take the pieces in Helm's spelling) use the same pieces.
 """
 
 from __future__ import annotations
