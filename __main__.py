@@ -138,7 +138,7 @@ on_aws = (
 )
 
 # Tenant wildcards are proved by DNS-01: the add-on owner's cert-manager answers in Route53 as its own IAM role.
-dns_challenges = settings.edge.dns_challenges if settings.cluster.owns_addons else None
+dns_challenges = settings.edge.dns_challenges
 route53_role = None
 if dns_challenges is not None and aws_settings is not None and on_aws is not None:
     route53_role = DnsChallengeRole(
