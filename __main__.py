@@ -39,6 +39,8 @@ from components.edge import (
     INGRESS_CONTROLLER,
     ApiRoutes,
     ApiRoutesArgs,
+    DnsChallengeRole,
+    DnsChallengeRoleArgs,
     Edge,
     EdgeArgs,
     weighted_backends,
@@ -126,6 +128,31 @@ secrets = Secrets(
     on_cluster,
 )
 
+# Backups, uploads and cert-manager's DNS-01 challenges reach AWS where the settings name an account (staging,
+# production); dev and review stacks keep backups and uploads on volumes and have no AWS provider at all.
+aws_settings = settings.data.aws
+on_aws = (
+    aws_options(aws_provider(aws_settings.region, settings.stack, account_id=aws_settings.account_id))
+    if aws_settings is not None
+    else None
+)
+
+# Tenant wildcards are proved by DNS-01: the add-on owner's cert-manager answers in Route53 as its own IAM role.
+dns_challenges = settings.edge.dns_challenges
+route53_role = None
+if dns_challenges is not None and aws_settings is not None and on_aws is not None:
+    route53_role = DnsChallengeRole(
+        "cert-manager-dns01",
+        DnsChallengeRoleArgs(
+            stack=settings.stack,
+            settings=dns_challenges,
+            oidc_provider_arn=aws_settings.oidc_provider_arn,
+            oidc_issuer=aws_settings.oidc_issuer,
+            tags={"environment": settings.environment.value},
+        ),
+        on_aws,
+    )
+
 # Cluster-scoped add-ons (cert-manager, Traefik, CloudNativePG) are installed only by the
 # stack whose settings own them: settings.cluster.owns_addons.
 edge = Edge(
@@ -144,20 +171,15 @@ edge = Edge(
         environment=settings.environment.value,
         protect_namespaces=settings.namespaces.protect,
         labels=labels,
+        route53_role=route53_role,
+        route53_role_arn=route53_role.role_arn if route53_role is not None else None,
     ),
     on_cluster,
 )
 
-# Backups and uploads leave the cluster for S3 where the settings name an AWS account
-# (staging, production); dev and review stacks keep them on volumes and have no AWS provider at all.
-# A stack without PostgreSQL has nothing to back up.
-aws_settings = settings.data.aws
+# Backups leave the cluster for S3 where the settings name an AWS account; a stack without PostgreSQL has nothing
+# to back up.
 database = settings.data.postgres
-on_aws = (
-    aws_options(aws_provider(aws_settings.region, settings.stack, account_id=aws_settings.account_id))
-    if aws_settings is not None
-    else None
-)
 backup_storage = None
 if aws_settings is not None and on_aws is not None and database is not None:
     backup_storage = BackupStorage(
@@ -291,6 +313,7 @@ workloads = AppWorkloads(
             smtp=settings.smtp,
             postgres=settings.data.postgres_enabled,
             channels=settings.app.channels,
+            tenant_domain=settings.edge.tenant_domain,
         ),
         secrets=secrets.app.environment(),
         application_secrets=secrets.app.application,
@@ -306,8 +329,8 @@ workloads = AppWorkloads(
     on_cluster,
 )
 
-# The API host's routes split its requests between the released web and a candidate, by the stack's weights;
-# they move only once the web Deployments have rolled out.
+# The API host's routes (and the tenant hosts', where there are tenants) split their requests between the released
+# web and a candidate, by the stack's weights; they move only once the web Deployments have rolled out.
 candidate = workloads.candidate_published
 api_routes = ApiRoutes(
     "api",
@@ -415,6 +438,10 @@ pulumi.export("imagePullSecret", secrets.image_pull_secret)
 pulumi.export("hosts", list(settings.edge.hosts))
 # What the deploy workflow's smoke test GETs (scripts/delivery/smoke-test.sh): each must answer 200.
 pulumi.export("smokeTargets", settings.smoke_targets)
+if settings.edge.tenant_domain is not None:
+    pulumi.export("tenantHosts", list(settings.edge.tenant_hosts))
+if route53_role is not None:
+    pulumi.export("dnsChallengeRoleArn", route53_role.role_arn)
 if backup_storage is not None:
     pulumi.export("backupBucket", backup_storage.bucket_name)
     pulumi.export("backupRoleArn", backup_storage.role_arn)

@@ -17,10 +17,16 @@ of one policy in AWS's documentation (IAM User Guide, "Policy evaluation logic")
   context makes a positive operator (StringEquals, StringLike, Bool, ArnEquals, ArnLike)
   false and a negated one (StringNotEquals, StringNotLike, ArnNotEquals, ArnNotLike) true;
   the `IfExists` suffix makes any of them true for a missing key; `Null` tests presence.
+- Multivalued context keys (a list of strings in the context, as Route53's record set keys
+  list every change of a batch) are judged by the set operators `ForAllValues:` (every value
+  of the request matches one of the policy's; true for a missing or empty key, which is why
+  policies pair it with Null) and `ForAnyValue:` (at least one does; false for a missing key),
+  over StringEquals, StringLike, ArnEquals and ArnLike (IAM User Guide, "Set operators for
+  multivalued context keys"). A multivalued key under a single-valued operator is refused.
 
-Anything else (Numeric*, Date*, IpAddress, ForAnyValue:/ForAllValues:, policy variables such
-as `${aws:username}`) raises `UnsupportedPolicyError` instead of being guessed at: a policy
-this evaluator cannot judge exactly must not be judged at all.
+Anything else (Numeric*, Date*, IpAddress, a negated or IfExists operator under a set
+operator, policy variables such as `${aws:username}`) raises `UnsupportedPolicyError` instead
+of being guessed at: a policy this evaluator cannot judge exactly must not be judged at all.
 """
 
 from __future__ import annotations
@@ -30,7 +36,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 Decision = Literal["allow", "deny", "implicit-deny"]
-ContextValue = str | bool
+ContextValue = str | bool | list[str] | tuple[str, ...]
+"""A single-valued key's value, or a multivalued key's values."""
 
 
 class UnsupportedPolicyError(ValueError):
@@ -76,6 +83,11 @@ def _text(value: ContextValue) -> str:
     """A context or policy value as IAM compares it: booleans are the strings "true"/"false"."""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        raise UnsupportedPolicyError(
+            f"multivalued context value {list(value)!r} under a single-valued operator: use ForAllValues: or "
+            "ForAnyValue:"
+        )
     return str(value)
 
 
@@ -113,12 +125,39 @@ _NEGATED: dict[str, Callable[[str, str], bool]] = {
 }
 
 
+_SET_QUALIFIERS = ("ForAllValues", "ForAnyValue")
+_SET_OPERATORS = ("StringEquals", "StringLike", "ArnEquals", "ArnLike")
+
+
+def _set_condition_holds(qualifier: str, operator: str, patterns: list[str], values: ContextValue | None) -> bool:
+    """ForAllValues / ForAnyValue over a multivalued key's values (a single value counts as a set of one)."""
+    if operator not in _SET_OPERATORS:
+        raise UnsupportedPolicyError(
+            f"{qualifier}:{operator} is not supported; supported under a set operator: {', '.join(_SET_OPERATORS)}"
+        )
+    if values is None or isinstance(values, bool):
+        requested = [] if values is None else [_text(values)]
+    elif isinstance(values, str):
+        requested = [values]
+    else:
+        requested = [str(value) for value in values]
+    matched = [any(_POSITIVE[operator](pattern, value) for pattern in patterns) for value in requested]
+    return all(matched) if qualifier == "ForAllValues" else any(matched)
+
+
 def _condition_holds(operator: str, key: str, expected: Any, context: Mapping[str, ContextValue]) -> bool:
     _check_no_variables(expected)
     patterns = [_text(item) for item in _as_list(expected)]
     lowered = {name.lower(): value for name, value in context.items()}
-    present = key.lower() in lowered
-    actual = _text(lowered[key.lower()]) if present else ""
+    if ":" in operator:
+        qualifier, base = operator.split(":", 1)
+        if qualifier not in _SET_QUALIFIERS:
+            raise UnsupportedPolicyError(f"condition operator {operator!r} is not supported")
+        return _set_condition_holds(qualifier, base, patterns, lowered.get(key.lower()))
+    value = lowered.get(key.lower())
+    # An empty multivalued key is no key at all (Null holds, a positive operator fails).
+    present = value is not None and value != [] and value != ()
+    actual = _text(value) if present and operator != "Null" and value is not None else ""
 
     if operator == "Null":
         # {"key": "true"} holds when the key is absent, {"key": "false"} when it is present.

@@ -289,11 +289,14 @@ POLICIES: tuple[PolicySpec, ...] = (
         name="ingress-tls",
         description="Every Ingress host is covered by a spec.tls entry with a secretName, and every such secret is "
         "issued by cert-manager (an issuer annotation on one Ingress using it, or a Certificate); every Traefik "
-        "IngressRoute has such a tls.secretName, issued for every Host its routes match (S3).",
+        "IngressRoute has such a tls.secretName, issued for every Host its routes match and, where a route's "
+        "HostRegexp matches one DNS label under a domain, for that domain's wildcard (any other HostRegexp fails) "
+        "(S3).",
         severity="high",
         remediation="Add the host to spec.tls with a secretName, and the cert-manager.io/cluster-issuer "
         "annotation on exactly one Ingress per secret; for an IngressRoute, a cert-manager Certificate writing "
-        "its tls.secretName with every routed host in dnsNames.",
+        "its tls.secretName with every routed host in dnsNames, and the wildcard of the domain of a HostRegexp "
+        "written as one label under it with its dots escaped (^[a-z0-9-]+\\.example\\.com$).",
         category="security",
         stack_check=stack_rules.check_ingress_tls,
     ),

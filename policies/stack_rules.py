@@ -184,7 +184,8 @@ def check_ingress_tls(resources: Resources, options: Options) -> list[StackViola
     """S3: every Ingress host is served under TLS with a named secret, and every TLS secret is issued by
     cert-manager: one Ingress using it carries a cert-manager issuer annotation, or a Certificate writes it.
     Traefik IngressRoutes likewise: a tls.secretName issued that way, and every Host of every route among
-    the names that secret is issued for.
+    the names that secret is issued for, every HostRegexp one DNS label under a domain whose wildcard
+    (`*.<domain>`) is among them.
 
     A stack policy because the issuer may sit on another Ingress: two Ingresses annotating the same
     secret would make cert-manager fight over one Certificate."""
@@ -252,6 +253,38 @@ def check_ingress_tls(resources: Resources, options: Options) -> list[StackViola
 
 _ROUTE_HOST = re.compile(r"Host\(\s*`([^`]*)`\s*\)")
 """A Traefik v3 rule's Host matcher (one host each; several are joined with ||)."""
+_ROUTE_HOST_REGEXP = re.compile(r"HostRegexp\(\s*`([^`]*)`\s*\)")
+"""A Traefik v3 rule's HostRegexp matcher: a Go regular expression over the whole host (unanchored unless it says)."""
+_ONE_LABEL_UNDER_DOMAIN = re.compile(
+    r"\^\[(?P<label>[A-Za-z0-9_-]+)\](?:\+|\{[1-9][0-9]*(?:,[0-9]*)?\})"
+    r"\\\.(?P<domain>[a-z0-9-]+(?:\\\.[a-z0-9-]+)*)\$"
+)
+"""The one HostRegexp shape a certificate can be shown to cover: anchored, one non-empty run of a character class
+(the label), an escaped dot, a literal domain with escaped dots: ^[a-z0-9-]+\\.tenants\\.example\\.com$."""
+
+
+def _class_excludes_dot(body: str) -> bool:
+    """Whether a character class body of letters, digits, '_' and '-' (ranges included) leaves out '.': `--z` would
+    not, as the range from '-' to 'z' takes in the dot."""
+    index = 0
+    while index < len(body):
+        if index + 2 < len(body) and body[index + 1] == "-":
+            low, high = body[index], body[index + 2]
+            if low <= "." <= high:
+                return False
+            index += 3
+        else:
+            index += 1
+    return "." not in body
+
+
+def host_regexp_domain(pattern: str) -> str | None:
+    """The domain a HostRegexp matches one DNS label under, or None when it may match anything else (unanchored,
+    a dot or a wildcard in the label, an unescaped dot in the domain, any other construct)."""
+    match = _ONE_LABEL_UNDER_DOMAIN.fullmatch(pattern)
+    if match is None or not _class_excludes_dot(match["label"]):
+        return None
+    return match["domain"].replace("\\.", ".")
 
 
 def _check_ingress_routes(
@@ -285,27 +318,37 @@ def _check_ingress_routes(
                 )
             )
         for index, route in enumerate(as_mappings(spec.get("routes"))):
-            hosts = _ROUTE_HOST.findall(str(route.get("match", "")))
-            if not hosts:
+            rule = str(route.get("match", ""))
+            hosts = _ROUTE_HOST.findall(rule)
+            patterns = _ROUTE_HOST_REGEXP.findall(rule)
+            path = f"spec.routes[{index}].match"
+            if not hosts and not patterns:
                 violations.append(
                     StackViolation(
                         route_object,
-                        Violation("S3", f"spec.routes[{index}].match", "a route without Host(...) answers every host"),
+                        Violation("S3", path, "a route without Host(...) or HostRegexp(...) answers every host"),
                     )
                 )
             elif secret and key in issued:
-                violations.extend(
-                    StackViolation(
-                        route_object,
-                        Violation(
-                            "S3",
-                            f"spec.routes[{index}].match",
-                            f"host {host} is not among the names TLS secret {secret} is issued for",
-                        ),
-                    )
+                issued_names = names.get(key, set())
+                messages = [
+                    f"host {host} is not among the names TLS secret {secret} is issued for"
                     for host in hosts
-                    if not _host_covered(host, names.get(key, set()))
-                )
+                    if not _host_covered(host, issued_names)
+                ]
+                for pattern in patterns:
+                    domain = host_regexp_domain(pattern)
+                    if domain is None:
+                        messages.append(
+                            f"HostRegexp `{pattern}` is not one DNS label under a domain (^[a-z0-9-]+\\.<domain>$ "
+                            "with the dots escaped), so no certificate can be shown to cover every host it matches"
+                        )
+                    elif f"*.{domain}" not in issued_names:
+                        messages.append(
+                            f"HostRegexp `{pattern}` matches every one-label subdomain of {domain}, and TLS secret "
+                            f"{secret} is not issued for *.{domain}"
+                        )
+                violations.extend(StackViolation(route_object, Violation("S3", path, message)) for message in messages)
     return violations
 
 

@@ -39,6 +39,7 @@ from stacks.model import (
     AccessSettings,
     AppSettings,
     ClusterSettings,
+    DnsChallengeSettings,
     EdgeSettings,
     MigrationSettings,
     NamespaceSettings,
@@ -58,9 +59,11 @@ from stacks.profiles import (
     DEPLOY_CHECK_LEVELS,
     ISSUERS,
     PROFILES,
+    SELF_SIGNED_ISSUER,
     Environment,
     Profile,
     QuotaSettings,
+    dns01_issuer,
     environment_for_stack,
 )
 from stacks.schema import KEYS, KEYS_BY_NAME, PROJECT, SECRET_KEY_NAMES, ConfigKey
@@ -194,9 +197,19 @@ def build(stack: str, raw: Mapping[str, str], secret_keys: Collection[str] = ())
     egress_ports = _egress_ports(reader, cidrs=egress_cidrs)
     app = _app(reader, profile, postgres=postgres)
     edge = _edge(reader, profile, domain, frontend=app.service(Role.FRONTEND) is not None)
-    # The stack's AWS account is needed for backups (with PostgreSQL) and for a media bucket.
+    hosted_zone_id = _hosted_zone_id(reader, profile, cluster, edge)
+    # The stack's AWS account is needed for backups (with PostgreSQL), for a media bucket and for cert-manager's
+    # Route53 role.
     media_to_s3 = profile.media_to_s3 and reader.text("media").strip().lower() != "false"
-    data = _data(reader, profile, postgres=postgres, migrates=app.migration is not None, aws_required=media_to_s3)
+    data = _data(
+        reader,
+        profile,
+        postgres=postgres,
+        migrates=app.migration is not None,
+        aws_required=media_to_s3 or hosted_zone_id is not None,
+    )
+    if hosted_zone_id is not None and edge.tenant_domain is not None and data.aws is not None:
+        edge = replace(edge, dns_challenges=DnsChallengeSettings(hosted_zone_id, edge.tenant_domain, data.aws.region))
     media = _media(reader, profile, app)
     monitoring = _monitoring(reader, profile, smtp, domain)
     _check_quota_fits(reader, quota, app, data)
@@ -707,6 +720,23 @@ def _edge(reader: _Reader, profile: Profile, domain: str, *, frontend: bool) -> 
         reader.report("tlsIssuer", issuer, f"unknown issuer; allowed: {', '.join(ISSUERS)}")
     acme_email = reader.optional("acmeEmail", validation.email)
     websocket_paths = reader.each("websocketPaths", validation.url_path_prefix)
+    tenant_domain = _tenant_domain(
+        reader, profile, {"apiHost": api_host, **({"appHost": app_host} if frontend else {})}
+    )
+    tenant_issuer = None
+    if tenant_domain is not None and issuer in ISSUERS:
+        if issuer == SELF_SIGNED_ISSUER:
+            tenant_issuer = issuer
+        elif profile.dns01_tenant_certificates:
+            tenant_issuer = dns01_issuer(issuer)
+        else:
+            reader.report(
+                "tlsIssuer",
+                issuer,
+                f"cannot issue the tenant wildcard (tenantDomain) in the {profile.environment.value} environment: "
+                "HTTP-01 cannot prove a wildcard, and it has no AWS account for DNS-01; allowed: selfsigned, or "
+                'tenantDomain ""',
+            )
     return EdgeSettings(
         api_host=api_host,
         app_host=app_host if frontend else None,
@@ -714,7 +744,78 @@ def _edge(reader: _Reader, profile: Profile, domain: str, *, frontend: bool) -> 
         acme_email=acme_email or None,
         websocket_paths=websocket_paths,
         hsts=profile.hsts,
+        tenant_domain=tenant_domain,
+        tenant_issuer=tenant_issuer,
     )
+
+
+def _tenant_domain(reader: _Reader, profile: Profile, hosts: Mapping[str, str]) -> str | None:
+    """The domain whose one-label subdomains are tenants (review stacks: pr-<n>.<tenantDomain>); None: no tenants.
+
+    It may neither be nor contain the stack's other hosts: `api.<tenantDomain>` would be a tenant too, and one
+    host would have two routes and two certificates."""
+    given = reader.optional("tenantDomain", validation.hostname)
+    if not given:
+        return None
+    tenant_domain = given
+    if profile.environment is Environment.REVIEW:
+        # Each review stack gets its own tenants under the staging tenant domain: acme.pr-42.tenants.example.com.
+        derived = f"{reader.stack}.{given}"
+        try:
+            tenant_domain = validation.hostname(derived)
+        except InvalidValueError as invalid:
+            reader.report("tenantDomain", given, f"gives the review tenant domain {derived}, which {invalid}")
+            return None
+    for key, host in hosts.items():
+        if host == tenant_domain or host.endswith(f".{tenant_domain}"):
+            relation = "is" if host == tenant_domain else "contains"
+            reader.report(
+                "tenantDomain",
+                given,
+                f"{relation} {key} ({host}), which would then be routed and certified twice, as a tenant and as "
+                f"itself; allowed: a domain of the tenants' own that is not, and does not contain, {key}, e.g. "
+                f"tenants.{host.split('.', 1)[1] if '.' in host else host}",
+            )
+            return None
+    return tenant_domain
+
+
+def _hosted_zone_id(reader: _Reader, profile: Profile, cluster: ClusterSettings, edge: EdgeSettings) -> str | None:
+    """The Route53 zone of the DNS-01 challenges, when this stack makes the cluster's DNS-01 issuers and role (the
+    add-on owner with a tenant domain); None otherwise. Elsewhere the key is checked, then unused (review stacks
+    copy it from staging)."""
+    zone = reader.optional("dnsHostedZoneId", validation.route53_zone_id)
+    if zone is None:
+        return None
+    if not profile.dns01_tenant_certificates:
+        if zone:
+            reader.report(
+                "dnsHostedZoneId",
+                zone,
+                f"has no effect: the {profile.environment.value} environment has no AWS account and issues tenant "
+                'certificates from the self-signed issuer; allowed: "" (remove it)',
+            )
+        return None
+    tenant_text = reader.text("tenantDomain")
+    if zone and not tenant_text:
+        reader.report(
+            "dnsHostedZoneId",
+            zone,
+            'names the zone of the tenant certificates\' DNS-01 challenges, and tenantDomain is ""; allowed: "", or '
+            "set tenantDomain to the domain of the tenants' hosts",
+        )
+        return None
+    if not cluster.owns_addons or edge.tenant_domain is None:
+        return None
+    if not zone:
+        reader.missing(
+            "dnsHostedZoneId",
+            f"this stack installs cert-manager and serves tenant hosts under {edge.tenant_domain}, whose wildcard "
+            "certificate only DNS-01 can prove, in the Route53 hosted zone holding its records; allowed: that "
+            f"zone's ID, e.g. `pulumi config set dnsHostedZoneId Z0123456789ABCDEFGHIJ --stack {reader.stack}`",
+        )
+        return None
+    return zone
 
 
 def _cpu(millicores: Decimal) -> str:

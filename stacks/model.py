@@ -147,6 +147,19 @@ class AppSettings:
 
 
 @dataclass(frozen=True)
+class DnsChallengeSettings:
+    """How the add-on owner's DNS-01 ClusterIssuers prove control of tenant names: Route53, as cert-manager's role."""
+
+    hosted_zone_id: str
+    """The Route53 hosted zone the `_acme-challenge` TXT records are written to (dnsHostedZoneId)."""
+    zone: str
+    """The domain the issuers solve for (their dnsZones selector) and under which the role may write challenges:
+    the owner's tenant domain; the review stacks' pr-<n>.<zone> lie under it."""
+    region: str
+    """The solver's AWS region (STS), the stack's awsRegion."""
+
+
+@dataclass(frozen=True)
 class EdgeSettings:
     """Hosts, certificates and routing at the ingress."""
 
@@ -162,10 +175,23 @@ class EdgeSettings:
     """Path prefixes of the API host routed as WebSockets (no buffering)."""
     hsts: bool
     """Send Strict-Transport-Security (only where certificates are publicly trusted)."""
+    tenant_domain: str | None = None
+    """Domain whose one-label subdomains (and itself) are the application's tenants, served by web; None: none."""
+    tenant_issuer: str | None = None
+    """The ClusterIssuer of the tenant wildcard: the DNS-01 twin of tls_issuer, or the self-signed one (dev); None
+    without tenant hosts."""
+    dns_challenges: DnsChallengeSettings | None = None
+    """The DNS-01 ClusterIssuers and cert-manager's Route53 role the stack makes for the cluster (the add-on owner
+    with a tenant domain and a hosted zone); None where it makes none."""
 
     @property
     def hosts(self) -> tuple[str, ...]:
         return (self.api_host,) if self.app_host is None else (self.api_host, self.app_host)
+
+    @property
+    def tenant_hosts(self) -> tuple[str, ...]:
+        """The tenant names as the certificate lists them: every one-label subdomain, and the domain itself."""
+        return () if self.tenant_domain is None else (f"*.{self.tenant_domain}", self.tenant_domain)
 
 
 @dataclass(frozen=True)
@@ -216,10 +242,13 @@ class Settings:
     @property
     def smoke_targets(self) -> list[str]:
         """What a deploy checks from outside (stack output `smokeTargets`): the API's readiness path over HTTPS,
-        and the frontend's root where one runs. Each must answer 200."""
+        the same path on the tenant domain (its route and wildcard certificate) where tenants are served, and the
+        frontend's root where one runs. Each must answer 200."""
         web = self.app.web
         path = web.readiness.http_path or "/"
         targets = [f"https://{self.edge.api_host}{path}"]
+        if self.edge.tenant_domain is not None:
+            targets.append(f"https://{self.edge.tenant_domain}{path}")
         if self.edge.app_host is not None:
             targets.append(f"https://{self.edge.app_host}/")
         return targets
@@ -262,6 +291,17 @@ class Settings:
             ),
             "hosts": list(self.edge.hosts),
             "tlsIssuer": self.edge.tls_issuer,
+            "tenantHosts": (
+                f"{', '.join(self.edge.tenant_hosts)} from {self.edge.tenant_issuer}"
+                if self.edge.tenant_domain
+                else "(none)"
+            ),
+            "dnsChallenges": (
+                f"Route53 zone {self.edge.dns_challenges.hosted_zone_id} for {self.edge.dns_challenges.zone} "
+                f"({self.edge.dns_challenges.region})"
+                if self.edge.dns_challenges
+                else "(none)"
+            ),
             "egressPorts": list(self.egress_ports),
             "postgres": (
                 f"{postgres.instances} x {postgres.cpu}/{postgres.memory}, "

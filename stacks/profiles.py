@@ -93,10 +93,21 @@ class Profile:
     deploy_check_level: str | None
     """The migration Job first runs Django's `check --deploy`, failing the release at this level (WARNING: every
     check the seeds name, DEBUG, SECRET_KEY, ALLOWED_HOSTS and the HTTPS settings, is a warning); None runs none."""
+    dns01_tenant_certificates: bool
+    """A tenant wildcard comes from the cluster's DNS-01 twin of the stack's ACME issuer (Route53, through the AWS
+    account); False (dev, no AWS account): from the stack's own tlsIssuer, which must then be self-signed."""
 
 
-ISSUERS = ("letsencrypt-production", "letsencrypt-staging", "selfsigned")
+SELF_SIGNED_ISSUER = "selfsigned"
+ISSUERS = ("letsencrypt-production", "letsencrypt-staging", SELF_SIGNED_ISSUER)
 """ClusterIssuers the add-on owner installs; each stack picks one (tlsIssuer)."""
+
+
+def dns01_issuer(acme_issuer: str) -> str:
+    """The ClusterIssuer beside an ACME one that solves DNS-01 through Route53, for tenant wildcards (HTTP-01
+    cannot prove a wildcard): the same directory, another account key."""
+    return f"{acme_issuer}-dns01"
+
 
 DEPLOY_CHECK_LEVELS = ("CRITICAL", "ERROR", "WARNING")
 """`manage.py check --fail-level` values that make sense for a release gate (INFO and DEBUG would fail on notes)."""
@@ -151,6 +162,8 @@ DEV = Profile(
     ),
     # A laptop runs DEBUG builds and plain HTTP behind port-forward: the deployment checks would refuse it.
     deploy_check_level=None,
+    # No AWS account and no public DNS: the tenant wildcard is self-signed like every other certificate.
+    dns01_tenant_certificates=False,
 )
 
 STAGING = Profile(
@@ -203,6 +216,7 @@ STAGING = Profile(
     ),
     # Staging releases what production will: the same gate, found here first (seed 003's readiness checks).
     deploy_check_level=DEPLOY_CHECK_WARNING,
+    dns01_tenant_certificates=True,
 )
 
 PRODUCTION = Profile(
@@ -256,6 +270,7 @@ PRODUCTION = Profile(
         managed_control_plane=True,
     ),
     deploy_check_level=DEPLOY_CHECK_WARNING,
+    dns01_tenant_certificates=True,
 )
 
 REVIEW = dataclasses.replace(

@@ -110,6 +110,16 @@ def _profile_value(key: ConfigKey, profile: Profile) -> str:
         "postgres": "true",
         "mediaStorage": profile.media_volume.size if profile.media_volume else "S3 bucket",
         "mediaAccessMode": profile.media_volume.access_mode if profile.media_volume else "S3 bucket",
+        "tenantDomain": "none"
+        if profile.environment is not Environment.REVIEW
+        else "none; when set, tenants under pr-<n>.<tenantDomain>",
+        "dnsHostedZoneId": (
+            "refused: the tenant wildcard is self-signed"
+            if not profile.dns01_tenant_certificates
+            else "**required** with tenantDomain"
+            if profile.owns_cluster_addons
+            else "unused: the cluster's DNS-01 issuers serve it"
+        ),
     }
     value = by_key.get(key.name, "—")
     # Placeholders like <stack> would vanish as HTML tags in rendered Markdown.

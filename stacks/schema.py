@@ -291,6 +291,26 @@ KEYS: tuple[ConfigKey, ...] = (
         "",
     ),
     ConfigKey(
+        "tenantDomain",
+        "string",
+        "Domain whose one-label subdomains are the application's tenants (django-tenants): <tenant>.<tenantDomain> "
+        "and <tenantDomain> itself are routed to web through the same release weights as the API, admitted by "
+        "ALLOWED_HOSTS and CSRF_TRUSTED_ORIGINS, and served under one wildcard certificate issued by DNS-01 (the "
+        "cluster's Route53 issuers; dev: self-signed). It may not be, or contain, apiHost or appHost. Review stacks "
+        'prefix it with pr-<number>. "" serves no tenant hosts. See README, Tenant hosts.',
+        "",
+    ),
+    ConfigKey(
+        "dnsHostedZoneId",
+        "string",
+        "ID of the Route53 hosted zone holding tenantDomain's records (Z...), where cert-manager writes the DNS-01 "
+        "challenges of tenant certificates. Used by the stack that installs the cluster add-ons: it makes the "
+        "DNS-01 ClusterIssuers (letsencrypt-staging-dns01, letsencrypt-production-dns01) and cert-manager's IAM "
+        "role, allowed to change only _acme-challenge TXT records under tenantDomain in this zone. Required there "
+        'with tenantDomain (staging, production); refused in dev, which has no AWS account; "" elsewhere.',
+        "",
+    ),
+    ConfigKey(
         "postgres",
         "string",
         'Whether the stack runs PostgreSQL: "true", "false", or "" (true). Without it there is no '

@@ -296,6 +296,20 @@ def kms_key_id_arn(text: str) -> str:
     return text
 
 
+# Route53 hosted zone IDs are "Z" and upper-case letters and digits, at most 32 characters (the API's HostedZoneId).
+_ROUTE53_ZONE_ID = re.compile(r"Z[A-Z0-9]{1,31}")
+
+
+def route53_zone_id(text: str) -> str:
+    """A Route53 hosted zone ID as IAM ARNs and cert-manager's hostedZoneID take it: Z0123456789ABCDEFGHIJ."""
+    allowed = "allowed: the zone's ID, Z and upper-case letters and digits (`aws route53 list-hosted-zones-by-name`)"
+    if text.startswith("/hostedzone/"):
+        raise InvalidValueError(f"has the API's /hostedzone/ prefix; {allowed}, without it")
+    if not _ROUTE53_ZONE_ID.fullmatch(text):
+        raise InvalidValueError(f"not a Route53 hosted zone ID; {allowed}")
+    return text
+
+
 _DIRECTORY = re.compile(r"(/[A-Za-z0-9._-]+)+")
 
 

@@ -34,6 +34,8 @@ PLANTED_APP_SECRETS = {
 }
 """Application secrets as `pulumi config set --secret --path 'appSecrets.NAME'` would set them (DATABASE_URL is
 refused while PostgreSQL runs, so only the stacks without it plant that one)."""
+TENANT_HOSTED_ZONE = "Z0123456789ABCDEFGHIJ"
+"""The Route53 hosted zone of the tenant domains of the feature runs."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,25 @@ FEATURE_RUNS: dict[str, FeatureRun] = {
     ),
     # A dev stack whose application has no migrations.
     "dev-without-migrations": FeatureRun("dev", {"migrationCommand": "none"}, {}),
+    # Oneo CRM (000): django-tenants, a subdomain per tenant under a wildcard certificate by DNS-01 (Route53), on
+    # ASGI; a canary at 20 % takes the tenants' share too.
+    "staging-tenants": FeatureRun(
+        "staging",
+        {
+            "djangoProject": "oneo",
+            "services": json.dumps({"web": {"server": "asgi"}}),
+            "tenantDomain": "tenants.staging.crm.example.com",
+            "dnsHostedZoneId": TENANT_HOSTED_ZONE,
+            "candidateImage": CANDIDATE_IMAGE,
+            "candidateTrafficPercent": "20",
+        },
+        {},
+    ),
+    "production-tenants": FeatureRun(
+        "production",
+        {"tenantDomain": "tenants.crm.example.com", "dnsHostedZoneId": TENANT_HOSTED_ZONE},
+        {},
+    ),
 }
 """Feature-on configurations every schema, policy, Checkov and leak test covers besides the stack files."""
 

@@ -46,6 +46,8 @@ class AppConfigInputs:
     """The platform runs PostgreSQL (DATABASE_*); False when the application brings its own database."""
     channels: bool = False
     """The application runs Django Channels: CHANNELS_REDIS_URL points at the broker's channel-layer database."""
+    tenant_domain: str | None = None
+    """The tenants' domain (django-tenants: a subdomain per tenant), None without tenant hosts."""
 
 
 def checked(names: Iterable[str]) -> None:
@@ -60,8 +62,19 @@ def _hosts(inputs: AppConfigInputs) -> list[str]:
 
 
 def allowed_hosts(inputs: AppConfigInputs) -> str:
-    """ALLOWED_HOSTS: the stack's public hosts, comma-separated."""
-    return ",".join(_hosts(inputs))
+    """ALLOWED_HOSTS: the stack's public hosts, comma-separated; with tenants, `.<tenant domain>`, which Django
+    matches against the domain and every subdomain of it (django.http.request.validate_host)."""
+    tenants = [f".{inputs.tenant_domain}"] if inputs.tenant_domain else []
+    return ",".join(_hosts(inputs) + tenants)
+
+
+def csrf_trusted_origins(inputs: AppConfigInputs) -> str:
+    """CSRF_TRUSTED_ORIGINS: every public host over HTTPS; with tenants, the tenant domain and `https://*.<tenant
+    domain>`, the subdomain wildcard Django accepts in this setting (not the leading dot ALLOWED_HOSTS takes)."""
+    origins = [f"https://{host}" for host in _hosts(inputs)]
+    if inputs.tenant_domain:
+        origins += [f"https://{inputs.tenant_domain}", f"https://*.{inputs.tenant_domain}"]
+    return ",".join(origins)
 
 
 POD_IP_VARIABLE = "POD_IP"
@@ -86,12 +99,11 @@ def web_metrics_env(inputs: AppConfigInputs, multiprocess_directory: str) -> lis
 
 def config_map_data(inputs: AppConfigInputs) -> dict[str, str]:
     """Non-secret settings every service reads through `envFrom`."""
-    hosts = _hosts(inputs)
     data = {
         "DJANGO_SETTINGS_MODULE": inputs.django_settings_module,
         "DEBUG": "false",
         "ALLOWED_HOSTS": allowed_hosts(inputs),
-        "CSRF_TRUSTED_ORIGINS": ",".join(f"https://{host}" for host in hosts),
+        "CSRF_TRUSTED_ORIGINS": csrf_trusted_origins(inputs),
         "REDIS_CACHE_HOST": endpoints.REDIS_CACHE_HOST,
         "REDIS_BROKER_HOST": endpoints.REDIS_BROKER_HOST,
         "REDIS_PORT": str(endpoints.REDIS_PORT),

@@ -41,7 +41,7 @@ from components.data.buckets import (
     kms_key_problem,
     noncurrent_versions_rule,
 )
-from components.data.irsa import (
+from components.shared.irsa import (
     KUBERNETES_NAME,
     POLICY_VERSION,
     WEB_IDENTITY_AUDIENCE,

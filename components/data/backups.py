@@ -20,9 +20,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.data import backup_contract as contract
-from components.data.irsa import ROLE_ARN_ANNOTATION, token_mount, token_volume, web_identity_environment
 from components.shared import endpoints, pods
 from components.shared.checksums import release_id
+from components.shared.irsa import ROLE_ARN_ANNOTATION, token_mount, token_volume, web_identity_environment
 from components.shared.labels import COMPONENT, with_component
 from components.shared.references import SecretKeyRef
 from stacks.data import BACKUP_JOB_RESOURCES, BackupSettings
@@ -218,11 +218,10 @@ class Backups(pulumi.ComponentResource):
         return {
             contract.BACKUP_STORE: contract.Store.S3.value,
             contract.BACKUP_BUCKET: s3.bucket,
-            contract.AWS_REGION: s3.region,
             contract.BACKUP_PREFIX: prefix,
             contract.BACKUP_KMS_KEY_ID: s3.kms_key_arn,
-            # The aws CLI assumes the backup role with the projected token (IRSA).
-            **web_identity_environment(s3.role_arn),
+            # The aws CLI assumes the backup role with the projected token (IRSA), in the bucket's region.
+            **web_identity_environment(s3.role_arn, s3.region),
             # It caches credentials under $HOME; the image's root filesystem is read-only here.
             "HOME": "/tmp",
         }

@@ -5,7 +5,7 @@ One place for what the backup bucket (components/data/backup_storage.py) and the
 blocked by all four flags (S3.1/S3.8), ACLs disabled (S3.12), versioning (S3.14), default SSE-KMS with a
 bucket key and SSE-C refused (S3.17), a bucket policy that refuses plain HTTP (S3.5), lifecycle rules
 (S3.13) with noncurrent-version expiry (S3.10) and cleanup of abandoned multipart uploads; and a dedicated
-KMS key with rotation unless the stack names one. Who may use a bucket (IRSA) is components/data/irsa.py.
+KMS key with rotation unless the stack names one. Who may use a bucket (IRSA) is components/shared/irsa.py.
 
 What differs stays with each bucket: its lifecycle (backups expire, uploads never do), Object Lock
 (production backups only), what its role may do. `declare_protected_bucket` declares the controls as
@@ -24,7 +24,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.data.irsa import POLICY_VERSION, account_root
+from components.shared.irsa import POLICY_VERSION, account_root
 from kube.labels import BUCKET_ROLE
 
 MULTIPART_ABORT_DAYS = 1

@@ -5,7 +5,7 @@ Staging and production: an S3 bucket per stack with the platform's bucket contro
 lifecycle keeps every overwritten or deleted upload recoverable for `noncurrent_days`
 (docs/runbooks/media.md) and never expires a current one; no Object Lock (a user's upload must be
 erasable). A dedicated KMS key with rotation unless the stack names one, and an IAM role that only the
-media services' ServiceAccounts can assume (IRSA, components/data/irsa.py), allowed to read, write and
+media services' ServiceAccounts can assume (IRSA, components/shared/irsa.py), allowed to read, write and
 delete objects under the prefix and to list that prefix: nothing else. django-storages reaches it with
 web identity, never a static key.
 
@@ -40,7 +40,7 @@ from components.data.buckets import (
     kms_key_problem,
     noncurrent_versions_rule,
 )
-from components.data.irsa import (
+from components.shared.irsa import (
     KUBERNETES_NAME,
     POLICY_VERSION,
     ROLE_ARN_ANNOTATION,
@@ -219,12 +219,7 @@ def bucket_attachment(
     return MediaAttachment(
         services=settings.services,
         config=storage_config(bucket_name, region, settings.bucket.prefix),
-        environment={
-            **web_identity_environment(role_arn),
-            # STS in the bucket's region (what the EKS webhook sets), not the global endpoint in us-east-1.
-            "AWS_REGION": region,
-            "AWS_STS_REGIONAL_ENDPOINTS": "regional",
-        },
+        environment=web_identity_environment(role_arn, region),
         service_account_annotations={ROLE_ARN_ANNOTATION: role_arn},
         pod_labels=dict(MEDIA_POD_LABELS),
         volumes=(token_volume(),),

@@ -1,4 +1,5 @@
-"""ApiRoutes: the API host's routes, its certificate, and the weights of its releases.
+"""ApiRoutes: web's routes (the API host, and the tenant hosts where there are any), their certificates, and the
+weights of its releases.
 
 The API host is served by a Traefik IngressRoute (traefik.io/v1alpha1) whose backend is a
 TraefikService: a weighted round robin over the released web Service and, while there is one,
@@ -10,6 +11,12 @@ the only writer of the traffic split and the render shows it.
 Routes, as the Ingresses had them: everything on the host with the security headers and the
 body limit; the WebSocket paths without the buffering middleware (it would hold an upgraded
 connection forever); /metrics refused to every client through the ingress (403).
+
+Tenant hosts (django-tenants: a subdomain per tenant) get the same routes in a second IngressRoute
+over the same TraefikService, so a canary or a blue-green switch moves their requests with the
+API's: every one-label subdomain of the tenant domain (a Traefik v3 `HostRegexp`) and the domain
+itself (the public schema's host), under one Certificate for `*.<tenant domain>` and `<tenant
+domain>` from the tenant issuer (DNS-01: HTTP-01 cannot prove a wildcard; self-signed in dev).
 
 The TraefikService waits for the web Deployments: when a weight moves (or a candidate is
 promoted and the stable web rolls to its image), Traefik sends requests to a release only
@@ -34,6 +41,13 @@ WEIGHTED_SERVICE = "crm-web-weighted"
 API_ROUTE = "crm-api"
 API_CERTIFICATE = "crm-api"
 API_TLS_SECRET = "crm-api-tls"
+TENANT_ROUTE = "crm-tenants"
+TENANT_CERTIFICATE = "crm-tenants"
+TENANT_TLS_SECRET = "crm-tenants-tls"
+TENANT_LABEL_PATTERN = "[a-z0-9-]+"
+"""One DNS label of a tenant's host (no dot: a.b.<tenant domain> is not a tenant, and the wildcard would not cover
+it). Lower case is enough: Traefik v3.7 matches a HostRegexp against the request's canonical host, port stripped and
+lower-cased (traefik pkg/muxer/http/matcher.go `hostRegexp`, pkg/types/domains.go `CanonicalDomain`)."""
 
 
 @dataclass(frozen=True)
@@ -70,19 +84,32 @@ def traefik_service_spec(backends: Sequence[Backend]) -> dict[str, object]:
     }
 
 
-def _host_and_prefixes(host: str, prefixes: Sequence[str]) -> str:
+def _hosts_and_prefixes(hosts: str, prefixes: Sequence[str]) -> str:
+    """A Traefik v3 rule: `hosts` (a matcher expression) and one of the path prefixes (`&&` binds before `||`)."""
     paths = " || ".join(f"PathPrefix(`{prefix}`)" for prefix in prefixes)
-    return f"Host(`{host}`) && ({paths})" if len(prefixes) > 1 else f"Host(`{host}`) && {paths}"
+    return f"{hosts} && ({paths})" if len(prefixes) > 1 else f"{hosts} && {paths}"
 
 
-def ingress_route_spec(edge: EdgeSettings) -> dict[str, object]:
-    """The API host's routes, each through the weighted service, under the host's certificate."""
+def tenant_host_regexp(tenant_domain: str) -> str:
+    """Traefik v3's HostRegexp (Go regexp syntax, anchored here) of every one-label subdomain of the tenant domain."""
+    # Validated host names hold only [a-z0-9-] and dots: the dots are the only characters to escape.
+    escaped = tenant_domain.replace(".", r"\.")
+    return rf"^{TENANT_LABEL_PATTERN}\.{escaped}$"
+
+
+def tenant_hosts_matcher(tenant_domain: str) -> str:
+    """The tenant hosts as one matcher: the domain itself, or any one-label subdomain of it."""
+    return f"(Host(`{tenant_domain}`) || HostRegexp(`{tenant_host_regexp(tenant_domain)}`))"
+
+
+def web_routes_spec(hosts: str, websocket_paths: Sequence[str], tls_secret: str) -> dict[str, object]:
+    """An IngressRoute's spec for web on `hosts`: each route through the weighted service, under `tls_secret`."""
     backend = [{"name": WEIGHTED_SERVICE, "kind": "TraefikService"}]
 
     def route(prefixes: Sequence[str], middlewares: Sequence[str]) -> dict[str, object]:
         return {
             "kind": "Rule",
-            "match": _host_and_prefixes(edge.api_host, prefixes),
+            "match": _hosts_and_prefixes(hosts, prefixes),
             "middlewares": [{"name": middleware} for middleware in middlewares],
             "services": backend,
         }
@@ -92,21 +119,48 @@ def ingress_route_spec(edge: EdgeSettings) -> dict[str, object]:
         # Longer rules win in Traefik (priority = rule length): these two take their paths from "/".
         route(list(INTERNAL_PATHS), [SECURITY_HEADERS, CLUSTER_ONLY]),
     ]
-    if edge.websocket_paths:
-        routes.append(route(list(edge.websocket_paths), [SECURITY_HEADERS]))
+    if websocket_paths:
+        routes.append(route(list(websocket_paths), [SECURITY_HEADERS]))
     return {
         "entryPoints": [edge_charts.WEBSECURE_ENTRYPOINT],
         "routes": routes,
-        "tls": {"secretName": API_TLS_SECRET},
+        "tls": {"secretName": tls_secret},
     }
+
+
+def ingress_route_spec(edge: EdgeSettings) -> dict[str, object]:
+    """The API host's routes, each through the weighted service, under the host's certificate."""
+    return web_routes_spec(f"Host(`{edge.api_host}`)", edge.websocket_paths, API_TLS_SECRET)
+
+
+def tenant_route_spec(edge: EdgeSettings) -> dict[str, object]:
+    """The tenant hosts' routes: the API host's, on every tenant, under the tenant wildcard."""
+    if edge.tenant_domain is None:
+        raise ValueError("tenant routes need a tenant domain")
+    return web_routes_spec(tenant_hosts_matcher(edge.tenant_domain), edge.websocket_paths, TENANT_TLS_SECRET)
+
+
+def _issuer_ref(issuer: str) -> dict[str, str]:
+    return {"name": issuer, "kind": "ClusterIssuer", "group": "cert-manager.io"}
 
 
 def certificate_spec(edge: EdgeSettings) -> dict[str, object]:
     """The API host's certificate from the stack's ClusterIssuer (HTTP-01 solves through the ingress class)."""
+    return {"secretName": API_TLS_SECRET, "dnsNames": [edge.api_host], "issuerRef": _issuer_ref(edge.tls_issuer)}
+
+
+def tenant_certificate_spec(edge: EdgeSettings) -> dict[str, object]:
+    """The tenant wildcard and the bare tenant domain in one certificate, from the tenant issuer.
+
+    Both names are proved by a TXT record at `_acme-challenge.<tenant domain>`; cert-manager never presents two
+    challenges for one name at once (its challenge scheduler), so the DNS-01 solver's UPSERTs do not overwrite
+    each other."""
+    if edge.tenant_domain is None or edge.tenant_issuer is None:
+        raise ValueError("a tenant certificate needs a tenant domain and its issuer")
     return {
-        "secretName": API_TLS_SECRET,
-        "dnsNames": [edge.api_host],
-        "issuerRef": {"name": edge.tls_issuer, "kind": "ClusterIssuer", "group": "cert-manager.io"},
+        "secretName": TENANT_TLS_SECRET,
+        "dnsNames": list(edge.tenant_hosts),
+        "issuerRef": _issuer_ref(edge.tenant_issuer),
     }
 
 
@@ -115,7 +169,7 @@ class ApiRoutesArgs:
     namespace: pulumi.Input[str]
     """The app namespace (an Output, so objects wait for it)."""
     edge: EdgeSettings
-    """The API host, its issuer and WebSocket paths."""
+    """The API host, its issuer and WebSocket paths; the tenant domain and its issuer."""
     backends: Sequence[Backend]
     """The releases and their weights (`weighted_backends`)."""
     labels: Mapping[str, str]
@@ -127,7 +181,8 @@ class ApiRoutesArgs:
 
 
 class ApiRoutes(pulumi.ComponentResource):
-    """The API host's IngressRoute, Certificate and weighted TraefikService."""
+    """The API host's IngressRoute, Certificate and weighted TraefikService; the tenant hosts' IngressRoute and
+    wildcard Certificate where the stack has tenants."""
 
     def __init__(self, name: str, args: ApiRoutesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("crm:edge:ApiRoutes", name, None, opts)
@@ -157,5 +212,22 @@ class ApiRoutes(pulumi.ComponentResource):
             spec=ingress_route_spec(args.edge),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.edge_ready, weighted, certificate]),
         )
+        if args.edge.tenant_domain is not None:
+            tenant_certificate = k8s.apiextensions.CustomResource(
+                f"{name}-tenant-certificate",
+                api_version="cert-manager.io/v1",
+                kind="Certificate",
+                metadata={"name": TENANT_CERTIFICATE, "namespace": args.namespace, "labels": labels},
+                spec=tenant_certificate_spec(args.edge),
+                opts=after_edge,
+            )
+            k8s.apiextensions.CustomResource(
+                f"{name}-tenant-route",
+                api_version="traefik.io/v1alpha1",
+                kind="IngressRoute",
+                metadata={"name": TENANT_ROUTE, "namespace": args.namespace, "labels": labels},
+                spec=tenant_route_spec(args.edge),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.edge_ready, weighted, tenant_certificate]),
+            )
         self.weights = {backend.service: backend.weight for backend in args.backends}
         self.register_outputs({"weights": self.weights})

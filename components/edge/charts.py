@@ -19,7 +19,7 @@ from typing import Any, TypedDict
 
 import pulumi_kubernetes as k8s
 
-from components.shared import pods
+from components.shared import irsa, pods
 from components.shared.charts import ChartSource
 from components.shared.references import IngressController, ScrapeTarget
 
@@ -299,15 +299,55 @@ def _cert_manager_component(component: str, replicas: int | None) -> dict[str, A
     return values
 
 
-def cert_manager_values(*, replicas: int) -> dict[str, Any]:
+CERT_MANAGER_SERVICE_ACCOUNT = "cert-manager"
+"""The controller's ServiceAccount: the chart's full name, which is the release name `cert-manager` (templates/
+_helpers.tpl `cert-manager.serviceAccountName`); the only account the Route53 role trusts."""
+
+
+def ambient_credentials_args(*, cluster_issuers: bool) -> list[str]:
+    """The controller's flags for credentials "drawn from the environment" (its own web identity, or a node's
+    instance role): never for a namespaced Issuer, which anyone who may create one in any namespace would then
+    wield; for ClusterIssuers (only the add-on owner makes them) exactly when they solve DNS-01 through Route53 as
+    the controller's role. cert-manager's defaults are false and true (internal/apis/config/controller/v1alpha1/
+    defaults.go); both are pinned here, so no node role is usable without a Route53 role either."""
+    return [
+        "--issuer-ambient-credentials=false",
+        f"--cluster-issuer-ambient-credentials={'true' if cluster_issuers else 'false'}",
+    ]
+
+
+def route53_identity_values(role_arn: Any, region: str) -> dict[str, Any]:
+    """What makes the controller assume `role_arn` by web identity (IRSA): the ServiceAccount annotation the EKS pod
+    identity webhook reads, and the projected STS token and the AWS SDK's variables set by the platform itself, as
+    every IRSA pod of the platform has them (components/shared/irsa.py), so it works with or without the webhook.
+    With all four variables present the webhook leaves the container alone (it adds a second mount at the same
+    path otherwise, which the API server refuses); STS is called in the stack's region."""
+    return {
+        "serviceAccount": {"annotations": {irsa.ROLE_ARN_ANNOTATION: role_arn}},
+        "volumes": [pods.yaml_spelling(dict(irsa.token_volume()))],
+        "volumeMounts": [pods.yaml_spelling(dict(irsa.token_mount()))],
+        "extraEnv": [
+            {"name": name, "value": value} for name, value in irsa.web_identity_environment(role_arn, region).items()
+        ],
+    }
+
+
+def cert_manager_values(*, replicas: int, route53_role_arn: Any = None, region: str = "") -> dict[str, Any]:
     """Values for the cert-manager chart: CRDs installed and kept, every pod restricted and sized.
 
     The webhook runs `replicas` pods: when it is down, no cert-manager resource can be changed.
     The controller and cainjector run at most two (leader election: one active, one standby).
+    With `route53_role_arn` (an IAM role ARN, or an Output of one) the controller solves DNS-01 challenges in
+    Route53 as that role, by web identity in `region`, for the ClusterIssuers alone.
     """
     _check_replicas(replicas)
+    if route53_role_arn is not None and not region:
+        raise ValueError("a Route53 role needs the region of its STS calls: pass region, e.g. eu-west-1")
     leader_elected = min(replicas, _CERT_MANAGER_LEADER_ELECTED_MAX_REPLICAS)
     controller = _cert_manager_component("controller", leader_elected)
+    controller["extraArgs"] = ambient_credentials_args(cluster_issuers=route53_role_arn is not None)
+    if route53_role_arn is not None:
+        controller.update(route53_identity_values(route53_role_arn, region))
     return {
         # The chart renders the CRDs as templates; `keep` annotates them helm.sh/resource-policy:
         # keep, which helm.v4.Chart turns into RetainOnDelete (pulumi-kubernetes

@@ -2,7 +2,10 @@
 
 The stack that owns the cluster add-ons installs Traefik (the one LoadBalancer Service of
 the platform) and cert-manager as pinned Helm charts, each in its own restricted namespace,
-and the three ClusterIssuers every stack chooses from. Every stack then declares, in its
+and the three ClusterIssuers every stack chooses from; where its settings name a tenant domain
+and its Route53 zone, also the DNS-01 twins of the two ACME issuers, which tenant wildcards
+come from (cert-manager answering as the IAM role of components/edge/dns_challenges.py).
+Every stack then declares, in its
 app namespace, the Traefik middlewares (security headers, a 50 MB request body limit) and
 the frontend's Ingress, with TLS from its chosen issuer. The API host's routes are
 IngressRoutes over a weighted TraefikService (components/edge/api_routes.py), so a release
@@ -20,7 +23,8 @@ import pulumi_kubernetes as k8s
 from components.edge import charts as edge_charts
 from components.shared.charts import addon_namespace, install_chart
 from components.shared.labels import with_component
-from stacks.model import EdgeSettings
+from stacks.model import DnsChallengeSettings, EdgeSettings
+from stacks.profiles import SELF_SIGNED_ISSUER, dns01_issuer
 
 REQUEST_BODY_LIMIT_BYTES = 50 * 1024 * 1024
 """The seeds' largest upload (001): 50 MB."""
@@ -38,26 +42,46 @@ ACME_DIRECTORIES = {
     "letsencrypt-production": "https://acme-v02.api.letsencrypt.org/directory",
     "letsencrypt-staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
 }
-SELF_SIGNED_ISSUER = "selfsigned"
 TRAEFIK_RESOURCES: edge_charts.ContainerResources = {
     "requests": {"cpu": "100m", "memory": "128Mi"},
     "limits": {"cpu": "1", "memory": "512Mi"},
 }
 
 
-def cluster_issuer_specs(acme_email: str | None) -> dict[str, dict[str, object]]:
-    """The ClusterIssuers by name: ACME production and staging (HTTP-01 through Traefik), self-signed."""
+def _acme_spec(issuer: str, directory: str, acme_email: str | None, solver: dict[str, object]) -> dict[str, object]:
+    acme: dict[str, object] = {
+        "server": directory,
+        "privateKeySecretRef": {"name": f"{issuer}-account-key"},
+        "solvers": [solver],
+    }
+    if acme_email:
+        acme["email"] = acme_email
+    return {"acme": acme}
+
+
+def dns01_solver(dns: DnsChallengeSettings) -> dict[str, object]:
+    """Route53 DNS-01 in the named zone, as the controller's ambient (web identity) credentials, for names in the
+    tenant domain only: the selector keeps the issuer from ever writing challenges for another domain."""
+    return {
+        "selector": {"dnsZones": [dns.zone]},
+        "dns01": {"route53": {"region": dns.region, "hostedZoneID": dns.hosted_zone_id}},
+    }
+
+
+def cluster_issuer_specs(
+    acme_email: str | None, dns_challenges: DnsChallengeSettings | None = None
+) -> dict[str, dict[str, object]]:
+    """The ClusterIssuers by name: ACME production and staging (HTTP-01 through Traefik), self-signed; with
+    `dns_challenges`, each ACME directory's DNS-01 twin through Route53 (`<issuer>-dns01`, its own account key)."""
     specs: dict[str, dict[str, object]] = {}
     for issuer, directory in ACME_DIRECTORIES.items():
-        acme: dict[str, object] = {
-            "server": directory,
-            "privateKeySecretRef": {"name": f"{issuer}-account-key"},
-            "solvers": [{"http01": {"ingress": {"ingressClassName": edge_charts.INGRESS_CLASS}}}],
-        }
-        if acme_email:
-            acme["email"] = acme_email
-        specs[issuer] = {"acme": acme}
+        http01: dict[str, object] = {"http01": {"ingress": {"ingressClassName": edge_charts.INGRESS_CLASS}}}
+        specs[issuer] = _acme_spec(issuer, directory, acme_email, http01)
     specs[SELF_SIGNED_ISSUER] = {"selfSigned": {}}
+    if dns_challenges is not None:
+        for issuer, directory in ACME_DIRECTORIES.items():
+            twin = dns01_issuer(issuer)
+            specs[twin] = _acme_spec(twin, directory, acme_email, dns01_solver(dns_challenges))
     return specs
 
 
@@ -165,6 +189,19 @@ class EdgeArgs:
     """Refuse to delete the add-ons' namespaces (production): it would take the ingress down."""
     labels: Mapping[str, str]
     """Common labels of the stack."""
+    route53_role: pulumi.Resource | None = None
+    """cert-manager's DNS-01 role (DnsChallengeRole), where the add-on owner makes the DNS-01 issuers
+    (edge.dns_challenges): the controller assumes it, and the issuers wait for it and its policy."""
+    route53_role_arn: pulumi.Input[str] | None = None
+    """That role's ARN."""
+
+    def __post_init__(self) -> None:
+        makes_dns01 = self.installs_addons and self.edge.dns_challenges is not None
+        if makes_dns01 != (self.route53_role is not None and self.route53_role_arn is not None):
+            raise ValueError(
+                "EdgeArgs: route53_role and route53_role_arn are given exactly when the stack installs the add-ons "
+                "and its edge settings have dns_challenges"
+            )
 
 
 class Edge(pulumi.ComponentResource):
@@ -181,7 +218,11 @@ class Edge(pulumi.ComponentResource):
         if args.installs_addons:
             traefik_chart, cert_manager_chart = self._addons(name, args)
             self.cert_manager = [self._cert_manager_api_check(name, labels, cert_manager_chart)]
-            for issuer, spec in cluster_issuer_specs(args.edge.acme_email).items():
+            dns_challenges = args.edge.dns_challenges
+            solve_in_route53 = {dns01_issuer(issuer) for issuer in ACME_DIRECTORIES} if args.route53_role else set()
+            for issuer, spec in cluster_issuer_specs(args.edge.acme_email, dns_challenges).items():
+                # A DNS-01 issuer also waits for its role's policy: a challenge before it would fail (and retry).
+                route53 = [args.route53_role] if args.route53_role and issuer in solve_in_route53 else []
                 k8s.apiextensions.CustomResource(
                     f"{name}-issuer-{issuer}",
                     api_version="cert-manager.io/v1",
@@ -189,7 +230,7 @@ class Edge(pulumi.ComponentResource):
                     metadata={"name": issuer, "labels": labels},
                     spec=spec,
                     # cert-manager's webhook refuses every resource until its CA is injected.
-                    opts=pulumi.ResourceOptions(parent=self, depends_on=self.cert_manager),
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[*self.cert_manager, *route53]),
                 )
         middleware_options = pulumi.ResourceOptions(parent=self, depends_on=traefik_chart)
         middlewares: dict[str, dict[str, object]] = {
@@ -311,7 +352,11 @@ class Edge(pulumi.ComponentResource):
             (
                 edge_charts.CERT_MANAGER_CHART,
                 edge_charts.CERT_MANAGER_NAMESPACE,
-                edge_charts.cert_manager_values(replicas=args.addon_replicas),
+                edge_charts.cert_manager_values(
+                    replicas=args.addon_replicas,
+                    route53_role_arn=args.route53_role_arn,
+                    region=args.edge.dns_challenges.region if args.edge.dns_challenges else "",
+                ),
             ),
         )
         charts: list[list[pulumi.Resource]] = []

@@ -4,5 +4,6 @@
 security contexts in the SDK's and Helm's spelling, probes, resources), `references`
 (secret references, published services, the ingress controller), `checksums` (rollout
 digests, release ids), `labels` (the stack's common labels), `endpoints` (the names that
-connect the application to its data). An area imports these, never another area.
+connect the application to its data), `irsa` (IAM roles for ServiceAccounts: trust policies and the
+projected web-identity token). An area imports these, never another area.
 """

@@ -16,7 +16,7 @@ import pytest
 
 from components.edge.charts import CERT_MANAGER_API_CHECK, cert_manager_values
 from offline.mocks import RecordedResource
-from tests.conftest import RunStack, StackRun
+from tests.conftest import RunFeature, RunStack, StackRun
 
 CHART = "kubernetes:helm.sh/v4:Chart"
 CUSTOM_RESOURCE_PREFIX = "kubernetes:"
@@ -95,6 +95,25 @@ def test_every_cert_manager_resource_waits_for_the_api_check(run_stack: RunStack
     for resource in issued:
         assert job in waits_for(run, resource), resource.name
     assert job in waits_for(run, chart(run, "plugin-barman-cloud"))
+
+
+@pytest.mark.parametrize("feature", ["staging-tenants", "production-tenants"])
+def test_the_tenant_certificate_and_the_dns01_issuers_wait_for_the_api_check(
+    run_feature: RunFeature, feature: str
+) -> None:
+    """With tenants, the DNS-01 ClusterIssuers and the tenant wildcard Certificate are cert-manager resources like
+    the others: each waits for the check; the tenant IngressRoute waits for Traefik like the API's."""
+    run = run_feature(feature)
+    job = api_check(run).urn
+    issued = {resource.name: resource for resource in custom_resources(run, "cert-manager.io")}
+    assert {"edge-issuer-letsencrypt-staging-dns01", "edge-issuer-letsencrypt-production-dns01"} <= set(issued)
+    assert "api-tenant-certificate" in issued
+    for name, resource in issued.items():
+        assert job in waits_for(run, resource), name
+    routes = {resource.name: resource for resource in custom_resources(run, "traefik.io")}
+    assert "api-tenant-route" in routes
+    for name, resource in routes.items():
+        assert chart(run, "traefik").urn in waits_for(run, resource), name
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ import pytest
 from policies.common import StackResource
 from policies.pulumi_adapter import pulumi_type_of
 from policies.registry import POLICIES_BY_NAME, STACK_POLICIES
-from policies.stack_rules import selector_matches
+from policies.stack_rules import host_regexp_domain, selector_matches
 
 NAMESPACE = "crm"
 BUCKET_URN = "urn:pulumi:production::crm::aws:s3/bucket:Bucket::backups"
@@ -92,6 +92,10 @@ SECURE_TRANSPORT_POLICY = json.dumps(
 )
 
 
+TENANTS = r"^[a-z0-9-]+\.tenants\.example\.net$"
+"""The tenant hosts' HostRegexp: one label under tenants.example.net."""
+
+
 def compliant_stack() -> list[StackResource]:
     return [
         k8s("v1", "Namespace", NAMESPACE, namespace=None, metadata={"labels": {"crm-platform/namespace-role": "app"}}),
@@ -140,6 +144,24 @@ def compliant_stack() -> list[StackResource]:
             "Certificate",
             "www",
             spec={"secretName": "www-tls", "dnsNames": ["www.example.org", "example.org"]},
+        ),
+        k8s(
+            "traefik.io/v1alpha1",
+            "IngressRoute",
+            "crm-tenants",
+            spec={
+                "routes": [
+                    {"match": f"(Host(`tenants.example.net`) || HostRegexp(`{TENANTS}`)) && PathPrefix(`/`)"},
+                    {"match": f"HostRegexp(`{TENANTS}`) && PathPrefix(`/ws/`)"},
+                ],
+                "tls": {"secretName": "tenants-tls"},
+            },
+        ),
+        k8s(
+            "cert-manager.io/v1",
+            "Certificate",
+            "tenants",
+            spec={"secretName": "tenants-tls", "dnsNames": ["*.tenants.example.net", "tenants.example.net"]},
         ),
         StackResource(type="aws:s3/bucket:Bucket", name="backups", urn=BUCKET_URN, props={"bucketPrefix": "crm-"}),
         aws(
@@ -367,7 +389,12 @@ def test_ingress_route_without_tls_or_host_is_reported() -> None:
 
     assert found("ingress-tls", replace(compliant_stack(), "crm-api-route", "IngressRoute", edit)) == [
         ("crm-api-route", "S3", "spec.tls.secretName", "an IngressRoute without tls.secretName serves no TLS"),
-        ("crm-api-route", "S3", "spec.routes[2].match", "a route without Host(...) answers every host"),
+        (
+            "crm-api-route",
+            "S3",
+            "spec.routes[2].match",
+            "a route without Host(...) or HostRegexp(...) answers every host",
+        ),
     ]
 
 
@@ -381,6 +408,104 @@ def test_ingress_route_secret_nobody_issues_is_reported() -> None:
             "cert-manager.io/cluster-issuer or cert-manager.io/issuer annotation",
         )
     ]
+
+
+def tenant_route_with(match: str) -> list[StackResource]:
+    """The stack with the tenant route's second rule matching `match`."""
+    return replace(
+        compliant_stack(), "crm-tenants", "IngressRoute", lambda p: p["spec"]["routes"][1].update(match=match)
+    )
+
+
+def test_a_host_regexp_route_needs_the_wildcard_of_its_domain() -> None:
+    """A HostRegexp of one label under tenants.example.net is covered by *.tenants.example.net alone: the bare
+    domain, or a name one label down, is not enough."""
+    for names in (["tenants.example.net"], ["a.tenants.example.net", "tenants.example.net"]):
+        resources = replace(
+            compliant_stack(), "tenants", "Certificate", lambda p, n=names: p["spec"].update(dnsNames=n)
+        )
+        message = (
+            f"HostRegexp `{TENANTS}` matches every one-label subdomain of tenants.example.net, and TLS secret "
+            "tenants-tls is not issued for *.tenants.example.net"
+        )
+        assert found("ingress-tls", resources) == [
+            ("crm-tenants", "S3", "spec.routes[0].match", message),
+            ("crm-tenants", "S3", "spec.routes[1].match", message),
+        ]
+
+
+def test_a_wildcard_of_another_domain_does_not_cover_a_host_regexp() -> None:
+    """*.example.net covers example.net's one-label subdomains, not tenants.example.net's."""
+    resources = tenant_route_with(r"HostRegexp(`^[a-z0-9-]+\.other\.example\.net$`)")
+    assert [violation[2:] for violation in found("ingress-tls", resources)] == [
+        (
+            "spec.routes[1].match",
+            r"HostRegexp `^[a-z0-9-]+\.other\.example\.net$` matches every one-label subdomain of "
+            "other.example.net, and TLS secret tenants-tls is not issued for *.other.example.net",
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        r"[a-z0-9-]+\.tenants\.example\.net$",
+        r"^[a-z0-9-]+\.tenants\.example\.net",
+        r"^.+\.tenants\.example\.net$",
+        r"^[a-z0-9.-]+\.tenants\.example\.net$",
+        r"^[--z]+\.tenants\.example\.net$",
+        r"^[^.]+\.tenants\.example\.net$",
+        r"^[a-z0-9-]*\.tenants\.example\.net$",
+        r"^[a-z0-9-]+.tenants\.example\.net$",
+        r"^[a-z0-9-]+\.tenants.example\.net$",
+        r"(?i)^[a-z0-9-]+\.tenants\.example\.net$",
+        r"^[a-z]+\.[a-z]+\.tenants\.example\.net$",
+    ],
+    ids=[
+        "unanchored-start",
+        "unanchored-end",
+        "any-characters",
+        "dot-in-the-label",
+        "range-over-the-dot",
+        "negated-class",
+        "empty-label",
+        "unescaped-dot-after-the-label",
+        "unescaped-dot-in-the-domain",
+        "flags",
+        "two-labels",
+    ],
+)
+def test_a_host_regexp_that_may_match_more_than_one_label_is_reported_even_under_the_wildcard(pattern: str) -> None:
+    """Unanchored, a dot (or a range over it) in the label, an empty label, an unescaped dot (any character) in
+    the domain, anything else: *.tenants.example.net cannot be shown to cover what it matches."""
+    assert found("ingress-tls", tenant_route_with(f"HostRegexp(`{pattern}`) && PathPrefix(`/ws/`)")) == [
+        (
+            "crm-tenants",
+            "S3",
+            "spec.routes[1].match",
+            f"HostRegexp `{pattern}` is not one DNS label under a domain (^[a-z0-9-]+\\.<domain>$ with the dots "
+            "escaped), so no certificate can be shown to cover every host it matches",
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "domain"),
+    [
+        (r"^[a-z0-9-]+\.tenants\.example\.net$", "tenants.example.net"),
+        (r"^[a-z]{1,63}\.localhost$", "localhost"),
+        (r"^[A-Za-z0-9_-]{2,}\.t\.example\.net$", "t.example.net"),
+    ],
+)
+def test_one_label_under_a_domain_is_recognised_in_its_spellings(pattern: str, domain: str) -> None:
+    """A class of letters, digits, '_' and '-' repeated at least once (+ or {n,m}), then an escaped domain."""
+    assert host_regexp_domain(pattern) == domain
+
+
+def test_a_host_regexp_alone_is_a_host_matcher() -> None:
+    """A rule with only HostRegexp is not a rule without a host."""
+    resources = tenant_route_with(f"HostRegexp(`{TENANTS}`)")
+    assert found("ingress-tls", resources) == []
 
 
 # S4 ---------------------------------------------------------------------------------------------

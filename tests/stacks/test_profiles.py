@@ -129,3 +129,8 @@ def test_the_smoke_targets_are_the_readiness_path_and_the_frontend() -> None:
     }
     changed = build("production", values, config.secret_keys)
     assert changed.smoke_targets == [f"https://{changed.edge.api_host}/healthz/ready"]
+    tenants = {**values, "crm-platform:tenantDomain": "tenants.example.com", "crm-platform:dnsHostedZoneId": "Z0123"}
+    assert build("production", tenants, config.secret_keys).smoke_targets == [
+        f"https://{changed.edge.api_host}/healthz/ready",
+        "https://tenants.example.com/healthz/ready",
+    ]

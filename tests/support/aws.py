@@ -1,7 +1,8 @@
 """AWS as the component tests see it: the account, region and OIDC provider of the tests, the resource type
-tokens, mocks that answer with the names and ARNs AWS would return, and the S3 actions IAM knows.
+tokens, mocks that answer with the names and ARNs AWS would return, and the S3 and Route 53 actions IAM knows.
 
-Shared by the backup storage and media tests, whose policies the IAM evaluator (offline/iam.py) judges.
+Shared by the backup storage, media and cert-manager DNS-01 role tests, whose policies the IAM evaluator
+(offline/iam.py) judges.
 """
 
 from __future__ import annotations
@@ -137,3 +138,79 @@ def stack_resources(resources: Iterable[RecordedResource]) -> list[StackResource
         for resource in resources
         if resource.type.startswith("aws:")
     ]
+
+
+# Actions of the Route 53 service authorization reference (hosted zones, records, health checks, traffic policies,
+# DNSSEC, CIDR collections, query logging, delegation sets).
+ROUTE53_ACTIONS = [
+    "ActivateKeySigningKey",
+    "AssociateVPCWithHostedZone",
+    "ChangeCidrCollection",
+    "ChangeResourceRecordSets",
+    "ChangeTagsForResource",
+    "CreateCidrCollection",
+    "CreateHealthCheck",
+    "CreateHostedZone",
+    "CreateKeySigningKey",
+    "CreateQueryLoggingConfig",
+    "CreateReusableDelegationSet",
+    "CreateTrafficPolicy",
+    "CreateTrafficPolicyInstance",
+    "CreateTrafficPolicyVersion",
+    "CreateVPCAssociationAuthorization",
+    "DeactivateKeySigningKey",
+    "DeleteCidrCollection",
+    "DeleteHealthCheck",
+    "DeleteHostedZone",
+    "DeleteKeySigningKey",
+    "DeleteQueryLoggingConfig",
+    "DeleteReusableDelegationSet",
+    "DeleteTrafficPolicy",
+    "DeleteTrafficPolicyInstance",
+    "DeleteVPCAssociationAuthorization",
+    "DisableHostedZoneDNSSEC",
+    "DisassociateVPCFromHostedZone",
+    "EnableHostedZoneDNSSEC",
+    "GetAccountLimit",
+    "GetChange",
+    "GetCheckerIpRanges",
+    "GetDNSSEC",
+    "GetGeoLocation",
+    "GetHealthCheck",
+    "GetHealthCheckCount",
+    "GetHealthCheckLastFailureReason",
+    "GetHealthCheckStatus",
+    "GetHostedZone",
+    "GetHostedZoneCount",
+    "GetHostedZoneLimit",
+    "GetQueryLoggingConfig",
+    "GetReusableDelegationSet",
+    "GetReusableDelegationSetLimit",
+    "GetTrafficPolicy",
+    "GetTrafficPolicyInstance",
+    "GetTrafficPolicyInstanceCount",
+    "ListCidrBlocks",
+    "ListCidrCollections",
+    "ListCidrLocations",
+    "ListGeoLocations",
+    "ListHealthChecks",
+    "ListHostedZones",
+    "ListHostedZonesByName",
+    "ListHostedZonesByVPC",
+    "ListQueryLoggingConfigs",
+    "ListResourceRecordSets",
+    "ListReusableDelegationSets",
+    "ListTagsForResource",
+    "ListTagsForResources",
+    "ListTrafficPolicies",
+    "ListTrafficPolicyInstances",
+    "ListTrafficPolicyInstancesByHostedZone",
+    "ListTrafficPolicyInstancesByPolicy",
+    "ListTrafficPolicyVersions",
+    "ListVPCAssociationAuthorizations",
+    "TestDNSAnswer",
+    "UpdateHealthCheck",
+    "UpdateHostedZoneComment",
+    "UpdateTrafficPolicyComment",
+    "UpdateTrafficPolicyInstance",
+]

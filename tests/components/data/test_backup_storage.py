@@ -689,13 +689,54 @@ def test_principal_is_checked_when_the_caller_is_given() -> None:
     "statement",
     [
         {"Action": "*", "Resource": "*", "Condition": {"NumericLessThan": {"k": "1"}}},
-        {"Action": "*", "Resource": "*", "Condition": {"ForAnyValue:StringEquals": {"k": "1"}}},
+        {"Action": "*", "Resource": "*", "Condition": {"ForAnyValue:NumericLessThan": {"k": "1"}}},
+        {"Action": "*", "Resource": "*", "Condition": {"ForAllValues:StringNotEquals": {"k": "1"}}},
+        {"Action": "*", "Resource": "*", "Condition": {"ForAllValues:StringEqualsIfExists": {"k": "1"}}},
+        {"Action": "*", "Resource": "*", "Condition": {"ForEveryValue:StringEquals": {"k": "1"}}},
+        {"Action": "*", "Resource": "*", "Condition": {"StringEquals": {"multi": "1"}}},
         {"Action": "*", "Resource": "arn:aws:s3:::b/${aws:username}/*"},
         {"Resource": "*"},
     ],
-    ids=["numeric", "set-operator", "policy-variable", "no-action"],
+    ids=[
+        "numeric",
+        "set-numeric",
+        "set-negated",
+        "set-if-exists",
+        "unknown-qualifier",
+        "multivalued-key-single-operator",
+        "policy-variable",
+        "no-action",
+    ],
 )
 def test_what_the_evaluator_cannot_judge_exactly_is_refused(statement: dict[str, Any]) -> None:
     """Unsupported operators, policy variables and malformed statements raise instead of guessing."""
     with pytest.raises(UnsupportedPolicyError):
-        evaluate(allow(**statement), "s3:GetObject", "arn:aws:s3:::b/k", {"k": "1"})
+        evaluate(allow(**statement), "s3:GetObject", "arn:aws:s3:::b/k", {"k": "1", "multi": ["1"]})
+
+
+def test_for_all_values_needs_every_value_of_the_request_to_match() -> None:
+    """ForAllValues: each value of a multivalued key matches one of the policy's values (StringLike wildcards
+    included); a missing or empty key holds vacuously, which a Null condition closes."""
+    policy = allow(Action="*", Resource="*", Condition={"ForAllValues:StringLike": {"names": ["a.*", "b"]}})
+    assert evaluate(policy, "s:a", "r", {"names": ["a.x", "b"]}) == "allow"
+    assert evaluate(policy, "s:a", "r", {"Names": ("a.y",)}) == "allow"
+    assert evaluate(policy, "s:a", "r", {"names": ["a.x", "c"]}) == "implicit-deny"
+    assert evaluate(policy, "s:a", "r", {"names": "c"}) == "implicit-deny"
+    assert evaluate(policy, "s:a", "r", {}) == "allow"
+    assert evaluate(policy, "s:a", "r", {"names": []}) == "allow"
+    guarded = allow(
+        Action="*",
+        Resource="*",
+        Condition={"ForAllValues:StringLike": {"names": ["a.*"]}, "Null": {"names": "false"}},
+    )
+    assert evaluate(guarded, "s:a", "r", {"names": ["a.x"]}) == "allow"
+    assert evaluate(guarded, "s:a", "r", {}) == "implicit-deny"
+    assert evaluate(guarded, "s:a", "r", {"names": []}) == "implicit-deny"
+
+
+def test_for_any_value_needs_one_value_of_the_request_to_match() -> None:
+    """ForAnyValue: one value of the key matches; a missing key does not."""
+    policy = allow(Action="*", Resource="*", Condition={"ForAnyValue:StringEquals": {"types": "TXT"}})
+    assert evaluate(policy, "s:a", "r", {"types": ["A", "TXT"]}) == "allow"
+    assert evaluate(policy, "s:a", "r", {"types": ["A", "CNAME"]}) == "implicit-deny"
+    assert evaluate(policy, "s:a", "r", {}) == "implicit-deny"

@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from components.data.irsa import token_volume
 from components.data.media import (
     CLAIM_NAME,
     Media,
@@ -26,6 +25,7 @@ from components.data.media import (
     network_policy_specs,
 )
 from components.platform.providers import aws_options, aws_provider
+from components.shared.irsa import token_volume
 from components.shared.references import MediaAttachment
 from offline.iam import evaluate
 from policies.registry import POLICIES_BY_NAME

@@ -5,7 +5,8 @@ audience (`web_identity_trust_policy`). Their pods get that token as a projected
 the AWS SDKs read to exchange it for the role's credentials (`token_volume`, `token_mount`,
 `web_identity_environment`); the ServiceAccount carries the role's ARN in the annotation the EKS pod
 identity webhook reads. The platform sets all of it itself, so it works with or without that webhook, and
-no pod ever holds a static AWS key. The backup pods and the media services use the same pieces.
+no pod ever holds a static AWS key. The backup pods, the media services and cert-manager's controller (DNS-01
+through Route53, where its values take the pieces in Helm's spelling) use the same pieces.
 """
 
 from __future__ import annotations
@@ -109,6 +110,16 @@ def token_mount() -> k8s.core.v1.VolumeMountArgsDict:
     return {"name": TOKEN_VOLUME, "mount_path": TOKEN_DIR, "read_only": True}
 
 
-def web_identity_environment(role_arn: pulumi.Input[str]) -> dict[str, pulumi.Input[str]]:
-    """What the AWS SDKs (boto3, the aws CLI) read to assume `role_arn` with the projected token."""
-    return {"AWS_ROLE_ARN": role_arn, "AWS_WEB_IDENTITY_TOKEN_FILE": TOKEN_FILE}
+def web_identity_environment(role_arn: pulumi.Input[str], region: str) -> dict[str, pulumi.Input[str]]:
+    """What the AWS SDKs (boto3, the aws CLI) read to assume `role_arn` with the projected token, against STS in
+    `region` (not the global endpoint in us-east-1).
+
+    All four names, because the EKS pod identity webhook leaves a container alone only when it already has the
+    role, the token file, a region and AWS_STS_REGIONAL_ENDPOINTS; otherwise it adds its own token mount at the
+    path of ours, and the API server refuses the pod for the duplicate mount path."""
+    return {
+        "AWS_ROLE_ARN": role_arn,
+        "AWS_WEB_IDENTITY_TOKEN_FILE": TOKEN_FILE,
+        "AWS_REGION": region,
+        "AWS_STS_REGIONAL_ENDPOINTS": "regional",
+    }
