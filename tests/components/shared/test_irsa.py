@@ -54,4 +54,3 @@ def test_every_container_that_assumes_a_role_has_the_four_variables_and_the_toke
         [mount] = [m for m in container["volumeMounts"] if m["mountPath"] == token_dir]
         [volume] = [v for v in spec["volumes"] if v["name"] == mount["name"]]
         assert volume["projected"]["sources"][0]["serviceAccountToken"]["audience"] == irsa.WEB_IDENTITY_AUDIENCE, key
-
