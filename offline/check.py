@@ -76,8 +76,12 @@ def stack_subjects(
         )
     except StackConfigError as error:
         raise UnusableInputError(str(error)) from None
-    recording = run_program(config)
-    render_dir = BUILD_DIR / stack
+    return recording_subjects(run_program(config), BUILD_DIR / stack), Location(PROJECT_DIR / config.stack_file, 1)
+
+
+def recording_subjects(recording: Recording, render_dir: Path) -> list[Subject]:
+    """Every Kubernetes object and AWS resource of a recording, secrets masked, at the file and line the render
+    into `render_dir` writes it to: what the pack judges."""
     subjects = [
         Subject(
             document=obj.document,
@@ -102,7 +106,7 @@ def stack_subjects(
         )
         for resource in aws
     )
-    return subjects, Location(PROJECT_DIR / config.stack_file, 1)
+    return subjects
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -8,6 +8,7 @@ overrides are cached for the session, since every stack renders the same way eve
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -15,11 +16,13 @@ from typing import Any
 
 import pytest
 
+from offline import checkov as crosscheck
 from offline.mocks import RecordedResource
 from offline.program import PROJECT_DIR, Recording, run_program
 from offline.render import KubernetesObject, kubernetes_objects
 from offline.stack_config import load_stack_config
 from stacks.schema import PROJECT
+from tests.support.tools import unavailable
 
 STACKS = ("dev", "staging", "production", "pr-7")
 """Every stack the repository defines, and one review stack made from staging."""
@@ -195,3 +198,11 @@ def run_example() -> RunExample:
         return cache[path]
 
     return run
+
+
+@pytest.fixture(scope="session")
+def checkov() -> Path:
+    """Checkov from .venv-checkov; missing, it fails the run under CI and skips elsewhere."""
+    if not os.access(crosscheck.CHECKOV, os.X_OK):
+        unavailable(crosscheck.missing_checkov_message(crosscheck.CHECKOV))
+    return crosscheck.CHECKOV

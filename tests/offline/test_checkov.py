@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import stat
 import sys
 from collections.abc import Callable, Iterator
@@ -17,7 +16,6 @@ from offline import checkov as crosscheck
 from offline.checkov import CrossCheckError, Failure, Skip
 from offline.render import write_render
 from tests.conftest import FEATURE_RUNS, STACKS, RunFeature, RunStack
-from tests.support.tools import unavailable
 
 CheckovRun = Callable[[str], crosscheck.Report]
 
@@ -26,14 +24,6 @@ BACKUP = {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "crm
 
 
 # --- the real Checkov over every stack ------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def checkov() -> Path:
-    """Checkov from .venv-checkov; missing, it fails the run under CI and skips elsewhere."""
-    if not os.access(crosscheck.CHECKOV, os.X_OK):
-        unavailable(crosscheck.missing_checkov_message(crosscheck.CHECKOV))
-    return crosscheck.CHECKOV
 
 
 @pytest.fixture(scope="session")
