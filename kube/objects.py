@@ -55,19 +55,22 @@ def pod_metadata_path(kind: str) -> tuple[str, ...] | None:
     keys = POD_SPEC_PATHS.get(kind)
     if keys is None:
         return None
-    return ("metadata",) if kind == "Pod" else (*keys[:-1], "metadata")
+    # The metadata beside the pod spec: ("spec",) gives a Pod's own ("metadata",).
+    return (*keys[:-1], "metadata")
 
 
 def pod_spec_of(document: Mapping[str, Any]) -> dict[str, Any] | None:
     """The pod spec of a pod-bearing object (see POD_SPEC_PATHS), or None for any other kind."""
-    keys = pod_spec_path(str(document.get("kind", "")))
+    kind = document.get("kind")
+    keys = pod_spec_path(kind) if isinstance(kind, str) else None
     spec = dig_mapping(document, keys) if keys else None
     return dict(spec) if spec is not None else None
 
 
 def pod_metadata_of(document: Mapping[str, Any]) -> dict[str, Any] | None:
     """The pod-level metadata of a pod-bearing object ({} when absent), or None for other kinds."""
-    keys = pod_metadata_path(str(document.get("kind", "")))
+    kind = document.get("kind")
+    keys = pod_metadata_path(kind) if isinstance(kind, str) else None
     if keys is None or pod_spec_of(document) is None:
         return None
     metadata = dig_mapping(document, keys)

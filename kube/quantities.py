@@ -66,4 +66,5 @@ def format_gibibytes(size: Decimal) -> str:
 
 def whole_mebibytes(size: Decimal) -> int:
     """Memory in whole MiB, rounded down (PostgreSQL's "MB" is a MiB)."""
-    return int(Decimal(size) // MIB)
+    mebibytes = Decimal(size) // MIB  # pragma: no mutate `/` then int() truncates alike: sizes are never negative
+    return int(mebibytes)

@@ -27,7 +27,7 @@ _SECRET_FRAGMENT = re.compile(r"pass|secret|token|key|credential", re.IGNORECASE
 
 
 def may_hold_secret(name: str) -> bool:
-    """Whether a name contains a fragment of a secret's name anywhere (smtpPasword, apiKey).
+    """Whether a name contains a fragment of a secret's name anywhere (smtpPasswrd, apiKey).
 
     Broader than `looks_secret` on purpose: it decides whether to hide the value of a
     misspelt or unknown config key in an error message, where hiding too much costs nothing.
