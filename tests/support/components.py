@@ -13,10 +13,11 @@ is the same for the whole program.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import pulumi
+from pulumi.runtime import rpc
 from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
@@ -37,6 +38,8 @@ class Declared(Generic[C]):
     """Every registration, the component's own included, sorted by URN."""
     objects: tuple[dict[str, Any], ...]
     """Its Kubernetes objects as the render writes them."""
+    registered_outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """What each component handed `register_outputs`, by URN, as the engine received it."""
 
     def of_type(self, pulumi_type: str) -> list[RecordedResource]:
         return [resource for resource in self.resources if resource.type == pulumi_type]
@@ -66,6 +69,18 @@ def rendered(resource: RecordedResource) -> dict[str, Any]:
     return document
 
 
+class _OutputsRecordingMonitor(RecordingMonitor):
+    """The recording monitor, also keeping what each component registers as its outputs."""
+
+    def __init__(self, mocks: RecordingMocks) -> None:
+        super().__init__(mocks)
+        self.registered_outputs: dict[str, dict[str, Any]] = {}
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        self.registered_outputs[request.urn] = dict(rpc.deserialize_properties(request.outputs))
+        return super().RegisterResourceOutputs(request)  # type: ignore[no-untyped-call]
+
+
 def declare(build: Callable[[], C], *, stack: str = "test", mocks: RecordingMocks | None = None) -> Declared[C]:
     """Run `build` (which constructs one component) as a Pulumi program under recording mocks.
 
@@ -73,7 +88,8 @@ def declare(build: Callable[[], C], *, stack: str = "test", mocks: RecordingMock
     """
     mocks = mocks or RecordingMocks()
     runtime_settings.reset_options(project="crm-platform", stack=stack, preview=False)
-    pulumi.runtime.set_mocks(mocks, project="crm-platform", stack=stack, preview=False, monitor=RecordingMonitor(mocks))
+    monitor = _OutputsRecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project="crm-platform", stack=stack, preview=False, monitor=monitor)
     built: list[C] = []
     _sync_await(run_pulumi_func(lambda: built.append(build())))
     resources = tuple(sorted(mocks.resources, key=lambda resource: resource.urn))
@@ -82,4 +98,6 @@ def declare(build: Callable[[], C], *, stack: str = "test", mocks: RecordingMock
         for resource in resources
         if resource.type.startswith("kubernetes:") and "kind" in resource.inputs
     )
-    return Declared(component=built[0], resources=resources, objects=objects)
+    return Declared(
+        component=built[0], resources=resources, objects=objects, registered_outputs=monitor.registered_outputs
+    )
