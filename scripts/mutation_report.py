@@ -23,6 +23,7 @@ import json
 import re
 import subprocess
 import sys
+import tomllib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -142,12 +143,24 @@ def module_page(result: ModuleResult, pragmas: list[Equivalent], mutants: Path) 
     return "\n".join(lines).replace("](mutation/", "](") + "\n"
 
 
-def index(docs: Path, minimum: float) -> str:
-    """docs/MUTATION.md: every module's row, from the pages the runs wrote."""
+def configured_modules(pyproject: Path) -> list[str]:
+    """The modules `make mutation` mutates: [tool.mutmut] only_mutate of pyproject.toml."""
+    with pyproject.open("rb") as handle:
+        modules: list[str] = tomllib.load(handle)["tool"]["mutmut"]["only_mutate"]
+    return modules
+
+
+def index(docs: Path, minimum: float, modules: list[str]) -> str:
+    """docs/MUTATION.md: every module's row, from the pages the runs wrote; a configured module without a page
+    yet is listed as not measured, so the index never reads as complete when it is not."""
     rows = []
+    measured = set()
     for page in sorted((docs / "mutation").glob("*.md")):
         row_line = next(line for line in page.read_text(encoding="utf-8").splitlines() if line.startswith("| ["))
         rows.append(row_line.replace("](", "](mutation/", 1) if "](mutation/" not in row_line else row_line)
+        measured.add(page.name)
+    empty = " | ".join("" for _ in COLUMNS)
+    rows += [f"| `{path}` | | {empty} | not measured |" for path in modules if page_name(path) not in measured]
     return (
         "\n".join(
             [
@@ -173,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--docs", type=Path, default=PROJECT_DIR / "docs")
     parser.add_argument("--minimum", type=float, default=90.0)
     parser.add_argument("--modules", nargs="*", help="only these modules (paths), e.g. a partial run's")
+    parser.add_argument("--pyproject", type=Path, default=PROJECT_DIR / "pyproject.toml")
     arguments = parser.parse_args(argv)
     results = collect(arguments.mutants)
     if arguments.modules:
@@ -185,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     for result in results:
         page = module_page(result, pragmas, arguments.mutants)
         (arguments.docs / "mutation" / page_name(result.path)).write_text(page, encoding="utf-8")
-    text = index(arguments.docs, arguments.minimum)
+    text = index(arguments.docs, arguments.minimum, configured_modules(arguments.pyproject))
     (arguments.docs / "MUTATION.md").write_text(text, encoding="utf-8")
     print(text, end="")
     failing = [result.path for result in results if (result.score or 0) < arguments.minimum]
