@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -588,3 +589,15 @@ def test_the_component_declares_each_policy_in_the_namespace_with_the_stacks_lab
     assert {resource.provider for resource in resources} == {cluster.urn}
     assert declared.component.names == list(policy_specs(args))
     assert declared.registered_outputs[component.urn] == {"names": list(policy_specs(args))}
+
+
+def test_every_policy_name_is_a_name_the_api_server_accepts_and_says_its_flow() -> None:
+    """NetworkPolicy names are DNS-1123 subdomains (lower case; the API server refuses anything else), and each
+    allow policy is named allow-<from>-to-<to> or allow-<to>-from-<from> (allow-dns: every pod to the cluster DNS),
+    as `kubectl get networkpolicy` lists them; the ACME solver's and the outside networks' policies included."""
+    names = list(policy_specs(flow_args()))
+    assert {"allow-ingress-controller-to-acme-solver", "allow-app-to-external-networks"} <= set(names)
+    for name in names:
+        assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", name) and len(name) <= 253, name
+        flow = re.fullmatch(r"allow-[a-z0-9-]+-(to|from)-[a-z0-9-]+", name)
+        assert name in ("default-deny", "allow-dns") or flow, name
