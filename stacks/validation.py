@@ -253,9 +253,17 @@ def cron_schedule(text: str) -> str:
     if len(fields) != 5 or not all(_CRON_FIELD.fullmatch(field) for field in fields):
         raise InvalidValueError(f"not a cron schedule; {allowed}")
     for field, (low, high) in zip(fields, _CRON_RANGES, strict=True):
-        for number in re.findall(r"[0-9]+", field.split("/", 1)[0]):
-            if not low <= int(number) <= high:
-                raise InvalidValueError(f"{number} is outside {low}-{high}; {allowed}")
+        for part in field.split(","):
+            span, _, step = part.partition("/")
+            for number in re.findall(r"[0-9]+", span):
+                if not low <= int(number) <= high:
+                    raise InvalidValueError(f"{number} is outside {low}-{high}; {allowed}")
+            # The API server parses the schedule as robfig/cron does, which refuses these two.
+            if step and int(step) == 0:
+                raise InvalidValueError(f"the step of {part} is 0; {allowed}")
+            first, _, last = span.partition("-")
+            if last and int(first) > int(last):
+                raise InvalidValueError(f"the range {span} runs backwards; {allowed}")
     return text
 
 

@@ -105,3 +105,104 @@ def test_real_world_context_names_are_accepted(context: str) -> None:
 def test_identity_provider_groups_are_accepted(group: str) -> None:
     """Group names as identity providers emit them pass."""
     assert validation.group_name(group) == group
+
+
+CRON_ALLOWED = 'allowed: five numeric cron fields such as "0 2 * * *" (02:00 daily)'
+
+
+@pytest.mark.parametrize(
+    "value", ["0 2 * * *", "*/15 * * * *", "0 4 * * 0", "0 4 * * 7", "0,30 8-18 * * 1-5", "59 23 31 12 7", "0 0 1 1 *"]
+)
+def test_cron_schedules_accepted(value: str) -> None:
+    """Every field at its bounds, lists, ranges and steps pass unchanged."""
+    assert validation.cron_schedule(value) == value
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("60 * * * *", f"60 is outside 0-59; {CRON_ALLOWED}"),
+        ("0 24 * * *", f"24 is outside 0-23; {CRON_ALLOWED}"),
+        ("0 2 0 * *", f"0 is outside 1-31; {CRON_ALLOWED}"),
+        ("0 2 32 * *", f"32 is outside 1-31; {CRON_ALLOWED}"),
+        ("0 2 * 0 *", f"0 is outside 1-12; {CRON_ALLOWED}"),
+        ("0 2 * 13 *", f"13 is outside 1-12; {CRON_ALLOWED}"),
+        ("0 2 * * 8", f"8 is outside 0-7; {CRON_ALLOWED}"),
+        ("0 2,24 * * *", f"24 is outside 0-23; {CRON_ALLOWED}"),
+        ("0 20-24 * * *", f"24 is outside 0-23; {CRON_ALLOWED}"),
+        ("0 2 * * * *", f"not a cron schedule; {CRON_ALLOWED}"),
+        ("0 2 * *", f"not a cron schedule; {CRON_ALLOWED}"),
+        ("0  2 * * *", f"not a cron schedule; {CRON_ALLOWED}"),
+        ("@daily", f"not a cron schedule; {CRON_ALLOWED}"),
+        ("0 2 * * MON", f"not a cron schedule; {CRON_ALLOWED}"),
+        ("*/0 * * * *", f"the step of */0 is 0; {CRON_ALLOWED}"),
+        ("0 1-5/0 * * *", f"the step of 1-5/0 is 0; {CRON_ALLOWED}"),
+        ("0 5-2 * * *", f"the range 5-2 runs backwards; {CRON_ALLOWED}"),
+        ("0 1,5-2 * * *", f"the range 5-2 runs backwards; {CRON_ALLOWED}"),
+    ],
+)
+def test_cron_schedules_refused_with_what_is_wrong(value: str, message: str) -> None:
+    """A value out of its field's range (named), a sixth or missing field, names, macros, a zero step or a
+    backwards range (which the API server's cron parser refuses) fail before any CronJob is declared."""
+    with pytest.raises(InvalidValueError) as refused:
+        validation.cron_schedule(value)
+    assert str(refused.value) == message
+
+
+GROUP_FORMAT = "not a group name; allowed: 1-253 letters, digits and . _ : @ / + = -, starting with a letter or digit"
+GROUP_RESERVED = (
+    "is a reserved Kubernetes group; allowed: a group from your identity provider, not one starting with 'system:'"
+)
+
+
+@pytest.mark.parametrize("value", ["devs", "crm:deployers", "team@example.com", "a" * 253, "0ps/on-call+a=b"])
+def test_group_names_accepted(value: str) -> None:
+    assert validation.group_name(value) == value
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("system:masters", GROUP_RESERVED),
+        ("system:authenticated", GROUP_RESERVED),
+        ("system:serviceaccounts", GROUP_RESERVED),
+        ("", GROUP_FORMAT),
+        ("a" * 254, GROUP_FORMAT),
+        ("-devs", GROUP_FORMAT),
+        ("dev team", GROUP_FORMAT),
+    ],
+)
+def test_group_names_refused(value: str, message: str) -> None:
+    """Every system: group is Kubernetes' own (binding the deployer Role to one would hand it to every
+    authenticated user or every service account), not only system:masters; malformed names fail too."""
+    with pytest.raises(InvalidValueError) as refused:
+        validation.group_name(value)
+    assert str(refused.value) == message
+
+
+HOST_ALLOWED = (
+    "allowed: a lower-case DNS name such as api.example.com "
+    "(labels of letters, digits and '-', at most 253 characters, no scheme or port)"
+)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (".".join(["a" * 63] * 4), f"wrong length; {HOST_ALLOWED}"),  # 255 characters
+        ("", f"wrong length; {HOST_ALLOWED}"),
+        ("https://api.example.com", f"has a URL scheme; {HOST_ALLOWED}"),
+        ("api.example.com:443", f"not a valid host name; {HOST_ALLOWED}"),
+    ],
+)
+def test_host_names_refused_with_the_reason(value: str, message: str) -> None:
+    with pytest.raises(InvalidValueError) as refused:
+        validation.hostname(value)
+    assert str(refused.value) == message
+
+
+def test_the_longest_host_name_passes() -> None:
+    """253 characters in labels of at most 63 is the DNS limit, and allowed."""
+    value = ".".join(["a" * 63] * 3 + ["a" * 61])
+    assert len(value) == 253
+    assert validation.hostname(value) == value
