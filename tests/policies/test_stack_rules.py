@@ -301,6 +301,29 @@ def test_single_pod_workloads_and_hpa_minimum_of_one_need_no_budget() -> None:
     assert found("disruption-budget", resources) == []
 
 
+def test_a_budget_in_another_namespace_does_not_count() -> None:
+    """A PodDisruptionBudget only protects pods of its own namespace: one with the right selector elsewhere
+    leaves the workload unprotected."""
+    resources = replace(
+        compliant_stack(), "crm-redis", "PodDisruptionBudget", lambda p: p["metadata"].update(namespace="other")
+    )
+    assert [violation[0] for violation in found("disruption-budget", resources)] == ["crm-redis"]
+
+
+def test_an_autoscaler_in_another_namespace_does_not_set_the_minimum() -> None:
+    """An HPA scales the workload of its own namespace only: crm-worker (no replicas of its own) with its HPA of
+    minimum 2 moved elsewhere runs one pod and needs no budget, and a one-pod crm-web is not made
+    production-ready by an HPA of minimum 2 in another namespace."""
+    resources = replace(compliant_stack(), "crm-worker", "PodDisruptionBudget", None)
+    moved = replace(resources, "crm-worker", "HorizontalPodAutoscaler", lambda p: p["metadata"].update(namespace="x"))
+    assert found("disruption-budget", moved) == []
+    assert [violation[0] for violation in found("disruption-budget", resources)] == ["crm-worker"]
+    web = replace(compliant_stack(), "crm-web", "Deployment", lambda p: p["spec"].update(replicas=1))
+    elsewhere = autoscaler("crm-web", 2)
+    elsewhere.props["metadata"]["namespace"] = "other"
+    assert [violation[0] for violation in found("production-web-replicas", [*web, elsewhere])] == ["crm-web"]
+
+
 def test_cnpg_cluster_may_not_switch_off_its_budget() -> None:
     resources = replace(compliant_stack(), "crm-postgres", "Cluster", lambda p: p["spec"].update(enablePDB=False))
     assert found("disruption-budget", resources) == [
@@ -786,3 +809,20 @@ def test_production_web_counts_the_hpa_minimum() -> None:
     assert found("production-web-replicas", resources) == []
     resources[-1] = autoscaler("crm-web", 1)
     assert [violation[0] for violation in found("production-web-replicas", resources)] == ["crm-web"]
+
+
+@pytest.mark.parametrize("flag", ["blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"])
+@pytest.mark.parametrize("value", [False, None])
+def test_each_public_access_flag_is_required(flag: str, value: bool | None) -> None:
+    """All four flags, each of them: a block with one false or missing leaves the bucket open one way."""
+
+    def edit(props: dict[str, Any]) -> None:
+        if value is None:
+            props.pop(flag)
+        else:
+            props[flag] = value
+
+    resources = replace(compliant_stack(), "backups-block", "BucketPublicAccessBlock", edit)
+    assert [violation[:3] for violation in found("s3-bucket-controls", resources)] == [
+        ("backups", "S4", "BucketPublicAccessBlock")
+    ]
