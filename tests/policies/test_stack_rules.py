@@ -251,9 +251,21 @@ NO_DEFAULT_DENY = (
         lambda props: props["spec"].update(policyTypes=["Ingress"]),
         lambda props: props["spec"].update(podSelector={"matchLabels": {"app": "crm-web"}}),
         lambda props: props["spec"].update(ingress=[{"from": [{"podSelector": {}}]}]),
+        lambda props: props["spec"].update(egress=[{}]),
+        lambda props: props["spec"].update(
+            podSelector={"matchExpressions": [{"key": "app", "operator": "In", "values": ["crm-web"]}]}
+        ),
         lambda props: props["metadata"].update(namespace="other"),
     ],
-    ids=["missing", "ingress-only", "selects-some-pods", "allows-something", "other-namespace"],
+    ids=[
+        "missing",
+        "ingress-only",
+        "selects-some-pods",
+        "allows-something",
+        "allows-all-egress",
+        "selects-by-expression",
+        "other-namespace",
+    ],
 )
 def test_app_namespace_without_default_deny_is_reported(edit: Any) -> None:
     resources = replace(compliant_stack(), "default-deny", "NetworkPolicy", edit)

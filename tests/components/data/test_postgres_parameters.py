@@ -164,3 +164,12 @@ def test_memory_settings_follow_the_instance_size(
     # Every connection running three sorts at work_mem still fits beside shared_buffers.
     total_kb = in_base_units(memory.replace("Gi", "GB"), "kB")
     assert int(connections) * 3 * work_mem_kb + in_base_units(shared_buffers, "kB") <= total_kb * 1.01
+    # ... and uses that memory: work_mem grows with the instance instead of staying at the 4 MB floor.
+    assert int(connections) * 3 * work_mem_kb + in_base_units(shared_buffers, "kB") >= total_kb * 0.99
+
+
+@pytest.mark.parametrize("memory", ["256Mi", "512Mi"])
+def test_work_mem_never_goes_below_four_megabytes(memory: str) -> None:
+    """On a small instance the share per sort would be under 4 MB (sorts spill to disk at once); the floor holds,
+    whatever the arithmetic gives."""
+    assert postgres_parameters.parameters(memory)["work_mem"] == "4096kB"
