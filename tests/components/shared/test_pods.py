@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -49,7 +50,7 @@ print(json.dumps(verdicts))
 def test_an_http_probe_sends_the_public_host_which_django_accepts(liveness: bool) -> None:
     """Without a Host header kubelet sends the pod's address, which Django's ALLOWED_HOSTS refuses with 400, so a
     healthy pod would fail its probes; the probe sends the public host, which Django (the real one) accepts."""
-    probe = pods.probe(Probe(http_path="/ready/"), 8000, "api.crm.example.com", liveness=liveness)
+    probe: dict[str, Any] = dict(pods.probe(Probe(http_path="/ready/"), 8000, "api.crm.example.com", liveness=liveness))
     http_get = probe["http_get"]
     assert http_get["path"] == "/ready/" and http_get["port"] == "http"
     [header] = http_get["http_headers"]
@@ -67,6 +68,7 @@ def test_an_http_probe_sends_the_public_host_which_django_accepts(liveness: bool
 def test_a_probe_without_a_host_and_a_command_probe_send_no_header() -> None:
     """An HTTP probe given no host leaves Host to kubelet, and a command probe (celery inspect ping) has no HTTP
     part at all."""
-    assert "http_headers" not in pods.probe(Probe(http_path="/"), 3000, None, liveness=False)["http_get"]
-    command = pods.probe(Probe(command=("celery", "inspect", "ping")), None, None, liveness=True)
+    http: dict[str, Any] = dict(pods.probe(Probe(http_path="/"), 3000, None, liveness=False))
+    assert "http_headers" not in http["http_get"]
+    command: dict[str, Any] = dict(pods.probe(Probe(command=("celery", "inspect", "ping")), None, None, liveness=True))
     assert command["exec_"] == {"command": ["celery", "inspect", "ping"]} and "http_get" not in command
