@@ -84,7 +84,14 @@ def maxmemory_bytes(role: RedisRole, memory_limit: str) -> int:
     limit = memory_bytes(memory_limit)
     if limit <= 0:
         raise ValueError(f"the {role} Redis needs a positive memory limit, got {memory_limit!r}")
-    return int((limit * percent / Decimal(100)).to_integral_value(rounding=ROUND_FLOOR))
+    maxmemory = int((limit * percent / Decimal(100)).to_integral_value(rounding=ROUND_FLOOR))
+    # `maxmemory 0` is no limit at all to Redis (redis.conf): the cache would never evict, the broker never refuse.
+    if maxmemory < 1:
+        raise ValueError(
+            f"the {role} Redis memory limit {memory_limit!r} leaves {percent} % of it, 0 bytes, for maxmemory, "
+            "which Redis reads as no limit"
+        )
+    return maxmemory
 
 
 _COMMON = f"""\
@@ -224,8 +231,9 @@ def proxy_conf(server_names: list[str], server_hosts: list[str]) -> str:
     """
     if len(server_names) != len(server_hosts) or not server_names:
         raise ValueError("proxy_conf needs one name per server host, and at least one server")
+    # By index, the lengths being checked equal above (zip's strict= would be a second check no input reaches).
     servers = "\n".join(
-        f'  server {name} "{host}:{REDIS_PORT}"' for name, host in zip(server_names, server_hosts, strict=True)
+        f'  server {name} "{server_hosts[index]}:{REDIS_PORT}"' for index, name in enumerate(server_names)
     )
     return f"""\
 # haproxy.cfg made by components/data/redis_config.py: clients reach the current master only.
