@@ -252,10 +252,17 @@ def cron_schedule(text: str) -> str:
     fields = text.split(" ")
     if len(fields) != 5 or not all(_CRON_FIELD.fullmatch(field) for field in fields):
         raise InvalidValueError(f"not a cron schedule; {allowed}")
-    for field, (low, high) in zip(fields, _CRON_RANGES, strict=True):
-        for number in re.findall(r"[0-9]+", field.split("/", 1)[0]):
-            if not low <= int(number) <= high:
-                raise InvalidValueError(f"{number} is outside {low}-{high}; {allowed}")
+    for field, (low, high) in zip(fields, _CRON_RANGES, strict=True):  # pragma: no mutate len(fields) == 5 above
+        # Each comma-separated element is a value, a range or `*`, with one optional /step (as _CRON_FIELD allows).
+        for element in field.split(","):
+            values, *step = element.split("/")
+            for number in re.findall(r"[0-9]+", values):
+                if not low <= int(number) <= high:
+                    raise InvalidValueError(f"{number} is outside {low}-{high}; {allowed}")
+            if step and int(step[0]) == 0:
+                # The CronJob controller's parser refuses a step of zero (robfig/cron: "step of range should be a
+                # positive number"), so the API would take a schedule that never runs.
+                raise InvalidValueError(f"step {step[0]} is not a positive number; {allowed}")
     return text
 
 
