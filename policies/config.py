@@ -78,7 +78,11 @@ def _options(source: Path, spec: PolicySpec, entry: Mapping[str, Any]) -> dict[s
     # that sets options needs it.
     import jsonschema
 
-    schema = {"type": "object", "properties": dict(spec.config_schema), "additionalProperties": False}
+    schema = {
+        "type": "object",  # pragma: no mutate options is a dict already: the type alone refuses nothing
+        "properties": dict(spec.config_schema),
+        "additionalProperties": False,
+    }
     try:
         jsonschema.validate(options, schema)
     except jsonschema.ValidationError as error:
