@@ -56,7 +56,7 @@ def _pod(cpu_request: str, cpu_limit: str, memory_request: str, memory_limit: st
     )
 
 
-def _add(totals: tuple[Decimal, ...], sizes: tuple[Decimal, ...], count: int = 1) -> tuple[Decimal, ...]:
+def _add(totals: tuple[Decimal, ...], sizes: tuple[Decimal, ...], count: int) -> tuple[Decimal, ...]:
     """The totals plus `count` pods of these sizes, entry by entry (CPU request and limit, memory request and limit)."""
     pairs = zip(totals, sizes, strict=True)  # pragma: no mutate every tuple is _pod's four entries: strict never fires
     return tuple(total + size * count for total, size in pairs)
@@ -70,7 +70,7 @@ def data_pods(data: DataSettings) -> list[tuple[str, int, tuple[Decimal, ...]]]:
 
     def redis_pod(memory: str) -> tuple[Decimal, ...]:
         server = _pod(REDIS_CPU[0], REDIS_CPU[1], memory, memory)
-        return _add(_add(server, exporter), sentinel)
+        return _add(_add(server, exporter, 1), sentinel, 1)
 
     backup_job = tuple(2 * value for value in _pod(*BACKUP_JOB_RESOURCES))
     proxies = [("redis proxies", 2 * PROXY_REPLICAS, _pod(*PROXY_RESOURCES))] if redis.replicas > 1 else []
