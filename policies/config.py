@@ -23,6 +23,8 @@ CONFIG_DIR = POLICIES_DIR / "config"
 REVIEW_CONFIG = "review"
 """Review stacks (pr-<number>) share one config file, as they share staging's stack file."""
 PRODUCTION_CONFIG = "production"
+CONFIG_ENCODING = "utf-8"
+"""The encoding of every config file, whatever the locale: the Pulumi CLI reads the file as UTF-8."""
 
 
 class PolicyConfigError(Exception):
@@ -78,7 +80,11 @@ def _options(source: Path, spec: PolicySpec, entry: Mapping[str, Any]) -> dict[s
     # that sets options needs it.
     import jsonschema
 
-    schema = {"type": "object", "properties": dict(spec.config_schema), "additionalProperties": False}
+    schema = {
+        "type": "object",  # pragma: no mutate options is a dict already: the type alone refuses nothing
+        "properties": dict(spec.config_schema),
+        "additionalProperties": False,
+    }
     try:
         jsonschema.validate(options, schema)
     except jsonschema.ValidationError as error:
@@ -127,7 +133,7 @@ def policy_config(document: Mapping[str, Any], source: Path) -> PolicyConfig:
 def load_policy_config(path: Path) -> PolicyConfig:
     """Read and check a `policies/config/<stack>.json` file."""
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        document = json.loads(path.read_text(encoding=CONFIG_ENCODING))
     except FileNotFoundError:
         raise PolicyConfigError(f"no policy config {path}; create it (see policies/config/staging.json)") from None
     except OSError as error:

@@ -56,6 +56,12 @@ def _pod(cpu_request: str, cpu_limit: str, memory_request: str, memory_limit: st
     )
 
 
+def _add(totals: tuple[Decimal, ...], sizes: tuple[Decimal, ...], count: int) -> tuple[Decimal, ...]:
+    """The totals plus `count` pods of these sizes, entry by entry (CPU request and limit, memory request and limit)."""
+    pairs = zip(totals, sizes, strict=True)  # pragma: no mutate every tuple is _pod's four entries: strict never fires
+    return tuple(total + size * count for total, size in pairs)
+
+
 def data_pods(data: DataSettings) -> list[tuple[str, int, tuple[Decimal, ...]]]:
     """(what, how many, per-pod requests and limits) of every data-layer pod at its largest."""
     postgres, redis = data.postgres, data.redis
@@ -64,7 +70,7 @@ def data_pods(data: DataSettings) -> list[tuple[str, int, tuple[Decimal, ...]]]:
 
     def redis_pod(memory: str) -> tuple[Decimal, ...]:
         server = _pod(REDIS_CPU[0], REDIS_CPU[1], memory, memory)
-        return tuple(a + b + c for a, b, c in zip(server, exporter, sentinel, strict=True))
+        return _add(_add(server, exporter, 1), sentinel, 1)
 
     backup_job = tuple(2 * value for value in _pod(*BACKUP_JOB_RESOURCES))
     proxies = [("redis proxies", 2 * PROXY_REPLICAS, _pod(*PROXY_RESOURCES))] if redis.replicas > 1 else []
@@ -101,18 +107,17 @@ def peak_usage(app: AppSettings, data: DataSettings | None = None) -> PeakUsage:
         # its deploy-check init container runs before the migration container, never beside it.
         counts.append((app.web, 1))
     pods = 0
-    totals = [Decimal(0)] * 4
+    totals: tuple[Decimal, ...] = (Decimal(0),) * 4
     for service, count in counts:
         pods += count
         resources = service.resources
         sizes = _pod(resources.cpu_request, resources.cpu_limit, resources.memory_request, resources.memory_limit)
-        totals = [total + size * count for total, size in zip(totals, sizes, strict=True)]
+        totals = _add(totals, sizes, count)
     if app.service(Role.WORKER) is not None:
         # The Celery exporter watches the workers' events; replaced with Recreate, so never two at once.
         pods += CELERY_EXPORTER_REPLICAS
-        exporter = _pod(*CELERY_EXPORTER_RESOURCES)
-        totals = [total + size * CELERY_EXPORTER_REPLICAS for total, size in zip(totals, exporter, strict=True)]
+        totals = _add(totals, _pod(*CELERY_EXPORTER_RESOURCES), CELERY_EXPORTER_REPLICAS)
     for _what, data_count, data_sizes in data_pods(data) if data else []:
         pods += data_count
-        totals = [total + size * data_count for total, size in zip(totals, data_sizes, strict=True)]
+        totals = _add(totals, data_sizes, data_count)
     return PeakUsage(pods, *totals)

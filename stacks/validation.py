@@ -61,14 +61,13 @@ def boolean(text: str) -> bool:
 
 def string_list(text: str) -> tuple[str, ...]:
     """A JSON array of strings, as Pulumi passes array config to the program."""
+    not_a_list = "not a list; allowed: a YAML list in the stack file, or `pulumi config set --path 'key[0]' value`"
     try:
         decoded = json.loads(text)
     except (ValueError, RecursionError):  # RecursionError: absurdly nested brackets
-        decoded = None
+        raise InvalidValueError(not_a_list) from None
     if not isinstance(decoded, list):
-        raise InvalidValueError(
-            "not a list; allowed: a YAML list in the stack file, or `pulumi config set --path 'key[0]' value`"
-        )
+        raise InvalidValueError(not_a_list)
     for index, item in enumerate(decoded):
         if not isinstance(item, str):
             raise InvalidValueError(f"item {index} is not a string; allowed: a list of strings")
@@ -124,7 +123,8 @@ def cidr(text: str) -> str:
         # ipaddress accepts an IPv6 zone (fe80::%eth0/64); a NetworkPolicy ipBlock does not.
         raise InvalidValueError("has an IPv6 zone; allowed: a network such as 2001:db8::/32, without %zone")
     try:
-        network = ipaddress.ip_network(text, strict=False)
+        # The interface's network: host bits cleared, so the message can name the network probably meant.
+        network = ipaddress.ip_interface(text).network
     except ValueError:
         raise InvalidValueError("not a CIDR block; allowed: an IPv4 or IPv6 network such as 203.0.113.0/24") from None
     if "/" not in text:
@@ -252,18 +252,21 @@ def cron_schedule(text: str) -> str:
     fields = text.split(" ")
     if len(fields) != 5 or not all(_CRON_FIELD.fullmatch(field) for field in fields):
         raise InvalidValueError(f"not a cron schedule; {allowed}")
-    for field, (low, high) in zip(fields, _CRON_RANGES, strict=True):
-        for part in field.split(","):
-            span, _, step = part.partition("/")
-            for number in re.findall(r"[0-9]+", span):
+    for field, (low, high) in zip(fields, _CRON_RANGES, strict=True):  # pragma: no mutate len(fields) == 5 above
+        # Each comma-separated element is a value, a range or `*`, with one optional /step (as _CRON_FIELD allows).
+        for element in field.split(","):
+            values, *step = element.split("/")
+            for number in re.findall(r"[0-9]+", values):
                 if not low <= int(number) <= high:
                     raise InvalidValueError(f"{number} is outside {low}-{high}; {allowed}")
-            # The API server parses the schedule as robfig/cron does, which refuses these two.
-            if step and int(step) == 0:
-                raise InvalidValueError(f"the step of {part} is 0; {allowed}")
-            first, _, last = span.partition("-")
+            if step and int(step[0]) == 0:
+                # The CronJob controller's parser refuses a step of zero (robfig/cron: "step of range should be a
+                # positive number"), so the API would take a schedule that never runs.
+                raise InvalidValueError(f"step {step[0]} is not a positive number; {allowed}")
+            first, _, last = values.partition("-")
             if last and int(first) > int(last):
-                raise InvalidValueError(f"the range {span} runs backwards; {allowed}")
+                # robfig/cron refuses these too ("beginning of range beyond end of range").
+                raise InvalidValueError(f"the range {values} runs backwards; {allowed}")
     return text
 
 
@@ -351,7 +354,15 @@ _PROMETHEUS_DURATION = re.compile(
     r"(?:(?P<y>[0-9]+)y)?(?:(?P<w>[0-9]+)w)?(?:(?P<d>[0-9]+)d)?(?:(?P<h>[0-9]+)h)?"
     r"(?:(?P<m>[0-9]+)m)?(?:(?P<s>[0-9]+)s)?(?:(?P<ms>[0-9]+)ms)?"
 )
-_DURATION_SECONDS = {"y": 365 * 86400, "w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1}
+_DURATION_MILLISECONDS = {
+    "y": 365 * 86_400_000,
+    "w": 7 * 86_400_000,
+    "d": 86_400_000,
+    "h": 3_600_000,
+    "m": 60_000,
+    "s": 1000,
+    "ms": 1,
+}
 MIN_RETENTION_SECONDS = 2 * 3600
 """Prometheus cuts its blocks every two hours: a shorter retention would keep less than one block."""
 MAX_RETENTION_SECONDS = 10 * 365 * 86400
@@ -363,10 +374,8 @@ def prometheus_retention(text: str) -> int:
     match = _PROMETHEUS_DURATION.fullmatch(text)
     if not text or match is None or len(text) > 20:
         raise InvalidValueError(f"not a duration; {allowed}")
-    seconds = sum(
-        int(value) * _DURATION_SECONDS[unit] for unit, value in match.groupdict().items() if value and unit != "ms"
-    )
-    seconds += int(match["ms"] or 0) // 1000
+    milliseconds = sum(int(value) * _DURATION_MILLISECONDS[unit] for unit, value in match.groupdict().items() if value)
+    seconds = milliseconds // 1000
     if not MIN_RETENTION_SECONDS <= seconds <= MAX_RETENTION_SECONDS:
         raise InvalidValueError(f"out of range; {allowed}")
     return seconds

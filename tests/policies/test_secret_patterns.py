@@ -92,6 +92,8 @@ texts = st.lists(
 @example("9x://user:hunter2@host")
 @example("9://user:hunter2@host")
 @example("see +.-://user:hunter2@host")
+# A letter two characters before a digit-only scheme, across a space: no scheme (a scan that skips misses it).
+@example("ab 9://user:hunter2@host")
 @example("a9://user:hunter2@host")
 @example("postgres://user:$(DB_PASSWORD)@db:5432/crm")
 @example("x://u:p@y://u:q@")
