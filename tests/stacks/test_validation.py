@@ -202,7 +202,7 @@ REFUSED: list[tuple[Callable[..., object], tuple[object, ...], str]] = [
     ],
     *[
         (validation.file_path, (path,), "not a file path; allowed: a path to a kubeconfig file")
-        for path in ("", "/" + "x" * 4096, "/home/me/kube\tconfig")
+        for path in ("", "/" + "x" * 4096, "/home/me/kube\tconfig", "/home/me/kube\u2003config")
     ],
     (validation.group_name, ("system:masters",), GROUP_RESERVED),
     (validation.group_name, ("system:authenticated",), GROUP_RESERVED),
@@ -339,7 +339,7 @@ REFUSED: list[tuple[Callable[..., object], tuple[object, ...], str]] = [
     ],
     *[
         (validation.title, (text,), "not a title; allowed: 1-80 printable characters, e.g. User registrations")
-        for text in ("", "   ", "t" * 81, "User\tregistrations")
+        for text in ("", "   ", "t" * 81, "User\tregistrations", "User\u00a0registrations")
     ],
     (
         validation.single_token,
