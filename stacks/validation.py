@@ -258,9 +258,13 @@ def cron_schedule(text: str) -> str:
         # Each comma-separated element is a value, a range or `*`, with one optional /step (as _CRON_FIELD allows).
         for element in field.split(","):
             values, *step = element.split("/")
-            for number in re.findall(r"[0-9]+", values):
+            numbers = re.findall(r"[0-9]+", values)
+            for number in numbers:
                 if not low <= int(number) <= high:
                     raise InvalidValueError(f"{number} is outside {low}-{high}; {allowed}")
+            if len(numbers) == 2 and int(numbers[0]) > int(numbers[1]):
+                # robfig/cron, as the CronJob controller parses it: "beginning of range beyond end of range".
+                raise InvalidValueError(f"range {values} starts after it ends; {allowed}")
             if step and int(step[0]) == 0:
                 # The CronJob controller's parser refuses a step of zero (robfig/cron: "step of range should be a
                 # positive number"), so the API would take a schedule that never runs.
