@@ -23,6 +23,8 @@ class InvalidValueError(ValueError):
 _DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 _HOST_WITH_PORT = re.compile(r"(?P<host>[^:]+)(:(?P<port>[0-9]{1,5}))?")
 _CONTROL_OR_SPACE = re.compile(r"[\s\x00-\x1f\x7f]")
+# The same but the plain space, which paths and titles may hold: white space other than " ", or a control character.
+_CONTROL_OR_SPACE_BUT_BLANK = re.compile(r"[^\S ]|[\x00-\x1f\x7f]")
 # Kubernetes RBAC subject names are free text; keep them to what identity providers emit.
 _GROUP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/+=-]{0,252}")
 
@@ -101,7 +103,7 @@ def hostname(text: str) -> str:
 
 def host_with_optional_port(text: str) -> str:
     """A registry address: host name with an optional :port (ghcr.io, registry.local:5000)."""
-    if "://" in text or "/" in text:
+    if "/" in text:  # a scheme's "://" holds one too
         raise InvalidValueError(
             "has a scheme or path; allowed: a registry host such as ghcr.io or registry.example.com:5000"
         )
@@ -151,7 +153,7 @@ def file_path(text: str) -> str:
             "looks like kubeconfig contents; allowed: a path to a kubeconfig file "
             "(keep credentials out of the stack file)"
         )
-    if not text or len(text) > 4096 or _CONTROL_OR_SPACE.search(text.replace(" ", "")):
+    if not text or len(text) > 4096 or _CONTROL_OR_SPACE_BUT_BLANK.search(text):
         raise InvalidValueError("not a file path; allowed: a path to a kubeconfig file")
     return text
 
@@ -256,17 +258,17 @@ def cron_schedule(text: str) -> str:
         # Each comma-separated element is a value, a range or `*`, with one optional /step (as _CRON_FIELD allows).
         for element in field.split(","):
             values, *step = element.split("/")
-            for number in re.findall(r"[0-9]+", values):
+            numbers = re.findall(r"[0-9]+", values)
+            for number in numbers:
                 if not low <= int(number) <= high:
                     raise InvalidValueError(f"{number} is outside {low}-{high}; {allowed}")
+            if len(numbers) == 2 and int(numbers[0]) > int(numbers[1]):
+                # robfig/cron, as the CronJob controller parses it: "beginning of range beyond end of range".
+                raise InvalidValueError(f"range {values} starts after it ends; {allowed}")
             if step and int(step[0]) == 0:
                 # The CronJob controller's parser refuses a step of zero (robfig/cron: "step of range should be a
                 # positive number"), so the API would take a schedule that never runs.
                 raise InvalidValueError(f"step {step[0]} is not a positive number; {allowed}")
-            first, _, last = values.partition("-")
-            if last and int(first) > int(last):
-                # robfig/cron refuses these too ("beginning of range beyond end of range").
-                raise InvalidValueError(f"the range {values} runs backwards; {allowed}")
     return text
 
 
@@ -419,7 +421,7 @@ def counter_name(text: str) -> str:
 
 def title(text: str) -> str:
     """A human-readable title (a dashboard panel's): 1-80 printable characters."""
-    if not text.strip() or len(text) > 80 or _CONTROL_OR_SPACE.search(text.replace(" ", "")):
+    if not text.strip() or len(text) > 80 or _CONTROL_OR_SPACE_BUT_BLANK.search(text):
         raise InvalidValueError("not a title; allowed: 1-80 printable characters, e.g. User registrations")
     return text
 

@@ -202,7 +202,7 @@ REFUSED: list[tuple[Callable[..., object], tuple[object, ...], str]] = [
     ],
     *[
         (validation.file_path, (path,), "not a file path; allowed: a path to a kubeconfig file")
-        for path in ("", "/" + "x" * 4096, "/home/me/kube\tconfig")
+        for path in ("", "/" + "x" * 4096, "/home/me/kube\tconfig", "/home/me/kube\u2003config")
     ],
     (validation.group_name, ("system:masters",), GROUP_RESERVED),
     (validation.group_name, ("system:authenticated",), GROUP_RESERVED),
@@ -269,9 +269,11 @@ REFUSED: list[tuple[Callable[..., object], tuple[object, ...], str]] = [
     # Every element of a list is a value of the field, also after an element with a step.
     (validation.cron_schedule, ("0 1/2,30 * * *",), f"30 is outside 0-23; {CRON_ALLOWED}"),
     (validation.cron_schedule, ("*/0 * * * *",), f"step 0 is not a positive number; {CRON_ALLOWED}"),
+    (validation.cron_schedule, ("0 22-2 * * *",), f"range 22-2 starts after it ends; {CRON_ALLOWED}"),
+    (validation.cron_schedule, ("0 2 * * 1,5-1/2",), f"range 5-1 starts after it ends; {CRON_ALLOWED}"),
     (validation.cron_schedule, ("0 2 1-31/00 * *",), f"step 00 is not a positive number; {CRON_ALLOWED}"),
-    (validation.cron_schedule, ("0 5-2 * * *",), f"the range 5-2 runs backwards; {CRON_ALLOWED}"),
-    (validation.cron_schedule, ("0 1,5-2/2 * * *",), f"the range 5-2 runs backwards; {CRON_ALLOWED}"),
+    (validation.cron_schedule, ("0 5-2 * * *",), f"range 5-2 starts after it ends; {CRON_ALLOWED}"),
+    (validation.cron_schedule, ("0 1,5-2/2 * * *",), f"range 5-2 starts after it ends; {CRON_ALLOWED}"),
     (validation.aws_region, ("Europe",), "not an AWS region; allowed: a region name such as eu-west-1"),
     (
         validation.oidc_provider_arn,
@@ -341,7 +343,7 @@ REFUSED: list[tuple[Callable[..., object], tuple[object, ...], str]] = [
     ],
     *[
         (validation.title, (text,), "not a title; allowed: 1-80 printable characters, e.g. User registrations")
-        for text in ("", "   ", "t" * 81, "User\tregistrations")
+        for text in ("", "   ", "t" * 81, "User\tregistrations", "User\u00a0registrations")
     ],
     (
         validation.single_token,
@@ -399,6 +401,7 @@ ACCEPTED: list[tuple[Callable[..., object], tuple[object, ...], object]] = [
     (validation.cron_schedule, ("*/15 1-5/2,7 * * 1-5",), "*/15 1-5/2,7 * * 1-5"),
     # A step is no value of the field: the controller's parser takes any positive one.
     (validation.cron_schedule, ("*/90 * * * *",), "*/90 * * * *"),
+    (validation.cron_schedule, ("0 5-5 * * *",), "0 5-5 * * *"),
     (validation.aws_region, ("us-gov-west-1",), "us-gov-west-1"),
     (
         validation.oidc_provider_arn,
