@@ -19,8 +19,6 @@ import sys
 import traceback
 from pathlib import Path
 
-from offline import diff
-
 EXIT_UNUSABLE_INPUT = 2
 
 
@@ -57,7 +55,10 @@ def render_command(arguments: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     arguments_given = sys.argv[1:] if argv is None else argv
-    if arguments_given[:1] == ["diff"]:
+    command = arguments_given[0] if arguments_given else ""
+    if command == "diff":
+        from offline import diff
+
         # The render diff renders in child processes and needs none of the Pulumi SDK that the
         # other commands import (half a second before anything happens).
         diff_parser = argparse.ArgumentParser(prog="python -m offline diff", description=diff.__doc__.splitlines()[0])
@@ -65,7 +66,6 @@ def main(argv: list[str] | None = None) -> int:
         return diff.diff_command(diff_parser.parse_args(arguments_given[1:]))
 
     # Imported here, after the diff's early return (see above).
-    from offline import check
     from offline.program import DefaultProviderError
     from offline.render import RenderDirectoryError
     from offline.stack_config import StackConfigError
@@ -94,10 +94,14 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="read the stack's config from this file instead of Pulumi.<stack>.yaml (an example under examples/)",
     )
-    check.add_arguments(commands.add_parser("check", help="run the policy pack over one stack at its levels"))
-    diff.add_arguments(
-        commands.add_parser("diff", help="compare each stack's render at two commits (or the work tree)")
-    )
+    check_parser = commands.add_parser("check", help="run the policy pack over one stack at its levels")
+    diff_parser = commands.add_parser("diff", help="compare each stack's render at two commits (or the work tree)")
+    if command != "render":
+        # A render needs neither the policy pack nor the diff: a tenth of a second of imports it skips.
+        from offline import check, diff
+
+        check.add_arguments(check_parser)
+        diff.add_arguments(diff_parser)
     arguments = parser.parse_args(arguments_given)
     if arguments.command == "diff":
         return diff.diff_command(arguments)

@@ -14,6 +14,7 @@ import pytest
 import yaml
 from pulumi.runtime.mocks import MockResourceArgs
 
+from offline import render as offline_render
 from offline.mocks import RecordingMocks
 from offline.program import PROJECT_DIR, run_program
 from offline.render import split_image, write_render
@@ -21,7 +22,7 @@ from offline.stack_config import load_stack_config
 from stacks import SettingsError
 from stacks.errors import SECRET_MARKER
 from stacks.profiles import PRODUCTION
-from tests.conftest import STACKS, RunStack
+from tests.conftest import FEATURE_RUNS, STACKS, RunFeature, RunStack
 
 
 def render_cli(*arguments: str, hash_seed: str = "0") -> subprocess.CompletedProcess[str]:
@@ -207,3 +208,25 @@ def test_a_bad_config_declares_no_resource(monkeypatch: pytest.MonkeyPatch) -> N
     assert declared == []
     run_program(config)
     assert declared, "the spy sees declarations when the config is good"
+
+
+@pytest.mark.parametrize("name", ["production", "dev", "staging-tenants", "staging-asgi-canary"])
+def test_libyaml_writes_the_same_bytes_as_the_python_emitter(
+    name: str, run_stack: RunStack, run_feature: RunFeature
+) -> None:
+    """The render writes with libyaml's emitter (five times faster) where PyYAML has it, and must not differ by a
+    byte from the pure-Python emitter a machine without libyaml would use: every object of a stack and of the
+    feature runs (dashboards' JSON, scripts, multi-line strings) is compared."""
+    assert hasattr(yaml, "CSafeDumper"), "PyYAML without libyaml: the render falls back to the Python emitter"
+    assert issubclass(offline_render._ManifestDumper, yaml.CSafeDumper)
+
+    class PythonEmitter(yaml.SafeDumper):
+        pass
+
+    PythonEmitter.add_representer(str, offline_render._represent_string)
+    run = run_feature(name) if name in FEATURE_RUNS else run_stack(name)
+    documents = [obj.document for obj in run.objects]
+    assert len(documents) > 50
+    for document in documents:
+        expected = yaml.dump(document, Dumper=PythonEmitter, sort_keys=False, default_flow_style=False, width=120)
+        assert offline_render.dump_yaml(document) == expected, document["metadata"]["name"]
