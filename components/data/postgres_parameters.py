@@ -30,7 +30,8 @@ def _megabytes(size: Decimal) -> str:
 def max_connections(memory_bytes: Decimal) -> int:
     """25 per GiB, between 50 and 300: enough for the poolers and the operator's own, and few
     enough that each can sort with work_mem without the instance running out of memory."""
-    per_gibibyte = int(25 * memory_bytes // quantities.GIB)
+    # int() of the quotient rounds down as `//` would: memory is never negative.
+    per_gibibyte = int(25 * memory_bytes / quantities.GIB)
     return min(300, max(50, per_gibibyte))
 
 
@@ -44,7 +45,7 @@ def parameters(memory: str) -> dict[str, str]:
     return {
         "shared_buffers": _megabytes(shared_buffers),
         "effective_cache_size": _megabytes(total * 3 / 4),
-        "work_mem": f"{int(work_mem // 1024)}kB",
+        "work_mem": f"{int(work_mem / 1024)}kB",
         "maintenance_work_mem": _megabytes(maintenance_work_mem),
         "max_connections": str(connections),
         "statement_timeout": STATEMENT_TIMEOUT,

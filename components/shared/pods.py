@@ -128,8 +128,9 @@ def startup_probe(check: Probe, port: int | None, host: str | None) -> k8s.core.
 
 def volume_name(path: str) -> str:
     """A DNS-label volume name for a mount path: /app/.next/cache -> writable-app-next-cache."""
-    slug = re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-")
-    return f"writable-{slug}"[:63].rstrip("-")
+    # Runs of letters and digits joined by single dashes, so a cut at 63 leaves at most one dash to remove.
+    slug = "-".join(re.findall(r"[a-z0-9]+", path.lower()))
+    return f"writable-{slug}"[:63].removesuffix("-")
 
 
 def writable_directories(

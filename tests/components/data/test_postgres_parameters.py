@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from components.data import postgres_parameters
+from kube import quantities
 from tests.conftest import STACKS, RunStack
 from tests.support.backup_harness import (
     MissingToolError,
@@ -173,3 +174,58 @@ def test_work_mem_never_goes_below_four_megabytes(memory: str) -> None:
     """On a small instance the share per sort would be under 4 MB (sorts spill to disk at once); the floor holds,
     whatever the arithmetic gives."""
     assert postgres_parameters.parameters(memory)["work_mem"] == "4096kB"
+
+
+def test_every_parameter_is_accepted_by_postgresql_and_in_effect(start_postgres: StartPostgres) -> None:
+    """A real PostgreSQL starts with parameters() of an instance (memory scaled to this machine) and reports every
+    one as set to the declared value: a misspelt name or a value PostgreSQL cannot read stops it from starting."""
+    parameters = scaled_to_machine(postgres_parameters.parameters("2Gi"))
+    server = start_postgres(parameters)
+    actual = pg_settings(server, list(parameters))
+    assert set(actual) == set(parameters)
+    for name, value in parameters.items():
+        setting, unit = actual[name]
+        if value in ("on", "off"):
+            assert setting == value, name
+        else:
+            assert in_base_units(setting, None) == pytest.approx(in_base_units(value, unit), rel=0.01), name
+    assert [show(server, name) for name in ("statement_timeout", "idle_in_transaction_session_timeout")] == [
+        "30s",
+        "1min",
+    ]
+    assert show(server, "log_min_duration_statement") == "1s"
+    assert [show(server, name) for name in ("log_lock_waits", "log_temp_files", "track_io_timing")] == ["on", "0", "on"]
+
+
+@pytest.mark.parametrize(
+    ("memory", "connections"),
+    [("1Gi", 50), ("2Gi", 50), ("3Gi", 75), ("4Gi", 100), ("12Gi", 300), ("12929000000", 300), ("64Gi", 300)],
+)
+def test_connections_are_25_per_gibibyte_between_50_and_300(memory: str, connections: int) -> None:
+    """12,929,000,000 bytes is 12.04 GiB: 301 by the rule, held at 300."""
+    assert postgres_parameters.max_connections(quantities.memory_bytes(memory)) == connections
+    assert postgres_parameters.parameters(memory)["max_connections"] == str(connections)
+
+
+@pytest.mark.parametrize(
+    ("memory", "shared_buffers", "cache", "work_mem", "maintenance_work_mem"),
+    [
+        # work_mem at its 4 MB floor; maintenance_work_mem at its 64 MB floor.
+        ("256Mi", "64MB", "192MB", "4096kB", "64MB"),
+        # 768 MiB beside shared_buffers over 50 connections x 3 sorts; 1/20 of 1 GiB is below 64 MB.
+        ("1Gi", "256MB", "768MB", "5242kB", "64MB"),
+        ("8Gi", "2048MB", "6144MB", "10485kB", "409MB"),
+        # maintenance_work_mem at its 2 GB ceiling (1/20 would be 3276 MB).
+        ("64Gi", "16384MB", "49152MB", "55924kB", "2048MB"),
+    ],
+)
+def test_memory_settings_share_the_memory_within_their_floors_and_ceilings(
+    memory: str, shared_buffers: str, cache: str, work_mem: str, maintenance_work_mem: str
+) -> None:
+    parameters = postgres_parameters.parameters(memory)
+    assert (
+        parameters["shared_buffers"],
+        parameters["effective_cache_size"],
+        parameters["work_mem"],
+        parameters["maintenance_work_mem"],
+    ) == (shared_buffers, cache, work_mem, maintenance_work_mem)
