@@ -65,21 +65,35 @@ if [ ${#missing[@]} -gt 0 ]; then
   need_apt "${missing[@]}"
 fi
 
-if [ ! -x "$venv/bin/python" ]; then
-  "$python" -m venv "$venv"
-fi
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-  -r "$here/requirements-dev.txt" -c "$here/constraints.txt"
+# The two virtualenvs are independent: install them side by side (about a minute less on two CPUs).
+install_program_and_tests() {
+  if [ ! -x "$venv/bin/python" ]; then
+    "$python" -m venv "$venv"
+  fi
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+    -r "$here/requirements-dev.txt" -c "$here/constraints.txt"
+}
 
 # Checkov (the cross-check, `make checkov`) gets a virtualenv of its own: it pins an old
 # `packaging` that breaks pulumi. Installed only when its pin or lock changed since the last
 # install (the stamp holds their hash), so a rerun with nothing changed costs nothing.
-if [ ! -x "$checkov_venv/bin/python" ]; then
-  "$python" -m venv "$checkov_venv"
-fi
-checkov_lock=$(cat "$here/requirements-checkov.txt" "$here/constraints-checkov.txt" | sha256sum | cut -d' ' -f1)
-if [ ! -x "$checkov_venv/bin/checkov" ] || [ "$(cat "$checkov_venv/.installed" 2>/dev/null)" != "$checkov_lock" ]; then
-  "$checkov_venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-    -r "$here/requirements-checkov.txt" -c "$here/constraints-checkov.txt"
-  echo "$checkov_lock" >"$checkov_venv/.installed"
+install_checkov() {
+  if [ ! -x "$checkov_venv/bin/python" ]; then
+    "$python" -m venv "$checkov_venv"
+  fi
+  local checkov_lock
+  checkov_lock=$(cat "$here/requirements-checkov.txt" "$here/constraints-checkov.txt" | sha256sum | cut -d' ' -f1)
+  if [ ! -x "$checkov_venv/bin/checkov" ] || [ "$(cat "$checkov_venv/.installed" 2>/dev/null)" != "$checkov_lock" ]; then
+    "$checkov_venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+      -r "$here/requirements-checkov.txt" -c "$here/constraints-checkov.txt"
+    echo "$checkov_lock" >"$checkov_venv/.installed"
+  fi
+}
+
+install_checkov &
+checkov_install=$!
+install_program_and_tests
+if ! wait "$checkov_install"; then
+  echo "bootstrap: installing Checkov into $checkov_venv failed (see pip's output above)" >&2
+  exit 1
 fi

@@ -76,6 +76,13 @@ def test_a_survivor_fails_the_report_and_is_listed_by_name(tmp_path: Path) -> No
     assert "- `kube.stack_names.x_m__mutmut_19`:" in (docs / "mutation" / "kube.stack_names.md").read_text()
 
 
+@pytest.fixture
+def no_mutmut_show(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Survivors' diffs without starting `mutmut show` (three seconds each); one test above runs the real one."""
+    monkeypatch.setattr(report, "mutant_diff", lambda name, mutants: "(diff)")
+
+
+@pytest.mark.usefixtures("no_mutmut_show")
 def test_below_the_minimum_fails(tmp_path: Path) -> None:
     write_meta(tmp_path / "mutants", "kube/stack_names.py", {"a": 1, "b": 0})
     status, _, _ = run(tmp_path, ["kube/stack_names.py"], "--minimum", "40")
@@ -85,6 +92,7 @@ def test_below_the_minimum_fails(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("code", "column"), [(None, "not checked"), (33, "no tests"), (35, "suspicious"), (99, "suspicious")]
 )
+@pytest.mark.usefixtures("no_mutmut_show")
 def test_a_mutant_not_judged_counts_against_the_score(tmp_path: Path, code: int | None, column: str) -> None:
     write_meta(tmp_path / "mutants", "kube/stack_names.py", {"a": 1, "b": code})
     status, text, _ = run(tmp_path, ["kube/stack_names.py"])
