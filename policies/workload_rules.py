@@ -1,7 +1,8 @@
 """Platform rules for pod-bearing objects beyond the Pod Security Standards.
 
-Each check takes a plain Kubernetes object and the policy's options (its config, defaults filled in)
-and returns violations; objects of other kinds pass. Control ids: W1 resources, W2 probes, W3 image
+Each check takes a plain Kubernetes object and the policy's options (its config, defaults filled in: the
+registry's config schema is the one place a default is written, so the checks index options directly) and
+returns violations; objects of other kinds pass. Control ids: W1 resources, W2 probes, W3 image
 pinning, W4 service account and token, W5 secrets in env, W6 CronJob scheduling.
 """
 
@@ -36,7 +37,7 @@ def _long_running_containers(pod: PodTemplate) -> Iterator[Container]:
 
 
 def _is_long_running(obj: Mapping[str, Any], pod: PodTemplate) -> bool:
-    kind = str(obj.get("kind", ""))
+    kind = obj.get("kind")
     if kind in RESTART_POLICY_KINDS:
         return bool(pod.spec.get("restartPolicy", "Always") == "Always")
     return kind in LONG_RUNNING_KINDS
@@ -49,9 +50,7 @@ def check_resources(obj: Mapping[str, Any], options: Options) -> list[Violation]
     if pod is None:
         return []
     violations = []
-    for container in pod.containers:
-        if container.group == "ephemeralContainers":
-            continue
+    for container in (container for container in pod.containers if container.group != "ephemeralContainers"):
         resources = as_mapping(container.fields.get("resources"))
         for section, resource in (("requests", "cpu"), ("requests", "memory"), ("limits", "memory")):
             if as_mapping(resources.get(section)).get(resource) in (None, ""):
@@ -99,7 +98,7 @@ def check_image_pinned(obj: Mapping[str, Any], options: Options) -> list[Violati
     pod = pod_template_of(obj)
     if pod is None:
         return []
-    require_digest = bool(options.get("requireDigest", False))
+    require_digest = bool(options["requireDigest"])
     violations = []
     for container in pod.containers:
         path = f"{container.path}.image"
@@ -135,7 +134,7 @@ def check_service_account(obj: Mapping[str, Any], options: Options) -> list[Viol
     account = pod.spec.get("serviceAccountName") or pod.spec.get("serviceAccount") or "default"
     identity = f"{namespace}/{account}"
     violations = []
-    if account == "default" and not matches_any(identity, options.get("defaultAllowed", ())):
+    if account == "default" and not matches_any(identity, options["defaultAllowed"]):
         violations.append(
             Violation(
                 "W4",
@@ -144,7 +143,7 @@ def check_service_account(obj: Mapping[str, Any], options: Options) -> list[Viol
             )
         )
     automount = pod.spec.get("automountServiceAccountToken")
-    if automount is not False and not matches_any(identity, options.get("tokenAllowed", ())):
+    if automount is not False and not matches_any(identity, options["tokenAllowed"]):
         found = "unset (the ServiceAccount decides, true by default)" if automount is None else show(automount)
         violations.append(
             Violation(
@@ -190,7 +189,7 @@ def check_cronjob_scheduling(obj: Mapping[str, Any], options: Options) -> list[V
     if obj.get("kind") != "CronJob":
         return []
     spec = as_mapping(obj.get("spec"))
-    allowed = list(options.get("allowedConcurrencyPolicies", ("Forbid", "Replace")))
+    allowed = list(options["allowedConcurrencyPolicies"])
     violations = []
     policy = spec.get("concurrencyPolicy")
     if policy not in allowed:

@@ -59,6 +59,12 @@ def test_container_without_resources_reports_all_three() -> None:
     ]
 
 
+def test_an_empty_quantity_counts_as_missing() -> None:
+    """`cpu: ""` requests nothing: the scheduler reads it as unset, so the rule does too."""
+    document = compliant_object("Deployment", ("spec.containers[web].resources.requests.cpu", ""))
+    assert findings("container-resources", document) == [("W1", "spec.containers[web].resources.requests.cpu")]
+
+
 def test_ephemeral_containers_need_no_resources() -> None:
     """The API refuses resources on ephemeral containers, so the rule cannot ask for them."""
     document = compliant_object("Pod")
@@ -74,6 +80,7 @@ def test_ephemeral_containers_need_no_resources() -> None:
 def test_long_running_container_without_probe_is_reported(kind: str, probe: str) -> None:
     document = compliant_object(kind, (f"spec.containers[sidecar].{probe}", DELETE))
     assert findings("liveness-and-readiness-probes", document) == [("W2", f"spec.containers[sidecar].{probe}")]
+    assert messages("liveness-and-readiness-probes", document) == [f"long-running container 'sidecar' has no {probe}"]
 
 
 @pytest.mark.parametrize("kind", RUN_TO_COMPLETION)
@@ -120,6 +127,9 @@ DIGEST = "sha256:" + "a" * 64
         ("registry.local:5000/crm:1.0", ("registry.local:5000/crm", "1.0", "")),
         (f"postgres:16.13@{DIGEST}", ("postgres", "16.13", DIGEST)),
         (f"postgres@{DIGEST}", ("postgres", "", DIGEST)),
+        # A colon before the last slash is not a tag, however many slashes follow the registry.
+        ("registry.local:5000/team/crm", ("registry.local:5000/team/crm", "", "")),
+        ("ghcr.io/acme:2.4/crm", ("ghcr.io/acme:2.4/crm", "", "")),
     ],
 )
 def test_image_reference_parts(image: str, expected: tuple[str, str, str]) -> None:
@@ -149,6 +159,27 @@ def test_unpinned_image_is_reported_in_every_container_list(
     assert messages("image-pinned", document) == [message.format(name=name)]
 
 
+def test_a_container_without_an_image_does_not_end_the_check() -> None:
+    document = compliant_object(
+        "Deployment", ("spec.initContainers[migrate].image", ""), ("spec.containers[web].image", "crm:latest")
+    )
+    assert findings("image-pinned", document) == [
+        ("W3", "spec.initContainers[migrate].image"),
+        ("W3", "spec.containers[web].image"),
+    ]
+
+
+def test_tags_pass_unless_the_config_requires_digests() -> None:
+    """requireDigest is off unless the policy config turns it on."""
+    document = compliant_object("Deployment")
+    assert findings("image-pinned", document) == []
+    assert findings("image-pinned", document, {"requireDigest": False}) == []
+    assert messages("image-pinned", document, {"requireDigest": True})[0] == (
+        f"image {document['spec']['template']['spec']['initContainers'][0]['image']} is not pinned by digest "
+        "(requireDigest is true); add @sha256:..."
+    )
+
+
 def test_digest_without_tag_is_pinned_and_require_digest_demands_one() -> None:
     pinned_by_digest = compliant_object("Deployment", ("spec.containers[web].image", f"ghcr.io/acme/crm@{DIGEST}"))
     assert findings("image-pinned", pinned_by_digest) == []
@@ -171,6 +202,9 @@ def test_default_service_account_is_reported(kind: str) -> None:
     assert findings("service-account-token", document) == [("W4", "spec.serviceAccountName")]
     document = compliant_object(kind, ("spec.serviceAccountName", "default"))
     assert findings("service-account-token", document) == [("W4", "spec.serviceAccountName")]
+    assert messages("service-account-token", document) == [
+        "the pod runs as the namespace's default ServiceAccount; give the workload its own"
+    ]
 
 
 def test_deprecated_service_account_field_counts() -> None:
@@ -188,6 +222,19 @@ def test_token_automount_is_reported_unless_false(value: object, found: str) -> 
         f"automountServiceAccountToken is {found} for ServiceAccount crm/crm-web; set false, or allow-list the "
         "account in tokenAllowed if it calls the Kubernetes API"
     ]
+
+
+def test_an_object_without_a_namespace_is_named_by_its_account_alone() -> None:
+    """Nothing is allow-listed by default, and a namespace-less object matches only `/<account>` patterns."""
+    document = compliant_object("Deployment", ("spec.automountServiceAccountToken", True))
+    del document["metadata"]["namespace"]
+    assert messages("service-account-token", document)[0].endswith(
+        "is true for ServiceAccount /crm-web; set false, or allow-list the account in tokenAllowed if it calls "
+        "the Kubernetes API"
+    )
+    assert findings("service-account-token", document, {"tokenAllowed": ["/crm-web"]}) == []
+    default = compliant_object("Deployment", ("spec.serviceAccountName", "default"))
+    assert len(findings("service-account-token", default)) == 1
 
 
 def test_allow_lists_accept_named_accounts_only() -> None:
@@ -257,30 +304,60 @@ def test_references_and_harmless_names_pass(variable: dict[str, Any]) -> None:
     assert findings("no-secret-literals-in-env", document) == []
 
 
+@pytest.mark.parametrize("value", [7, True, ["x"]])
+def test_a_value_that_is_not_a_string_is_not_judged(value: object) -> None:
+    """The API refuses a non-string env value; the rule skips it rather than fail on it."""
+    document = compliant_object("Deployment", ("spec.containers[web].env", [{"name": "DB_PASSWORD", "value": value}]))
+    assert findings("no-secret-literals-in-env", document) == []
+
+
+def test_a_reference_does_not_end_the_check_of_the_variables_after_it() -> None:
+    env = [
+        {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}},
+        {"name": "DATABASE_URL", "value": "postgres://$(DB_USER):$(DB_PASSWORD)@db:5432/crm"},
+        {"name": "API_TOKEN", "value": "abc"},
+    ]
+    document = compliant_object("Deployment", ("spec.containers[web].env", env))
+    assert findings("no-secret-literals-in-env", document) == [("W5", "spec.containers[web].env[API_TOKEN].value")]
+
+
 # W6 CronJob scheduling -------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     ("edits", "expected"),
     [
-        ({"concurrencyPolicy": DELETE}, ["concurrencyPolicy is unset (Allow); allowed: Forbid, Replace"]),
-        ({"concurrencyPolicy": "Allow"}, ['concurrencyPolicy is "Allow"; allowed: Forbid, Replace']),
-        ({"startingDeadlineSeconds": DELETE}, ["startingDeadlineSeconds is unset"]),
-        ({"startingDeadlineSeconds": 0}, ["startingDeadlineSeconds is 0"]),
-        ({"startingDeadlineSeconds": "600"}, ['startingDeadlineSeconds is "600"']),
+        ({"concurrencyPolicy": DELETE}, "concurrencyPolicy is unset (Allow); allowed: Forbid, Replace"),
+        ({"concurrencyPolicy": "Allow"}, 'concurrencyPolicy is "Allow"; allowed: Forbid, Replace'),
+        ({"startingDeadlineSeconds": DELETE}, "startingDeadlineSeconds is unset"),
+        ({"startingDeadlineSeconds": 0}, "startingDeadlineSeconds is 0"),
+        ({"startingDeadlineSeconds": -60}, "startingDeadlineSeconds is -60"),
+        ({"startingDeadlineSeconds": "600"}, 'startingDeadlineSeconds is "600"'),
+        ({"startingDeadlineSeconds": True}, "startingDeadlineSeconds is true"),
     ],
 )
-def test_cronjob_without_scheduling_fields_is_reported(edits: dict[str, object], expected: list[str]) -> None:
+def test_cronjob_without_scheduling_fields_is_reported(edits: dict[str, object], expected: str) -> None:
     document = compliant_object("CronJob")
     for field, value in edits.items():
         if value is DELETE:
             document["spec"].pop(field)
         else:
             document["spec"][field] = value
-    found = messages("cronjob-scheduling", document)
-    assert len(found) == len(expected)
-    for message, start in zip(found, expected, strict=True):
-        assert message.startswith(start), message
+    field = next(iter(edits))
+    tail = {
+        "concurrencyPolicy": " (overlapping runs pile up otherwise)",
+        "startingDeadlineSeconds": "; set a positive number of seconds so a run missed during an outage is "
+        "skipped rather than started at any hour",
+    }[field]
+    violations = POLICIES_BY_NAME["cronjob-scheduling"].evaluate(document)
+    assert [(v.control, v.path, v.message) for v in violations] == [("W6", f"spec.{field}", expected + tail)]
+
+
+@pytest.mark.parametrize("policy", ["Forbid", "Replace"])
+def test_cronjob_with_a_one_second_deadline_and_an_allowed_policy_passes(policy: str) -> None:
+    document = compliant_object("CronJob")
+    document["spec"] |= {"concurrencyPolicy": policy, "startingDeadlineSeconds": 1}
+    assert messages("cronjob-scheduling", document) == []
 
 
 def test_cronjob_policy_config_may_allow_overlap() -> None:
