@@ -29,7 +29,7 @@ def check_service_exposure(obj: Mapping[str, Any], options: Options) -> list[Vio
     if service_type not in EXPOSING_SERVICE_TYPES:
         return []
     key = object_key(obj)
-    if matches_any(key, options.get("allowed", ())):
+    if matches_any(key, options["allowed"]):
         return []
     return [
         Violation(
@@ -45,8 +45,8 @@ def check_namespace_pod_security(obj: Mapping[str, Any], options: Options) -> li
     """O2: every Namespace enforces the restricted Pod Security profile: the API server refuses what the pack misses."""
     if obj.get("kind") != "Namespace":
         return []
-    name = str(metadata_of(obj).get("name") or "")
-    if matches_any(name, options.get("exempt", ())):
+    name = object_key(obj)
+    if matches_any(name, options["exempt"]):
         return []
     labels = as_mapping(metadata_of(obj).get("labels"))
     enforce = labels.get(PSA_ENFORCE_LABEL)
@@ -74,7 +74,7 @@ def check_configmap_secrets(obj: Mapping[str, Any], options: Options) -> list[Vi
     violations = []
     for section in ("data", "binaryData"):
         for key, value in as_mapping(obj.get(section)).items():
-            if matches_any(f"{key_prefix}/{key}", options.get("allowedKeys", ())):
+            if matches_any(f"{key_prefix}/{key}", options["allowedKeys"]):
                 continue
             text = value if isinstance(value, str) else ""
             path = f"{section}.{key}"
@@ -111,7 +111,7 @@ def check_rbac(obj: Mapping[str, Any], options: Options) -> list[Violation]:
     if kind not in ("Role", "ClusterRole"):
         return []
     name = object_key(obj)
-    if kind == "ClusterRole" and matches_any(name, options.get("allowedClusterRoles", ())):
+    if kind == "ClusterRole" and matches_any(name, options["allowedClusterRoles"]):
         return []
     violations = []
     for index, rule in enumerate(as_mappings(obj.get("rules"))):

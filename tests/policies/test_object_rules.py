@@ -125,6 +125,31 @@ def test_binary_data_is_judged_by_key_and_allow_list_names_the_key() -> None:
     assert found("no-secrets-in-configmaps", document, {"allowedKeys": ["crm/app/SIGNING_KEY"]}) == []
 
 
+def test_binary_data_is_not_judged_by_the_shape_of_its_encoding() -> None:
+    """binaryData holds base64 of bytes: text that happens to look like a key id there is not one."""
+    assert found("no-secrets-in-configmaps", config_map({"blob": "AKIA" + "ABCDEFGHIJKLMNOP"}, "binaryData")) == []
+    assert found("no-secrets-in-configmaps", config_map({"blob": "AKIA" + "ABCDEFGHIJKLMNOP"})) == [
+        ("O3", "data.blob", "ConfigMap key blob holds an AWS access key id; move it to a Secret")
+    ]
+
+
+def test_an_allow_listed_key_does_not_end_the_check_of_the_keys_after_it() -> None:
+    document = config_map({"SIGNING_KEY": "allowed", "SMTP_PASSWORD": "hunter2"})
+    assert found("no-secrets-in-configmaps", document, {"allowedKeys": ["crm/app/SIGNING_KEY"]}) == [
+        ("O3", "data.SMTP_PASSWORD", "ConfigMap key SMTP_PASSWORD looks secret; move it to a Secret")
+    ]
+    assert [path for _, path, _ in found("no-secrets-in-configmaps", document)] == [
+        "data.SIGNING_KEY",
+        "data.SMTP_PASSWORD",
+    ]
+
+
+@pytest.mark.parametrize("value", [5, None, ["hunter2"]])
+def test_a_value_that_is_not_a_string_is_not_judged(value: object) -> None:
+    """The API refuses a non-string ConfigMap value; the rule skips it rather than fail on it."""
+    assert found("no-secrets-in-configmaps", config_map({"SMTP_PASSWORD": value})) == []  # type: ignore[dict-item]
+
+
 # O4 ---------------------------------------------------------------------------------------------
 
 
@@ -216,3 +241,24 @@ def test_wildcard_api_group_still_counts_as_a_secret_read() -> None:
         "rules[0].apiGroups",
         "rules[0]",
     ]
+
+
+def test_wildcard_resources_still_count_as_a_secret_read() -> None:
+    """resources ["*"] includes secrets: a ClusterRole reading everything is both findings."""
+    rule = {"apiGroups": [""], "resources": ["*"], "verbs": ["get"]}
+    assert [path for _, path, _ in found("rbac-least-privilege", role("ClusterRole", [rule]))] == [
+        "rules[0].resources",
+        "rules[0]",
+    ]
+
+
+@pytest.mark.parametrize("verbs", [["create"], ["delete", "deletecollection"], ["patch", "update"]])
+def test_writing_secrets_cluster_wide_is_not_a_secret_read(verbs: list[str]) -> None:
+    """The secret-read finding is about get, list and watch; other verbs on secrets are not reads."""
+    rule = {"apiGroups": [""], "resources": ["secrets"], "verbs": verbs}
+    assert found("rbac-least-privilege", role("ClusterRole", [rule])) == []
+
+
+def test_secret_reads_limited_to_named_secrets_pass() -> None:
+    rule = {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"], "resourceNames": ["crm-tls"]}
+    assert found("rbac-least-privilege", role("ClusterRole", [rule])) == []
