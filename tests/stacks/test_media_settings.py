@@ -4,31 +4,16 @@ declared, each bad value named with what is allowed, and the services sharing a 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 
 import pytest
 
-from stacks import Settings, SettingsError, build
 from stacks.data import MediaBucket, MediaSettings, MediaVolume
 from stacks.profiles import PROFILES
 from stacks.services import Role
-from tests.stacks.test_settings import SECRETS, VALID_STAGING, full
-
-DEV = full({"appImage": "ghcr.io/acme/crm-backend:2.4.1"})
-PRODUCTION = full({"kubeContext": "production", "domain": "crm.example.com"})
-
-
-def settings_of(stack: str, changes: Mapping[str, str] | None = None) -> Settings:
-    """`stack`'s settings from a valid configuration (dev's, or staging's for the others) with `changes`."""
-    raw = dict(DEV) if stack == "dev" else {**VALID_STAGING, **(PRODUCTION if stack == "production" else {})}
-    return build(stack, {**raw, **full(changes or {})}, SECRETS)
-
-
-def problems_of(stack: str, changes: Mapping[str, str]) -> list[str]:
-    with pytest.raises(SettingsError) as raised:
-        settings_of(stack, changes)
-    return [str(problem) for problem in raised.value.problems]
-
+from tests.stacks.test_settings import (
+    environment_problems,
+    environment_settings,
+)
 
 # --- what each profile gives ------------------------------------------------------------------------
 
@@ -45,9 +30,9 @@ def problems_of(stack: str, changes: Mapping[str, str]) -> list[str]:
 def test_each_profile_keeps_uploads_in_s3_or_on_a_volume(stack: str, expected: MediaSettings) -> None:
     """Staging and production keep uploads in the stack's bucket, dev and review stacks on a volume; web and worker
     handle them unless mediaServices says otherwise."""
-    media = settings_of(stack).media
+    media = environment_settings(stack).media
     assert media == expected
-    assert (media.bucket is not None) is PROFILES[settings_of(stack).environment].media_to_s3
+    assert (media.bucket is not None) is PROFILES[environment_settings(stack).environment].media_to_s3
 
 
 def test_every_profile_that_keeps_uploads_in_s3_has_the_aws_account() -> None:
@@ -62,7 +47,7 @@ def test_every_profile_that_keeps_uploads_in_s3_has_the_aws_account() -> None:
 def test_explicit_values_override_the_defaults() -> None:
     """Every media key reaches the settings: services (in service order), path, size, mode, prefix, days, key,
     networks."""
-    dev = settings_of(
+    dev = environment_settings(
         "dev",
         {
             "mediaServices": '["worker", "web", "beat"]',
@@ -75,7 +60,7 @@ def test_explicit_values_override_the_defaults() -> None:
         (Role.WEB, Role.WORKER, Role.BEAT), "/srv/uploads", None, MediaVolume("20Gi", "ReadWriteMany")
     )
     key = "arn:aws:kms:eu-west-1:111122223333:key/11111111-2222-3333-4444-555555555555"
-    staging = settings_of(
+    staging = environment_settings(
         "staging",
         {
             "mediaPrefix": "uploads/crm",
@@ -90,13 +75,13 @@ def test_explicit_values_override_the_defaults() -> None:
 
 def test_by_default_only_the_running_services_of_web_and_worker_handle_uploads() -> None:
     """An application without a worker gets media on web alone, without naming mediaServices."""
-    media = settings_of("staging", {"services": json.dumps({"worker": {"enabled": False}})}).media
+    media = environment_settings("staging", {"services": json.dumps({"worker": {"enabled": False}})}).media
     assert media is not None and media.services == (Role.WEB,)
 
 
 def test_media_can_be_switched_off() -> None:
     """media "false": no store at all, and the settings say so."""
-    settings = settings_of("production", {"media": "false"})
+    settings = environment_settings("production", {"media": "false"})
     assert settings.media is None
     assert settings.describe()["media"] == "(none)"
 
@@ -119,13 +104,13 @@ def test_media_can_be_switched_off() -> None:
 )
 def test_the_settings_output_says_where_uploads_live(stack: str, changes: dict[str, str], described: str) -> None:
     """describe() (the `settings` stack output and the render summary) names the store, retention and handlers."""
-    assert settings_of(stack, changes).describe()["media"] == described
+    assert environment_settings(stack, changes).describe()["media"] == described
 
 
 def test_the_volume_checks_do_not_apply_where_uploads_are_in_s3() -> None:
     """Services with different users, or an emptyDir at the media path, are fine where nothing is shared on disk."""
     services = {"worker": {"runAsUser": 10002, "writablePaths": ["/app/media"]}}
-    media = settings_of("staging", {"services": json.dumps(services)}).media
+    media = environment_settings("staging", {"services": json.dumps(services)}).media
     assert media is not None and media.bucket is not None
 
 
@@ -264,4 +249,4 @@ INVALID: list[tuple[str, str, dict[str, str], str]] = [
 @pytest.mark.parametrize(("stack", "changes", "message"), [pytest.param(*case[1:], id=case[0]) for case in INVALID])
 def test_invalid_media_configuration_stops_with_its_message(stack: str, changes: dict[str, str], message: str) -> None:
     """Each bad media value is the one problem, naming the key, the value and what is allowed."""
-    assert problems_of(stack, changes) == [message]
+    assert environment_problems(stack, changes) == [message]

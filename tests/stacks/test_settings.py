@@ -40,6 +40,28 @@ def settings_for(stack: str, changes: Mapping[str, str] | None = None, secret_ke
     return build(stack, raw, SECRETS if secret_keys is None else secret_keys)
 
 
+VALID_DEV = full({"appImage": "ghcr.io/acme/crm-backend:2.4.1"})
+PRODUCTION_CHANGES = full({"kubeContext": "production", "domain": "crm.example.com"})
+
+
+def environment_settings(stack: str, changes: Mapping[str, str] | None = None) -> Settings:
+    """`stack`'s settings from a valid configuration of its environment (dev's for dev, staging's for the others,
+    with production's context and domain for production) with `changes`."""
+    raw = (
+        dict(VALID_DEV)
+        if stack == "dev"
+        else {**VALID_STAGING, **(PRODUCTION_CHANGES if stack == "production" else {})}
+    )
+    return build(stack, {**raw, **full(changes or {})}, SECRETS)
+
+
+def environment_problems(stack: str, changes: Mapping[str, str]) -> list[str]:
+    """The problems `environment_settings(stack, changes)` stops with (it must stop)."""
+    with pytest.raises(SettingsError) as raised:
+        environment_settings(stack, changes)
+    return [str(problem) for problem in raised.value.problems]
+
+
 class TestProfiles:
     def test_dev_needs_nothing_but_the_application_image(self) -> None:
         """A dev stack needs only the image to run: no context, domain, SMTP or sizes."""

@@ -4,31 +4,17 @@ naming the key, the value and what is allowed."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import pytest
 
-from stacks import Settings, SettingsError, build
 from stacks.model import DnsChallengeSettings
 from stacks.schema import PROJECT
-from tests.stacks.test_settings import SECRETS, VALID_STAGING, full
+from tests.stacks.test_settings import (
+    environment_problems,
+    environment_settings,
+)
 
 ZONE = "Z0123456789ABCDEFGHIJ"
 STAGING_TENANTS = "tenants.staging.crm.example.com"
-DEV = full({"appImage": "ghcr.io/acme/crm-backend:2.4.1"})
-PRODUCTION = full({"kubeContext": "production", "domain": "crm.example.com"})
-
-
-def settings_of(stack: str, changes: Mapping[str, str] | None = None) -> Settings:
-    """`stack`'s settings from a valid configuration (dev's, or staging's for the others) with `changes`."""
-    raw = dict(DEV) if stack == "dev" else {**VALID_STAGING, **(PRODUCTION if stack == "production" else {})}
-    return build(stack, {**raw, **full(changes or {})}, SECRETS)
-
-
-def problems_of(stack: str, changes: Mapping[str, str]) -> list[str]:
-    with pytest.raises(SettingsError) as raised:
-        settings_of(stack, changes)
-    return [str(problem) for problem in raised.value.problems]
 
 
 TENANTS = {"tenantDomain": STAGING_TENANTS, "dnsHostedZoneId": ZONE}
@@ -39,9 +25,9 @@ TENANTS = {"tenantDomain": STAGING_TENANTS, "dnsHostedZoneId": ZONE}
 
 @pytest.mark.parametrize("stack", ["dev", "staging", "production", "pr-7"])
 def test_without_a_tenant_domain_there_are_no_tenant_hosts(stack: str) -> None:
-    edge = settings_of(stack).edge
+    edge = environment_settings(stack).edge
     assert (edge.tenant_domain, edge.tenant_issuer, edge.dns_challenges, edge.tenant_hosts) == (None, None, None, ())
-    described = settings_of(stack).describe()
+    described = environment_settings(stack).describe()
     assert (described["tenantHosts"], described["dnsChallenges"]) == ("(none)", "(none)")
 
 
@@ -89,14 +75,14 @@ def test_each_environment_gets_its_tenant_domain_issuer_and_challenges(
     from the cluster's issuer and makes none (the copied zone is unused), as a stack sharing another's cluster does;
     dev's wildcard is self-signed; an owner on the self-signed issuer takes its wildcard from it too, and still makes
     the cluster's DNS-01 issuers for the other stacks' tenants."""
-    edge = settings_of(stack, changes).edge
+    edge = environment_settings(stack, changes).edge
     assert (edge.tenant_domain, edge.tenant_issuer) == (domain, issuer)
     assert edge.tenant_hosts == (f"*.{domain}", domain)
     assert edge.dns_challenges == challenges
 
 
 def test_the_settings_output_shows_the_tenant_hosts_and_the_zone() -> None:
-    described = settings_of("staging", TENANTS).describe()
+    described = environment_settings("staging", TENANTS).describe()
     assert described["tenantHosts"] == (f"*.{STAGING_TENANTS}, {STAGING_TENANTS} from letsencrypt-staging-dns01")
     assert described["dnsChallenges"] == f"Route53 zone {ZONE} for {STAGING_TENANTS} (eu-west-1)"
 
@@ -105,8 +91,8 @@ def test_the_route53_role_needs_the_aws_account_even_without_backups_or_media() 
     """Staging without PostgreSQL and uploads still needs awsRegion and the OIDC provider for cert-manager's role;
     without tenants it needs neither."""
     bare = {"postgres": "false", "media": "false", "migrationCommand": "none", "awsRegion": "", "oidcProviderArn": ""}
-    assert settings_of("staging", bare).data.aws is None
-    keys = [problem.split(" ", 1)[0] for problem in problems_of("staging", {**bare, **TENANTS})]
+    assert environment_settings("staging", bare).data.aws is None
+    keys = [problem.split(" ", 1)[0] for problem in environment_problems("staging", {**bare, **TENANTS})]
     assert keys == [f"{PROJECT}:awsRegion", f"{PROJECT}:oidcProviderArn"]
 
 
@@ -240,13 +226,13 @@ ZONE_ALLOWED = "allowed: the zone's ID, Z and upper-case letters and digits (`aw
     ],
 )
 def test_each_bad_tenant_setting_is_one_clear_problem(stack: str, changes: dict[str, str], problem: str) -> None:
-    assert problems_of(stack, changes) == [problem]
+    assert environment_problems(stack, changes) == [problem]
 
 
 def test_a_review_tenant_domain_too_long_for_its_prefix_is_refused() -> None:
     """pr-<n>. in front must still give a host name of at most 253 characters."""
     long_domain = ".".join(["a" * 62] * 4)  # 251 characters: valid alone, 256 with "pr-7." in front
-    assert problems_of("pr-7", {"tenantDomain": long_domain}) == [
+    assert environment_problems("pr-7", {"tenantDomain": long_domain}) == [
         f'{PROJECT}:tenantDomain = "{long_domain[:75]}...": gives the review tenant domain pr-7.{long_domain}, which '
         f"wrong length; {HOST_ALLOWED}"
     ]
