@@ -17,7 +17,6 @@ evaluate them directly (offline/iam.py); the component only fills in the ARNs.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +47,7 @@ from components.shared.irsa import (
     account_root,
     oidc_problem,
     web_identity_trust_policy,
+    workload_role,
 )
 from components.shared.labels import with_component
 
@@ -316,32 +316,24 @@ class BackupStorage(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[bucket.versioning]),
             )
 
-        role = aws.iam.Role(
-            f"{name}-role",
-            name=f"crm-{args.stack}-backups",
+        role = workload_role(
+            name,
+            role_name=f"crm-{args.stack}-backups",
             description=f"Backup jobs of crm-platform stack {args.stack} ({args.namespace}/{args.service_account})",
-            assume_role_policy=json.dumps(
-                trust_policy(
-                    args.oidc_provider_arn,
-                    args.oidc_issuer,
-                    args.namespace,
-                    args.service_account,
-                    *args.other_service_accounts,
-                ),
-                sort_keys=True,
+            trust_policy=trust_policy(
+                args.oidc_provider_arn,
+                args.oidc_issuer,
+                args.namespace,
+                args.service_account,
+                *args.other_service_accounts,
             ),
-            tags=tags,
-            opts=child,
-        )
-        aws.iam.RolePolicy(
-            f"{name}-role-access",
-            role=role.id,
-            name="backup-access",
-            policy=json_document(
+            access_name="backup-access",
+            access_policy=json_document(
                 pulumi.Output.all(bucket.arn, kms_key_arn).apply(
                     lambda arns: access_policy(arns[0], args.prefix, arns[1])
                 )
             ),
+            tags=tags,
             opts=child,
         )
 

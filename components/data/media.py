@@ -19,7 +19,6 @@ strings, so tests evaluate them directly (offline/iam.py).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -50,6 +49,7 @@ from components.shared.irsa import (
     token_volume,
     web_identity_environment,
     web_identity_trust_policy,
+    workload_role,
 )
 from components.shared.labels import INSTANCE, with_component
 from components.shared.references import MediaAttachment
@@ -380,35 +380,27 @@ class Media(pulumi.ComponentResource):
             tags=tags,
         )
         child = pulumi.ResourceOptions(parent=self)
-        role = aws.iam.Role(
-            f"{name}-role",
-            name=role_name(args.stack),
+        role = workload_role(
+            name,
+            role_name=role_name(args.stack),
             description=(
                 f"Upload handlers of crm-platform stack {args.stack} "
                 f"({args.namespace_name}/{', '.join(args.service_accounts)})"
             ),
-            assume_role_policy=json.dumps(
-                web_identity_trust_policy(
-                    "MediaServiceAccounts",
-                    aws_settings.oidc_provider_arn,
-                    aws_settings.oidc_issuer,
-                    args.namespace_name,
-                    args.service_accounts,
-                ),
-                sort_keys=True,
+            trust_policy=web_identity_trust_policy(
+                "MediaServiceAccounts",
+                aws_settings.oidc_provider_arn,
+                aws_settings.oidc_issuer,
+                args.namespace_name,
+                args.service_accounts,
             ),
-            tags=tags,
-            opts=child,
-        )
-        aws.iam.RolePolicy(
-            f"{name}-role-access",
-            role=role.id,
-            name="media-access",
-            policy=json_document(
+            access_name="media-access",
+            access_policy=json_document(
                 pulumi.Output.all(bucket.arn, kms_key_arn).apply(
                     lambda arns: access_policy(arns[0], bucket_settings.prefix, arns[1])
                 )
             ),
+            tags=tags,
             opts=child,
         )
         self.attachment = bucket_attachment(args.settings, bucket.name, aws_settings.region, role.arn)

@@ -27,10 +27,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
-import pulumi_aws as aws
 
 from components.edge.charts import CERT_MANAGER_NAMESPACE, CERT_MANAGER_SERVICE_ACCOUNT
-from components.shared.irsa import POLICY_VERSION, oidc_problem, web_identity_trust_policy
+from components.shared.irsa import POLICY_VERSION, oidc_problem, web_identity_trust_policy, workload_role
 from components.shared.labels import with_component
 from stacks.model import DnsChallengeSettings
 
@@ -138,22 +137,17 @@ class DnsChallengeRole(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         tags = with_component(args.tags, "edge")
         settings = args.settings
-        role = aws.iam.Role(
-            f"{name}-role",
-            name=role_name(args.stack),
+        role = workload_role(
+            name,
+            role_name=role_name(args.stack),
             description=(
                 f"cert-manager's DNS-01 challenges for {settings.zone} in Route53 zone {settings.hosted_zone_id} "
                 f"(crm-platform stack {args.stack})"
             ),
-            assume_role_policy=json.dumps(trust_policy(args.oidc_provider_arn, args.oidc_issuer), sort_keys=True),
+            trust_policy=trust_policy(args.oidc_provider_arn, args.oidc_issuer),
+            access_name="route53-dns01-challenges",
+            access_policy=json.dumps(access_policy(settings.hosted_zone_id, settings.zone), sort_keys=True),
             tags=tags,
-            opts=child,
-        )
-        aws.iam.RolePolicy(
-            f"{name}-role-access",
-            role=role.id,
-            name="route53-dns01-challenges",
-            policy=json.dumps(access_policy(settings.hosted_zone_id, settings.zone), sort_keys=True),
             opts=child,
         )
         self.role_arn = role.arn

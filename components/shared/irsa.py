@@ -11,11 +11,13 @@ through Route53, where its values take the pieces in Helm's spelling) use the sa
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pulumi
+import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 POLICY_VERSION = "2012-10-17"
@@ -123,3 +125,28 @@ def web_identity_environment(role_arn: pulumi.Input[str], region: str) -> dict[s
         "AWS_REGION": region,
         "AWS_STS_REGIONAL_ENDPOINTS": "regional",
     }
+
+
+def workload_role(
+    name: str,
+    *,
+    role_name: str,
+    description: str,
+    trust_policy: Mapping[str, Any],
+    access_name: str,
+    access_policy: pulumi.Input[str],
+    tags: Mapping[str, str],
+    opts: pulumi.ResourceOptions,
+) -> aws.iam.Role:
+    """The IAM role `role_name` that `trust_policy` lets assume, with one inline policy `access_name` holding what
+    it may do: `<name>-role` and `<name>-role-access`, the shape of every workload role the platform makes."""
+    role = aws.iam.Role(
+        f"{name}-role",
+        name=role_name,
+        description=description,
+        assume_role_policy=json.dumps(trust_policy, sort_keys=True),
+        tags=dict(tags),
+        opts=opts,
+    )
+    aws.iam.RolePolicy(f"{name}-role-access", role=role.id, name=access_name, policy=access_policy, opts=opts)
+    return role
