@@ -258,7 +258,10 @@ def _read_pod_template(obj: Mapping[str, Any]) -> PodTemplate | None:
     spec_keys = pod_spec_path(kind) if isinstance(kind, str) else None
     metadata_keys = pod_metadata_path(kind) if isinstance(kind, str) else None
     spec = dig_mapping(obj, spec_keys) if spec_keys is not None else None
-    if spec_keys is None or metadata_keys is None or spec is None:
+    # spec is None whenever spec_keys is, and metadata_keys is None exactly when spec_keys is (both come from
+    # POD_SPEC_PATHS): the key tests narrow types. spec is tested before metadata_keys so that each `or` decides
+    # something (a pod-bearing kind without its pod spec), where `metadata_keys or spec` had an equivalent `and`.
+    if spec_keys is None or spec is None or metadata_keys is None:
         return None
     spec_path = ".".join(spec_keys)
     containers = tuple(

@@ -448,3 +448,358 @@ def test_pod_templates_are_read_once_per_object_only_within_the_block() -> None:
     obj["spec"]["template"]["spec"]["containers"].append({"name": "added"})
     template = pod_template_of(obj)
     assert template is not None and "added" in [container.name for container in template.containers]
+
+
+WEB = "spec.containers[web].securityContext"
+SIDECAR = "spec.containers[sidecar].securityContext"
+MIGRATE = "spec.initContainers[migrate].securityContext"
+DEBUGGER = "spec.ephemeralContainers[debugger].securityContext"
+APPARMOR_PREFIX = "container.apparmor.security.beta.kubernetes.io/"
+SECCOMP_UNSET = (
+    "securityContext.seccompProfile is unset and the pod level sets no valid profile; "
+    "required: RuntimeDefault or Localhost here or at pod level"
+)
+RUN_AS_NON_ROOT_UNSET = (
+    "securityContext.runAsNonRoot is unset and the pod-level value is not true; required: true here or at pod level"
+)
+
+MESSAGES = [
+    pytest.param(
+        [(f"{POD_CONTEXT}.windowsOptions.hostProcess", True)],
+        [
+            Violation(
+                "B1",
+                "spec.securityContext.windowsOptions.hostProcess",
+                "windowsOptions.hostProcess is true; allowed: false or unset",
+            )
+        ],
+        id="B1",
+    ),
+    pytest.param(
+        [("spec.hostPID", True)],
+        [Violation("B2", "spec.hostPID", "hostPID is true; allowed: false or unset")],
+        id="B2",
+    ),
+    pytest.param(
+        [(f"{container_context('containers[web]')}.capabilities.add", ["NET_BIND_SERVICE", "SYS_ADMIN"])],
+        [
+            Violation(
+                "B4",
+                f"{WEB}.capabilities.add",
+                'securityContext.capabilities.add contains "SYS_ADMIN"; allowed: AUDIT_WRITE, CHOWN, DAC_OVERRIDE, '
+                "FOWNER, FSETID, KILL, MKNOD, NET_BIND_SERVICE, SETFCAP, SETGID, SETPCAP, SETUID, SYS_CHROOT",
+            ),
+            Violation(
+                "R6",
+                f"{WEB}.capabilities.add",
+                'securityContext.capabilities.add contains "SYS_ADMIN"; allowed: NET_BIND_SERVICE only',
+            ),
+        ],
+        id="B4-R6-add",
+    ),
+    pytest.param(
+        [("spec.volumes[host].hostPath", {"path": "/var/run"})],
+        [
+            Violation(
+                "B5",
+                "spec.volumes[host].hostPath",
+                'volume source hostPath is {"path": "/var/run"}; allowed: no hostPath volumes',
+            ),
+            Violation(
+                "R1",
+                "spec.volumes[host].hostPath",
+                "volume source is hostPath; allowed: configMap, csi, downwardAPI, emptyDir, ephemeral, image, "
+                "persistentVolumeClaim, projected, secret",
+            ),
+        ],
+        id="B5-R1",
+    ),
+    pytest.param(
+        # The second port has an empty name: it is labelled by its index.
+        [
+            (
+                "spec.containers[web].ports",
+                [
+                    {"name": "http", "containerPort": 8000, "hostPort": 0},
+                    {"name": "", "containerPort": 9000, "hostPort": 9000},
+                ],
+            )
+        ],
+        [Violation("B6", "spec.containers[web].ports[1].hostPort", "ports[].hostPort is 9000; allowed: 0 or unset")],
+        id="B6-unnamed-port",
+    ),
+    pytest.param(
+        [
+            ("spec.containers[web].livenessProbe.httpGet.host", "10.0.0.1"),
+            ("spec.containers[sidecar].lifecycle.preStop.tcpSocket", {"port": 80, "host": "metadata.internal"}),
+        ],
+        [
+            Violation(
+                "B7",
+                "spec.containers[web].livenessProbe.httpGet.host",
+                'livenessProbe.httpGet.host is "10.0.0.1"; allowed: unset (the pod\'s own IP)',
+            ),
+            Violation(
+                "B7",
+                "spec.containers[sidecar].lifecycle.preStop.tcpSocket.host",
+                'lifecycle.preStop.tcpSocket.host is "metadata.internal"; allowed: unset (the pod\'s own IP)',
+            ),
+        ],
+        id="B7",
+    ),
+    pytest.param(
+        # Another annotation and an allowed AppArmor one come first: the breach after them is still found.
+        [
+            (
+                "metadata.annotations",
+                {
+                    "example.com/owner": "crm",
+                    f"{APPARMOR_PREFIX}web": "runtime/default",
+                    f"{APPARMOR_PREFIX}sidecar": "unconfined",
+                },
+            )
+        ],
+        [
+            Violation(
+                "B8",
+                f"metadata.annotations[{APPARMOR_PREFIX}sidecar]",
+                f'annotation {APPARMOR_PREFIX}sidecar is "unconfined"; '
+                "allowed: runtime/default, localhost/<profile> or unset",
+            )
+        ],
+        id="B8-annotation-after-others",
+    ),
+    pytest.param(
+        [(f"{container_context('containers[sidecar]')}.appArmorProfile", {"type": "Unconfined"})],
+        [
+            Violation(
+                "B8",
+                f"{SIDECAR}.appArmorProfile.type",
+                'appArmorProfile.type is "Unconfined"; allowed: RuntimeDefault, Localhost or unset',
+            )
+        ],
+        id="B8-appArmorProfile",
+    ),
+    pytest.param(
+        [(f"{POD_CONTEXT}.seLinuxOptions", {"type": "spc_t", "user": "system_u", "role": "sysadm_r"})],
+        [
+            Violation(
+                "B9",
+                "spec.securityContext.seLinuxOptions.type",
+                'seLinuxOptions.type is "spc_t"; '
+                "allowed: container_engine_t, container_init_t, container_kvm_t, container_t or unset",
+            ),
+            Violation(
+                "B9", "spec.securityContext.seLinuxOptions.user", 'seLinuxOptions.user is "system_u"; allowed: unset'
+            ),
+            Violation(
+                "B9", "spec.securityContext.seLinuxOptions.role", 'seLinuxOptions.role is "sysadm_r"; allowed: unset'
+            ),
+        ],
+        id="B9",
+    ),
+    pytest.param(
+        [(f"{container_context('containers[web]')}.procMount", "Unmasked")],
+        [Violation("B10", f"{WEB}.procMount", 'securityContext.procMount is "Unmasked"; allowed: Default or unset')],
+        id="B10",
+    ),
+    pytest.param(
+        [(f"{POD_CONTEXT}.seccompProfile.type", "Unconfined")],
+        [
+            Violation(
+                "B11",
+                "spec.securityContext.seccompProfile.type",
+                'seccompProfile.type is "Unconfined"; allowed: RuntimeDefault, Localhost, or no seccompProfile',
+            ),
+            Violation(
+                "R5",
+                "spec.securityContext.seccompProfile.type",
+                'pod securityContext.seccompProfile.type is "Unconfined"; allowed: RuntimeDefault or Localhost',
+            ),
+            Violation("R5", f"{MIGRATE}.seccompProfile.type", SECCOMP_UNSET),
+            Violation("R5", f"{DEBUGGER}.seccompProfile.type", SECCOMP_UNSET),
+        ],
+        id="B11-R5-pod-unconfined",
+    ),
+    pytest.param(
+        [
+            (f"{container_context('containers[web]')}.seccompProfile", {"localhostProfile": "profiles/web.json"}),
+            (f"{container_context('containers[sidecar]')}.seccompProfile", {"type": "Unconfined"}),
+        ],
+        [
+            Violation(
+                "B11",
+                f"{WEB}.seccompProfile.type",
+                "seccompProfile.type is unset; allowed: RuntimeDefault, Localhost, or no seccompProfile",
+            ),
+            Violation(
+                "B11",
+                f"{SIDECAR}.seccompProfile.type",
+                'seccompProfile.type is "Unconfined"; allowed: RuntimeDefault, Localhost, or no seccompProfile',
+            ),
+            Violation(
+                "R5",
+                f"{WEB}.seccompProfile.type",
+                "securityContext.seccompProfile.type is null; allowed: RuntimeDefault or Localhost",
+            ),
+            Violation(
+                "R5",
+                f"{SIDECAR}.seccompProfile.type",
+                'securityContext.seccompProfile.type is "Unconfined"; allowed: RuntimeDefault or Localhost',
+            ),
+        ],
+        id="B11-R5-container-without-type-and-unconfined",
+    ),
+    pytest.param(
+        # A sysctl without a name is no safe sysctl either, and is labelled by its index.
+        [(f"{POD_CONTEXT}.sysctls", [{"name": "kernel.msgmax", "value": "65536"}, {"value": "1"}])],
+        [
+            Violation(
+                "B12",
+                f"spec.securityContext.sysctls[{name}]",
+                f"securityContext.sysctls contains {shown}; allowed: kernel.shm_rmid_forced, "
+                "net.ipv4.ip_local_port_range, net.ipv4.ip_local_reserved_ports, net.ipv4.ip_unprivileged_port_start, "
+                "net.ipv4.ping_group_range, net.ipv4.tcp_fin_timeout, net.ipv4.tcp_keepalive_intvl, "
+                "net.ipv4.tcp_keepalive_probes, net.ipv4.tcp_keepalive_time, net.ipv4.tcp_rmem, "
+                "net.ipv4.tcp_syncookies, net.ipv4.tcp_wmem",
+            )
+            for name, shown in (("kernel.msgmax", '"kernel.msgmax"'), ("1", "null"))
+        ],
+        id="B12-named-and-unnamed",
+    ),
+    pytest.param(
+        # The second volume has no name: it is labelled by its index.
+        [("spec.volumes", [{"name": "tmp", "emptyDir": {}}, {"nfs": {"server": "nfs", "path": "/"}}])],
+        [
+            Violation(
+                "R1",
+                "spec.volumes[1].nfs",
+                "volume source is nfs; allowed: configMap, csi, downwardAPI, emptyDir, ephemeral, image, "
+                "persistentVolumeClaim, projected, secret",
+            )
+        ],
+        id="R1-unnamed-volume",
+    ),
+    pytest.param(
+        [
+            (f"{container_context('initContainers[migrate]')}.allowPrivilegeEscalation", DELETE),
+            (f"{container_context('containers[web]')}.allowPrivilegeEscalation", True),
+        ],
+        [
+            Violation(
+                "R2",
+                f"{MIGRATE}.allowPrivilegeEscalation",
+                "securityContext.allowPrivilegeEscalation is unset; required: false, set explicitly",
+            ),
+            Violation(
+                "R2",
+                f"{WEB}.allowPrivilegeEscalation",
+                "securityContext.allowPrivilegeEscalation is true; required: false, set explicitly",
+            ),
+        ],
+        id="R2-unset-and-true",
+    ),
+    pytest.param(
+        [(f"{POD_CONTEXT}.runAsNonRoot", False), (f"{container_context('containers[web]')}.runAsNonRoot", False)],
+        [
+            Violation(
+                "R3",
+                "spec.securityContext.runAsNonRoot",
+                "pod securityContext.runAsNonRoot is false; required: true, or unset with every container true",
+            ),
+            Violation("R3", f"{MIGRATE}.runAsNonRoot", RUN_AS_NON_ROOT_UNSET),
+            Violation("R3", f"{WEB}.runAsNonRoot", "securityContext.runAsNonRoot is false; required: true or unset"),
+            Violation("R3", f"{SIDECAR}.runAsNonRoot", RUN_AS_NON_ROOT_UNSET),
+            Violation("R3", f"{DEBUGGER}.runAsNonRoot", RUN_AS_NON_ROOT_UNSET),
+        ],
+        id="R3-pod-and-container-false",
+    ),
+    pytest.param(
+        [(f"{container_context('containers[sidecar]')}.runAsUser", 0)],
+        [Violation("R4", f"{SIDECAR}.runAsUser", "securityContext.runAsUser is 0; allowed: any non-zero UID or unset")],
+        id="R4",
+    ),
+    pytest.param(
+        [
+            (f"{container_context('initContainers[migrate]')}.capabilities", DELETE),
+            (f"{container_context('containers[web]')}.capabilities.drop", ["NET_RAW"]),
+            (f"{container_context('containers[sidecar]')}.capabilities", {"drop": ["ALL"], "add": ["CHOWN"]}),
+        ],
+        [
+            Violation(
+                "R6",
+                f"{MIGRATE}.capabilities.drop",
+                "securityContext.capabilities.drop is unset; required: includes ALL",
+            ),
+            Violation(
+                "R6",
+                f"{WEB}.capabilities.drop",
+                'securityContext.capabilities.drop is ["NET_RAW"]; required: includes ALL',
+            ),
+            Violation(
+                "R6",
+                f"{SIDECAR}.capabilities.add",
+                'securityContext.capabilities.add contains "CHOWN"; allowed: NET_BIND_SERVICE only',
+            ),
+        ],
+        id="R6-drop-unset-drop-without-ALL-add",
+    ),
+]
+
+
+@pytest.mark.parametrize(("edits", "expected"), MESSAGES)
+def test_each_violation_names_its_field_the_value_found_and_what_is_allowed(
+    edits: list[tuple[str, object]], expected: list[Violation]
+) -> None:
+    """Every control's violations, in order, at their exact paths (items without a name by their index), each with
+    the exact message a user reads: the field, the value as the manifest spells it (or unset), what is allowed."""
+    assert check_restricted(render("Pod", variant(*edits))) == expected
+
+
+def test_read_only_root_message_says_unset_or_the_value_found() -> None:
+    """The platform rule's message tells an unset readOnlyRootFilesystem from an explicit false."""
+    template = variant(
+        (f"{container_context('initContainers[migrate]')}.readOnlyRootFilesystem", DELETE),
+        (f"{container_context('containers[web]')}.readOnlyRootFilesystem", False),
+    )
+    assert check_read_only_root(render("Pod", template)) == [
+        Violation(
+            READ_ONLY_ROOT_FILESYSTEM,
+            f"{MIGRATE}.readOnlyRootFilesystem",
+            "securityContext.readOnlyRootFilesystem is unset; required: true",
+        ),
+        Violation(
+            READ_ONLY_ROOT_FILESYSTEM,
+            f"{WEB}.readOnlyRootFilesystem",
+            "securityContext.readOnlyRootFilesystem is false; required: true",
+        ),
+    ]
+
+
+def test_a_container_without_a_name_is_labelled_by_its_index() -> None:
+    """A container with no name is reported by its position in its list."""
+    template = variant()
+    template["spec"]["containers"].append({"image": "busybox:1.37", "securityContext": {"privileged": True}})
+    assert check_baseline(render("Pod", template)) == [
+        Violation(
+            "B3",
+            "spec.containers[2].securityContext.privileged",
+            "securityContext.privileged is true; allowed: false or unset",
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        pytest.param({"kind": ["Pod"], "spec": {"hostPID": True}}, id="kind-not-a-string"),
+        pytest.param({"kind": "Deployment", "metadata": {"name": "crm"}, "spec": {"replicas": 1}}, id="no-template"),
+        pytest.param({"kind": "Deployment", "spec": {"template": {"spec": "hostPID"}}}, id="spec-not-a-mapping"),
+    ],
+)
+def test_an_object_without_a_readable_pod_spec_is_not_checked_and_does_not_raise(obj: dict[str, object]) -> None:
+    """A kind that is no string, or a pod-bearing kind whose pod spec is missing or no mapping, gives no violation
+    and no exception: the pack reports on what it can read."""
+    assert check_baseline(obj) == []
+    assert check_restricted(obj) == []
+    assert check_read_only_root(obj) == []
