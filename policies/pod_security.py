@@ -537,6 +537,11 @@ def _check_run_as_user(pod: PodTemplate) -> Iterator[Violation]:
             )
 
 
+def _shown_type(profile_type: object) -> str:
+    """A seccompProfile's type as a message shows it: a profile without one says unset, as B11's message does."""
+    return "unset" if profile_type is None else _show(profile_type)
+
+
 def _check_seccomp_restricted(pod: PodTemplate) -> Iterator[Violation]:
     """R5, check_seccompProfile_restricted.go: a valid pod-level profile covers containers that set none."""
     if pod.is_windows:
@@ -547,7 +552,7 @@ def _check_seccomp_restricted(pod: PodTemplate) -> Iterator[Violation]:
         yield Violation(
             "R5",
             f"{pod.security_context_path}.seccompProfile.type",
-            f"pod securityContext.seccompProfile.type is {_show(pod_type)}; allowed: {allowed}",
+            f"pod securityContext.seccompProfile.type is {_shown_type(pod_type)}; allowed: {allowed}",
         )
     pod_is_valid = pod_is_set and pod_type in SECCOMP_RESTRICTED_TYPES
     for container in pod.containers:
@@ -555,7 +560,7 @@ def _check_seccomp_restricted(pod: PodTemplate) -> Iterator[Violation]:
         path = f"{container.path}.securityContext.seccompProfile.type"
         if is_set and profile_type not in SECCOMP_RESTRICTED_TYPES:
             yield Violation(
-                "R5", path, f"securityContext.seccompProfile.type is {_show(profile_type)}; allowed: {allowed}"
+                "R5", path, f"securityContext.seccompProfile.type is {_shown_type(profile_type)}; allowed: {allowed}"
             )
         elif not is_set and not pod_is_valid:
             yield Violation(

@@ -640,7 +640,7 @@ MESSAGES = [
             Violation(
                 "R5",
                 f"{WEB}.seccompProfile.type",
-                "securityContext.seccompProfile.type is null; allowed: RuntimeDefault or Localhost",
+                "securityContext.seccompProfile.type is unset; allowed: RuntimeDefault or Localhost",
             ),
             Violation(
                 "R5",
