@@ -343,6 +343,23 @@ def test_cnpg_cluster_may_not_switch_off_its_budget() -> None:
     ]
 
 
+@pytest.mark.parametrize(("instances", "reported"), [(None, False), (1, False), (2, True)])
+def test_only_a_cnpg_cluster_of_several_instances_needs_its_budget(instances: int | None, reported: bool) -> None:
+    """enablePDB false matters from two instances on: one instance (CloudNativePG's default when instances is left
+    out) has no replica a drain could take down with it."""
+
+    def edit(props: dict[str, Any]) -> None:
+        props["spec"].update(enablePDB=False, instances=instances)
+        if instances is None:
+            props["spec"].pop("instances")
+
+    resources = replace(compliant_stack(), "crm-postgres", "Cluster", edit)
+    expected = [
+        ("crm-postgres", "S2", "spec.enablePDB", f"Cluster crm/crm-postgres has {instances} instances and no PDB")
+    ]
+    assert found("disruption-budget", resources) == (expected if reported else [])
+
+
 @pytest.mark.parametrize(
     ("selector", "matches"),
     [
@@ -352,6 +369,7 @@ def test_cnpg_cluster_may_not_switch_off_its_budget() -> None:
         ({"matchExpressions": [{"key": "app", "operator": "NotIn", "values": ["a"]}]}, False),
         ({"matchExpressions": [{"key": "tier", "operator": "Exists"}]}, False),
         ({"matchExpressions": [{"key": "tier", "operator": "DoesNotExist"}]}, True),
+        ({"matchExpressions": [{"key": "app", "operator": "DoesNotExist"}]}, False),
         ({"matchExpressions": [{"key": "app", "operator": "In", "values": ["a", "b"]}]}, True),
     ],
 )
@@ -396,6 +414,16 @@ def test_wildcard_covers_one_label_only() -> None:
     assert [violation[2] for violation in found("ingress-tls", resources)] == ["spec.rules[0].host"]
 
 
+def test_wildcard_covers_a_whole_label_only() -> None:
+    """*.example.com covers a.example.com, not a.badexample.com: the host must end with the dot and the domain."""
+    resources = replace(
+        compliant_stack(), "crm-app", "Ingress", lambda p: p["spec"]["rules"][0].update(host="a.badexample.com")
+    )
+    assert found("ingress-tls", resources) == [
+        ("crm-app", "S3", "spec.rules[0].host", "host a.badexample.com is not in any spec.tls entry with a secretName")
+    ]
+
+
 def test_tls_secret_nobody_issues_is_reported() -> None:
     resources = replace(compliant_stack(), "wildcard", "Certificate", None)
     assert [violation[:3] for violation in found("ingress-tls", resources)] == [
@@ -435,6 +463,40 @@ def test_ingress_route_without_tls_or_host_is_reported() -> None:
 
 def test_ingress_route_secret_nobody_issues_is_reported() -> None:
     assert found("ingress-tls", replace(compliant_stack(), "www", "Certificate", None)) == [
+        (
+            "crm-api-route",
+            "S3",
+            "spec.tls.secretName",
+            "TLS secret www-tls is issued by nothing: no Certificate writes it and no Ingress using it has a "
+            "cert-manager.io/cluster-issuer or cert-manager.io/issuer annotation",
+        )
+    ]
+
+
+def test_ingress_route_may_use_a_secret_an_annotated_ingress_issues() -> None:
+    """A secret issued through an Ingress's issuer annotation is issued for that Ingress's spec.tls hosts: an
+    IngressRoute reusing it covers those hosts and no other."""
+
+    def route_to(host: str) -> Any:
+        return lambda p: p["spec"].update(routes=[{"match": f"Host(`{host}`)"}], tls={"secretName": "crm-api-tls"})
+
+    resources = replace(compliant_stack(), "crm-api-route", "IngressRoute", route_to("api.example.com"))
+    assert found("ingress-tls", resources) == []
+    resources = replace(compliant_stack(), "crm-api-route", "IngressRoute", route_to("admin.example.com"))
+    assert found("ingress-tls", resources) == [
+        (
+            "crm-api-route",
+            "S3",
+            "spec.routes[0].match",
+            "host admin.example.com is not among the names TLS secret crm-api-tls is issued for",
+        )
+    ]
+
+
+def test_an_ingress_route_of_another_api_group_is_not_checked() -> None:
+    """An IngressRoute kind that is not Traefik's is left alone, and the Traefik routes after it are still checked."""
+    foreign = k8s("routes.example.com/v1", "IngressRoute", "foreign", spec={"routes": [{"match": "PathPrefix(`/`)"}]})
+    assert found("ingress-tls", [foreign, *replace(compliant_stack(), "www", "Certificate", None)]) == [
         (
             "crm-api-route",
             "S3",
@@ -489,6 +551,8 @@ def test_a_wildcard_of_another_domain_does_not_cover_a_host_regexp() -> None:
         r"^.+\.tenants\.example\.net$",
         r"^[a-z0-9.-]+\.tenants\.example\.net$",
         r"^[--z]+\.tenants\.example\.net$",
+        r"^[--9]+\.tenants\.example\.net$",
+        r"^[a-c--z]+\.tenants\.example\.net$",
         r"^[^.]+\.tenants\.example\.net$",
         r"^[a-z0-9-]*\.tenants\.example\.net$",
         r"^[a-z0-9-]+.tenants\.example\.net$",
@@ -502,6 +566,8 @@ def test_a_wildcard_of_another_domain_does_not_cover_a_host_regexp() -> None:
         "any-characters",
         "dot-in-the-label",
         "range-over-the-dot",
+        "range-from-the-hyphen-to-a-digit",
+        "range-over-the-dot-after-a-range",
         "negated-class",
         "empty-label",
         "unescaped-dot-after-the-label",
@@ -511,8 +577,9 @@ def test_a_wildcard_of_another_domain_does_not_cover_a_host_regexp() -> None:
     ],
 )
 def test_a_host_regexp_that_may_match_more_than_one_label_is_reported_even_under_the_wildcard(pattern: str) -> None:
-    """Unanchored, a dot (or a range over it) in the label, an empty label, an unescaped dot (any character) in
-    the domain, anything else: *.tenants.example.net cannot be shown to cover what it matches."""
+    """Unanchored, a dot (or a range over it, wherever it sits in the class) in the label, an empty label, an
+    unescaped dot (any character) in the domain, anything else: *.tenants.example.net cannot be shown to cover what
+    it matches."""
     assert found("ingress-tls", tenant_route_with(f"HostRegexp(`{pattern}`) && PathPrefix(`/ws/`)")) == [
         (
             "crm-tenants",
@@ -773,19 +840,57 @@ def test_production_postgres_needs_three_instances(instances: int) -> None:
     assert found("production-postgres-instances", resources, {"minInstances": instances}) == []
 
 
+def test_postgres_instances_left_out_are_one() -> None:
+    """A Cluster without spec.instances runs CloudNativePG's default of one instance, and the message says so."""
+    resources = replace(compliant_stack(), "crm-postgres", "Cluster", lambda p: p["spec"].pop("instances"))
+    assert found("production-postgres-instances", resources) == [
+        ("crm-postgres", "S5", "spec.instances", "Cluster crm/crm-postgres has 1 instances; at least 3")
+    ]
+
+
+NO_WAL = ("spec.plugins", "Cluster crm/crm-postgres archives no WAL (no isWALArchiver plugin)")
+NO_SCHEDULED_BACKUP = ("metadata.name", "no ScheduledBackup targets Cluster crm/crm-postgres")
+
+
 @pytest.mark.parametrize(
-    ("name", "kind", "edit", "path"),
+    ("name", "kind", "edit", "violation"),
     [
-        ("crm-postgres", "Cluster", lambda p: p["spec"].pop("plugins"), "spec.plugins"),
-        ("crm-postgres", "Cluster", lambda p: p["spec"]["plugins"][0].update(enabled=False), "spec.plugins"),
-        ("crm-postgres-daily", "ScheduledBackup", None, "metadata.name"),
-        ("crm-postgres-daily", "ScheduledBackup", lambda p: p["spec"]["cluster"].update(name="other"), "metadata.name"),
-        ("crm-backup", "CronJob", None, "metadata.namespace"),
+        ("crm-postgres", "Cluster", lambda p: p["spec"].pop("plugins"), NO_WAL),
+        ("crm-postgres", "Cluster", lambda p: p["spec"]["plugins"][0].update(enabled=False), NO_WAL),
+        ("crm-postgres-daily", "ScheduledBackup", None, NO_SCHEDULED_BACKUP),
+        (
+            "crm-postgres-daily",
+            "ScheduledBackup",
+            lambda p: p["spec"]["cluster"].update(name="other"),
+            NO_SCHEDULED_BACKUP,
+        ),
+        (
+            "crm-backup",
+            "CronJob",
+            None,
+            ("metadata.namespace", "namespace crm has no logical backup CronJob (crm-backup)"),
+        ),
     ],
 )
-def test_production_backups_each_part_is_required(name: str, kind: str, edit: Any, path: str) -> None:
+def test_production_backups_each_part_is_required(name: str, kind: str, edit: Any, violation: tuple[str, str]) -> None:
     resources = replace(compliant_stack(), name, kind, edit)
-    assert [violation[:3] for violation in found("production-backups", resources)] == [("crm-postgres", "S6", path)]
+    assert found("production-backups", resources) == [("crm-postgres", "S6", *violation)]
+
+
+def test_any_listed_logical_backup_cronjob_counts() -> None:
+    """logicalBackupCronJobs lists the names a logical backup may run under: any one of them in the Cluster's
+    namespace will do, and the message names them all."""
+    options = {"logicalBackupCronJobs": ["crm-dump", "crm-backup"]}
+    assert found("production-backups", compliant_stack(), options) == []
+    resources = replace(compliant_stack(), "crm-backup", "CronJob", None)
+    assert found("production-backups", resources, options) == [
+        (
+            "crm-postgres",
+            "S6",
+            "metadata.namespace",
+            "namespace crm has no logical backup CronJob (crm-dump, crm-backup)",
+        )
+    ]
 
 
 def test_legacy_barman_object_store_counts_as_wal_archiving() -> None:
@@ -805,6 +910,40 @@ def test_legacy_barman_object_store_counts_as_wal_archiving() -> None:
 )
 def test_production_web_needs_two_pods(name: str, kind: str, edit: Any) -> None:
     resources = replace(compliant_stack(), name, kind, edit)
+    assert found("production-web-replicas", resources) == [
+        (
+            "crm-web",
+            "S7",
+            "spec.replicas",
+            "Deployment crm/crm-web may run 1 pod(s); at least 2 (replicas, or the HPA's minReplicas)",
+        )
+    ]
+
+
+def test_production_web_checks_every_web_deployment() -> None:
+    """A Deployment the `deployments` patterns leave out is skipped, not the end of the check: a one-pod crm-web
+    after it is still reported, named without a namespace when it has none."""
+    resources = [workload("Deployment", "crm-admin", 1), workload("Deployment", "crm-web", 1)]
+    resources[1].props["metadata"].pop("namespace")
+    assert found("production-web-replicas", resources) == [
+        (
+            "crm-web",
+            "S7",
+            "spec.replicas",
+            "Deployment crm-web may run 1 pod(s); at least 2 (replicas, or the HPA's minReplicas)",
+        )
+    ]
+
+
+@pytest.mark.parametrize("through", ["replicas", "hpa"])
+def test_a_replica_count_that_is_not_an_integer_counts_as_one(through: str) -> None:
+    """replicas or an HPA's minReplicas that is not an integer is not trusted: the Deployment is taken to run
+    Kubernetes' default of one pod."""
+    resources = replace(compliant_stack(), "crm-web", "Deployment", lambda p: p["spec"].update(replicas="3"))
+    if through == "hpa":
+        resources = replace(compliant_stack(), "crm-web", "Deployment", lambda p: p["spec"].pop("replicas"))
+        resources.append(autoscaler("crm-web", 2))
+        resources[-1].props["spec"]["minReplicas"] = "3"
     assert found("production-web-replicas", resources) == [
         (
             "crm-web",
