@@ -613,6 +613,18 @@ def test_a_host_regexp_alone_is_a_host_matcher() -> None:
 # S4 ---------------------------------------------------------------------------------------------
 
 
+MISSING_CONTROL = {
+    "BucketPublicAccessBlock": "bucket backups: no BucketPublicAccessBlock with all four flags true (blockPublicAcls, "
+    "blockPublicPolicy, ignorePublicAcls, restrictPublicBuckets)",
+    "BucketServerSideEncryptionConfiguration": "bucket backups: no default encryption with one of aws:kms, "
+    "aws:kms:dsse",
+    "BucketVersioning": "bucket backups: versioning is not Enabled",
+    "BucketLifecycleConfiguration": "bucket backups: no lifecycle configuration with an Enabled rule",
+    "BucketPolicy": "bucket backups: no bucket policy denies requests with aws:SecureTransport false",
+}
+"""The message of each common S4 control a bucket lacks."""
+
+
 @pytest.mark.parametrize(
     ("name", "kind", "edit", "control"),
     [
@@ -664,9 +676,43 @@ def test_a_host_regexp_alone_is_a_host_matcher() -> None:
 )
 def test_each_missing_bucket_control_is_reported_on_the_bucket(name: str, kind: str, edit: Any, control: str) -> None:
     resources = replace(compliant_stack(), name, kind, edit)
-    violations = found("s3-bucket-controls", resources)
-    assert [(violation[0], violation[1], violation[2]) for violation in violations] == [("backups", "S4", control)]
-    assert violations[0][3].startswith("bucket backups: ")
+    assert found("s3-bucket-controls", resources) == [("backups", "S4", control, MISSING_CONTROL[control])]
+
+
+def test_a_policy_with_a_single_statement_object_counts() -> None:
+    """IAM accepts Statement as one object as well as a list of them: a lone deny of plain HTTP is enough."""
+    document = json.loads(SECURE_TRANSPORT_POLICY)
+    document["Statement"] = document["Statement"][0]
+    resources = replace(
+        compliant_stack(), "backups-policy", "BucketPolicy", lambda p: p.update(policy=json.dumps(document))
+    )
+    assert found("s3-bucket-controls", resources) == []
+
+
+def test_a_setting_of_another_provider_is_not_a_bucket_setting() -> None:
+    """Only AWS resources are S3 settings: a look-alike type of another package, even one depending on the bucket,
+    does not stand in for the missing bucket policy."""
+    resources = replace(compliant_stack(), "backups-policy", "BucketPolicy", None)
+    look_alike = aws("lookalike:s3/bucketPolicy:BucketPolicy", "backups-policy", {"policy": SECURE_TRANSPORT_POLICY})
+    assert found("s3-bucket-controls", [*resources, look_alike]) == [
+        ("backups", "S4", "BucketPolicy", MISSING_CONTROL["BucketPolicy"])
+    ]
+
+
+@pytest.mark.parametrize("field", ["bucket", "id"])
+def test_a_setting_may_name_its_bucket_by_name_or_id(field: str) -> None:
+    """Without a dependency, a setting belongs to the bucket whose name (or provider id, the same) it gives."""
+    settings = [
+        StackResource(r.type, r.name, r.urn, {**r.props, "bucket": "crm-backups-1"}, frozenset())
+        if r.type.startswith("aws:s3/bucket") and r.urn != BUCKET_URN
+        else r
+        for r in compliant_stack()
+    ]
+    resources = [
+        StackResource(r.type, r.name, r.urn, {**r.props, field: "crm-backups-1"}) if r.urn == BUCKET_URN else r
+        for r in settings
+    ]
+    assert found("s3-bucket-controls", resources) == []
 
 
 def test_settings_of_another_bucket_do_not_count() -> None:
@@ -766,6 +812,27 @@ def test_a_media_bucket_that_expires_current_uploads_is_reported(expiration: dic
     assert found("s3-bucket-controls", disabled) == []
 
 
+def test_every_expiring_rule_of_a_media_bucket_is_named() -> None:
+    """All the rules that expire current uploads are named, sorted, one without id as '(no id)'."""
+    expiring = [
+        {"id": "expire-uploads", "status": "Enabled", "expiration": {"days": 365}},
+        {"status": "Enabled", "expiration": {"days": 30}},
+    ]
+    resources = replace(
+        media_stack(), "backups-lifecycle", "BucketLifecycleConfiguration", lambda p: p["rules"].extend(expiring)
+    )
+    assert found("s3-bucket-controls", resources) == [
+        (
+            "backups",
+            "S4",
+            "BucketLifecycleConfiguration",
+            "bucket backups: holds media, and lifecycle rule (no id), expire-uploads expires current objects: a "
+            "user's upload must stay until the application deletes it (keep deleted and overwritten ones as "
+            "noncurrent versions instead)",
+        )
+    ]
+
+
 @pytest.mark.parametrize("lock", ["created-locked", "lock-configuration"])
 def test_a_locked_media_bucket_is_reported(lock: str) -> None:
     """Object Lock on a media bucket (created locked, or a lock configuration) would keep uploads from erasure."""
@@ -812,6 +879,22 @@ def test_a_role_in_object_lock_roles_must_be_locked(edit: Any) -> None:
     assert found("s3-bucket-controls", edit(locked_stack())) == []
 
 
+@pytest.mark.parametrize(("enabled", "locked"), [(None, True), ("Enabled", True), ("Disabled", False)])
+def test_a_lock_configuration_counts_unless_it_says_other_than_enabled(enabled: str | None, locked: bool) -> None:
+    """objectLockEnabled of a BucketObjectLockConfiguration defaults to Enabled (its one valid value): left out it
+    counts, any other value does not."""
+
+    def edit(props: dict[str, Any]) -> None:
+        props.update(objectLockEnabled=enabled)
+        if enabled is None:
+            props.pop("objectLockEnabled")
+
+    resources = replace(locked_stack(), "backups-object-lock", "BucketObjectLockConfiguration", edit)
+    assert found("s3-bucket-controls", resources, {"objectLockRoles": ["backups"]}) == (
+        [] if locked else [LOCK_REQUIRED]
+    )
+
+
 def test_object_lock_roles_name_the_buckets_they_hold_to_it() -> None:
     """objectLockRoles applies by role: not to a media bucket or an untagged one (which have no lock to require)."""
     options = {"objectLockRoles": ["backups"]}
@@ -824,6 +907,17 @@ def test_the_provider_merged_tags_name_the_role_too() -> None:
     """Under the Pulumi CLI the role may arrive in tagsAll (provider default tags merged): it counts the same."""
     resources = replace(
         compliant_stack(), "backups", "Bucket", lambda p: p.update(tagsAll={"crm-platform/bucket-role": "backups"})
+    )
+    assert found("s3-bucket-controls", resources, {"objectLockRoles": ["backups"]}) == [LOCK_REQUIRED]
+
+
+def test_an_empty_role_tag_leaves_the_merged_one_to_speak() -> None:
+    """An empty crm-platform/bucket-role in tags names no role: the one in tagsAll still holds the bucket to it."""
+    resources = replace(
+        compliant_stack(),
+        "backups",
+        "Bucket",
+        lambda p: p.update(tags={"crm-platform/bucket-role": ""}, tagsAll={"crm-platform/bucket-role": "backups"}),
     )
     assert found("s3-bucket-controls", resources, {"objectLockRoles": ["backups"]}) == [LOCK_REQUIRED]
 
