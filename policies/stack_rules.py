@@ -29,6 +29,8 @@ from policies.common import (
 )
 
 Options = Mapping[str, Any]
+"""A policy's options with every default of its config schema filled in (policies/registry.py), so a check indexes
+them: the schema is the one place a default lives."""
 Resources = Sequence[StackResource]
 
 SCALABLE_KINDS = frozenset({"Deployment", "StatefulSet", "ReplicaSet", "ReplicationController"})
@@ -62,7 +64,7 @@ def _is_default_deny(policy: StackResource) -> bool:
 def check_default_deny(resources: Resources, options: Options) -> list[StackViolation]:
     """S1: every app namespace (role label `app`, or listed in `namespaces`) has a NetworkPolicy that selects
     every pod and allows nothing in either direction, so each flow must be opened by name."""
-    extra = set(options.get("namespaces", ()))
+    extra = set(options["namespaces"])
     app_namespaces = [
         namespace
         for namespace in _kubernetes(resources, "Namespace")
@@ -120,9 +122,10 @@ def _minimum_replicas(workload: StackResource, autoscalers: list[StackResource])
             and target.get("kind") == workload.kind
             and target.get("name") == workload.object_name
         ):
-            minimum = _spec(autoscaler).get("minReplicas", 1)
+            # Left out or not an integer (nothing to trust), minReplicas is Kubernetes' default: 1.
+            minimum = _spec(autoscaler).get("minReplicas")
             return minimum if isinstance(minimum, int) else 1
-    replicas = _spec(workload).get("replicas", 1)
+    replicas = _spec(workload).get("replicas")
     return replicas if isinstance(replicas, int) else 1
 
 
@@ -156,7 +159,8 @@ def check_disruption_budgets(resources: Resources, options: Options) -> list[Sta
                 )
             )
     for cluster in _postgres_clusters(resources):
-        instances = _spec(cluster).get("instances", 1)
+        # Left out, instances is CloudNativePG's default of one, which no budget concerns.
+        instances = _spec(cluster).get("instances")
         if isinstance(instances, int) and instances > 1 and _spec(cluster).get("enablePDB") is False:
             violations.append(
                 StackViolation(
@@ -263,26 +267,25 @@ _ONE_LABEL_UNDER_DOMAIN = re.compile(
 (the label), an escaped dot, a literal domain with escaped dots: ^[a-z0-9-]+\\.tenants\\.example\\.com$."""
 
 
-def _class_excludes_dot(body: str) -> bool:
-    """Whether a character class body of letters, digits, '_' and '-' (ranges included) leaves out '.': `--z` would
-    not, as the range from '-' to 'z' takes in the dot."""
-    index = 0
-    while index < len(body):
-        if index + 2 < len(body) and body[index + 1] == "-":
-            low, high = body[index], body[index + 2]
-            if low <= "." <= high:
-                return False
-            index += 3
-        else:
-            index += 1
-    return "." not in body
+_CLASS_RANGE = re.compile(r"(.)-(.)")
+"""A range in a character class body, read left to right as Go's regexp reads them: a '-' with no character on one
+side is itself."""
+
+
+def _class_leaves_out(body: str, character: str) -> bool:
+    """Whether a character class body of letters, digits, '_' and '-' (ranges included) leaves out `character`, which
+    is none of those: `--z` does not leave out '.', as the range from '-' to 'z' takes in the dot."""
+    return not any(
+        low <= character <= high  # pragma: no mutate '<' for '<=' is the same: `character` is never a range's end
+        for low, high in _CLASS_RANGE.findall(body)
+    )
 
 
 def host_regexp_domain(pattern: str) -> str | None:
     """The domain a HostRegexp matches one DNS label under, or None when it may match anything else (unanchored,
     a dot or a wildcard in the label, an unescaped dot in the domain, any other construct)."""
     match = _ONE_LABEL_UNDER_DOMAIN.fullmatch(pattern)
-    if match is None or not _class_excludes_dot(match["label"]):
+    if match is None or not _class_leaves_out(match["label"], "."):
         return None
     return match["domain"].replace("\\.", ".")
 
@@ -318,7 +321,7 @@ def _check_ingress_routes(
                 )
             )
         for index, route in enumerate(as_mappings(spec.get("routes"))):
-            rule = str(route.get("match", ""))
+            rule = str(route.get("match"))  # left out: "None", which holds no matcher
             hosts = _ROUTE_HOST.findall(rule)
             patterns = _ROUTE_HOST_REGEXP.findall(rule)
             path = f"spec.routes[{index}].match"
@@ -330,7 +333,7 @@ def _check_ingress_routes(
                     )
                 )
             elif secret and key in issued:
-                issued_names = names.get(key, set())
+                issued_names = names[key]
                 messages = [
                     f"host {host} is not among the names TLS secret {secret} is issued for"
                     for host in hosts
@@ -358,9 +361,9 @@ BUCKET_TYPES = frozenset({"aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2"})
 
 
 def _s3_module(resource: StackResource) -> str:
-    """`s3/bucketVersioning` for both BucketVersioning and BucketVersioningV2."""
-    parts = resource.type.split(":")
-    return parts[1].removesuffix("V2") if len(parts) == 3 and parts[0] == "aws" else ""
+    """The module of an AWS type, `s3/bucketVersioning` for both BucketVersioning and BucketVersioningV2; another
+    provider's type gives its package name (`kubernetes`), which holds no '/'."""
+    return resource.type.removeprefix("aws:").split(":")[0].removesuffix("V2")
 
 
 def _belongs_to(resource: StackResource, bucket: StackResource) -> bool:
@@ -400,7 +403,7 @@ def _bucket_control_failures(settings: list[StackResource], options: Options) ->
             ("BucketPublicAccessBlock", f"no BucketPublicAccessBlock with all four flags true ({', '.join(flags)})")
         )
 
-    algorithms = set(options.get("encryptionAlgorithms", ("aws:kms", "aws:kms:dsse")))
+    algorithms = set(options["encryptionAlgorithms"])
     encrypted = any(
         as_mapping(rule.get("applyServerSideEncryptionByDefault")).get("sseAlgorithm") in algorithms
         for encryption in by_module["s3/bucketServerSideEncryptionConfiguration"]
@@ -504,7 +507,7 @@ def _role_control_failures(bucket: StackResource, own: list[StackResource], opti
                     "holds media, and Object Lock would keep a user's upload (personal data) from being erased",
                 )
             )
-    if role in set(options.get("objectLockRoles", ())) and not (created and configured):
+    if role in set(options["objectLockRoles"]) and not (created and configured):
         failures.append(
             (
                 "BucketObjectLockConfiguration",
@@ -521,11 +524,8 @@ def check_bucket_controls(resources: Resources, options: Options) -> list[StackV
     and the controls of its kind (tag crm-platform/bucket-role): a media bucket never expires a current upload
     and has no Object Lock; a bucket whose role is in `objectLockRoles` has Object Lock with a default retention."""
     buckets = [resource for resource in resources if resource.type in BUCKET_TYPES]
-    settings = [
-        resource
-        for resource in resources
-        if _s3_module(resource).startswith("s3/bucket") and resource.type not in BUCKET_TYPES
-    ]
+    # The buckets themselves come along (module s3/bucket), which no control reads.
+    settings = [resource for resource in resources if _s3_module(resource).startswith("s3/bucket")]
     violations: list[StackViolation] = []
     for bucket in buckets:
         own = [setting for setting in settings if _belongs_to(setting, bucket)]
@@ -542,17 +542,18 @@ def check_bucket_controls(resources: Resources, options: Options) -> list[StackV
 # S5-S7 (production) ---------------------------------------------------------------------------
 
 
+def _is_cnpg(resource: StackResource) -> bool:
+    """Whether a Kubernetes object is CloudNativePG's (a Cluster or ScheduledBackup of another group is not)."""
+    return str(resource.props.get("apiVersion")).startswith(CNPG_API_GROUP)
+
+
 def _postgres_clusters(resources: Resources) -> list[StackResource]:
-    return [
-        resource
-        for resource in _kubernetes(resources, "Cluster")
-        if str(resource.props.get("apiVersion", "")).startswith(CNPG_API_GROUP)
-    ]
+    return [resource for resource in _kubernetes(resources, "Cluster") if _is_cnpg(resource)]
 
 
 def check_postgres_instances(resources: Resources, options: Options) -> list[StackViolation]:
     """S5: every CloudNativePG Cluster runs at least `minInstances` instances (a primary and replicas elsewhere)."""
-    minimum = int(options.get("minInstances", 3))
+    minimum = int(options["minInstances"])
     violations = []
     for cluster in _postgres_clusters(resources):
         instances = _spec(cluster).get("instances", 1)
@@ -574,18 +575,18 @@ def _archives_wal(cluster: StackResource) -> bool:
     spec = _spec(cluster)
     plugins = as_mappings(spec.get("plugins"))
     return any(
-        plugin.get("isWALArchiver") is True and plugin.get("enabled", True) is not False for plugin in plugins
+        plugin.get("isWALArchiver") is True and plugin.get("enabled") is not False for plugin in plugins
     ) or bool(as_mapping(spec.get("backup")).get("barmanObjectStore"))
 
 
 def check_backups_configured(resources: Resources, options: Options) -> list[StackViolation]:
     """S6: every CloudNativePG Cluster archives its WAL, has a ScheduledBackup, and its namespace runs a
     logical backup CronJob (one of `logicalBackupCronJobs`)."""
-    cronjob_names = list(options.get("logicalBackupCronJobs", ("crm-backup",)))
+    cronjob_names = list(options["logicalBackupCronJobs"])
     scheduled = {
         (backup.namespace, str(as_mapping(_spec(backup).get("cluster")).get("name")))
         for backup in _kubernetes(resources, "ScheduledBackup")
-        if str(backup.props.get("apiVersion", "")).startswith(CNPG_API_GROUP)
+        if _is_cnpg(backup)
     }
     cronjobs = {(cronjob.namespace, cronjob.object_name) for cronjob in _kubernetes(resources, "CronJob")}
     violations = []
@@ -617,8 +618,8 @@ def check_backups_configured(resources: Resources, options: Options) -> list[Sta
 
 def check_web_replicas(resources: Resources, options: Options) -> list[StackViolation]:
     """S7: the web Deployments (`deployments`) run at least `minReplicas` pods, by replicas or their HPA's minimum."""
-    names = list(options.get("deployments", ("crm-web",)))
-    minimum_required = int(options.get("minReplicas", 2))
+    names = list(options["deployments"])
+    minimum_required = int(options["minReplicas"])
     autoscalers = _kubernetes(resources, "HorizontalPodAutoscaler")
     violations = []
     for deployment in _kubernetes(resources, "Deployment"):
