@@ -276,7 +276,7 @@ def _class_leaves_out(body: str, character: str) -> bool:
     """Whether a character class body of letters, digits, '_' and '-' (ranges included) leaves out `character`, which
     is none of those: `--z` does not leave out '.', as the range from '-' to 'z' takes in the dot."""
     return not any(
-        low <= character <= high  # pragma: no mutate '<' for '<=' is the same: `character` is never a range's end
+        low <= character <= high  # pragma: no mutate `<` for `<=` is the same: no body holds '.', the one asked
         for low, high in _CLASS_RANGE.findall(body)
     )
 
