@@ -15,7 +15,7 @@ from enum import StrEnum
 from kube.stack_names import is_review_stack
 from stacks.data import MediaVolume, PostgresSettings, RedisSettings
 from stacks.monitoring import MonitoringProfile
-from stacks.services import PRODUCTION_WEB_AUTOSCALING, Autoscaling, Role, Scale
+from stacks.services import AUTOSCALING, PRODUCTION_WEB_AUTOSCALING, Autoscaling, Role, Scale
 
 
 class Environment(StrEnum):
@@ -176,10 +176,10 @@ STAGING = Profile(
     quota=QuotaSettings("8", "24", "16Gi", "32Gi", 60),
     # Production's shape at small size: autoscaled, at least two of each, so PDBs and spread apply.
     scales={
-        Role.WEB: Scale(2, Autoscaling(2, 4, 70, 80, 300)),
-        Role.WORKER: Scale(2, Autoscaling(2, 4, 70, 80, 300)),
+        Role.WEB: Scale(AUTOSCALING.min_replicas, AUTOSCALING),
+        Role.WORKER: Scale(AUTOSCALING.min_replicas, AUTOSCALING),
         Role.BEAT: Scale(1),
-        Role.FRONTEND: Scale(2, Autoscaling(2, 4, 70, 80, 300)),
+        Role.FRONTEND: Scale(AUTOSCALING.min_replicas, AUTOSCALING),
     },
     # Real ACME flow without production rate limits; browsers do not trust these certificates.
     tls_issuer="letsencrypt-staging",

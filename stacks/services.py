@@ -121,10 +121,6 @@ class ServiceSettings:
     """Which service this is."""
     image: str
     """Image reference with a pinned tag or digest."""
-    command: tuple[str, ...]
-    """The container's command (its image's entrypoint when empty)."""
-    args: tuple[str, ...]
-    """The container's arguments."""
     port: int | None
     """Container port of a service that listens; None for worker and beat."""
     liveness: Probe
@@ -133,6 +129,11 @@ class ServiceSettings:
     """What tells the Service the container may take traffic."""
     resources: Resources
     """Requests and limits of its container."""
+    command: tuple[str, ...] = ()
+    """The container's command (its image's entrypoint when empty)."""
+    args: tuple[str, ...] = ()
+    """The container's arguments (its image's when empty); web's are composed by `resolve_service` from the
+    server, port and grace period the stack chooses."""
     scale: Scale = Scale(1)
     """The profile's scale replaces this default."""
     env: tuple[tuple[str, str], ...] = ()
@@ -162,6 +163,8 @@ class ServiceSettings:
 # The seeds' numbers (000, 002): web requests 250m/512Mi, limits 500m/1Gi; HPA 4-20 at
 # CPU 70 % and memory 80 %, scale-down stabilisation 300 s.
 PRODUCTION_WEB_AUTOSCALING = Autoscaling(4, 20, 70, 80, 300)
+AUTOSCALING = Autoscaling(2, 4, 70, 80, 300)
+"""Staging's autoscalers, and the fields a stack leaves out when it turns one on where its profile has none."""
 
 WEB_RESOURCES = Resources("250m", "500m", "512Mi", "1Gi")
 WORKER_RESOURCES = Resources("250m", "1", "512Mi", "1Gi")
@@ -310,8 +313,8 @@ def default_services(django_project: str, app_image: str, frontend_image: str) -
         Role.WEB: ServiceSettings(
             role=Role.WEB,
             image=app_image,
+            # resolve_service composes gunicorn's arguments from the server, port and grace period.
             command=("gunicorn",),
-            args=web_server_args(django_project, WebServer.WSGI, 8000, 30 - DRAIN_SECONDS - SHUTDOWN_MARGIN_SECONDS),
             port=8000,
             liveness=Probe(http_path="/health/"),
             readiness=Probe(http_path="/ready/"),
@@ -345,9 +348,8 @@ def default_services(django_project: str, app_image: str, frontend_image: str) -
         ),
         Role.FRONTEND: ServiceSettings(
             role=Role.FRONTEND,
+            # No command or args: the image's own entrypoint and arguments.
             image=frontend_image,
-            command=(),
-            args=(),
             port=3000,
             liveness=Probe(http_path="/"),
             readiness=Probe(http_path="/"),
@@ -592,7 +594,7 @@ def _autoscaling(reader: _ServiceReader, value: Any, default: Autoscaling | None
             reader.report(
                 f"autoscaling.{field}", value[field], f"unknown field; {_closest(field, _AUTOSCALING_FIELDS)}"
             )
-    base = default or Autoscaling(2, 4, 70, 80, 300)
+    base = default or AUTOSCALING
 
     def number(field: str, minimum: int, maximum: int, fallback: int) -> int:
         if field not in value:

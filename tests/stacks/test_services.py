@@ -18,7 +18,7 @@ from stacks import Settings, SettingsError, build
 from stacks.capacity import peak_usage
 from stacks.errors import Problem
 from stacks.schema import PROJECT
-from stacks.services import Autoscaling, Role, Scale, ServiceSettings
+from stacks.services import Autoscaling, Probe, Role, Scale, ServiceSettings
 from tests.stacks.test_settings import PLANTED_SECRET, SECRETS, VALID_STAGING, full
 
 APP_IMAGE = "ghcr.io/acme/crm-backend:2.4.1"
@@ -615,3 +615,203 @@ def test_short_and_registry_image_references_are_accepted(image: str) -> None:
 def test_secret_looking_names_are_judged_by_words(name: str, secret: bool) -> None:
     """Env names are refused when a word says secret, not when a substring happens to match."""
     assert looks_secret(name) is secret
+
+
+WORKER_PING = ("sh", "-c", "celery -A oneo inspect ping --destination celery@$HOSTNAME --timeout 10")
+BEAT_ALIVE = ("sh", "-c", "test -n \"$(find /tmp -maxdepth 1 -name 'celerybeat-schedule*' -mmin -15)\"")
+# What each service runs when the stack configures nothing but djangoProject (oneo) and the images.
+DEFAULT_SERVICES: dict[Role, dict[str, object]] = {
+    Role.WEB: {
+        "command": ("gunicorn",),
+        "args": (
+            "oneo.wsgi:application",
+            "--bind=0.0.0.0:8000",
+            "--workers=3",
+            "--worker-tmp-dir=/tmp",
+            "--graceful-timeout=15",
+            "--access-logfile=-",
+        ),
+        "port": 8000,
+        "liveness": Probe(http_path="/health/"),
+        "readiness": Probe(http_path="/ready/"),
+        "termination_grace_seconds": 30,
+        "drain_seconds": 10,
+        "writable_paths": (),
+    },
+    Role.WORKER: {
+        "command": ("celery", "-A", "oneo"),
+        "args": ("worker", "--loglevel=INFO", "--concurrency=2", "--task-events"),
+        "port": None,
+        "liveness": Probe(command=WORKER_PING),
+        "readiness": Probe(command=WORKER_PING),
+        "termination_grace_seconds": 120,
+        "drain_seconds": 0,
+        "writable_paths": (),
+    },
+    Role.BEAT: {
+        "command": ("celery", "-A", "oneo"),
+        "args": ("beat", "--loglevel=INFO", "--schedule=/tmp/celerybeat-schedule", "--pidfile="),
+        "port": None,
+        "liveness": Probe(command=BEAT_ALIVE),
+        "readiness": Probe(command=BEAT_ALIVE),
+        "termination_grace_seconds": 30,
+        "drain_seconds": 0,
+        "writable_paths": (),
+    },
+    Role.FRONTEND: {
+        "command": (),
+        "args": (),
+        "port": 3000,
+        "liveness": Probe(http_path="/"),
+        "readiness": Probe(http_path="/"),
+        "termination_grace_seconds": 30,
+        "drain_seconds": 0,
+        "writable_paths": ("/app/.next/cache",),
+    },
+}
+
+
+@pytest.mark.parametrize("role", list(Role), ids=str)
+@pytest.mark.parametrize("stack", ["dev", "staging", "production", "pr-7"])
+def test_a_stack_that_configures_no_service_gets_the_default_commands_probes_and_grace(stack: str, role: Role) -> None:
+    """Every environment runs each service with the same command, arguments, port, probes, grace period and
+    writable paths, with the stack's Django project in the Celery commands; only the size differs."""
+    resolved = build_with(stack, {"djangoProject": "oneo", "frontendImage": FRONTEND_IMAGE})
+    found = service(resolved, role)
+    assert {field: getattr(found, field) for field in DEFAULT_SERVICES[role]} == DEFAULT_SERVICES[role]
+    assert found.image == (FRONTEND_IMAGE if role is Role.FRONTEND else APP_IMAGE)
+
+
+# (id, stack, role, services overrides, the scale the service gets)
+AUTOSCALED: list[tuple[str, str, Role, dict[str, object], Scale]] = [
+    (
+        "turned-on-where-the-profile-has-none-gets-2-to-4",
+        "dev",
+        Role.WEB,
+        {"autoscaling": {}},
+        Scale(2, Autoscaling(2, 4, 70, 80, 300)),
+    ),
+    (
+        "a-new-minimum-is-the-starting-count-and-the-rest-stays",
+        "staging",
+        Role.WEB,
+        {"autoscaling": {"minReplicas": 3}},
+        Scale(3, Autoscaling(3, 4, 70, 80, 300)),
+    ),
+    (
+        "unset-fields-keep-the-profiles-values",
+        "production",
+        Role.WEB,
+        {"autoscaling": {"maxReplicas": 30}},
+        Scale(4, Autoscaling(4, 30, 70, 80, 300)),
+    ),
+    (
+        "memory-target-and-stabilisation",
+        "staging",
+        Role.WORKER,
+        {"autoscaling": {"memoryUtilization": 65, "scaleDownStabilizationSeconds": 600}},
+        Scale(2, Autoscaling(2, 4, 70, 65, 600)),
+    ),
+    (
+        "lowest-allowed-values",
+        "staging",
+        Role.FRONTEND,
+        {
+            "autoscaling": {
+                "minReplicas": 1,
+                "maxReplicas": 1,
+                "cpuUtilization": 10,
+                "memoryUtilization": 10,
+                "scaleDownStabilizationSeconds": 0,
+            }
+        },
+        Scale(1, Autoscaling(1, 1, 10, 10, 0)),
+    ),
+    (
+        "highest-allowed-values",
+        "staging",
+        Role.WEB,
+        {
+            "autoscaling": {
+                "minReplicas": 100,
+                "maxReplicas": 100,
+                "cpuUtilization": 100,
+                "memoryUtilization": 100,
+                "scaleDownStabilizationSeconds": 3600,
+            }
+        },
+        Scale(100, Autoscaling(100, 100, 100, 100, 3600)),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("stack", "role", "overrides", "scale"), [pytest.param(*case[1:], id=case[0]) for case in AUTOSCALED]
+)
+def test_autoscaling_fields_override_the_profile_one_by_one(
+    stack: str, role: Role, overrides: dict[str, object], scale: Scale
+) -> None:
+    """A service's autoscaling mapping changes only the fields it names, the rest come from the environment's
+    profile (or 2-4 pods at CPU 70 % and memory 80 % with 300 s stabilisation), and it starts at the minimum."""
+    changes = {**LARGE_QUOTA, "frontendImage": FRONTEND_IMAGE, **services({role.value: overrides})}
+    assert service(build_with(stack, changes), role).scale == scale
+
+
+AUTOSCALING_FIELDS = "minReplicas, maxReplicas, cpuUtilization, memoryUtilization, scaleDownStabilizationSeconds"
+# (id, services overrides, key path, the whole problem after the key)
+SCALE_PROBLEMS: list[tuple[str, dict[str, object], str, str]] = [
+    (
+        "autoscaling-true",
+        {"web": {"autoscaling": True}},
+        "services.web.autoscaling",
+        f'"true": not a mapping; allowed: false, or a mapping of {AUTOSCALING_FIELDS}',
+    ),
+    (
+        "autoscaling-unknown-field",
+        {"web": {"autoscaling": {"maxReplica": 6}}},
+        "services.web.autoscaling.maxReplica",
+        f'"6": unknown field; did you mean maxReplicas? allowed: {AUTOSCALING_FIELDS}',
+    ),
+    (
+        "memory-target-above-100",
+        {"worker": {"autoscaling": {"memoryUtilization": 101}}},
+        "services.worker.autoscaling.memoryUtilization",
+        '"101": out of range; allowed: an integer from 10 to 100',
+    ),
+    (
+        "stabilisation-above-an-hour",
+        {"web": {"autoscaling": {"scaleDownStabilizationSeconds": 3601}}},
+        "services.web.autoscaling.scaleDownStabilizationSeconds",
+        '"3601": out of range; allowed: an integer from 0 to 3600',
+    ),
+    (
+        "maximum-below-minimum",
+        {"web": {"autoscaling": {"minReplicas": 5, "maxReplicas": 3}}},
+        "services.web.autoscaling.maxReplicas",
+        '"3": is below minReplicas (5); allowed: at least minReplicas',
+    ),
+    (
+        "two-beats",
+        {"beat": {"replicas": 2}},
+        "services.beat.replicas",
+        '"2": beat is a singleton (two would schedule every periodic task twice); allowed: 1',
+    ),
+    (
+        "replicas-where-the-autoscaler-owns-them",
+        {"web": {"replicas": 3}},
+        "services.web.replicas",
+        '"3": an autoscaler owns this service\'s replica count; allowed: autoscaling.minReplicas/maxReplicas, '
+        "or `autoscaling: false` with replicas",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key_path", "problem"), [pytest.param(*case[1:], id=case[0]) for case in SCALE_PROBLEMS]
+)
+def test_scale_problems_name_the_key_the_value_and_what_is_allowed(
+    overrides: dict[str, object], key_path: str, problem: str
+) -> None:
+    """A bad size is reported whole: its key path, the value given and what is allowed."""
+    error = build_error("staging", services(overrides))
+    assert str(problem_at(error, key_path)) == f"{PROJECT}:{key_path} = {problem}"
