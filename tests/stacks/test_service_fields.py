@@ -287,8 +287,14 @@ def test_a_field_of_other_roles_names_them_and_the_allowed_fields() -> None:
 @pytest.mark.parametrize(("field", "value", "owners"), [("port", 9000, "web and frontend"), ("server", "asgi", "web")])
 def test_a_worker_ignores_web_only_fields_after_reporting_them(field: str, value: object, owners: str) -> None:
     worker, reported = resolve(Role.WORKER, {field: value})
-    assert [(key, message.split(";")[1]) for key, _, message in reported] == [
-        (f"services.worker.{field}", f" {field} is a field of {owners} only")
+    assert reported == [
+        (
+            f"services.worker.{field}",
+            NOT_SHOWN,
+            f"unknown field for worker; {field} is a field of {owners} only; allowed: image, command, args, "
+            "resources, env, writablePaths, runAsUser, terminationGracePeriodSeconds, secrets, enabled, "
+            "livenessCommand, readinessCommand, replicas, autoscaling",
+        )
     ]
     assert (worker.port, worker.server, worker.termination_grace_seconds) == (None, WebServer.WSGI, 120)
 
