@@ -396,7 +396,8 @@ MAX_REPLICAS = 100
 def _closest(name: str, allowed: tuple[str, ...]) -> str:
     # Prefixes catch what edit distance misses: `enviroment` for `env`.
     prefixed = [field for field in allowed if name.lower().startswith(field.lower())]
-    close = prefixed[-1:] or difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
+    # difflib's defaults (up to 3 matches scoring 0.6 or more, best first): the first is the suggestion.
+    close = prefixed[-1:] or difflib.get_close_matches(name, allowed)
     hint = f"did you mean {close[0]}? " if close else ""
     return f"{hint}allowed: {', '.join(allowed)}"
 
