@@ -1,0 +1,104 @@
+"""stacks.build: each refusal is one whole message naming the key, the value and what is allowed; a value inside a
+key that is, or is stored as, a secret is never shown."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pytest
+
+from stacks import SettingsError, build
+from stacks.schema import PROJECT
+from tests.stacks.test_settings import PRODUCTION_CHANGES, SECRETS, VALID_STAGING, full
+
+
+def problems(stack: str, changes: Mapping[str, str], secret_keys: set[str] = SECRETS) -> list[str]:
+    """The problems a valid staging configuration (production's context and domain for production) with `changes`
+    stops with (it must stop)."""
+    raw = {**VALID_STAGING, **(PRODUCTION_CHANGES if stack == "production" else {}), **full(changes)}
+    with pytest.raises(SettingsError) as raised:
+        build(stack, raw, secret_keys)
+    return [str(problem) for problem in raised.value.problems]
+
+
+KUBERNETES_OWNS = "belongs to Kubernetes; allowed: a namespace of this stack's own, such as crm-<stack>"
+
+
+@pytest.mark.parametrize(
+    ("stack", "key", "namespace", "message"),
+    [
+        pytest.param("staging", "appNamespace", "kube-system", KUBERNETES_OWNS, id="kube-prefix"),
+        pytest.param("staging", "monitoringNamespace", "default", KUBERNETES_OWNS, id="default"),
+        pytest.param(
+            "staging",
+            "monitoringNamespace",
+            "crm-production",
+            "is the production stack's namespace; allowed: a namespace of this stack's own",
+            id="production-app-namespace",
+        ),
+        pytest.param(
+            "production",
+            "appNamespace",
+            "crm-dev-monitoring",
+            "is the dev stack's namespace; allowed: a namespace of this stack's own",
+            id="dev-monitoring-namespace",
+        ),
+    ],
+)
+def test_a_namespace_of_kubernetes_or_of_another_environment_is_refused(
+    stack: str, key: str, namespace: str, message: str
+) -> None:
+    """Deploying into kube-*, default or another environment's namespace would mix objects owned by others."""
+    assert problems(stack, {key: namespace}) == [f'{PROJECT}:{key} = "{namespace}": {message}']
+
+
+@pytest.mark.parametrize(
+    ("changes", "secret_keys", "expected"),
+    [
+        pytest.param(
+            {"egressCidrs": '["nope"]'},
+            SECRETS | {f"{PROJECT}:egressCidrs"},
+            [
+                "crm-platform:egressCidrs = [secret]: is stored as a secret but is not one, and would reach plain "
+                "objects; allowed: a plain value (`pulumi config set egressCidrs <value>`)",
+                "crm-platform:egressCidrs[0] = [secret]: not a CIDR block; allowed: an IPv4 or IPv6 network such as "
+                "203.0.113.0/24",
+            ],
+            id="item-of-a-key-stored-as-secret",
+        ),
+        pytest.param(
+            {"appSecrets": '{"a.b": "v"}'},
+            SECRETS | {f"{PROJECT}:appSecrets"},
+            [
+                "crm-platform:appSecrets.a.b = [secret]: is not an environment variable name; allowed: letters, "
+                "digits and _, not starting with a digit"
+            ],
+            id="dotted-name-in-a-secret-object",
+        ),
+    ],
+)
+def test_a_value_inside_a_secret_is_masked(changes: dict[str, str], secret_keys: set[str], expected: list[str]) -> None:
+    """A problem with an item (`key[0]`) or a path (`key.a.b`) of a key that is, or is stored as, a secret shows
+    [secret] for its value."""
+    assert problems("staging", changes, secret_keys) == expected
+
+
+@pytest.mark.parametrize(
+    ("threshold", "value", "shown", "allowed"),
+    [
+        pytest.param("errorRatioPercent", '"lots"', "lots", "a number from 0.01 to 100", id="text"),
+        pytest.param("errorRatioPercent", "[1]", "[1]", "a number from 0.01 to 100", id="list"),
+        pytest.param("errorRatioPercent", "null", "null", "a number from 0.01 to 100", id="null"),
+        pytest.param("errorRatioPercent", "NaN", "NaN", "a number from 0.01 to 100", id="nan"),
+        pytest.param("errorRatioPercent", "Infinity", "Infinity", "a number from 0.01 to 100", id="infinity"),
+        pytest.param("queueBacklog", "-Infinity", "-Infinity", "a whole number from 1 to 10000000", id="-infinity"),
+    ],
+)
+def test_a_threshold_that_is_not_a_finite_number_is_refused(
+    threshold: str, value: str, shown: str, allowed: str
+) -> None:
+    """Text that is not a plain decimal, a JSON list or null, and NaN or ±Infinity (which Python's JSON reader
+    accepts) are not numbers."""
+    assert problems("staging", {"alertThresholds": f'{{"{threshold}": {value}}}'}) == [
+        f'{PROJECT}:alertThresholds.{threshold} = "{shown}": not a number; allowed: {allowed}'
+    ]
