@@ -97,8 +97,9 @@ class _Reader:
         key = KEYS_BY_NAME[name]
         value = self.raw.get(key.full_name)
         if value is None:
+            # The CLI writes a non-string default as JSON: integers as text, lists and maps as JSON.
             default = key.default
-            return default if isinstance(default, str) else _default_text(default)
+            return default if isinstance(default, str) else json.dumps(default)
         return value
 
     def parse(self, name: str, parser: Callable[[str], T], fallback: T) -> T:
@@ -145,11 +146,6 @@ class _Reader:
 
     def missing(self, name: str, message: str) -> None:
         self.problems.append(Problem(key=f"{PROJECT}:{name}", value=None, message=message))
-
-
-def _default_text(default: int | list[str] | dict[str, object]) -> str:
-    """A non-string project default as the CLI writes it: integers as text, lists and maps as JSON."""
-    return json.dumps(default, separators=(",", ":")) if isinstance(default, (list, dict)) else str(default)
 
 
 def build(stack: str, raw: Mapping[str, str], secret_keys: Collection[str] = ()) -> Settings:
