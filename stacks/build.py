@@ -138,9 +138,9 @@ class _Reader:
     def add(self, full_key: str, value: str | None, message: str) -> None:
         """Record a problem; the value is masked if the key is, or is stored as, a secret (a path into a secret
         object, `appSecrets.NAME`, included)."""
-        base = full_key.split("[", 1)[0]
+        base = full_key.split("[")[0]
         if base.startswith(f"{PROJECT}:"):
-            base = base.split(".", 1)[0]
+            base = base.split(".")[0]
         secret = base in self.secret_keys or base.removeprefix(f"{PROJECT}:") in SECRET_KEY_NAMES
         self.problems.append(Problem(key=full_key, value=value, message=message, secret=secret))
 
