@@ -1165,9 +1165,7 @@ def _thresholds(reader: _Reader) -> AlertThresholds:
         name = keys[key]
         lowest, highest, why = THRESHOLD_RANGES[name]
         whole = isinstance(getattr(defaults, name), int)
-        allowed = (
-            f"allowed: {'a whole number' if whole else 'a number'} from {_plain(lowest)} to {_plain(highest)}{why}"
-        )
+        allowed = f"allowed: {'a whole number' if whole else 'a number'} from {lowest} to {highest}{why}"
         number = _number(value)
         if number is None:
             reader.report(path, shown, f"not a number; {allowed}")
@@ -1178,11 +1176,6 @@ def _thresholds(reader: _Reader) -> AlertThresholds:
         else:
             chosen[name] = int(number) if whole else float(number)
     return dataclasses.replace(defaults, **chosen)
-
-
-def _plain(number: float) -> str:
-    """A bound as people write it: 10000000, 0.01, 99.999."""
-    return str(int(number)) if float(number).is_integer() else str(number)
 
 
 def _number(value: object) -> Decimal | None:
