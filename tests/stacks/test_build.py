@@ -102,3 +102,38 @@ def test_a_threshold_that_is_not_a_finite_number_is_refused(
     assert problems("staging", {"alertThresholds": f'{{"{threshold}": {value}}}'}) == [
         f'{PROJECT}:alertThresholds.{threshold} = "{shown}": not a number; allowed: {allowed}'
     ]
+
+
+SMTP_NEEDS_EGRESS = (
+    "crm-platform:egressCidrs is missing: the app must reach the SMTP relay (smtpHost) through its egress network "
+    "policy; allowed: the relay's networks in CIDR form, e.g. [203.0.113.0/24]"
+)
+NOT_A_LIST = "not a list; allowed: a YAML list in the stack file, or `pulumi config set --path 'key[0]' value`"
+
+
+@pytest.mark.parametrize(
+    ("egress_cidrs", "expected"),
+    [
+        pytest.param(None, [SMTP_NEEDS_EGRESS], id="unset"),
+        pytest.param("[]", [SMTP_NEEDS_EGRESS], id="empty-list"),
+        pytest.param("", [f'crm-platform:egressCidrs = "": {NOT_A_LIST}', SMTP_NEEDS_EGRESS], id="empty-text"),
+        pytest.param("null", [f'crm-platform:egressCidrs = "null": {NOT_A_LIST}'], id="not-a-list"),
+        pytest.param(
+            '["nope"]',
+            [
+                'crm-platform:egressCidrs[0] = "nope": not a CIDR block; allowed: an IPv4 or IPv6 network such as '
+                "203.0.113.0/24"
+            ],
+            id="no-valid-item",
+        ),
+    ],
+)
+def test_a_stack_that_sends_mail_needs_egress_networks(egress_cidrs: str | None, expected: list[str]) -> None:
+    """With an SMTP relay, no egress network at all is a problem of its own; a list whose items are refused is
+    reported by its items alone."""
+    raw = {**VALID_STAGING, **full({"egressCidrs": egress_cidrs or ""})}
+    if egress_cidrs is None:
+        del raw[f"{PROJECT}:egressCidrs"]
+    with pytest.raises(SettingsError) as raised:
+        build("staging", raw, SECRETS)
+    assert [str(problem) for problem in raised.value.problems] == expected
