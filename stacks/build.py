@@ -94,33 +94,39 @@ class _Reader:
 
     def text(self, name: str) -> str:
         """The raw value, or the project default the CLI would have written."""
-        key = KEYS_BY_NAME[name]
-        value = self.raw.get(key.full_name)
-        if value is None:
-            # The CLI writes a non-string default as JSON: integers as text, lists and maps as JSON.
-            default = key.default
-            return default if isinstance(default, str) else json.dumps(default)
-        return value
+        value = self.raw.get(KEYS_BY_NAME[name].full_name)
+        return self.project_default(name) if value is None else value
 
-    def parse(self, name: str, parser: Callable[[str], T], fallback: T) -> T:
+    @staticmethod
+    def project_default(name: str) -> str:
+        """The key's project default as the CLI writes it: a non-string one as JSON (integers as text)."""
+        default = KEYS_BY_NAME[name].default
+        return default if isinstance(default, str) else json.dumps(default)
+
+    def parse(self, name: str, parser: Callable[[str], T]) -> T:
+        """The parsed value; when it is invalid, the problem is reported and the project default, parsed, stands in
+        (build raises before using it: later checks only need a valid value, and the default lives in one place)."""
         value = self.text(name)
         try:
             return parser(value)
         except InvalidValueError as invalid:
             self.report(name, value, str(invalid))
-            return fallback
+            return parser(self.project_default(name))
 
     def optional(self, name: str, parser: Callable[[str], str]) -> str | None:
         """Empty when the key is unset, the parsed value when valid, None when invalid (reported)."""
         value = self.text(name)
         if not value:
             return ""
-        return self.parse(name, parser, None)
+        try:
+            return parser(value)
+        except InvalidValueError as invalid:
+            self.report(name, value, str(invalid))
+            return None
 
     def each(self, name: str, parser: Callable[[str], str]) -> tuple[str, ...]:
         """Parse a string list, then every item, naming the item's index on failure."""
-        empty: tuple[str, ...] = ()
-        items = self.parse(name, validation.string_list, empty)
+        items = self.parse(name, validation.string_list)
         parsed: list[str] = []
         for index, item in enumerate(items):
             try:
@@ -179,7 +185,7 @@ def build(stack: str, raw: Mapping[str, str], secret_keys: Collection[str] = ())
         deployer_groups=reader.each("deployerGroups", validation.group_name),
         read_only_groups=reader.each("readOnlyGroups", validation.group_name),
     )
-    rotation = reader.parse("secretsRotation", lambda text: validation.integer(text, 0, 1_000_000), 0)
+    rotation = reader.parse("secretsRotation", lambda text: validation.integer(text, 0, 1_000_000))
     smtp = _smtp(reader, profile)
     registry = _registry(reader)
     egress_cidrs = reader.each("egressCidrs", validation.cidr)
@@ -189,7 +195,7 @@ def build(stack: str, raw: Mapping[str, str], secret_keys: Collection[str] = ())
             "the app must reach the SMTP relay (smtpHost) through its egress network policy; "
             "allowed: the relay's networks in CIDR form, e.g. [203.0.113.0/24]",
         )
-    postgres = reader.parse("postgres", validation.tri_state, None) is not False
+    postgres = reader.parse("postgres", validation.tri_state) is not False
     egress_ports = _egress_ports(reader, cidrs=egress_cidrs)
     app = _app(reader, profile, postgres=postgres)
     edge = _edge(reader, profile, domain, frontend=app.service(Role.FRONTEND) is not None)
@@ -360,7 +366,7 @@ def _cluster(reader: _Reader, profile: Profile) -> ClusterSettings:
             f"current; allowed: a context from `kubectl config get-contexts`",
         )
     kubeconfig = reader.optional("kubeconfig", validation.file_path)
-    owns_addons = reader.parse("clusterAddons", validation.tri_state, None)
+    owns_addons = reader.parse("clusterAddons", validation.tri_state)
     if owns_addons and profile.environment is Environment.REVIEW:
         reader.report(
             "clusterAddons",
@@ -456,7 +462,7 @@ def _quota(reader: _Reader, profile: Profile) -> QuotaSettings:
                 limits,
                 f"is below {requests_key} ({requests}); allowed: a limit at least as large as the requests",
             )
-    pods = reader.parse("quotaPods", lambda text: validation.integer(text, 0, 10_000), 0)
+    pods = reader.parse("quotaPods", lambda text: validation.integer(text, 0, 10_000))
     return QuotaSettings(
         cpu_requests=cpu_requests,
         cpu_limits=cpu_limits,
@@ -468,7 +474,7 @@ def _quota(reader: _Reader, profile: Profile) -> QuotaSettings:
 
 def _smtp(reader: _Reader, profile: Profile) -> SmtpSettings | None:
     host = reader.optional("smtpHost", validation.hostname)
-    port = reader.parse("smtpPort", lambda text: validation.integer(text, 1, 65535), 587)
+    port = reader.parse("smtpPort", lambda text: validation.integer(text, 1, 65535))
     username = reader.optional("smtpUsername", validation.user_name) or ""
     if not host:
         if host == "" and profile.requires_email:
@@ -511,7 +517,7 @@ def _app(reader: _Reader, profile: Profile, *, postgres: bool) -> AppSettings:
     def report(path: str, value: object, message: str) -> None:
         reader.report(path, value if isinstance(value, str) or value is None else json.dumps(value), message)
 
-    django_project = reader.parse("djangoProject", validation.python_module, "crm")
+    django_project = reader.parse("djangoProject", validation.python_module)
     settings_module = reader.optional("djangoSettingsModule", validation.python_module)
     app_image = reader.optional("appImage", services.image_reference)
     if app_image == "":
@@ -653,7 +659,7 @@ def _migration(reader: _Reader, profile: Profile) -> MigrationSettings | None:
 def _candidate(reader: _Reader, web: ServiceSettings) -> tuple[ServiceSettings | None, int]:
     """The release candidate beside web, and its share of the API's requests."""
     image = reader.optional("candidateImage", services.image_reference)
-    percent = reader.parse("candidateTrafficPercent", lambda text: validation.integer(text, 0, 100), 0)
+    percent = reader.parse("candidateTrafficPercent", lambda text: validation.integer(text, 0, 100))
     if not image:
         if image == "" and percent:
             reader.report(
@@ -865,7 +871,7 @@ def _size(reader: _Reader, name: str, parser: Callable[[str], Decimal], default:
 
 
 def _count(reader: _Reader, name: str, maximum: int, default: int) -> int:
-    return reader.parse(name, lambda text: validation.integer(text, 0, maximum), 0) or default
+    return reader.parse(name, lambda text: validation.integer(text, 0, maximum)) or default
 
 
 def _minimum_rows(reader: _Reader) -> dict[str, int]:
@@ -916,9 +922,9 @@ def _data(reader: _Reader, profile: Profile, *, postgres: bool, migrates: bool, 
         replicas=profile.redis.replicas,
     )
     backups = BackupSettings(
-        schedule=reader.parse("backupSchedule", validation.cron_schedule, "0 2 * * *"),
-        restore_test_schedule=reader.parse("restoreTestSchedule", validation.cron_schedule, "0 4 * * 0"),
-        retention_days=reader.parse("backupRetentionDays", lambda text: validation.integer(text, 0, 3650), 0) or 30,
+        schedule=reader.parse("backupSchedule", validation.cron_schedule),
+        restore_test_schedule=reader.parse("restoreTestSchedule", validation.cron_schedule),
+        retention_days=reader.parse("backupRetentionDays", lambda text: validation.integer(text, 0, 3650)) or 30,
         minimum_rows=_minimum_rows(reader),
         # The bucket's lock and the backup before each migration exist only with a database to back up.
         object_lock=profile.object_lock and postgres,
@@ -970,11 +976,11 @@ def _media(reader: _Reader, profile: Profile, app: AppSettings) -> MediaSettings
     """Where uploads live (the profile's S3 bucket or a volume) and which services handle them; None when off.
 
     Every key is checked even when media is off, so a mistake shows before it is switched on."""
-    enabled = reader.parse("media", validation.boolean, True)
-    path = reader.parse("mediaPath", validation.directory, "/app/media")
+    enabled = reader.parse("media", validation.boolean)
+    path = reader.parse("mediaPath", validation.directory)
     bucket = MediaBucket(
-        prefix=reader.parse("mediaPrefix", validation.s3_key_prefix, "media"),
-        noncurrent_days=reader.parse("mediaNoncurrentDays", lambda text: validation.integer(text, 1, 3650), 30),
+        prefix=reader.parse("mediaPrefix", validation.s3_key_prefix),
+        noncurrent_days=reader.parse("mediaNoncurrentDays", lambda text: validation.integer(text, 1, 3650)),
         kms_key_arn=reader.optional("mediaKmsKeyArn", validation.kms_key_id_arn) or None,
         egress_cidrs=reader.each("mediaEgressCidrs", validation.cidr),
     )
@@ -1019,8 +1025,7 @@ def _media_volume(reader: _Reader, profile: Profile) -> MediaVolume | None:
 def _media_services(reader: _Reader, app: AppSettings) -> tuple[Role, ...]:
     running = [service.role for service in app.services]
     shown_running = ", ".join(role.value for role in running)
-    nothing: tuple[str, ...] = ()
-    names = reader.parse("mediaServices", validation.string_list, nothing)
+    names = reader.parse("mediaServices", validation.string_list)
     if not names:
         return tuple(role for role in DEFAULT_MEDIA_SERVICES if role in running)
     chosen: set[Role] = set()
@@ -1094,7 +1099,7 @@ def _monitoring(reader: _Reader, profile: Profile, smtp: SmtpSettings | None, do
                 f"leaves no room on the {storage} volume (prometheusStorage) for compaction and the WAL; "
                 "allowed: at most 90 % of prometheusStorage (Prometheus counts GB in GiB)",
             )
-    managed = reader.parse("managedControlPlane", validation.tri_state, None)
+    managed = reader.parse("managedControlPlane", validation.tri_state)
     email_to = reader.each("alertEmailTo", validation.email)
     email_from = reader.optional("alertEmailFrom", validation.email)
     if email_to and smtp is None:
