@@ -8,7 +8,7 @@ from collections.abc import Mapping
 import pytest
 
 from stacks import SettingsError, build
-from stacks.schema import PROJECT
+from stacks.schema import KEYS, PROJECT
 from tests.stacks.test_settings import PRODUCTION_CHANGES, SECRETS, VALID_STAGING, full
 
 
@@ -137,3 +137,50 @@ def test_a_stack_that_sends_mail_needs_egress_networks(egress_cidrs: str | None,
     with pytest.raises(SettingsError) as raised:
         build("staging", raw, SECRETS)
     assert [str(problem) for problem in raised.value.problems] == expected
+
+
+NO_EFFECT = "has no effect, as this program builds its own Kubernetes provider; allowed: set crm-platform:{} instead"
+ALLOWED_KEYS = "allowed keys: " + ", ".join(key.name for key in KEYS)
+
+
+@pytest.mark.parametrize(
+    ("changes", "secret_keys", "expected"),
+    [
+        pytest.param(
+            {"smtpHots": "smtp.example.com"},
+            SECRETS,
+            [
+                'crm-platform:smtpHots = "smtp.example.com": unknown key; allowed: the keys declared in Pulumi.yaml; '
+                "did you mean crm-platform:smtpHost?"
+            ],
+            id="misspelt-plain-key-shows-its-value",
+        ),
+        pytest.param(
+            {"aws:region": "eu-west-1", "zzTop": "x"},
+            SECRETS,
+            [f'crm-platform:zzTop = "x": unknown key; {ALLOWED_KEYS}'],
+            id="after-another-providers-key",
+        ),
+        pytest.param(
+            {"zzTop": "x"},
+            SECRETS | {f"{PROJECT}:zzTop"},
+            [f"crm-platform:zzTop = [secret]: unknown key; {ALLOWED_KEYS}"],
+            id="stored-as-secret",
+        ),
+        pytest.param(
+            {"kubernetes:context": "prod", "kubernetes:namespace": "crm"},
+            SECRETS,
+            [
+                f'kubernetes:context = "prod": {NO_EFFECT.format("kubeContext")}',
+                f'kubernetes:namespace = "crm": {NO_EFFECT.format("appNamespace")}',
+            ],
+            id="every-provider-key-without-effect",
+        ),
+    ],
+)
+def test_every_key_the_program_does_not_read_is_named(
+    changes: dict[str, str], secret_keys: set[str], expected: list[str]
+) -> None:
+    """Unknown keys of ours and the kubernetes provider keys an explicit provider ignores are each reported, after
+    keys of other providers too; a value is shown unless the key is stored as, or looks like, a secret."""
+    assert problems("staging", changes, secret_keys) == expected
