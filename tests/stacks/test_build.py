@@ -184,3 +184,50 @@ def test_every_key_the_program_does_not_read_is_named(
     """Unknown keys of ours and the kubernetes provider keys an explicit provider ignores are each reported, after
     keys of other providers too; a value is shown unless the key is stored as, or looks like, a secret."""
     assert problems("staging", changes, secret_keys) == expected
+
+
+PLAIN_SMTP_PASSWORD = (
+    "crm-platform:smtpPassword = [secret]: is stored in plain text; allowed: an encrypted value, set with "
+    "`pulumi config set --secret smtpPassword <value> --stack staging`"
+)
+APP_SECRETS_HOW = "`pulumi config set --secret --path 'appSecrets.<NAME>' <value> --stack staging`"
+
+
+@pytest.mark.parametrize(
+    ("changes", "secret_keys", "expected"),
+    [
+        pytest.param(
+            {"appSecrets": "null"},
+            SECRETS,
+            [
+                "crm-platform:appSecrets = [secret]: not an object; allowed: NAME: value pairs, each set with "
+                + APP_SECRETS_HOW
+            ],
+            id="null-object-is-refused-as-such-only",
+        ),
+        pytest.param(
+            {"appSecrets": '{"API_TOKEN": "t"}'},
+            SECRETS,
+            [
+                "crm-platform:appSecrets = [secret]: is stored in plain text; allowed: an encrypted value, set with "
+                f"{APP_SECRETS_HOW} for each of its values"
+            ],
+            id="object-in-plain-text",
+        ),
+        pytest.param({"smtpPassword": "{}"}, set(), [PLAIN_SMTP_PASSWORD], id="text-secret-of-braces-in-plain-text"),
+        pytest.param({"smtpPassword": "null"}, set(), [PLAIN_SMTP_PASSWORD], id="text-secret-null-in-plain-text"),
+    ],
+)
+def test_a_secret_holding_a_value_must_be_stored_encrypted(
+    changes: dict[str, str], secret_keys: set[str], expected: list[str]
+) -> None:
+    """A secret key that holds a value is refused in plain text, with the command that stores it; only an object
+    key's text is read as JSON ("null" is then no object), so a text secret "{}" or "null" is a value."""
+    assert problems("staging", changes, secret_keys) == expected
+
+
+@pytest.mark.parametrize("app_secrets", ["{}", " {} "])
+def test_an_object_secret_left_empty_may_be_stored_in_plain_text(app_secrets: str) -> None:
+    """appSecrets at {} (as `pulumi config` may leave it, padded or not) holds no secret: the stack builds with none."""
+    settings = build("staging", {**VALID_STAGING, **full({"appSecrets": app_secrets})}, SECRETS)
+    assert settings.app.secret_names == ()
