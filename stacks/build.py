@@ -258,7 +258,8 @@ def _check_key_names(reader: _Reader) -> None:
         name = full_key[len(prefix) :]
         if name in KEYS_BY_NAME:
             continue
-        close = difflib.get_close_matches(name, list(KEYS_BY_NAME), n=1, cutoff=0.6)
+        # Best match first (difflib's default cutoff, 0.6); only the first is named.
+        close = difflib.get_close_matches(name, list(KEYS_BY_NAME))
         allowed = (
             f"allowed: the keys declared in Pulumi.yaml; did you mean {prefix}{close[0]}?"
             if close
@@ -1163,7 +1164,7 @@ def _thresholds(reader: _Reader) -> AlertThresholds:
         path = f"alertThresholds.{key}"
         shown = value if isinstance(value, str) else json.dumps(value)
         if key not in keys:
-            close = difflib.get_close_matches(key, list(keys), n=1, cutoff=0.6)
+            close = difflib.get_close_matches(key, list(keys))  # best first; only the first is named
             hint = f"did you mean {close[0]}? " if close else ""
             reader.report(path, shown, f"unknown threshold; {hint}allowed: {allowed_keys}")
             continue
