@@ -231,3 +231,17 @@ def test_an_object_secret_left_empty_may_be_stored_in_plain_text(app_secrets: st
     """appSecrets at {} (as `pulumi config` may leave it, padded or not) holds no secret: the stack builds with none."""
     settings = build("staging", {**VALID_STAGING, **full({"appSecrets": app_secrets})}, SECRETS)
     assert settings.app.secret_names == ()
+
+
+def test_a_review_stack_prefixes_its_domain_while_the_result_is_a_host_name() -> None:
+    """pr-7 gets pr-7.<domain>: up to 253 characters (a 248-character domain); one more is refused by name."""
+    labels = ["a" * 63, "b" * 63, "c" * 63]
+    longest = ".".join([*labels, "d" * 56])
+    settings = build("pr-7", {**VALID_STAGING, **full({"domain": longest})}, SECRETS)
+    assert settings.domain == f"pr-7.{longest}"
+    too_long = ".".join([*labels, "d" * 57])
+    assert problems("pr-7", {"domain": too_long}) == [
+        f'crm-platform:domain = "{too_long[:75]}...": gives the review domain pr-7.{too_long}, which wrong length; '
+        "allowed: a lower-case DNS name such as api.example.com (labels of letters, digits and '-', at most 253 "
+        "characters, no scheme or port)"
+    ]
