@@ -245,3 +245,47 @@ def test_a_review_stack_prefixes_its_domain_while_the_result_is_a_host_name() ->
         "allowed: a lower-case DNS name such as api.example.com (labels of letters, digits and '-', at most 253 "
         "characters, no scheme or port)"
     ]
+
+
+def derived_not_valid(key: str, derived: str) -> str:
+    return (
+        f'crm-platform:{key} = "": the name derived from stack "Team_A" ({derived}) is not a valid namespace name; '
+        "allowed: set it explicitly to a lower-case DNS label of at most 63 characters"
+    )
+
+
+@pytest.mark.parametrize(
+    ("stack", "changes", "expected"),
+    [
+        pytest.param(
+            "Team_A",
+            {"environment": "staging"},
+            [
+                derived_not_valid("appNamespace", "crm-Team_A"),
+                derived_not_valid("monitoringNamespace", "crm-Team_A-monitoring"),
+            ],
+            id="both-derived-names-invalid",
+        ),
+        pytest.param(
+            "Team_A",
+            {"environment": "staging", "appNamespace": "crm-team-a"},
+            [derived_not_valid("monitoringNamespace", "crm-Team_A-monitoring")],
+            id="monitoring-derived-name-invalid",
+        ),
+        pytest.param(
+            "pr-7",
+            {"monitoringNamespace": "crm-pr-7-mon"},
+            [
+                'crm-platform:monitoringNamespace = "crm-pr-7-mon": review stacks get their own namespaces '
+                '(crm-pr-7-monitoring); allowed: "" (probably copied from staging: remove it)'
+            ],
+            id="review-stack-with-a-monitoring-namespace",
+        ),
+    ],
+)
+def test_namespaces_derived_from_the_stack_name_must_be_valid(
+    stack: str, changes: dict[str, str], expected: list[str]
+) -> None:
+    """crm-<stack> and crm-<stack>-monitoring are derived when unset and refused, each by its key, when the stack
+    name makes them invalid; a review stack may set neither."""
+    assert problems(stack, changes) == expected
