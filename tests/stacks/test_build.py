@@ -289,3 +289,33 @@ def test_namespaces_derived_from_the_stack_name_must_be_valid(
     """crm-<stack> and crm-<stack>-monitoring are derived when unset and refused, each by its key, when the stack
     name makes them invalid; a review stack may set neither."""
     assert problems(stack, changes) == expected
+
+
+@pytest.mark.parametrize(
+    ("changes", "kubeconfig", "context"),
+    [
+        pytest.param({}, None, "staging", id="context-only"),
+        pytest.param({"kubeconfig": "/home/ci/.kube/staging"}, "/home/ci/.kube/staging", "staging", id="both"),
+    ],
+)
+def test_the_cluster_is_reached_through_the_kubeconfig_and_context_given(
+    changes: dict[str, str], kubeconfig: str | None, context: str
+) -> None:
+    """The provider gets the stack's context and kubeconfig path; an unset kubeconfig is None ($KUBECONFIG)."""
+    cluster = build("staging", {**VALID_STAGING, **full(changes)}, SECRETS).cluster
+    assert (cluster.kubeconfig, cluster.context) == (kubeconfig, context)
+
+
+@pytest.mark.parametrize(
+    ("stack", "app", "monitoring"),
+    [
+        pytest.param("staging", "crm-staging", "crm-staging-monitoring", id="staging"),
+        pytest.param("production", "crm-production", "crm-production-monitoring", id="production"),
+    ],
+)
+def test_a_stack_may_name_its_own_namespaces(stack: str, app: str, monitoring: str) -> None:
+    """Only another environment's namespaces are refused: a stack's own names, given explicitly, are its own."""
+    changes = {"appNamespace": app, "monitoringNamespace": monitoring}
+    raw = {**VALID_STAGING, **(PRODUCTION_CHANGES if stack == "production" else {}), **full(changes)}
+    namespaces = build(stack, raw, SECRETS).namespaces
+    assert (namespaces.app, namespaces.monitoring) == (app, monitoring)
