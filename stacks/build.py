@@ -94,32 +94,39 @@ class _Reader:
 
     def text(self, name: str) -> str:
         """The raw value, or the project default the CLI would have written."""
-        key = KEYS_BY_NAME[name]
-        value = self.raw.get(key.full_name)
-        if value is None:
-            default = key.default
-            return default if isinstance(default, str) else _default_text(default)
-        return value
+        value = self.raw.get(KEYS_BY_NAME[name].full_name)
+        return self.project_default(name) if value is None else value
 
-    def parse(self, name: str, parser: Callable[[str], T], fallback: T) -> T:
+    @staticmethod
+    def project_default(name: str) -> str:
+        """The key's project default as the CLI writes it: a non-string one as JSON (integers as text)."""
+        default = KEYS_BY_NAME[name].default
+        return default if isinstance(default, str) else json.dumps(default)
+
+    def parse(self, name: str, parser: Callable[[str], T]) -> T:
+        """The parsed value; when it is invalid, the problem is reported and the project default, parsed, stands in
+        (build raises before using it: later checks only need a valid value, and the default lives in one place)."""
         value = self.text(name)
         try:
             return parser(value)
         except InvalidValueError as invalid:
             self.report(name, value, str(invalid))
-            return fallback
+            return parser(self.project_default(name))
 
     def optional(self, name: str, parser: Callable[[str], str]) -> str | None:
         """Empty when the key is unset, the parsed value when valid, None when invalid (reported)."""
         value = self.text(name)
         if not value:
             return ""
-        return self.parse(name, parser, None)
+        try:
+            return parser(value)
+        except InvalidValueError as invalid:
+            self.report(name, value, str(invalid))
+            return None
 
     def each(self, name: str, parser: Callable[[str], str]) -> tuple[str, ...]:
         """Parse a string list, then every item, naming the item's index on failure."""
-        empty: tuple[str, ...] = ()
-        items = self.parse(name, validation.string_list, empty)
+        items = self.parse(name, validation.string_list)
         parsed: list[str] = []
         for index, item in enumerate(items):
             try:
@@ -137,19 +144,14 @@ class _Reader:
     def add(self, full_key: str, value: str | None, message: str) -> None:
         """Record a problem; the value is masked if the key is, or is stored as, a secret (a path into a secret
         object, `appSecrets.NAME`, included)."""
-        base = full_key.split("[", 1)[0]
+        base = full_key.split("[")[0]
         if base.startswith(f"{PROJECT}:"):
-            base = base.split(".", 1)[0]
+            base = base.split(".")[0]
         secret = base in self.secret_keys or base.removeprefix(f"{PROJECT}:") in SECRET_KEY_NAMES
         self.problems.append(Problem(key=full_key, value=value, message=message, secret=secret))
 
     def missing(self, name: str, message: str) -> None:
         self.problems.append(Problem(key=f"{PROJECT}:{name}", value=None, message=message))
-
-
-def _default_text(default: int | list[str] | dict[str, object]) -> str:
-    """A non-string project default as the CLI writes it: integers as text, lists and maps as JSON."""
-    return json.dumps(default, separators=(",", ":")) if isinstance(default, (list, dict)) else str(default)
 
 
 def build(stack: str, raw: Mapping[str, str], secret_keys: Collection[str] = ()) -> Settings:
@@ -183,7 +185,7 @@ def build(stack: str, raw: Mapping[str, str], secret_keys: Collection[str] = ())
         deployer_groups=reader.each("deployerGroups", validation.group_name),
         read_only_groups=reader.each("readOnlyGroups", validation.group_name),
     )
-    rotation = reader.parse("secretsRotation", lambda text: validation.integer(text, 0, 1_000_000), 0)
+    rotation = reader.parse("secretsRotation", lambda text: validation.integer(text, 0, 1_000_000))
     smtp = _smtp(reader, profile)
     registry = _registry(reader)
     egress_cidrs = reader.each("egressCidrs", validation.cidr)
@@ -193,7 +195,7 @@ def build(stack: str, raw: Mapping[str, str], secret_keys: Collection[str] = ())
             "the app must reach the SMTP relay (smtpHost) through its egress network policy; "
             "allowed: the relay's networks in CIDR form, e.g. [203.0.113.0/24]",
         )
-    postgres = reader.parse("postgres", validation.tri_state, None) is not False
+    postgres = reader.parse("postgres", validation.tri_state) is not False
     egress_ports = _egress_ports(reader, cidrs=egress_cidrs)
     app = _app(reader, profile, postgres=postgres)
     edge = _edge(reader, profile, domain, frontend=app.service(Role.FRONTEND) is not None)
@@ -256,7 +258,8 @@ def _check_key_names(reader: _Reader) -> None:
         name = full_key[len(prefix) :]
         if name in KEYS_BY_NAME:
             continue
-        close = difflib.get_close_matches(name, list(KEYS_BY_NAME), n=1, cutoff=0.6)
+        # Best match first (difflib's default cutoff, 0.6); only the first is named.
+        close = difflib.get_close_matches(name, list(KEYS_BY_NAME))
         allowed = (
             f"allowed: the keys declared in Pulumi.yaml; did you mean {prefix}{close[0]}?"
             if close
@@ -334,7 +337,7 @@ def _environment(reader: _Reader) -> Environment | None:
 def _domain(reader: _Reader, profile: Profile, stack: str) -> str:
     domain = reader.optional("domain", validation.hostname)
     if domain is None:
-        return ""
+        return ""  # pragma: no mutate stands in after a reported problem: build raises before the domain is used
     if not domain:
         if profile.domain is None:
             reader.missing(
@@ -342,7 +345,7 @@ def _domain(reader: _Reader, profile: Profile, stack: str) -> str:
                 f"the {profile.environment.value} environment has no default domain; "
                 f"allowed: your DNS domain, e.g. `pulumi config set domain crm.example.com --stack {stack}`",
             )
-            return ""
+            return ""  # pragma: no mutate stands in after a reported problem: build raises before the domain is used
         domain = profile.domain
     if profile.environment is not Environment.REVIEW:
         return domain
@@ -364,7 +367,7 @@ def _cluster(reader: _Reader, profile: Profile) -> ClusterSettings:
             f"current; allowed: a context from `kubectl config get-contexts`",
         )
     kubeconfig = reader.optional("kubeconfig", validation.file_path)
-    owns_addons = reader.parse("clusterAddons", validation.tri_state, None)
+    owns_addons = reader.parse("clusterAddons", validation.tri_state)
     if owns_addons and profile.environment is Environment.REVIEW:
         reader.report(
             "clusterAddons",
@@ -460,7 +463,7 @@ def _quota(reader: _Reader, profile: Profile) -> QuotaSettings:
                 limits,
                 f"is below {requests_key} ({requests}); allowed: a limit at least as large as the requests",
             )
-    pods = reader.parse("quotaPods", lambda text: validation.integer(text, 0, 10_000), 0)
+    pods = reader.parse("quotaPods", lambda text: validation.integer(text, 0, 10_000))
     return QuotaSettings(
         cpu_requests=cpu_requests,
         cpu_limits=cpu_limits,
@@ -472,7 +475,7 @@ def _quota(reader: _Reader, profile: Profile) -> QuotaSettings:
 
 def _smtp(reader: _Reader, profile: Profile) -> SmtpSettings | None:
     host = reader.optional("smtpHost", validation.hostname)
-    port = reader.parse("smtpPort", lambda text: validation.integer(text, 1, 65535), 587)
+    port = reader.parse("smtpPort", lambda text: validation.integer(text, 1, 65535))
     username = reader.optional("smtpUsername", validation.user_name) or ""
     if not host:
         if host == "" and profile.requires_email:
@@ -515,7 +518,7 @@ def _app(reader: _Reader, profile: Profile, *, postgres: bool) -> AppSettings:
     def report(path: str, value: object, message: str) -> None:
         reader.report(path, value if isinstance(value, str) or value is None else json.dumps(value), message)
 
-    django_project = reader.parse("djangoProject", validation.python_module, "crm")
+    django_project = reader.parse("djangoProject", validation.python_module)
     settings_module = reader.optional("djangoSettingsModule", validation.python_module)
     app_image = reader.optional("appImage", services.image_reference)
     if app_image == "":
@@ -657,7 +660,7 @@ def _migration(reader: _Reader, profile: Profile) -> MigrationSettings | None:
 def _candidate(reader: _Reader, web: ServiceSettings) -> tuple[ServiceSettings | None, int]:
     """The release candidate beside web, and its share of the API's requests."""
     image = reader.optional("candidateImage", services.image_reference)
-    percent = reader.parse("candidateTrafficPercent", lambda text: validation.integer(text, 0, 100), 0)
+    percent = reader.parse("candidateTrafficPercent", lambda text: validation.integer(text, 0, 100))
     if not image:
         if image == "" and percent:
             reader.report(
@@ -869,7 +872,7 @@ def _size(reader: _Reader, name: str, parser: Callable[[str], Decimal], default:
 
 
 def _count(reader: _Reader, name: str, maximum: int, default: int) -> int:
-    return reader.parse(name, lambda text: validation.integer(text, 0, maximum), 0) or default
+    return reader.parse(name, lambda text: validation.integer(text, 0, maximum)) or default
 
 
 def _minimum_rows(reader: _Reader) -> dict[str, int]:
@@ -920,9 +923,9 @@ def _data(reader: _Reader, profile: Profile, *, postgres: bool, migrates: bool, 
         replicas=profile.redis.replicas,
     )
     backups = BackupSettings(
-        schedule=reader.parse("backupSchedule", validation.cron_schedule, "0 2 * * *"),
-        restore_test_schedule=reader.parse("restoreTestSchedule", validation.cron_schedule, "0 4 * * 0"),
-        retention_days=reader.parse("backupRetentionDays", lambda text: validation.integer(text, 0, 3650), 0) or 30,
+        schedule=reader.parse("backupSchedule", validation.cron_schedule),
+        restore_test_schedule=reader.parse("restoreTestSchedule", validation.cron_schedule),
+        retention_days=reader.parse("backupRetentionDays", lambda text: validation.integer(text, 0, 3650)) or 30,
         minimum_rows=_minimum_rows(reader),
         # The bucket's lock and the backup before each migration exist only with a database to back up.
         object_lock=profile.object_lock and postgres,
@@ -974,11 +977,11 @@ def _media(reader: _Reader, profile: Profile, app: AppSettings) -> MediaSettings
     """Where uploads live (the profile's S3 bucket or a volume) and which services handle them; None when off.
 
     Every key is checked even when media is off, so a mistake shows before it is switched on."""
-    enabled = reader.parse("media", validation.boolean, True)
-    path = reader.parse("mediaPath", validation.directory, "/app/media")
+    enabled = reader.parse("media", validation.boolean)
+    path = reader.parse("mediaPath", validation.directory)
     bucket = MediaBucket(
-        prefix=reader.parse("mediaPrefix", validation.s3_key_prefix, "media"),
-        noncurrent_days=reader.parse("mediaNoncurrentDays", lambda text: validation.integer(text, 1, 3650), 30),
+        prefix=reader.parse("mediaPrefix", validation.s3_key_prefix),
+        noncurrent_days=reader.parse("mediaNoncurrentDays", lambda text: validation.integer(text, 1, 3650)),
         kms_key_arn=reader.optional("mediaKmsKeyArn", validation.kms_key_id_arn) or None,
         egress_cidrs=reader.each("mediaEgressCidrs", validation.cidr),
     )
@@ -1023,8 +1026,7 @@ def _media_volume(reader: _Reader, profile: Profile) -> MediaVolume | None:
 def _media_services(reader: _Reader, app: AppSettings) -> tuple[Role, ...]:
     running = [service.role for service in app.services]
     shown_running = ", ".join(role.value for role in running)
-    nothing: tuple[str, ...] = ()
-    names = reader.parse("mediaServices", validation.string_list, nothing)
+    names = reader.parse("mediaServices", validation.string_list)
     if not names:
         return tuple(role for role in DEFAULT_MEDIA_SERVICES if role in running)
     chosen: set[Role] = set()
@@ -1098,7 +1100,7 @@ def _monitoring(reader: _Reader, profile: Profile, smtp: SmtpSettings | None, do
                 f"leaves no room on the {storage} volume (prometheusStorage) for compaction and the WAL; "
                 "allowed: at most 90 % of prometheusStorage (Prometheus counts GB in GiB)",
             )
-    managed = reader.parse("managedControlPlane", validation.tri_state, None)
+    managed = reader.parse("managedControlPlane", validation.tri_state)
     email_to = reader.each("alertEmailTo", validation.email)
     email_from = reader.optional("alertEmailFrom", validation.email)
     if email_to and smtp is None:
@@ -1162,16 +1164,14 @@ def _thresholds(reader: _Reader) -> AlertThresholds:
         path = f"alertThresholds.{key}"
         shown = value if isinstance(value, str) else json.dumps(value)
         if key not in keys:
-            close = difflib.get_close_matches(key, list(keys), n=1, cutoff=0.6)
+            close = difflib.get_close_matches(key, list(keys))  # best first; only the first is named
             hint = f"did you mean {close[0]}? " if close else ""
             reader.report(path, shown, f"unknown threshold; {hint}allowed: {allowed_keys}")
             continue
         name = keys[key]
         lowest, highest, why = THRESHOLD_RANGES[name]
         whole = isinstance(getattr(defaults, name), int)
-        allowed = (
-            f"allowed: {'a whole number' if whole else 'a number'} from {_plain(lowest)} to {_plain(highest)}{why}"
-        )
+        allowed = f"allowed: {'a whole number' if whole else 'a number'} from {lowest} to {highest}{why}"
         number = _number(value)
         if number is None:
             reader.report(path, shown, f"not a number; {allowed}")
@@ -1182,11 +1182,6 @@ def _thresholds(reader: _Reader) -> AlertThresholds:
         else:
             chosen[name] = int(number) if whole else float(number)
     return dataclasses.replace(defaults, **chosen)
-
-
-def _plain(number: float) -> str:
-    """A bound as people write it: 10000000, 0.01, 99.999."""
-    return str(int(number)) if float(number).is_integer() else str(number)
 
 
 def _number(value: object) -> Decimal | None:

@@ -62,7 +62,8 @@ THRESHOLD_RANGES: dict[str, tuple[float, float, str]] = {
     # cert-manager renews 30 days before expiry: a larger threshold fires on every healthy certificate.
     "certificate_expiry_days": (1, 29, " (cert-manager renews at 30 days, so more would fire on healthy certificates)"),
 }
-"""Allowed values of each threshold: (lowest, highest, why the bound is there, if not obvious)."""
+"""Allowed values of each threshold: (lowest, highest, why the bound is there, if not obvious). Error messages show
+the bounds as written here, so a whole bound is written as an int."""
 
 
 def threshold_keys() -> dict[str, str]:
