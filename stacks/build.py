@@ -354,7 +354,7 @@ def _domain(reader: _Reader, profile: Profile, stack: str) -> str:
     try:
         return validation.hostname(review_domain)
     except InvalidValueError as invalid:
-        reader.report("domain", domain, f"gives the review domain {review_domain}, which {invalid}")
+        reader.report("domain", domain, f"gives the review domain {review_domain}: {invalid}")
         return domain
 
 
@@ -767,7 +767,7 @@ def _tenant_domain(reader: _Reader, profile: Profile, hosts: Mapping[str, str]) 
         try:
             tenant_domain = validation.hostname(derived)
         except InvalidValueError as invalid:
-            reader.report("tenantDomain", given, f"gives the review tenant domain {derived}, which {invalid}")
+            reader.report("tenantDomain", given, f"gives the review tenant domain {derived}: {invalid}")
             return None
     for key, host in hosts.items():
         if host == tenant_domain or host.endswith(f".{tenant_domain}"):

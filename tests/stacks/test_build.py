@@ -241,7 +241,7 @@ def test_a_review_stack_prefixes_its_domain_while_the_result_is_a_host_name() ->
     assert settings.domain == f"pr-7.{longest}"
     too_long = ".".join([*labels, "d" * 57])
     assert problems("pr-7", {"domain": too_long}) == [
-        f'crm-platform:domain = "{too_long[:75]}...": gives the review domain pr-7.{too_long}, which wrong length; '
+        f'crm-platform:domain = "{too_long[:75]}...": gives the review domain pr-7.{too_long}: wrong length; '
         "allowed: a lower-case DNS name such as api.example.com (labels of letters, digits and '-', at most 253 "
         "characters, no scheme or port)"
     ]

@@ -233,6 +233,6 @@ def test_a_review_tenant_domain_too_long_for_its_prefix_is_refused() -> None:
     """pr-<n>. in front must still give a host name of at most 253 characters."""
     long_domain = ".".join(["a" * 62] * 4)  # 251 characters: valid alone, 256 with "pr-7." in front
     assert environment_problems("pr-7", {"tenantDomain": long_domain}) == [
-        f'{PROJECT}:tenantDomain = "{long_domain[:75]}...": gives the review tenant domain pr-7.{long_domain}, which '
+        f'{PROJECT}:tenantDomain = "{long_domain[:75]}...": gives the review tenant domain pr-7.{long_domain}: '
         f"wrong length; {HOST_ALLOWED}"
     ]
