@@ -71,7 +71,7 @@ bench: venv ## benchmark the render, the backup pipeline, the policy check and t
 .PHONY: mutation
 # The shared reference data (schemas, CRDs) beside the checkout; mutmut runs the tests from mutants/.
 CRM_SHARED_DIR ?= $(abspath ../shared)
-mutation: venv ## mutation testing of the pure modules (mutmut, about 2 hours on 2 CPUs) into docs/MUTATION.md and docs/mutation/; fails below 90 %
+mutation: venv ## mutation testing of the pure modules (mutmut, 2 to 3 hours on 2 idle CPUs) into docs/MUTATION.md and docs/mutation/; fails below 90 %
 	rm -rf mutants && mkdir -p build
 	CRM_SHARED_DIR="$(CRM_SHARED_DIR)" $(VENV)/bin/mutmut run --max-children "$$(nproc)" > build/mutmut.log 2>&1 || { tail -n 30 build/mutmut.log; exit 1; }
 	$(PY) scripts/mutation_report.py
