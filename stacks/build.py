@@ -530,7 +530,8 @@ def _app(reader: _Reader, profile: Profile, *, postgres: bool) -> AppSettings:
     frontend_image = reader.optional("frontendImage", services.image_reference)
     secret_names = _app_secret_names(reader, postgres=postgres)
     overrides = services.services_object(reader.text("services"), report)
-    defaults = services.default_services(django_project, app_image or "", frontend_image or "")
+    web_image = app_image or ""  # pragma: no mutate stands in after appImage's problem: build raises before use
+    defaults = services.default_services(django_project, web_image, frontend_image or "")
     context = services.ServiceContext(django_project=django_project, app_secrets=secret_names, postgres=postgres)
 
     resolved: list[ServiceSettings] = []
@@ -548,8 +549,8 @@ def _app(reader: _Reader, profile: Profile, *, postgres: bool) -> AppSettings:
                 True,
                 "a frontend needs an image; allowed: set frontendImage (or services.frontend.image)",
             )
-            continue
-        resolved.append(service)
+        else:
+            resolved.append(service)
     candidate, candidate_percent = _candidate(reader, resolved[0])
     return AppSettings(
         django_project=django_project,
@@ -669,16 +670,16 @@ def _candidate(reader: _Reader, web: ServiceSettings) -> tuple[ServiceSettings |
                 'sends requests to a candidate, but candidateImage is ""; allowed: 0, or set candidateImage to the '
                 "release candidate's pinned image",
             )
-        return None, 0
-    if web.image and image == web.image:
+    elif web.image and image == web.image:
         reader.report(
             "candidateImage",
             image,
             "is the image web already runs; allowed: another version of the application (the next tag or digest), "
             'or "" once it is released',
         )
-        return None, 0
-    return replace(web, image=image, release=Release.CANDIDATE), percent
+    else:
+        return replace(web, image=image, release=Release.CANDIDATE), percent
+    return None, 0
 
 
 def _egress_ports(reader: _Reader, *, cidrs: tuple[str, ...]) -> tuple[int, ...]:
@@ -823,10 +824,6 @@ def _hosted_zone_id(reader: _Reader, profile: Profile, cluster: ClusterSettings,
 
 def _cpu(millicores: Decimal) -> str:
     return f"{quantities.format_cores(millicores)} CPU"
-
-
-def _memory(size: Decimal) -> str:
-    return quantities.format_gibibytes(size)
 
 
 def _check_quota_fits(reader: _Reader, quota: QuotaSettings, app: AppSettings, data: DataSettings) -> None:

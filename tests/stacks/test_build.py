@@ -9,7 +9,15 @@ import pytest
 
 from stacks import SettingsError, build
 from stacks.schema import KEYS, PROJECT
-from tests.stacks.test_settings import PRODUCTION_CHANGES, SECRETS, VALID_STAGING, full
+from stacks.services import Role
+from tests.stacks.test_settings import (
+    PRODUCTION_CHANGES,
+    SECRETS,
+    VALID_DEV,
+    VALID_STAGING,
+    environment_problems,
+    full,
+)
 
 
 def problems(stack: str, changes: Mapping[str, str], secret_keys: set[str] = SECRETS) -> list[str]:
@@ -319,3 +327,233 @@ def test_a_stack_may_name_its_own_namespaces(stack: str, app: str, monitoring: s
     raw = {**VALID_STAGING, **(PRODUCTION_CHANGES if stack == "production" else {}), **full(changes)}
     namespaces = build(stack, raw, SECRETS).namespaces
     assert (namespaces.app, namespaces.monitoring) == (app, monitoring)
+
+
+# The stack as a whole ---------------------------------------------------------------------------------
+
+
+def test_the_settings_carry_the_project_rotation_and_registry_given() -> None:
+    """The labels' part-of value, the secrets' rotation counter and the registry's pull credentials reach the
+    settings as configured."""
+    settings = build(
+        "staging",
+        {
+            **VALID_STAGING,
+            **full(
+                {"secretsRotation": "3", "registryServer": "ghcr.io", "registryUsername": "ci", "registryPassword": "t"}
+            ),
+        },
+        SECRETS,
+    )
+    assert (settings.project, settings.secrets_rotation) == (PROJECT, 3)
+    assert settings.registry is not None
+    assert (settings.registry.server, settings.registry.username) == ("ghcr.io", "ci")
+
+
+def test_the_error_names_the_stack() -> None:
+    """One read of the error says which stack's file to fix."""
+    with pytest.raises(SettingsError) as raised:
+        build("staging", {**VALID_STAGING, **full({"smtpPort": "0"})}, SECRETS)
+    assert raised.value.stack == "staging"
+    assert str(raised.value).startswith('invalid configuration for stack "staging" (1 problem): ')
+
+
+def test_a_list_naming_several_items_twice_names_each_once() -> None:
+    """Duplicates are listed sorted, separated by a comma and a space."""
+    assert problems("staging", {"websocketPaths": '["/ws/", "/live/", "/ws/", "/live/"]'}) == [
+        'crm-platform:websocketPaths = "[\\"/ws/\\", \\"/live/\\", \\"/ws/\\", \\"/live/\\"]": lists /live/, /ws/ '
+        "more than once; allowed: each item once"
+    ]
+
+
+# The application ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("changes", "settings_module"),
+    [
+        pytest.param({}, "crm.settings", id="default-project"),
+        pytest.param({"djangoProject": "oneo"}, "oneo.settings", id="own-project"),
+        pytest.param(
+            {"djangoProject": "oneo", "djangoSettingsModule": "oneo.settings.production"},
+            "oneo.settings.production",
+            id="own-settings-module",
+        ),
+    ],
+)
+def test_the_django_settings_module_defaults_to_the_projects(changes: dict[str, str], settings_module: str) -> None:
+    """DJANGO_SETTINGS_MODULE is <djangoProject>.settings unless djangoSettingsModule names another."""
+    app = build("staging", {**VALID_STAGING, **full(changes)}, SECRETS).app
+    assert (app.django_project, app.django_settings_module) == (
+        changes.get("djangoProject", "crm"),
+        settings_module,
+    )
+
+
+def test_a_settings_module_that_is_not_a_python_module_is_refused() -> None:
+    assert problems("staging", {"djangoSettingsModule": "oneo/settings"}) == [
+        'crm-platform:djangoSettingsModule = "oneo/settings": not a Python module path; allowed: dotted '
+        "identifiers such as crm.settings"
+    ]
+
+
+def test_every_stack_needs_the_application_image() -> None:
+    assert problems("staging", {"appImage": ""}) == [
+        "crm-platform:appImage is missing: every stack runs the Django application; allowed: its image with a pinned "
+        "tag, e.g. `pulumi config set appImage ghcr.io/acme/crm-backend:2.4.1 --stack staging`"
+    ]
+
+
+def test_a_frontend_switched_on_without_an_image_is_refused() -> None:
+    assert problems("staging", {"services": '{"frontend": {"enabled": true}}'}) == [
+        'crm-platform:services.frontend.enabled = "true": a frontend needs an image; allowed: set frontendImage (or '
+        "services.frontend.image)"
+    ]
+
+
+def test_a_service_switched_off_leaves_the_later_ones_running() -> None:
+    """Beat off: web, the worker and the frontend still run, in their order."""
+    app = build(
+        "staging",
+        {
+            **VALID_STAGING,
+            **full({"frontendImage": "ghcr.io/acme/crm-frontend:2.4.1", "services": '{"beat": {"enabled": false}}'}),
+        },
+        SECRETS,
+    ).app
+    assert [service.role.value for service in app.services] == ["web", "worker", "frontend"]
+
+
+def test_without_postgres_a_service_may_set_the_database_variables_itself() -> None:
+    """The platform sets DATABASE_* only when it runs PostgreSQL; without it they are the application's own."""
+    changes = {"postgres": "false", "services": '{"web": {"env": {"DATABASE_HOST": "db.internal"}}}'}
+    web = build("staging", {**VALID_STAGING, **full(changes)}, SECRETS).app.service(Role.WEB)
+    assert web is not None
+    assert dict(web.env)["DATABASE_HOST"] == "db.internal"
+    assert problems("staging", {"services": changes["services"]}) == [
+        'crm-platform:services.web.env.DATABASE_HOST = "[not shown]": is set by the platform; allowed: a variable of '
+        "your own"
+    ]
+
+
+def test_app_secrets_may_be_set_to_nothing() -> None:
+    """appSecrets "" (a key left empty) holds no secret, like {}."""
+    assert build("staging", {**VALID_STAGING, **full({"appSecrets": ""})}, SECRETS).app.secret_names == ()
+
+
+STORED_APP_SECRETS = SECRETS | {f"{PROJECT}:appSecrets"}
+
+
+def test_pgoptions_is_the_databases_and_refused_with_the_hint_to_bring_your_own() -> None:
+    """PGOPTIONS is reserved with PostgreSQL (libpq reads it) and the message says how to bring your own database;
+    a refused name's Problem carries no value at all, not even masked."""
+    with pytest.raises(SettingsError) as raised:
+        build("staging", {**VALID_STAGING, **full({"appSecrets": '{"PGOPTIONS": "-c x=1"}'})}, STORED_APP_SECRETS)
+    assert [str(problem) for problem in raised.value.problems] == [
+        "crm-platform:appSecrets.PGOPTIONS = [secret]: is a name the platform sets or reserves (SECRET_KEY, "
+        "DATABASE_*, REDIS_*, CELERY_BROKER_URL, EMAIL_*, the ConfigMap's settings); allowed: a name of your own, "
+        'or `postgres: "false"` to bring your own database'
+    ]
+    assert [problem.value for problem in raised.value.problems] == [""]
+
+
+@pytest.mark.parametrize(
+    "app_secrets",
+    [
+        pytest.param('{"openai-key": "sk-planted"}', id="not-a-variable-name"),
+        pytest.param('{"SECRET_KEY": "sk-planted"}', id="platform-name"),
+        pytest.param('{"API_TOKEN": 42}', id="not-text"),
+    ],
+)
+def test_a_refused_app_secret_keeps_no_value_in_its_problem(app_secrets: str) -> None:
+    """The Problem of a refused application secret holds "" as its value: the secret never enters the error."""
+    with pytest.raises(SettingsError) as raised:
+        build("staging", {**VALID_STAGING, **full({"appSecrets": app_secrets})}, STORED_APP_SECRETS)
+    assert [(problem.value, problem.secret) for problem in raised.value.problems] == [("", True)]
+
+
+def test_without_a_candidate_no_request_goes_to_one() -> None:
+    app = build("staging", VALID_STAGING, SECRETS).app
+    assert (app.candidate, app.candidate_traffic_percent) == (None, 0)
+
+
+def test_a_blank_migration_command_is_refused() -> None:
+    assert problems("staging", {"migrationCommand": "   "}) == [
+        'crm-platform:migrationCommand = "   ": is blank; allowed: one program and its arguments, e.g. "python '
+        'migrate_database.py", or `sh -c "<commands>"` (the image\'s shell), "" for Django\'s migrate, "none" for no '
+        "migration Job"
+    ]
+
+
+def test_a_refused_migration_command_is_not_taken_for_none() -> None:
+    """A refused command stands in as Django's migrate, so deployment checks (which need the Job) are no second
+    problem."""
+    assert problems("staging", {"migrationCommand": "python a.py && python b.py", "deployChecks": "WARNING"}) == [
+        'crm-platform:migrationCommand = "python a.py && python b.py": uses the shell operator &&, but the command '
+        'runs without a shell; allowed: one program and its arguments, e.g. "python migrate_database.py", or `sh -c '
+        '"<commands>"` (the image\'s shell), "" for Django\'s migrate, "none" for no migration Job'
+    ]
+
+
+def test_no_migration_job_with_deployment_checks_off() -> None:
+    """migrationCommand "none" with deployChecks "off" (the checks' only place is the Job) is consistent."""
+    app = build("staging", {**VALID_STAGING, **full({"migrationCommand": "none", "deployChecks": "off"})}, SECRETS).app
+    assert app.migration is None
+
+
+# The edge ---------------------------------------------------------------------------------------------
+
+
+def test_the_edge_carries_the_acme_email_websocket_paths_and_hsts() -> None:
+    settings = build(
+        "production",
+        {
+            **VALID_STAGING,
+            **PRODUCTION_CHANGES,
+            **full({"acmeEmail": "ops@example.com", "websocketPaths": '["/ws/", "/live/"]'}),
+        },
+        SECRETS,
+    )
+    edge = settings.edge
+    assert (edge.acme_email, edge.websocket_paths, edge.hsts) == ("ops@example.com", ("/ws/", "/live/"), True)
+    assert build("dev", VALID_DEV, SECRETS).edge.hsts is False
+    assert build("staging", VALID_STAGING, SECRETS).edge.acme_email is None
+
+
+def test_a_frontend_on_the_api_host_and_an_unknown_issuer_are_refused() -> None:
+    changes = {
+        "frontendImage": "ghcr.io/acme/crm-frontend:2.4.1",
+        "appHost": "api.staging.crm.example.com",
+        "tlsIssuer": "vault",
+    }
+    assert problems("staging", changes) == [
+        'crm-platform:appHost = "api.staging.crm.example.com": is the same as apiHost; allowed: a different host for '
+        "the frontend",
+        'crm-platform:tlsIssuer = "vault": unknown issuer; allowed: letsencrypt-production, letsencrypt-staging, '
+        "selfsigned",
+    ]
+
+
+def test_the_app_host_only_limits_the_tenant_domain_when_a_frontend_serves_it() -> None:
+    """Without a frontend there is no app host to route twice, so a tenant domain above it is fine."""
+    changes = {
+        "appHost": "portal.tenants.example.com",
+        "tenantDomain": "tenants.example.com",
+        "tlsIssuer": "selfsigned",
+    }
+    assert build("dev", {**VALID_DEV, **full(changes)}, SECRETS).edge.tenant_domain == "tenants.example.com"
+    assert environment_problems("dev", {**changes, "frontendImage": "ghcr.io/acme/crm-frontend:2.4.1"}) == [
+        'crm-platform:tenantDomain = "tenants.example.com": contains appHost (portal.tenants.example.com), which '
+        "would then be routed and certified twice, as a tenant and as itself; allowed: a domain of the tenants' own "
+        "that is not, and does not contain, appHost, e.g. tenants.tenants.example.com"
+    ]
+
+
+def test_a_tenant_domain_that_is_a_one_label_api_host_is_refused() -> None:
+    """The suggestion for a host without a dot is tenants.<host>."""
+    changes = {"apiHost": "crm", "tenantDomain": "crm"}
+    assert environment_problems("dev", changes) == [
+        'crm-platform:tenantDomain = "crm": is apiHost (crm), which would then be routed and certified twice, as a '
+        "tenant and as itself; allowed: a domain of the tenants' own that is not, and does not contain, apiHost, e.g. "
+        "tenants.crm"
+    ]
