@@ -566,17 +566,9 @@ def _app(reader: _Reader, profile: Profile, *, postgres: bool) -> AppSettings:
 def _app_secret_names(reader: _Reader, *, postgres: bool) -> tuple[str, ...]:
     """The names in appSecrets, checked; their values stay out of the settings (`stacks.config_secrets()` reads
     them as Pulumi secrets), and no message ever shows one."""
-    text = reader.text("appSecrets")
     how = f"each set with `pulumi config set --secret --path 'appSecrets.<NAME>' <value> --stack {reader.stack}`"
-    try:
-        decoded = json.loads(text) if text else {}
-    except (ValueError, RecursionError):
-        decoded = None
-    if not isinstance(decoded, dict):
-        reader.report("appSecrets", text, f"not an object; allowed: NAME: value pairs, {how}")
-        return ()
     names: list[str] = []
-    for name, value in sorted(decoded.items()):
+    for name, value in sorted(_json_object(reader, "appSecrets", f"allowed: NAME: value pairs, {how}").items()):
         path = f"appSecrets.{name}"
         if not services.ENV_NAME.fullmatch(name):
             reader.report(
@@ -685,10 +677,7 @@ def _candidate(reader: _Reader, web: ServiceSettings) -> tuple[ServiceSettings |
 def _egress_ports(reader: _Reader, *, cidrs: tuple[str, ...]) -> tuple[int, ...]:
     text = reader.text("egressPorts")
     allowed = "allowed: a list of TCP ports from 1 to 65535, e.g. [27017]"
-    try:
-        decoded = json.loads(text) if text else []
-    except (ValueError, RecursionError):
-        decoded = None
+    decoded = _json_value(text, empty=[])
     if not isinstance(decoded, list):
         reader.report("egressPorts", text, f"not a list; {allowed}")
         return ()
@@ -875,10 +864,7 @@ def _count(reader: _Reader, name: str, maximum: int, default: int) -> int:
 def _minimum_rows(reader: _Reader) -> dict[str, int]:
     text = reader.text("restoreMinimumRows")
     allowed = 'allowed: a mapping of table name to the fewest rows, e.g. {"crm_contact": 1000}'
-    try:
-        decoded = json.loads(text) if text else {}
-    except (ValueError, RecursionError):
-        decoded = None
+    decoded = _json_value(text, empty={})
     if not isinstance(decoded, dict):
         reader.report("restoreMinimumRows", text, f"not a mapping; {allowed}")
         return {}
@@ -1139,12 +1125,20 @@ def _monitoring(reader: _Reader, profile: Profile, smtp: SmtpSettings | None, do
     )
 
 
+def _json_value(text: str, *, empty: object) -> object:
+    """The JSON value of a key's text (`pulumi config` hands objects and lists over as JSON); `empty` for a key set
+    to nothing; None when the text is not JSON, which the caller refuses like any value of the wrong type."""
+    if not text:
+        return empty
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+
+
 def _json_object(reader: _Reader, name: str, allowed: str) -> dict[str, object]:
     text = reader.text(name)
-    try:
-        decoded = json.loads(text) if text else {}
-    except (ValueError, RecursionError):
-        decoded = None
+    decoded = _json_value(text, empty={})
     if not isinstance(decoded, dict):
         reader.report(name, text, f"not an object; {allowed}")
         return {}
