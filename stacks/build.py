@@ -476,7 +476,9 @@ def _quota(reader: _Reader, profile: Profile) -> QuotaSettings:
 def _smtp(reader: _Reader, profile: Profile) -> SmtpSettings | None:
     host = reader.optional("smtpHost", validation.hostname)
     port = reader.parse("smtpPort", lambda text: validation.integer(text, 1, 65535))
-    username = reader.optional("smtpUsername", validation.user_name) or ""
+    # Reports a bad user name (build then stops); a valid one is the text itself, which the settings keep.
+    reader.optional("smtpUsername", validation.user_name)
+    username = reader.text("smtpUsername")
     if not host:
         if host == "" and profile.requires_email:
             reader.missing(
@@ -485,7 +487,7 @@ def _smtp(reader: _Reader, profile: Profile) -> SmtpSettings | None:
                 "notifications); allowed: your SMTP relay's host name",
             )
         return None
-    if not reader.text("smtpUsername"):
+    if not username:
         reader.missing("smtpUsername", "required when smtpHost is set; allowed: the SMTP user name")
     if not reader.text("smtpPassword"):
         reader.missing(
@@ -500,10 +502,10 @@ def _registry(reader: _Reader) -> RegistrySettings | None:
     server = reader.optional("registryServer", validation.host_with_optional_port)
     if not server:
         return None
-    username = (
-        reader.optional("registryUsername", lambda text: validation.user_name(text, separator_allowed=False)) or ""
-    )
-    if not reader.text("registryUsername"):
+    # Reports a bad user name (build then stops); a valid one is the text itself, which the settings keep.
+    reader.optional("registryUsername", lambda text: validation.user_name(text, separator_allowed=False))
+    username = reader.text("registryUsername")
+    if not username:
         reader.missing("registryUsername", "required when registryServer is set; allowed: the registry user name")
     if not reader.text("registryPassword"):
         reader.missing(
@@ -684,17 +686,15 @@ def _candidate(reader: _Reader, web: ServiceSettings) -> tuple[ServiceSettings |
 def _egress_ports(reader: _Reader, *, cidrs: tuple[str, ...]) -> tuple[int, ...]:
     text = reader.text("egressPorts")
     allowed = "allowed: a list of TCP ports from 1 to 65535, e.g. [27017]"
-    try:
-        decoded = json.loads(text) if text else []
-    except (ValueError, RecursionError):
-        decoded = None
+    decoded = _json_value(text, [])
     if not isinstance(decoded, list):
         reader.report("egressPorts", text, f"not a list; {allowed}")
         return ()
     ports: list[int] = []
     for index, item in enumerate(decoded):
         try:
-            port = validation.integer(str(item), 1, 65535) if not isinstance(item, bool) else None
+            # A boolean is no port 1: str(True) is "True", which is no integer either.
+            port = validation.integer(str(item), 1, 65535)
         except InvalidValueError:
             port = None
         if port is None:
@@ -1142,12 +1142,18 @@ def _monitoring(reader: _Reader, profile: Profile, smtp: SmtpSettings | None, do
     )
 
 
+def _json_value(text: str, empty: list[object] | dict[str, object]) -> object:
+    """The JSON value `text` holds, `empty` for no text; None when it holds none (the caller refuses it, as it
+    refuses a JSON null)."""
+    try:
+        return json.loads(text) if text else empty
+    except (ValueError, RecursionError):
+        return None
+
+
 def _json_object(reader: _Reader, name: str, allowed: str) -> dict[str, object]:
     text = reader.text(name)
-    try:
-        decoded = json.loads(text) if text else {}
-    except (ValueError, RecursionError):
-        decoded = None
+    decoded = _json_value(text, {})
     if not isinstance(decoded, dict):
         reader.report(name, text, f"not an object; {allowed}")
         return {}
