@@ -417,6 +417,11 @@ def test_an_empty_object_key_keeps_the_defaults(key: str) -> None:
             {"queue_backlog": 10000000, "replication_lag_seconds": 1, "task_failure_percent": 100},
             id="whole-number-written-as-fraction",
         ),
+        pytest.param(
+            {"latencyP95Seconds": 0.001, "taskFailurePercent": "0.01", "brokerMemoryPercent": 99},
+            {"latency_p95_seconds": 0.001, "task_failure_percent": 0.01, "broker_memory_percent": 99},
+            id="fractional-lowest",
+        ),
     ],
 )
 def test_thresholds_accept_their_bounds_and_keep_their_kind(
