@@ -476,7 +476,9 @@ def _quota(reader: _Reader, profile: Profile) -> QuotaSettings:
 def _smtp(reader: _Reader, profile: Profile) -> SmtpSettings | None:
     host = reader.optional("smtpHost", validation.hostname)
     port = reader.parse("smtpPort", lambda text: validation.integer(text, 1, 65535))
-    username = reader.optional("smtpUsername", validation.user_name) or ""
+    # Reports a bad user name (build then stops); a valid one is the text itself, which the settings keep.
+    reader.optional("smtpUsername", validation.user_name)
+    username = reader.text("smtpUsername")
     if not host:
         if host == "" and profile.requires_email:
             reader.missing(
@@ -485,7 +487,7 @@ def _smtp(reader: _Reader, profile: Profile) -> SmtpSettings | None:
                 "notifications); allowed: your SMTP relay's host name",
             )
         return None
-    if not reader.text("smtpUsername"):
+    if not username:
         reader.missing("smtpUsername", "required when smtpHost is set; allowed: the SMTP user name")
     if not reader.text("smtpPassword"):
         reader.missing(
@@ -500,10 +502,10 @@ def _registry(reader: _Reader) -> RegistrySettings | None:
     server = reader.optional("registryServer", validation.host_with_optional_port)
     if not server:
         return None
-    username = (
-        reader.optional("registryUsername", lambda text: validation.user_name(text, separator_allowed=False)) or ""
-    )
-    if not reader.text("registryUsername"):
+    # Reports a bad user name (build then stops); a valid one is the text itself, which the settings keep.
+    reader.optional("registryUsername", lambda text: validation.user_name(text, separator_allowed=False))
+    username = reader.text("registryUsername")
+    if not username:
         reader.missing("registryUsername", "required when registryServer is set; allowed: the registry user name")
     if not reader.text("registryPassword"):
         reader.missing(
@@ -684,7 +686,8 @@ def _egress_ports(reader: _Reader, *, cidrs: tuple[str, ...]) -> tuple[int, ...]
     ports: list[int] = []
     for index, item in enumerate(decoded):
         try:
-            port = validation.integer(str(item), 1, 65535) if not isinstance(item, bool) else None
+            # A boolean is no port 1: str(True) is "True", which is no integer either.
+            port = validation.integer(str(item), 1, 65535)
         except InvalidValueError:
             port = None
         if port is None:
@@ -1168,7 +1171,9 @@ def _thresholds(reader: _Reader) -> AlertThresholds:
             reader.report(path, shown, f"not a number; {allowed}")
         elif whole and number != int(number):
             reader.report(path, shown, f"not a whole number; {allowed}")
-        elif not lowest <= number <= highest:
+        # The bounds as the message writes them: 0.01 as a binary float is a little more than 0.01, so the exact
+        # Decimal of a value given as 0.01 would fall below it.
+        elif not Decimal(str(lowest)) <= number <= Decimal(str(highest)):
             reader.report(path, shown, f"out of range; {allowed}")
         else:
             chosen[name] = int(number) if whole else float(number)

@@ -3,6 +3,7 @@ metrics validated before anything is declared, each bad value named with what is
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 
@@ -11,7 +12,7 @@ import pytest
 from stacks import Settings, SettingsError, build
 from stacks.monitoring import AlertThresholds, BusinessMetric, threshold_keys
 from stacks.schema import KEYS_BY_NAME, PROJECT
-from tests.stacks.test_settings import SECRETS, VALID_STAGING, full
+from tests.stacks.test_settings import SECRETS, VALID_STAGING, environment_problems, environment_settings, full
 
 PLANTED_WEBHOOK = "https://hooks.example.com/services/PLANTED-9c4e"
 RECEIVER_KEYS = ("alertChatWebhookUrl", "alertPagerRoutingKey", "alertDatabaseChatWebhookUrl")
@@ -350,3 +351,163 @@ def test_invalid_monitoring_settings_stop_with_their_exact_message(
     problems = [problem for problem in raised.value.problems if problem.key == f"{PROJECT}:{key}"]
     assert [str(problem) for problem in problems] == [message]
     assert PLANTED_WEBHOOK not in str(raised.value)
+
+
+def test_without_alert_mail_no_mail_route_is_kept() -> None:
+    """No alertEmailTo, no mail: the relay, its user and a sender given anyway stay out of the receivers."""
+    receivers = environment_settings("staging", {"alertEmailFrom": "alerts@example.com"}).monitoring.receivers
+    assert (receivers.email_to, receivers.email_smarthost, receivers.email_username, receivers.email_from) == (
+        (),
+        "",
+        "",
+        "",
+    )
+
+
+def test_a_sender_given_replaces_the_default_one() -> None:
+    """alertEmailFrom, when set, is the sender of alert mail instead of alertmanager@<domain>."""
+    receivers = environment_settings(
+        "staging", {"alertEmailTo": '["oncall@example.com"]', "alertEmailFrom": "alerts@example.com"}
+    ).monitoring.receivers
+    assert (receivers.email_smarthost, receivers.email_username, receivers.email_from) == (
+        "smtp.example.com:587",
+        "crm",
+        "alerts@example.com",
+    )
+
+
+def test_retention_may_fill_exactly_ninety_percent_of_the_volume() -> None:
+    """18GB (Prometheus' GiB) on a 20Gi volume is exactly 90 %: allowed; one MB more is not."""
+    monitoring = environment_settings("staging", {"prometheusRetentionSize": "18GB"}).monitoring
+    assert (monitoring.prometheus_retention_size, monitoring.prometheus_storage) == ("18GB", "20Gi")
+    assert environment_problems("staging", {"prometheusRetentionSize": "18433MB"}) == [
+        'crm-platform:prometheusRetentionSize = "18433MB": leaves no room on the 20Gi volume (prometheusStorage) '
+        "for compaction and the WAL; allowed: at most 90 % of prometheusStorage (Prometheus counts GB in GiB)"
+    ]
+
+
+@pytest.mark.parametrize("key", ["alertThresholds", "businessMetrics"])
+def test_an_empty_object_key_keeps_the_defaults(key: str) -> None:
+    """An empty value ("" as `pulumi config set key ""` writes it) means no change: default thresholds, no
+    business panels."""
+    monitoring = environment_settings("staging", {key: ""}).monitoring
+    assert (monitoring.thresholds, monitoring.business_metrics) == (AlertThresholds(), ())
+
+
+@pytest.mark.parametrize(
+    ("given", "chosen"),
+    [
+        pytest.param(
+            {"cpuPercentOfLimit": 1, "diskPercent": 99, "errorRatioPercent": 0.01, "availabilitySloPercent": 90},
+            {
+                "cpu_percent_of_limit": 1,
+                "disk_percent": 99,
+                "error_ratio_percent": 0.01,
+                "availability_slo_percent": 90,
+            },
+            id="lowest-and-highest",
+        ),
+        pytest.param(
+            {"certificateExpiryDays": "29", "latencyP95Seconds": 600, "availabilitySloPercent": "99.999"},
+            {"certificate_expiry_days": 29, "latency_p95_seconds": 600, "availability_slo_percent": 99.999},
+            id="highest-as-text",
+        ),
+        pytest.param(
+            {"queueBacklog": 10000000.0, "replicationLagSeconds": 1, "taskFailurePercent": 100},
+            {"queue_backlog": 10000000, "replication_lag_seconds": 1, "task_failure_percent": 100},
+            id="whole-number-written-as-fraction",
+        ),
+        pytest.param(
+            {"latencyP95Seconds": 0.001, "taskFailurePercent": "0.01", "brokerMemoryPercent": 99},
+            {"latency_p95_seconds": 0.001, "task_failure_percent": 0.01, "broker_memory_percent": 99},
+            id="fractional-lowest",
+        ),
+    ],
+)
+def test_thresholds_accept_their_bounds_and_keep_their_kind(
+    given: dict[str, object], chosen: dict[str, object]
+) -> None:
+    """Each range includes both ends; a whole-number threshold stays an int (1, never 1.0, in the alert rules) and a
+    fractional one a float; thresholds not given keep their defaults."""
+    thresholds = environment_settings("staging", {"alertThresholds": json.dumps(given)}).monitoring.thresholds
+    defaults = AlertThresholds()
+    expected = {
+        name: (value, type(getattr(defaults, name)))
+        for name, value in {**dataclasses.asdict(defaults), **chosen}.items()
+    }
+    assert {name: (value, type(value)) for name, value in dataclasses.asdict(thresholds).items()} == expected
+
+
+THRESHOLD_KEYS = ", ".join(threshold_keys())
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        pytest.param(
+            '{"silence": 1}',
+            [f'crm-platform:alertThresholds.silence = "1": unknown threshold; allowed: {THRESHOLD_KEYS}'],
+            id="unknown-with-nothing-close",
+        ),
+        pytest.param(
+            '{"diskPercnt": 80, "cpuPercentOfLimit": 0, "errorRatioPercent": 0.009, "availabilitySloPercent": 89.99}',
+            [
+                'crm-platform:alertThresholds.diskPercnt = "80": unknown threshold; did you mean diskPercent? '
+                f"allowed: {THRESHOLD_KEYS}",
+                'crm-platform:alertThresholds.cpuPercentOfLimit = "0": out of range; allowed: a whole number from 1 '
+                "to 100",
+                'crm-platform:alertThresholds.errorRatioPercent = "0.009": out of range; allowed: a number from 0.01 '
+                "to 100",
+                'crm-platform:alertThresholds.availabilitySloPercent = "89.99": out of range; allowed: a number from '
+                "90 to 99.999 (100 leaves no error budget to burn)",
+            ],
+            id="each-after-an-unknown-one",
+        ),
+        pytest.param(
+            '{"latencyP95Seconds": 600.001, "brokerMemoryPercent": "80%", "queueBacklog": null}',
+            [
+                'crm-platform:alertThresholds.latencyP95Seconds = "600.001": out of range; allowed: a number from '
+                "0.001 to 600",
+                'crm-platform:alertThresholds.brokerMemoryPercent = "80%": not a number; allowed: a whole number '
+                "from 1 to 99",
+                'crm-platform:alertThresholds.queueBacklog = "null": not a number; allowed: a whole number from 1 to '
+                "10000000",
+            ],
+            id="past-the-top-text-and-null",
+        ),
+    ],
+)
+def test_bad_thresholds_name_every_problem(given: str, expected: list[str]) -> None:
+    """Every bad threshold is named, each after the one before it; a hint only where a key is close."""
+    assert environment_problems("staging", {"alertThresholds": given}) == expected
+
+
+BUSINESS_ALLOWED = (
+    'allowed: a mapping of panel title to counter name, e.g. {"User registrations": "user_registrations_total"}'
+)
+COUNTER_ALLOWED = "allowed: a Prometheus counter name ending in _total, such as user_registrations_total"
+
+
+def test_bad_business_metrics_name_every_problem_in_order() -> None:
+    """Each bad panel is named and the next one still checked: a blank title, a counter that is not text, a name
+    Prometheus would not export, a counter plotted twice."""
+    given = {
+        "": "user_registrations_total",
+        "Deals won": 5,
+        "Deals lost": None,
+        "Sign-ups": "user_registrations_total",
+        "Registrations": "user_registrations",
+        "New users": "user_registrations_total",
+        "Logins": "user logins_total",
+    }
+    assert environment_problems("staging", {"businessMetrics": json.dumps(given)}) == [
+        'crm-platform:businessMetrics = "": has a panel title that is not a title; allowed: 1-80 printable '
+        "characters, e.g. User registrations",
+        f'crm-platform:businessMetrics.Deals won = "5": not a counter name; {BUSINESS_ALLOWED}',
+        f'crm-platform:businessMetrics.Deals lost = "null": not a counter name; {BUSINESS_ALLOWED}',
+        'crm-platform:businessMetrics.Registrations = "user_registrations": does not end in _total, which '
+        f"prometheus-client adds to every counter it exports; {COUNTER_ALLOWED}",
+        'crm-platform:businessMetrics.New users = "user_registrations_total": is plotted by another panel already; '
+        "allowed: each counter once",
+        f'crm-platform:businessMetrics.Logins = "user logins_total": not a Prometheus metric name; {COUNTER_ALLOWED}',
+    ]
