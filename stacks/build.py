@@ -503,7 +503,7 @@ def _registry(reader: _Reader) -> RegistrySettings | None:
     if not server:
         return None
     # Reports a bad user name (build then stops); a valid one is the text itself, which the settings keep.
-    reader.optional("registryUsername", lambda text: validation.user_name(text, separator_allowed=False))
+    reader.optional("registryUsername", validation.registry_user_name)
     username = reader.text("registryUsername")
     if not username:
         reader.missing("registryUsername", "required when registryServer is set; allowed: the registry user name")

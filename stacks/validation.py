@@ -201,11 +201,18 @@ def memory_quantity(text: str) -> Decimal:
     return size
 
 
-def user_name(text: str, separator_allowed: bool = True) -> str:
-    """A login name for SMTP or a registry: no white space; no ':' where it separates user and password."""
+def user_name(text: str) -> str:
+    """A login name for the SMTP relay: no white space."""
     if not text or len(text) > 253 or _CONTROL_OR_SPACE.search(text):
         raise InvalidValueError("not a user name; allowed: 1-253 characters without white space")
-    if not separator_allowed and ":" in text:
+    return text
+
+
+def registry_user_name(text: str) -> str:
+    """A registry login name: a user name without ':', which separates user and password in the pull secret's
+    `auth` field (base64 of user:password)."""
+    user_name(text)
+    if ":" in text:
         raise InvalidValueError(
             "contains ':', which separates user and password in a registry login; allowed: a name without ':'"
         )

@@ -229,9 +229,13 @@ REFUSED: list[tuple[Callable[..., object], tuple[object, ...], str]] = [
         (validation.user_name, (name,), "not a user name; allowed: 1-253 characters without white space")
         for name in ("", "u" * 254, "crm user", "crm\n")
     ],
+    *[
+        (validation.registry_user_name, (name,), "not a user name; allowed: 1-253 characters without white space")
+        for name in ("", "u" * 254, "robot crm")
+    ],
     (
-        validation.user_name,
-        ("robot:crm", False),
+        validation.registry_user_name,
+        ("robot:crm",),
         "contains ':', which separates user and password in a registry login; allowed: a name without ':'",
     ),
     *[
@@ -391,7 +395,9 @@ ACCEPTED: list[tuple[Callable[..., object], tuple[object, ...], object]] = [
     (validation.memory_quantity, ("1Mi",), Decimal(2**20)),
     (validation.memory_quantity, ("1Pi",), Decimal(2**50)),
     (validation.user_name, ("robot:crm",), "robot:crm"),
-    (validation.user_name, ("u" * 253, False), "u" * 253),
+    (validation.user_name, ("u" * 253,), "u" * 253),
+    (validation.registry_user_name, ("u" * 253,), "u" * 253),
+    (validation.registry_user_name, ("robot$crm+ci",), "robot$crm+ci"),
     (validation.python_module, ("crm.settings.production",), "crm.settings.production"),
     (validation.python_module, ("c" * 200,), "c" * 200),
     (validation.email, ("o" * 64 + "@example.com",), "o" * 64 + "@example.com"),
