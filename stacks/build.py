@@ -881,7 +881,7 @@ def _minimum_rows(reader: _Reader) -> dict[str, int]:
     try:
         decoded = json.loads(text) if text else {}
     except (ValueError, RecursionError):
-        decoded = None
+        decoded = None  # pragma: no mutate any value but a dict is reported as not a mapping, None and "" alike
     if not isinstance(decoded, dict):
         reader.report("restoreMinimumRows", text, f"not a mapping; {allowed}")
         return {}
