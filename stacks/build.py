@@ -932,26 +932,27 @@ def _aws(reader: _Reader, profile: Profile, *, backups: bool, uploads: bool) -> 
     S3) only when the stack names one."""
     required = backups or uploads
     kept, keeper = ("backups", "the backup jobs") if backups else ("uploads", "the upload handlers")
-    if not (profile.backups_to_s3 or profile.media_to_s3):
+    # A profile with media_to_s3 has backups_to_s3 too (profiles.py; test_media_settings checks every profile).
+    if not profile.backups_to_s3:
         return None
     region = reader.optional("awsRegion", validation.aws_region)
     oidc = reader.optional("oidcProviderArn", validation.oidc_provider_arn)
     kms = reader.optional("backupKmsKeyArn", validation.kms_key_arn)
-    if not required and not (region and oidc):
-        return None
-    if region == "":
+    if required and region == "":
         reader.missing(
             "awsRegion",
             f"the {profile.environment.value} environment keeps its {kept} in S3; allowed: the bucket's "
             "region, e.g. eu-west-1",
         )
-    if oidc == "":
+    if required and oidc == "":
         reader.missing(
             "oidcProviderArn",
             f"{keeper} reach S3 through an IAM role trusted by the cluster's OIDC provider; allowed: "
             "its ARN (`aws iam list-open-id-connect-providers`)",
         )
-    return AwsSettings(region=region or "", oidc_provider_arn=oidc or "", kms_key_arn=kms or None)
+    if not (region and oidc):
+        return None  # not needed and not named in full, or a problem above stops the build
+    return AwsSettings(region=region, oidc_provider_arn=oidc, kms_key_arn=kms or None)
 
 
 DEFAULT_MEDIA_SERVICES = (Role.WEB, Role.WORKER)

@@ -250,3 +250,13 @@ INVALID: list[tuple[str, str, dict[str, str], str]] = [
 def test_invalid_media_configuration_stops_with_its_message(stack: str, changes: dict[str, str], message: str) -> None:
     """Each bad media value is the one problem, naming the key, the value and what is allowed."""
     assert environment_problems(stack, changes) == [message]
+
+
+def test_every_bad_media_service_is_reported_not_only_the_first() -> None:
+    """An unknown service does not hide the items after it: each bad item of mediaServices is its own problem."""
+    assert environment_problems("dev", {"mediaServices": '["api", "frontend", "web", "web"]'}) == [
+        'crm-platform:mediaServices[0] = "api": not a service; allowed: web, worker, beat, frontend',
+        'crm-platform:mediaServices[1] = "frontend": does not run in this stack; allowed: a service that runs '
+        "(web, worker, beat)",
+        'crm-platform:mediaServices[3] = "web": is listed twice; allowed: each service once',
+    ]
