@@ -900,7 +900,11 @@ def _data(reader: _Reader, profile: Profile, *, postgres: bool, migrates: bool, 
         pooler_instances=_count(reader, "poolerInstances", 20, defaults.pooler_instances),
         wal_archiving=defaults.wal_archiving,
     )
-    if quantities.memory_bytes(database.memory if not reader.problems else "1Gi") < 512 * 2**20:
+    try:
+        too_small = validation.memory_quantity(database.memory) < 512 * 2**20
+    except InvalidValueError:
+        too_small = False  # _size reported it: not a size at all
+    if too_small:
         reader.report("postgresMemory", database.memory, "is too small for PostgreSQL; allowed: 512Mi or more")
     redis = RedisSettings(
         cache_memory=_size(reader, "redisCacheMemory", validation.memory_quantity, profile.redis.cache_memory),
@@ -917,7 +921,7 @@ def _data(reader: _Reader, profile: Profile, *, postgres: bool, migrates: bool, 
         object_lock=profile.object_lock and postgres,
         pre_migration_backup=profile.pre_migration_backup and postgres and migrates,
     )
-    storage_class = reader.optional("storageClass", validation.dns_label)
+    storage_class = reader.optional("storageClass", validation.storage_class_name)
     return DataSettings(
         postgres=database if postgres else None,
         redis=redis,

@@ -86,6 +86,16 @@ def dns_label(text: str) -> str:
     return text
 
 
+def storage_class_name(text: str) -> str:
+    """A StorageClass name: an RFC 1123 subdomain (lower-case labels joined by dots), at most 253 characters."""
+    if len(text) > 253 or not all(_DNS_LABEL.fullmatch(label) for label in text.split(".")):
+        raise InvalidValueError(
+            "not a StorageClass name; allowed: a name `kubectl get storageclass` lists: at most 253 lower-case "
+            "letters, digits, '-' and '.', each part between dots starting and ending with a letter or digit"
+        )
+    return text
+
+
 def hostname(text: str) -> str:
     """A DNS host name (RFC 1123), lower case, without scheme, port or trailing dot."""
     allowed = (

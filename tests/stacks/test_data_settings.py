@@ -87,7 +87,7 @@ def test_every_data_key_reaches_the_settings() -> None:
             "restoreTestSchedule": "0 5 * * 6",
             "backupRetentionDays": "3650",
             "restoreMinimumRows": '{"public.crm_deal": 0, "crm_contact": 1000}',
-            "storageClass": "fast-ssd",
+            "storageClass": "gp3.encrypted",
             "backupKmsKeyArn": KMS_KEY,
             "quotaCpuLimits": "32",
         },
@@ -112,7 +112,7 @@ def test_every_data_key_reaches_the_settings() -> None:
             pre_migration_backup=False,
         ),
         aws=AwsSettings(region=REGION, oidc_provider_arn=OIDC_PROVIDER, kms_key_arn=KMS_KEY),
-        storage_class="fast-ssd",
+        storage_class="gp3.encrypted",
     )
 
 
@@ -233,6 +233,15 @@ INVALID: list[tuple[str, str, dict[str, str], list[str]]] = [
         ['crm-platform:postgresMemory = "511Mi": is too small for PostgreSQL; allowed: 512Mi or more'],
     ),
     (
+        "memory-below-512Mi-beside-another-problem",
+        "staging",
+        {"postgresMemory": "256Mi", "smtpPort": "0"},
+        [
+            'crm-platform:smtpPort = "0": out of range; allowed: an integer from 1 to 65535',
+            'crm-platform:postgresMemory = "256Mi": is too small for PostgreSQL; allowed: 512Mi or more',
+        ],
+    ),
+    (
         "memory-far-below-512Mi",
         "dev",
         {"postgresMemory": "1Mi"},
@@ -286,8 +295,9 @@ INVALID: list[tuple[str, str, dict[str, str], list[str]]] = [
         "staging",
         {"storageClass": "Fast_SSD"},
         [
-            'crm-platform:storageClass = "Fast_SSD": not a valid namespace name; allowed: at most 63 lower-case '
-            "letters, digits and '-', starting and ending with a letter or digit"
+            'crm-platform:storageClass = "Fast_SSD": not a StorageClass name; allowed: a name `kubectl get '
+            "storageclass` lists: at most 253 lower-case letters, digits, '-' and '.', each part between dots "
+            "starting and ending with a letter or digit"
         ],
     ),
     (

@@ -233,6 +233,15 @@ REFUSED: list[tuple[Callable[..., object], tuple[object, ...], str]] = [
         (validation.registry_user_name, (name,), "not a user name; allowed: 1-253 characters without white space")
         for name in ("", "u" * 254, "robot crm")
     ],
+    *[
+        (
+            validation.storage_class_name,
+            (name,),
+            "not a StorageClass name; allowed: a name `kubectl get storageclass` lists: at most 253 lower-case "
+            "letters, digits, '-' and '.', each part between dots starting and ending with a letter or digit",
+        )
+        for name in ("", "Fast_SSD", "gp3.", ".gp3", "gp3-.x", ".".join(["s" * 63] * 4)[:253] + "s")
+    ],
     (
         validation.registry_user_name,
         ("robot:crm",),
@@ -396,6 +405,8 @@ ACCEPTED: list[tuple[Callable[..., object], tuple[object, ...], object]] = [
     (validation.memory_quantity, ("1Pi",), Decimal(2**50)),
     (validation.user_name, ("robot:crm",), "robot:crm"),
     (validation.user_name, ("u" * 253,), "u" * 253),
+    (validation.storage_class_name, ("gp3.encrypted",), "gp3.encrypted"),
+    (validation.storage_class_name, (".".join(["s" * 63] * 4)[:253],), ".".join(["s" * 63] * 4)[:253]),
     (validation.registry_user_name, ("u" * 253,), "u" * 253),
     (validation.registry_user_name, ("robot$crm+ci",), "robot$crm+ci"),
     (validation.python_module, ("crm.settings.production",), "crm.settings.production"),
