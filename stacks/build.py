@@ -901,11 +901,10 @@ def _data(reader: _Reader, profile: Profile, *, postgres: bool, migrates: bool, 
         wal_archiving=defaults.wal_archiving,
     )
     try:
-        too_small = validation.memory_quantity(database.memory) < 512 * 2**20
+        if validation.memory_quantity(database.memory) < 512 * 2**20:
+            reader.report("postgresMemory", database.memory, "is too small for PostgreSQL; allowed: 512Mi or more")
     except InvalidValueError:
-        too_small = False  # _size reported it: not a size at all
-    if too_small:
-        reader.report("postgresMemory", database.memory, "is too small for PostgreSQL; allowed: 512Mi or more")
+        pass  # not a size at all: _size has reported it
     redis = RedisSettings(
         cache_memory=_size(reader, "redisCacheMemory", validation.memory_quantity, profile.redis.cache_memory),
         broker_memory=_size(reader, "redisBrokerMemory", validation.memory_quantity, profile.redis.broker_memory),
