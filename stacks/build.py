@@ -1175,9 +1175,7 @@ def _thresholds(reader: _Reader) -> AlertThresholds:
             reader.report(path, shown, f"not a number; {allowed}")
         elif whole and number != int(number):
             reader.report(path, shown, f"not a whole number; {allowed}")
-        # The bounds as the message writes them: 0.01 as a binary float is a little more than 0.01, so the exact
-        # Decimal of a value given as 0.01 would fall below it.
-        elif not Decimal(str(lowest)) <= number <= Decimal(str(highest)):
+        elif not lowest <= number <= highest:
             reader.report(path, shown, f"out of range; {allowed}")
         else:
             chosen[name] = int(number) if whole else float(number)

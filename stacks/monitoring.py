@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from decimal import Decimal
 
 
 @dataclass(frozen=True)
@@ -44,26 +45,31 @@ class AlertThresholds:
     """A TLS certificate this close to expiry (cert-manager renews at 30 days) means renewal is failing."""
 
 
-THRESHOLD_RANGES: dict[str, tuple[float, float, str]] = {
-    "cpu_percent_of_limit": (1, 100, ""),
-    "memory_percent_of_limit": (1, 100, ""),
+THRESHOLD_RANGES: dict[str, tuple[Decimal, Decimal, str]] = {
+    "cpu_percent_of_limit": (Decimal(1), Decimal(100), ""),
+    "memory_percent_of_limit": (Decimal(1), Decimal(100), ""),
     # 100 % full is too late to warn about: the volume is already refusing writes.
-    "disk_percent": (1, 99, ""),
-    "error_ratio_percent": (0.01, 100, ""),
-    "latency_p95_seconds": (0.001, 600, ""),
-    "database_connections_percent": (1, 100, ""),
-    "replication_lag_seconds": (1, 86400, ""),
-    "queue_backlog": (1, 10_000_000, ""),
-    "task_failure_percent": (0.01, 100, ""),
+    "disk_percent": (Decimal(1), Decimal(99), ""),
+    "error_ratio_percent": (Decimal("0.01"), Decimal(100), ""),
+    "latency_p95_seconds": (Decimal("0.001"), Decimal(600), ""),
+    "database_connections_percent": (Decimal(1), Decimal(100), ""),
+    "replication_lag_seconds": (Decimal(1), Decimal(86400), ""),
+    "queue_backlog": (Decimal(1), Decimal(10_000_000), ""),
+    "task_failure_percent": (Decimal("0.01"), Decimal(100), ""),
     # Redis refuses writes at maxmemory: the warning must come before.
-    "broker_memory_percent": (1, 99, ""),
+    "broker_memory_percent": (Decimal(1), Decimal(99), ""),
     # 100 % leaves no error budget, which the burn-rate alerts divide by.
-    "availability_slo_percent": (90, 99.999, " (100 leaves no error budget to burn)"),
+    "availability_slo_percent": (Decimal(90), Decimal("99.999"), " (100 leaves no error budget to burn)"),
     # cert-manager renews 30 days before expiry: a larger threshold fires on every healthy certificate.
-    "certificate_expiry_days": (1, 29, " (cert-manager renews at 30 days, so more would fire on healthy certificates)"),
+    "certificate_expiry_days": (
+        Decimal(1),
+        Decimal(29),
+        " (cert-manager renews at 30 days, so more would fire on healthy certificates)",
+    ),
 }
-"""Allowed values of each threshold: (lowest, highest, why the bound is there, if not obvious). Error messages show
-the bounds as written here, so a whole bound is written as an int."""
+"""Allowed values of each threshold: (lowest, highest, why the bound is there, if not obvious). Decimals, so a value is
+compared with the bound exactly as written here and as the error message shows it (the float 0.01 is a little more
+than 0.01)."""
 
 
 def threshold_keys() -> dict[str, str]:
