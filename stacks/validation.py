@@ -86,9 +86,14 @@ def dns_label(text: str) -> str:
     return text
 
 
+def _labels_valid(text: str) -> bool:
+    """Whether every dot-separated part of a DNS name (RFC 1123 subdomain) is a valid label."""
+    return all(_DNS_LABEL.fullmatch(label) for label in text.split("."))
+
+
 def storage_class_name(text: str) -> str:
     """A StorageClass name: an RFC 1123 subdomain (lower-case labels joined by dots), at most 253 characters."""
-    if len(text) > 253 or not all(_DNS_LABEL.fullmatch(label) for label in text.split(".")):
+    if len(text) > 253 or not _labels_valid(text):
         raise InvalidValueError(
             "not a StorageClass name; allowed: a name `kubectl get storageclass` lists: at most 253 lower-case "
             "letters, digits, '-' and '.', each part between dots starting and ending with a letter or digit"
@@ -106,7 +111,7 @@ def hostname(text: str) -> str:
         raise InvalidValueError(f"has a URL scheme; {allowed}")
     if len(text) > 253 or not text:
         raise InvalidValueError(f"wrong length; {allowed}")
-    if any(not _DNS_LABEL.fullmatch(label) for label in text.split(".")):
+    if not _labels_valid(text):
         raise InvalidValueError(f"not a valid host name; {allowed}")
     return text
 
